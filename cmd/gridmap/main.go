@@ -1,0 +1,69 @@
+// Command gridmap is the grid-management GIS server and its tools.
+//
+//	gridmap serve                 serve the API and web pages (ADDR, default :8080)
+//	gridmap migrate               apply the schema migrations
+//	gridmap demo [flags]          build the demo city (Shenzhen)
+//	gridmap import units FILE     import units from a GeoJSON FeatureCollection
+//
+// Every command reads DATABASE_URL (default: the project-local cluster).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+const usage = `usage: gridmap <command> [flags]
+
+commands:
+  serve                serve the HTTP API and the web pages (ADDR, default :8080)
+  migrate              apply the embedded schema migrations
+  demo                 build the Shenzhen demo city (see gridmap demo -h)
+  import units FILE    import units from a GeoJSON FeatureCollection (see gridmap import units -h)
+
+environment:
+  DATABASE_URL         PostgreSQL/PostGIS to use (default %s)
+`
+
+func run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintf(os.Stderr, usage, databaseURL())
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:])
+	case "migrate":
+		err = cmdMigrate(ctx)
+	case "demo":
+		err = cmdDemo(ctx, args[1:])
+	case "import":
+		if len(args) < 2 || args[1] != "units" {
+			fmt.Fprintln(os.Stderr, "usage: gridmap import units [flags] FILE")
+			return 2
+		}
+		return cmdImportUnits(ctx, args[2:])
+	case "help", "-h", "--help":
+		fmt.Fprintf(os.Stdout, usage, databaseURL())
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "gridmap: unknown command %q\n\n", args[0])
+		fmt.Fprintf(os.Stderr, usage, databaseURL())
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gridmap %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

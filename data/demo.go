@@ -1,0 +1,306 @@
+package data
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"gridmap/geo"
+	"gridmap/grid"
+)
+
+//go:embed demo/shenzhen-divisions.csv demo/shenzhen-outline.geojson demo/district-seeds.csv
+var demoFiles embed.FS
+
+// DemoOptions shape the demo city.
+type DemoOptions struct {
+	// Scale "full" builds all of Shenzhen; "small" one district.
+	Scale string
+	// District is the district a small city keeps (default 440308 盐田区).
+	District string
+	// GridsPerCommunity is the number of grids cut from each community.
+	GridsPerCommunity int
+	// Seed makes the generated boundaries reproducible.
+	Seed int
+	// Progress, when set, is told of each step.
+	Progress func(format string, args ...any)
+}
+
+// DemoDefaults: about 20,000 grids over Shenzhen's 788 communities.
+var DemoDefaults = DemoOptions{Scale: "full", District: "440308", GridsPerCommunity: 25, Seed: 1}
+
+// DemoResult says what the demo built and how long each part took.
+type DemoResult struct {
+	Counts          map[grid.Level]int
+	GenerateSeconds float64
+	Import          *Report
+}
+
+// BuildDemo generates the demo city in PostGIS and loads it through the
+// same import validation as any file (declared complete, so a gap would
+// fail it). Boundaries: Shenzhen's outline is cut into districts around
+// approximate real centres, then every unit is cut into its children by
+// the Voronoi cells of k-means centres of random points inside it, clipped
+// to the unit: each level is a seamless partition of the one above.
+func (s *Store) BuildDemo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
+	if o.Scale == "" {
+		o.Scale = DemoDefaults.Scale
+	}
+	if o.Scale != "full" && o.Scale != "small" {
+		return nil, fmt.Errorf("scale %q: use full or small", o.Scale)
+	}
+	if o.District == "" {
+		o.District = DemoDefaults.District
+	}
+	if o.GridsPerCommunity <= 0 {
+		o.GridsPerCommunity = DemoDefaults.GridsPerCommunity
+	}
+	if o.GridsPerCommunity > 999 {
+		return nil, fmt.Errorf("grids per community: at most 999 fit the 3-digit sequence")
+	}
+	if o.Seed <= 0 {
+		o.Seed = DemoDefaults.Seed
+	}
+	say := o.Progress
+	if say == nil {
+		say = func(string, ...any) {}
+	}
+	start := time.Now()
+	drafts, err := s.generateDemo(ctx, o, say)
+	if err != nil {
+		return nil, err
+	}
+	res := &DemoResult{Counts: map[grid.Level]int{}, GenerateSeconds: time.Since(start).Seconds()}
+	for _, d := range drafts {
+		res.Counts[d.Level]++
+	}
+	say("generated %d districts, %d streets, %d communities, %d grids in %.1fs; validating and loading",
+		res.Counts[grid.District], res.Counts[grid.Street], res.Counts[grid.Community], res.Counts[grid.Grid], res.GenerateSeconds)
+	res.Import, err = s.ImportUnits(ctx, drafts, nil, ImportOptions{Complete: true, Actor: "gridmap demo", Reason: "demo city"})
+	return res, err
+}
+
+func (s *Store) generateDemo(ctx context.Context, o DemoOptions, say func(string, ...any)) ([]grid.Draft, error) {
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Everything lives in temporary tables of this transaction.
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+
+	if err := demoInputs(ctx, tx, o); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		level grid.Level
+		sql   string
+	}{
+		{grid.District, demoDistricts},
+		{grid.Street, demoSplit},
+		{grid.Community, demoSplit},
+		{grid.Grid, demoSplit},
+	}
+	for _, st := range steps {
+		t := time.Now()
+		if _, err := tx.Exec(ctx, st.sql, string(st.level), o.Seed); err != nil {
+			return nil, fmt.Errorf("demo %s: %w", st.level, err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM demo_unit WHERE level = $1`, string(st.level)).Scan(&n); err != nil {
+			return nil, err
+		}
+		say("%d × %s in %.1fs", n, st.level, time.Since(t).Seconds())
+	}
+	rows, err := tx.Query(ctx, `SELECT code, name, level, coalesce(parent, ''), geom FROM demo_unit ORDER BY code`)
+	if err != nil {
+		return nil, err
+	}
+	var drafts []grid.Draft
+	err = forEach(rows, func() error {
+		var d grid.Draft
+		var level string
+		var wkb []byte
+		if err := rows.Scan(&d.Code, &d.Name, &level, &d.ParentCode, &wkb); err != nil {
+			return err
+		}
+		mp, err := geo.MultiPolygonFromEWKB(wkb)
+		if err != nil {
+			return fmt.Errorf("demo unit %s: %w", d.Code, err)
+		}
+		d.Layer, d.Level, d.Geometry, d.Feature = grid.BaseLayer, grid.Level(level), mp, len(drafts)
+		drafts = append(drafts, d)
+		return nil
+	})
+	return drafts, err
+}
+
+// demoInputs loads the outline, the seeds and the wanted units (divisions
+// from the CSV, grids numbered per community) into temporary tables.
+func demoInputs(ctx context.Context, tx pgx.Tx, o DemoOptions) error {
+	raw, err := demoFiles.ReadFile("demo/shenzhen-outline.geojson")
+	if err != nil {
+		return err
+	}
+	fs, err := geo.DecodeFeatureCollection(bytes.NewReader(raw))
+	if err != nil || len(fs) != 1 || fs[0].Err != nil {
+		return fmt.Errorf("demo outline: %v", err)
+	}
+	outline, err := geo.EWKB(fs[0].Geometry)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
+		CREATE TEMP TABLE demo_outline ON COMMIT DROP AS
+		SELECT ST_Multi(ST_Union(d.geom)) AS g
+		FROM ST_Dump(ST_CollectionExtract(ST_MakeValid(ST_RemoveRepeatedPoints(ST_GeomFromEWKB($1))), 3)) d
+		WHERE ST_Area(d.geom::geography) > 500000`, outline); err != nil {
+		return fmt.Errorf("demo outline: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		CREATE TEMP TABLE demo_seed (code text, geom geometry) ON COMMIT DROP;
+		CREATE TEMP TABLE demo_want (code text PRIMARY KEY, name text, level text, parent text) ON COMMIT DROP;
+		CREATE TEMP TABLE demo_unit (code text PRIMARY KEY, name text, level text, parent text, geom geometry) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	seeds, err := readCSV("demo/district-seeds.csv")
+	if err != nil {
+		return err
+	}
+	var seedRows [][]any
+	for _, r := range seeds {
+		lon, err1 := strconv.ParseFloat(r[1], 64)
+		lat, err2 := strconv.ParseFloat(r[2], 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("district-seeds.csv: bad position %v", r)
+		}
+		seedRows = append(seedRows, []any{r[0], lon, lat})
+	}
+	for _, r := range seedRows {
+		if _, err := tx.Exec(ctx, `INSERT INTO demo_seed VALUES ($1, ST_SetSRID(ST_MakePoint($2, $3), 4326))`, r...); err != nil {
+			return err
+		}
+	}
+	divs, err := readCSV("demo/shenzhen-divisions.csv")
+	if err != nil {
+		return err
+	}
+	var want [][]any
+	for _, r := range divs {
+		code, name, level, parent := r[0], r[1], r[2], r[3]
+		if level == "district" {
+			parent = ""
+		}
+		if o.Scale == "small" && code[:6] != o.District {
+			continue
+		}
+		var p any
+		if parent != "" {
+			p = parent
+		}
+		want = append(want, []any{code, name, level, p})
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("district %s is not in the demo divisions", o.District)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"demo_want"}, []string{"code", "name", "level", "parent"}, pgx.CopyFromRows(want)); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO demo_want
+		SELECT c.code || lpad(i::text, 3, '0'), c.name || '第' || lpad(i::text, 3, '0') || '网格', 'grid', c.code
+		FROM demo_want c, generate_series(1, $1::int) i
+		WHERE c.level = 'community'`, o.GridsPerCommunity)
+	return err
+}
+
+func readCSV(name string) ([][]string, error) {
+	f, err := demoFiles.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	if _, err := r.Read(); err != nil { // header
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var out [][]string
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, rec)
+	}
+}
+
+// demoDistricts cuts the outline by the Voronoi cells of the district seeds
+// (a district with two seeds gets the union of both cells).
+const demoDistricts = `
+WITH v AS (
+    SELECT (ST_Dump(ST_VoronoiPolygons(ST_Collect(geom), 0, (SELECT ST_Expand(g, 1) FROM demo_outline)))).geom AS cell
+    FROM demo_seed
+), d AS (
+    SELECT s.code, ST_Union(ST_CollectionExtract(ST_Intersection(v.cell, o.g), 3)) AS geom
+    FROM v JOIN demo_seed s ON ST_Intersects(v.cell, s.geom) CROSS JOIN demo_outline o
+    GROUP BY s.code
+)
+INSERT INTO demo_unit
+SELECT w.code, w.name, w.level, NULL, ST_Multi(d.geom)
+FROM d JOIN demo_want w ON w.code = d.code AND w.level = $1 AND $2::int > 0`
+
+// demoSplit cuts every unit of the level above $1 into as many children as
+// demo_want lists for it. Seeds are k-means centres of random points in the
+// parent (ST_GeneratePoints with a seed, so runs repeat), which gives cells
+// of similar size; cells are numbered west→east in north→south bands.
+const demoSplit = `
+WITH want AS (
+    SELECT parent, count(*)::int AS n FROM demo_want WHERE level = $1 GROUP BY parent
+), parents AS (
+    SELECT p.code, p.geom, w.n, row_number() OVER (ORDER BY p.code) AS i
+    FROM demo_unit p JOIN want w ON w.parent = p.code
+), pts AS (
+    SELECT p.code AS parent, p.n, (ST_Dump(ST_GeneratePoints(p.geom, p.n * 12, $2::int * 100000 + p.i::int))).geom AS geom
+    FROM parents p WHERE p.n > 1
+), clusters AS (
+    SELECT parent, geom, ST_ClusterKMeans(geom, n) OVER (PARTITION BY parent) AS cid FROM pts
+), seeds AS (
+    SELECT parent, cid, ST_Centroid(ST_Collect(geom)) AS geom FROM clusters GROUP BY parent, cid
+), voronoi AS (
+    SELECT s.parent, (ST_Dump(ST_VoronoiPolygons(ST_Collect(s.geom), 0, ST_Expand(p.geom, 0.05)))).geom AS cell
+    FROM seeds s JOIN parents p ON p.code = s.parent
+    GROUP BY s.parent, p.geom
+), cells AS (
+    SELECT v.parent, ST_Multi(ST_CollectionExtract(ST_Intersection(v.cell, p.geom), 3)) AS geom
+    FROM voronoi v JOIN parents p ON p.code = v.parent
+    UNION ALL
+    SELECT code, geom FROM parents WHERE n = 1
+), numbered AS (
+    SELECT c.parent, c.geom,
+           row_number() OVER (PARTITION BY c.parent ORDER BY
+               floor((ST_YMax(p.geom) - ST_Y(ST_PointOnSurface(c.geom))) / sqrt(ST_Area(p.geom) / p.n)),
+               ST_X(ST_PointOnSurface(c.geom))) AS k
+    FROM cells c JOIN parents p ON p.code = c.parent
+    WHERE NOT ST_IsEmpty(c.geom)
+), kids AS (
+    SELECT w.code, w.name, w.level, w.parent, row_number() OVER (PARTITION BY w.parent ORDER BY w.code) AS k
+    FROM demo_want w WHERE w.level = $1
+)
+INSERT INTO demo_unit
+SELECT k.code, k.name, k.level, k.parent, n.geom
+FROM kids k JOIN numbered n ON n.parent = k.parent AND n.k = k.k`
+

@@ -1,0 +1,71 @@
+// Package data is gridmap's PostGIS store: migrations, the unit hierarchy,
+// imports with topology checks in SQL, and the demo city generator.
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultURL is the project-local cluster that scripts/db.sh starts.
+const DefaultURL = "postgres://postgres@127.0.0.1:55432/gridmap?sslmode=disable"
+
+// Store is the PostGIS-backed store.
+type Store struct {
+	Pool *pgxpool.Pool
+	url  string
+}
+
+// Open migrates the database and connects a pool whose connections exchange
+// PostGIS geometry as EWKB bytes.
+func Open(ctx context.Context, url string) (*Store, error) {
+	if _, err := Migrate(ctx, url); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	cfg.AfterConnect = registerGeometry
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{Pool: pool, url: url}, nil
+}
+
+// URL is the connection string the store was opened with.
+func (s *Store) URL() string { return s.url }
+
+// Close closes the pool.
+func (s *Store) Close() { s.Pool.Close() }
+
+// registerGeometry makes pgx send and receive geometry in binary, which for
+// PostGIS is EWKB; without it geometry arrives as hex text.
+func registerGeometry(ctx context.Context, conn *pgx.Conn) error {
+	var oid uint32
+	err := conn.QueryRow(ctx, `SELECT oid FROM pg_type WHERE typname = 'geometry'`).Scan(&oid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("PostGIS is not installed in this database")
+	}
+	if err != nil {
+		return err
+	}
+	conn.TypeMap().RegisterType(&pgtype.Type{Name: "geometry", OID: oid, Codec: pgtype.ByteaCodec{}})
+	return nil
+}
+
+// Ready checks that the database answers.
+func (s *Store) Ready(ctx context.Context) error {
+	var one int
+	return s.Pool.QueryRow(ctx, `SELECT 1`).Scan(&one)
+}

@@ -1,0 +1,245 @@
+package data
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"gridmap/geo"
+	"gridmap/grid"
+)
+
+// ImportOptions tune an import of units.
+type ImportOptions struct {
+	// Repair makes invalid geometry valid (ST_MakeValid, polygonal parts
+	// only) and reports each repair as a warning instead of a violation.
+	Repair bool
+	// ToleranceM2 is the area below which overlaps, gaps and parts outside a
+	// parent are ignored as noise. Zero means DefaultToleranceM2.
+	ToleranceM2 float64
+	// Complete declares every imported unit that has children complete:
+	// gaps under it are violations, not warnings.
+	Complete bool
+	// DryRun checks everything and writes nothing.
+	DryRun bool
+	// Actor and Reason are recorded with the new versions.
+	Actor, Reason string
+}
+
+// DefaultToleranceM2 is the default noise threshold of the topology checks.
+const DefaultToleranceM2 = 1.0
+
+// UnitsChannel is the NOTIFY channel told of every committed unit change.
+const UnitsChannel = "gridmap_units"
+
+// ImportUnits validates drafts against the coding and topology rules and,
+// when nothing is violated, writes them in one transaction: new codes are
+// inserted, changed ones get a new version (the old one keeps its validity
+// interval), identical ones are left alone. pre carries the violations found
+// before the database was reached (parsing, codes); they are reported with
+// the rest and also stop the import. On any violation nothing is written.
+func (s *Store) ImportUnits(ctx context.Context, drafts []grid.Draft, pre []grid.Violation, opts ImportOptions) (*Report, error) {
+	start := time.Now()
+	tol := opts.ToleranceM2
+	if tol <= 0 {
+		tol = DefaultToleranceM2
+	}
+	r := &Report{Units: len(drafts), DryRun: opts.DryRun}
+	for _, v := range pre {
+		r.add(v)
+	}
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	// One unit import at a time: the checks read neighbours that a
+	// concurrent import could be changing.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('gridmap.units'))`); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, createStage); err != nil {
+		return nil, err
+	}
+	if err := copyDrafts(ctx, tx, drafts, opts.Complete); err != nil {
+		return nil, err
+	}
+	if err := checkValidity(ctx, tx, opts.Repair, r); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE stage SET geom = ST_ForcePolygonCCW(ST_Multi(geom)) WHERE ok`); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, indexStage); err != nil {
+		return nil, err
+	}
+	if err := checkParents(ctx, tx, r); err != nil {
+		return nil, err
+	}
+	if err := checkTopology(ctx, tx, tol, r); err != nil {
+		return nil, err
+	}
+	r.sortFindings()
+	if !r.OK() || opts.DryRun {
+		r.Seconds = time.Since(start).Seconds()
+		return r, nil
+	}
+	if err := writeStage(ctx, tx, opts, r); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+func copyDrafts(ctx context.Context, tx pgx.Tx, drafts []grid.Draft, complete bool) error {
+	rows := make([][]any, len(drafts))
+	for i, d := range drafts {
+		b, err := geo.EWKB(d.Geometry)
+		if err != nil {
+			return fmt.Errorf("features[%d]: encode geometry: %w", d.Feature, err)
+		}
+		var parent *string
+		if d.ParentCode != "" {
+			p := d.ParentCode
+			parent = &p
+		}
+		c := d.Complete || (complete && d.Level != grid.Grid)
+		rows[i] = []any{int32(d.Feature), d.Layer, d.Code, string(d.Level), d.Name, parent, c, b}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage"},
+		[]string{"feature", "layer", "code", "level", "name", "parent_code", "complete", "geom"},
+		pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("stage units: %w", err)
+	}
+	return nil
+}
+
+// checkValidity applies rule 1 with PostGIS's own reasons and locations.
+func checkValidity(ctx context.Context, tx pgx.Tx, repair bool, r *Report) error {
+	rows, err := tx.Query(ctx, `
+		SELECT feature, code, (d).reason, ST_X((d).location), ST_Y((d).location), ST_AsGeoJSON(geom, 9)
+		FROM (SELECT feature, code, geom, ST_IsValidDetail(geom) AS d FROM stage) x
+		WHERE NOT (d).valid ORDER BY feature`)
+	if err != nil {
+		return err
+	}
+	type bad struct {
+		feature       int
+		code, reason  string
+		x, y          *float64
+		geometry      string
+		repairedArea  float64
+		repairedEmpty bool
+	}
+	var found []bad
+	if err := forEach(rows, func() error {
+		var b bad
+		if err := rows.Scan(&b.feature, &b.code, &b.reason, &b.x, &b.y, &b.geometry); err != nil {
+			return err
+		}
+		found = append(found, b)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, b := range found {
+		where, loc := "", []float64(nil)
+		if b.x != nil && b.y != nil {
+			where = fmt.Sprintf(" at %.6f %.6f", *b.x, *b.y)
+			loc = []float64{*b.x, *b.y}
+		}
+		f := b.feature
+		v := grid.Violation{Rule: grid.RuleInvalidGeometry, Severity: grid.SeverityError, Codes: []string{b.code}, Feature: &f,
+			Message: fmt.Sprintf("features[%d] %s: %s%s", b.feature, b.code, b.reason, where), Geometry: json.RawMessage(b.geometry), Location: loc}
+		if !repair {
+			r.add(v)
+			continue
+		}
+		var area float64
+		var empty bool
+		err := tx.QueryRow(ctx, `
+			UPDATE stage SET geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3))
+			WHERE feature = $1
+			RETURNING ST_Area(geom::geography), ST_IsEmpty(geom)`, b.feature).Scan(&area, &empty)
+		if err != nil {
+			return fmt.Errorf("repair features[%d]: %w", b.feature, err)
+		}
+		if empty {
+			v.Message += "; repair left no polygon"
+			r.add(v)
+			continue
+		}
+		v.Rule, v.Severity, v.AreaM2 = grid.RuleRepaired, grid.SeverityWarning, &area
+		v.Message = fmt.Sprintf("features[%d] %s: %s%s; repaired with ST_MakeValid, %.1f m² remain", b.feature, b.code, b.reason, where, area)
+		r.add(v)
+	}
+	if !repair && len(found) > 0 {
+		_, err := tx.Exec(ctx, `UPDATE stage SET ok = false WHERE NOT ST_IsValid(geom)`)
+		return err
+	}
+	return nil
+}
+
+func checkParents(ctx context.Context, tx pgx.Tx, r *Report) error {
+	rows, err := tx.Query(ctx, unknownParents)
+	if err != nil {
+		return err
+	}
+	return forEach(rows, func() error {
+		var f int
+		var code, parent, level string
+		if err := rows.Scan(&f, &code, &parent, &level); err != nil {
+			return err
+		}
+		r.add(grid.Violation{Rule: grid.RuleUnknownParent, Severity: grid.SeverityError, Codes: []string{code, parent}, Feature: &f,
+			Message: fmt.Sprintf("features[%d] %s: parent %s %s is neither in this import nor in the store", f, code, grid.Level(level).Parent(), parent)})
+		return nil
+	})
+}
+
+// writeStage turns stage into current versions.
+func writeStage(ctx context.Context, tx pgx.Tx, opts ImportOptions, r *Report) error {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO layers (name) SELECT DISTINCT layer FROM stage ON CONFLICT DO NOTHING;
+		CREATE TEMP TABLE outcome ON COMMIT DROP AS
+		SELECT s.layer, s.code, u.version AS old_version,
+		       CASE WHEN u.code IS NULL THEN 'insert'
+		            WHEN u.name = s.name AND u.parent_code IS NOT DISTINCT FROM s.parent_code
+		                 AND u.complete = s.complete AND u.geom = s.geom THEN 'same'
+		            ELSE 'update' END AS what
+		FROM stage s
+		LEFT JOIN units u ON u.valid_to IS NULL AND u.layer = s.layer AND u.code = s.code;
+		UPDATE units u SET valid_to = now()
+		FROM outcome o
+		WHERE o.what = 'update' AND u.valid_to IS NULL AND u.layer = o.layer AND u.code = o.code`); err != nil {
+		return fmt.Errorf("close old versions: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO units (layer, code, level, name, parent_code, complete, geom, area_m2, version, valid_from, changed_by, change_reason)
+		SELECT s.layer, s.code, s.level, s.name, s.parent_code, s.complete, s.geom, ST_Area(s.geom::geography),
+		       coalesce(o.old_version, 0) + 1, now(), $1, $2
+		FROM stage s JOIN outcome o ON o.layer = s.layer AND o.code = s.code
+		WHERE o.what <> 'same'
+		ORDER BY s.layer, s.code`, opts.Actor, opts.Reason); err != nil {
+		return fmt.Errorf("write units: %w", err)
+	}
+	if err := tx.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE what = 'insert'), count(*) FILTER (WHERE what = 'update'), count(*) FILTER (WHERE what = 'same')
+		FROM outcome`).Scan(&r.Inserted, &r.Updated, &r.Unchanged); err != nil {
+		return err
+	}
+	if r.Inserted+r.Updated > 0 {
+		payload, _ := json.Marshal(map[string]int{"inserted": r.Inserted, "updated": r.Updated})
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, UnitsChannel, string(payload)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package data
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"gridmap/geo"
+	"gridmap/grid"
+)
+
+// ErrNotFound is returned when a code names no current unit.
+var ErrNotFound = errors.New("not found")
+
+// GeometryMode chooses how much geometry a read returns.
+type GeometryMode string
+
+const (
+	GeometryNone       GeometryMode = "none"
+	GeometrySimplified GeometryMode = "simplified"
+	GeometryFull       GeometryMode = "full"
+)
+
+// SimplifyDegrees is the tolerance of GeometrySimplified: about 10 m,
+// enough for an overview map, topology preserved per unit.
+const SimplifyDegrees = 0.0001
+
+// UnitFilter selects current units. Empty fields do not filter.
+type UnitFilter struct {
+	Layer    string
+	Level    grid.Level
+	Parent   string
+	BBox     *[4]float64 // min lon, min lat, max lon, max lat
+	Geometry GeometryMode
+	After    string // keyset: codes greater than this
+	Limit    int
+}
+
+// UnitRow is one current unit as the read API shows it.
+type UnitRow struct {
+	Layer      string
+	Code       string
+	Name       string
+	Level      grid.Level
+	ParentCode *string
+	Complete   bool
+	AreaM2     float64
+	Version    int
+	ValidFrom  string
+	Geometry   json.RawMessage // GeoJSON, nil for GeometryNone
+}
+
+func geometryExpr(m GeometryMode) string {
+	switch m {
+	case GeometryNone:
+		return "NULL::text"
+	case GeometrySimplified:
+		return fmt.Sprintf("ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, %g), 7)", SimplifyDegrees)
+	default:
+		return "ST_AsGeoJSON(geom, 9)"
+	}
+}
+
+// ListUnits returns current units in code order.
+func (s *Store) ListUnits(ctx context.Context, f UnitFilter) ([]UnitRow, error) {
+	if f.Layer == "" {
+		f.Layer = grid.BaseLayer
+	}
+	where := []string{"valid_to IS NULL", "layer = $1"}
+	args := []any{f.Layer}
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if f.Level != "" {
+		where = append(where, "level = "+arg(string(f.Level)))
+	}
+	if f.Parent != "" {
+		where = append(where, "parent_code = "+arg(f.Parent))
+	}
+	if f.BBox != nil {
+		b := f.BBox
+		where = append(where, fmt.Sprintf("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(%[1]s, %[2]s, %[3]s, %[4]s, 4326))",
+			arg(b[0]), arg(b[1]), arg(b[2]), arg(b[3])))
+	}
+	if f.After != "" {
+		where = append(where, "code > "+arg(f.After))
+	}
+	q := unitSelect(f.Geometry) + " WHERE " + strings.Join(where, " AND ") + " ORDER BY code"
+	if f.Limit > 0 {
+		q += " LIMIT " + arg(f.Limit)
+	}
+	return s.queryUnits(ctx, q, args...)
+}
+
+func unitSelect(m GeometryMode) string {
+	return `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
+	        to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ` + geometryExpr(m) + ` FROM units`
+}
+
+func (s *Store) queryUnits(ctx context.Context, q string, args ...any) ([]UnitRow, error) {
+	rows, err := s.Pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := []UnitRow{}
+	err = forEach(rows, func() error {
+		var u UnitRow
+		var level string
+		var g *string
+		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &u.Complete, &u.AreaM2, &u.Version, &u.ValidFrom, &g); err != nil {
+			return err
+		}
+		u.Level = grid.Level(level)
+		if g != nil {
+			u.Geometry = json.RawMessage(*g)
+		}
+		out = append(out, u)
+		return nil
+	})
+	return out, err
+}
+
+// GetUnit returns the current version of a unit.
+func (s *Store) GetUnit(ctx context.Context, layer, code string, m GeometryMode) (*UnitRow, error) {
+	if layer == "" {
+		layer = grid.BaseLayer
+	}
+	us, err := s.queryUnits(ctx, unitSelect(m)+` WHERE valid_to IS NULL AND layer = $1 AND code = $2`, layer, code)
+	if err != nil {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, ErrNotFound
+	}
+	return &us[0], nil
+}
+
+// Layers lists the layer names in the store.
+func (s *Store) Layers(ctx context.Context) ([]string, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT name FROM layers ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// CountUnits counts current units per level in a layer.
+func (s *Store) CountUnits(ctx context.Context, layer string) (map[grid.Level]int, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT level, count(*) FROM units WHERE valid_to IS NULL AND layer = $1 GROUP BY level`, layer)
+	if err != nil {
+		return nil, err
+	}
+	out := map[grid.Level]int{}
+	err = forEach(rows, func() error {
+		var l string
+		var n int
+		if err := rows.Scan(&l, &n); err != nil {
+			return err
+		}
+		out[grid.Level(l)] = n
+		return nil
+	})
+	return out, err
+}
+
+// CurrentUnits loads every current unit with its geometry, for the
+// in-memory locator.
+func (s *Store) CurrentUnits(ctx context.Context) ([]grid.Unit, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT layer, code, name, level, coalesce(parent_code, ''), geom
+		FROM units WHERE valid_to IS NULL ORDER BY layer, code`)
+	if err != nil {
+		return nil, err
+	}
+	var out []grid.Unit
+	err = forEach(rows, func() error {
+		var u grid.Unit
+		var level string
+		var wkb []byte
+		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &wkb); err != nil {
+			return err
+		}
+		mp, err := geo.MultiPolygonFromEWKB(wkb)
+		if err != nil {
+			return fmt.Errorf("unit %s: %w", u.Code, err)
+		}
+		u.Level, u.Geometry = grid.Level(level), mp
+		out = append(out, u)
+		return nil
+	})
+	return out, err
+}
+
+// TopologyIssues checks what the store holds now: the overlaps, parts
+// outside parents and gaps among the children of parent (the whole layer
+// when parent is empty). Nothing is written.
+func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol float64) (*Report, error) {
+	if layer == "" {
+		layer = grid.BaseLayer
+	}
+	if tol <= 0 {
+		tol = DefaultToleranceM2
+	}
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	if _, err := tx.Exec(ctx, createStage); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO stage (layer, code, level, name, parent_code, complete, geom)
+		SELECT layer, code, level, name, parent_code, complete, geom FROM units
+		WHERE valid_to IS NULL AND layer = $1 AND ($2 = '' OR code = $2 OR parent_code = $2)`, layer, parent); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, indexStage); err != nil {
+		return nil, err
+	}
+	r := &Report{}
+	if err := checkTopology(ctx, tx, tol, r); err != nil {
+		return nil, err
+	}
+	r.sortFindings()
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM stage`).Scan(&r.Units); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

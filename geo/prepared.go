@@ -1,0 +1,138 @@
+package geo
+
+import (
+	"math"
+
+	"github.com/paulmach/orb"
+	geom "github.com/twpayne/go-geom"
+	"github.com/twpayne/go-geom/xy"
+)
+
+// Prepared is a (multi)polygon made ready for many point-in-polygon tests.
+// Its edges are bucketed into horizontal slabs, so a test looks only at the
+// edges that can cross the ray through the point: a district ring with
+// thousands of vertices costs about as much as a small grid cell.
+//
+// Covers follows ST_Covers: a point on any ring (outer or hole) is covered.
+type Prepared struct {
+	Bound  orb.Bound
+	edges  []edge
+	slabs  [][]int32
+	minY   float64
+	slabDY float64
+}
+
+type edge struct{ x1, y1, x2, y2 float64 }
+
+// Prepare builds the slab index for mp. mp's rings must be closed.
+func Prepare(mp orb.MultiPolygon) *Prepared {
+	p := &Prepared{Bound: mp.Bound()}
+	for _, poly := range mp {
+		for _, ring := range poly {
+			for i := 0; i+1 < len(ring); i++ {
+				a, b := ring[i], ring[i+1]
+				if a == b {
+					continue
+				}
+				p.edges = append(p.edges, edge{a[0], a[1], b[0], b[1]})
+			}
+		}
+	}
+	n := len(p.edges)/4 + 1
+	if n > 4096 {
+		n = 4096
+	}
+	p.minY = p.Bound.Min[1]
+	h := p.Bound.Max[1] - p.Bound.Min[1]
+	if h <= 0 || n == 1 {
+		p.slabs = [][]int32{make([]int32, 0, len(p.edges))}
+		for i := range p.edges {
+			p.slabs[0] = append(p.slabs[0], int32(i))
+		}
+		p.slabDY = math.Inf(1)
+		return p
+	}
+	p.slabDY = h / float64(n)
+	p.slabs = make([][]int32, n)
+	for i, e := range p.edges {
+		lo, hi := p.slab(math.Min(e.y1, e.y2)), p.slab(math.Max(e.y1, e.y2))
+		for s := lo; s <= hi; s++ {
+			p.slabs[s] = append(p.slabs[s], int32(i))
+		}
+	}
+	return p
+}
+
+func (p *Prepared) slab(y float64) int {
+	s := int((y - p.minY) / p.slabDY)
+	if s < 0 {
+		return 0
+	}
+	if s >= len(p.slabs) {
+		return len(p.slabs) - 1
+	}
+	return s
+}
+
+// Covers reports whether pt lies inside the polygon or on its boundary.
+func (p *Prepared) Covers(pt orb.Point) bool {
+	if !p.Bound.Contains(pt) {
+		return false
+	}
+	x, y := pt[0], pt[1]
+	crossings := 0
+	for _, i := range p.slabs[p.slab(y)] {
+		e := &p.edges[i]
+		if (e.x1 == x && e.y1 == y) || (e.x2 == x && e.y2 == y) {
+			return true
+		}
+		if e.y1 == y && e.y2 == y {
+			if (e.x1 <= x && x <= e.x2) || (e.x2 <= x && x <= e.x1) {
+				return true
+			}
+			continue
+		}
+		// Half-open rule: an edge counts when one end is strictly above the
+		// ray and the other is on or below it, so a vertex is counted once.
+		if (e.y1 > y) == (e.y2 > y) {
+			continue
+		}
+		if e.x1 < x && e.x2 < x {
+			continue
+		}
+		lx, ly, ux, uy := e.x1, e.y1, e.x2, e.y2
+		if ly > uy {
+			lx, ly, ux, uy = ux, uy, lx, ly
+		}
+		switch orient(lx, ly, ux, uy, x, y) {
+		case 0:
+			return true
+		case 1:
+			crossings++
+		}
+	}
+	return crossings%2 == 1
+}
+
+// ccwErrBound is Shewchuk's error bound for the orientation determinant.
+const ccwErrBound = (3.0 + 16.0*epsilon) * epsilon
+
+const epsilon = 1.1102230246251565e-16 // 2^-53
+
+// orient returns +1 when c lies left of a→b, -1 when right, 0 when on the
+// line. The float result is used when it is certainly right; otherwise
+// go-geom's exact orientation decides, so points on an edge are found
+// exactly as a robust predicate would find them.
+func orient(ax, ay, bx, by, cx, cy float64) int {
+	detL := (bx - ax) * (cy - ay)
+	detR := (by - ay) * (cx - ax)
+	det := detL - detR
+	bound := ccwErrBound * (math.Abs(detL) + math.Abs(detR))
+	if det > bound {
+		return 1
+	}
+	if det < -bound {
+		return -1
+	}
+	return int(xy.OrientationIndex(geom.Coord{ax, ay}, geom.Coord{bx, by}, geom.Coord{cx, cy}))
+}

@@ -1,0 +1,112 @@
+package grid
+
+import (
+	"fmt"
+	"strings"
+
+	"gridmap/geo"
+)
+
+// Draft is a unit on its way into the store, with the position of the
+// feature it came from so reports can point back at it.
+type Draft struct {
+	Unit
+	Feature int
+}
+
+// DraftsFromFeatures reads the unit properties of imported features (code,
+// name, level, optional parent_code, layer and complete), normalises their
+// codes and geometry, and returns every problem it finds as a violation.
+// Geometric rules need the database and are checked there.
+func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, []Violation) {
+	if defaultLayer == "" {
+		defaultLayer = BaseLayer
+	}
+	var drafts []Draft
+	var bad []Violation
+	firstAt := map[string]int{}
+	for _, f := range features {
+		idx := f.Index
+		fail := func(rule string, codes []string, format string, args ...any) {
+			bad = append(bad, Violation{Rule: rule, Severity: SeverityError, Codes: codes, Feature: &idx,
+				Message: fmt.Sprintf("features[%d]: ", idx) + fmt.Sprintf(format, args...)})
+		}
+		code := strings.TrimSpace(stringProp(f.Properties, "code"))
+		codes := []string{}
+		if code != "" {
+			codes = []string{code}
+		}
+		if f.Err != nil {
+			fail(RuleInvalidGeoJSON, codes, "%s", strings.TrimPrefix(f.Err.Error(), fmt.Sprintf("features[%d]", idx)+": "))
+			continue
+		}
+		layer := stringProp(f.Properties, "layer")
+		if layer == "" {
+			layer = defaultLayer
+		}
+		if !ValidLayerName(layer) {
+			fail(RuleBadLayer, codes, "layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", layer)
+			continue
+		}
+		level, err := ParseLevel(stringProp(f.Properties, "level"))
+		if err != nil {
+			fail(RuleBadLevel, codes, "%v", err)
+			continue
+		}
+		if code == "" {
+			fail(RuleBadCode, codes, "property \"code\" is missing")
+			continue
+		}
+		code = NormalizeCode(level, code)
+		parent := strings.TrimSpace(stringProp(f.Properties, "parent_code"))
+		if level == District && parent != "" && strings.HasPrefix(code, parent) {
+			parent = "" // the city above the districts is not a unit here
+		}
+		if parent != "" {
+			parent = NormalizeCode(level.Parent(), parent)
+		}
+		if err := ValidateCode(level, code, parent); err != nil {
+			fail(RuleBadCode, []string{code}, "%v", err)
+			continue
+		}
+		if parent == "" {
+			parent = ParentCode(level, code)
+		}
+		name := strings.TrimSpace(stringProp(f.Properties, "name"))
+		if name == "" {
+			fail(RuleBadCode, []string{code}, "property \"name\" is missing")
+			continue
+		}
+		key := layer + "/" + code
+		if first, dup := firstAt[key]; dup {
+			fail(RuleDuplicateCode, []string{code}, "code %s appears again (first at features[%d])", code, first)
+			continue
+		}
+		firstAt[key] = idx
+		mp, err := geo.MultiPolygonOf(f.Geometry)
+		if err != nil {
+			fail(RuleInvalidGeoJSON, []string{code}, "geometry: %v", err)
+			continue
+		}
+		complete, _ := f.Properties["complete"].(bool)
+		drafts = append(drafts, Draft{Feature: idx, Unit: Unit{
+			Layer: layer, Code: code, Name: name, Level: level, ParentCode: parent, Complete: complete, Geometry: mp,
+		}})
+	}
+	return drafts, bad
+}
+
+// stringProp reads a property that may have been written as a string or a
+// number (codes often arrive as JSON numbers).
+func stringProp(p map[string]any, k string) string {
+	switch v := p[k].(type) {
+	case string:
+		return v
+	case float64:
+		return fmt.Sprintf("%.0f", v)
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(v)
+	}
+}

@@ -1,0 +1,151 @@
+package grid
+
+import (
+	"encoding/json"
+	"sort"
+
+	"github.com/paulmach/orb"
+	"github.com/tidwall/rtree"
+
+	"gridmap/geo"
+)
+
+// Edge rule. A point on a boundary shared by several units of one level is
+// covered by all of them (ST_Covers); it is located in the one with the
+// lowest code. Codes sort like their ancestors, so on a clean partition the
+// chain stays consistent: the lowest grid lies in the lowest community, and
+// so on up.
+
+// Location answers "which units contain this point": one unit per level of
+// the base layer (nil where no unit covers the point) and the same for every
+// other layer.
+type Location struct {
+	Lon       float64 `json:"lon"`
+	Lat       float64 `json:"lat"`
+	District  *Ref    `json:"district"`
+	Street    *Ref    `json:"street"`
+	Community *Ref    `json:"community"`
+	Grid      *Ref    `json:"grid"`
+	// Layers maps each non-base layer to its chain.
+	Layers map[string]Chain `json:"layers"`
+}
+
+// Chain is one unit per level, nil where none covers the point.
+type Chain struct {
+	District  *Ref `json:"district"`
+	Street    *Ref `json:"street"`
+	Community *Ref `json:"community"`
+	Grid      *Ref `json:"grid"`
+}
+
+func (c *Chain) set(l Level, r *Ref) {
+	switch l {
+	case District:
+		c.District = r
+	case Street:
+		c.Street = r
+	case Community:
+		c.Community = r
+	case Grid:
+		c.Grid = r
+	}
+}
+
+// MarshalJSON keeps "layers" an object even when there are none.
+func (l Location) MarshalJSON() ([]byte, error) {
+	type plain Location
+	if l.Layers == nil {
+		l.Layers = map[string]Chain{}
+	}
+	return json.Marshal(plain(l))
+}
+
+// Locator answers Locate from memory: an R-tree of unit bounds per layer and
+// level, and a prepared polygon per unit. It is immutable once built; build a
+// new one when units change and swap it in.
+type Locator struct {
+	layers []string // sorted, base first
+	trees  map[treeKey]*rtree.RTreeG[int32]
+	units  []located
+}
+
+type treeKey struct {
+	layer string
+	level Level
+}
+
+type located struct {
+	ref  Ref
+	prep *geo.Prepared
+}
+
+// NewLocator indexes units (current versions only).
+func NewLocator(units []Unit) *Locator {
+	l := &Locator{trees: map[treeKey]*rtree.RTreeG[int32]{}, units: make([]located, len(units))}
+	seen := map[string]bool{}
+	for i, u := range units {
+		p := geo.Prepare(u.Geometry)
+		l.units[i] = located{ref: Ref{Code: u.Code, Name: u.Name}, prep: p}
+		k := treeKey{u.Layer, u.Level}
+		t := l.trees[k]
+		if t == nil {
+			t = &rtree.RTreeG[int32]{}
+			l.trees[k] = t
+		}
+		t.Insert(p.Bound.Min, p.Bound.Max, int32(i))
+		if !seen[u.Layer] {
+			seen[u.Layer] = true
+			l.layers = append(l.layers, u.Layer)
+		}
+	}
+	sort.Slice(l.layers, func(i, j int) bool {
+		a, b := l.layers[i], l.layers[j]
+		if (a == BaseLayer) != (b == BaseLayer) {
+			return a == BaseLayer
+		}
+		return a < b
+	})
+	return l
+}
+
+// Len is the number of indexed units.
+func (l *Locator) Len() int { return len(l.units) }
+
+// Find returns the unit of layer and level covering p by the edge rule, or nil.
+func (l *Locator) Find(layer string, level Level, p orb.Point) *Ref {
+	t := l.trees[treeKey{layer, level}]
+	if t == nil {
+		return nil
+	}
+	var best *located
+	t.Search(p, p, func(_, _ [2]float64, i int32) bool {
+		u := &l.units[i]
+		if (best == nil || u.ref.Code < best.ref.Code) && u.prep.Covers(p) {
+			best = u
+		}
+		return true
+	})
+	if best == nil {
+		return nil
+	}
+	r := best.ref
+	return &r
+}
+
+// Locate finds the chain of units covering (lon, lat) in every layer.
+func (l *Locator) Locate(lon, lat float64) Location {
+	p := orb.Point{lon, lat}
+	loc := Location{Lon: lon, Lat: lat, Layers: map[string]Chain{}}
+	for _, layer := range l.layers {
+		var c Chain
+		for _, lv := range Levels {
+			c.set(lv, l.Find(layer, lv, p))
+		}
+		if layer == BaseLayer {
+			loc.District, loc.Street, loc.Community, loc.Grid = c.District, c.Street, c.Community, c.Grid
+		} else {
+			loc.Layers[layer] = c
+		}
+	}
+	return loc
+}
