@@ -303,4 +303,3 @@ WITH want AS (
 INSERT INTO demo_unit
 SELECT k.code, k.name, k.level, k.parent, n.geom
 FROM kids k JOIN numbered n ON n.parent = k.parent AND n.k = k.k`
-

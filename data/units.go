@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -197,6 +198,7 @@ func (s *Store) CurrentUnits(ctx context.Context) ([]grid.Unit, error) {
 // outside parents and gaps among the children of parent (the whole layer
 // when parent is empty). Nothing is written.
 func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol float64) (*Report, error) {
+	start := time.Now()
 	if layer == "" {
 		layer = grid.BaseLayer
 	}
@@ -228,5 +230,6 @@ func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol fl
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM stage`).Scan(&r.Units); err != nil {
 		return nil, err
 	}
+	r.Seconds = time.Since(start).Seconds()
 	return r, nil
 }

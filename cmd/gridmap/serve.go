@@ -1,5 +1,84 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
 
-func cmdServe(ctx context.Context, args []string) error { return nil }
+	"gridmap/api"
+)
+
+func cmdServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", envOr("ADDR", ":8080"), "listen address (ADDR)")
+	maxImport := fs.Int64("max-import-bytes", envInt("GRIDMAP_MAX_IMPORT_BYTES", int64(api.DefaultMaxImportBytes)), "largest import body (GRIDMAP_MAX_IMPORT_BYTES)")
+	maxPoints := fs.Int("max-locate-points", envInt("GRIDMAP_MAX_LOCATE_POINTS", api.DefaultMaxLocatePoints), "most points in one batch locate (GRIDMAP_MAX_LOCATE_POINTS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	store, err := openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), Logger: log})
+	if err != nil {
+		return err
+	}
+	go srv.FollowUnits(ctx)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving", "url", "http://"+displayAddr(ln.Addr()))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt[T int | int64](k string, def T) T {
+	if v := os.Getenv(k); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return T(n)
+		}
+		fmt.Fprintf(os.Stderr, "gridmap: ignoring %s=%q: not an integer\n", k, v)
+	}
+	return def
+}

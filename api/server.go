@@ -1,0 +1,178 @@
+// Package api is gridmap's HTTP interface: JSON and GeoJSON resources,
+// problem+json errors, and the web pages.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"gridmap/data"
+	"gridmap/grid"
+)
+
+// Options are the server's limits.
+type Options struct {
+	// MaxImportBytes caps an import body (default 64 MiB).
+	MaxImportBytes int64
+	// MaxLocatePoints caps a batch locate (default 10,000).
+	MaxLocatePoints int
+	Logger          *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxImportBytes  = 64 << 20
+	DefaultMaxLocatePoints = 10000
+)
+
+// Server serves the API from a store and an in-memory locator that follows
+// the store's units.
+type Server struct {
+	store   *data.Store
+	opts    Options
+	log     *slog.Logger
+	locator atomic.Pointer[locatorState]
+	reload  sync.Mutex
+}
+
+type locatorState struct {
+	*grid.Locator
+	fingerprint string
+	built       time.Time
+}
+
+// New builds a server and its locator from the store's current units.
+func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) {
+	if opts.MaxImportBytes <= 0 {
+		opts.MaxImportBytes = DefaultMaxImportBytes
+	}
+	if opts.MaxLocatePoints <= 0 {
+		opts.MaxLocatePoints = DefaultMaxLocatePoints
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{store: store, opts: opts, log: opts.Logger}
+	if err := s.RefreshLocator(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Locator is the current in-memory locator.
+func (s *Server) Locator() *grid.Locator { return s.locator.Load().Locator }
+
+// RefreshLocator rebuilds the locator when the units changed since it was
+// built, and swaps it in; readers never wait.
+func (s *Server) RefreshLocator(ctx context.Context) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	fp, err := s.store.UnitsFingerprint(ctx)
+	if err != nil {
+		return fmt.Errorf("units fingerprint: %w", err)
+	}
+	if cur := s.locator.Load(); cur != nil && cur.fingerprint == fp {
+		return nil
+	}
+	start := time.Now()
+	units, err := s.store.CurrentUnits(ctx)
+	if err != nil {
+		return fmt.Errorf("load units: %w", err)
+	}
+	s.locator.Store(&locatorState{Locator: grid.NewLocator(units), fingerprint: fp, built: time.Now()})
+	s.log.Info("locator built", "units", len(units), "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// FollowUnits keeps the locator current when other processes change units:
+// it LISTENs on the units channel and refreshes on every notice, and after a
+// lost connection (when notices may have been missed). It returns when ctx ends.
+func (s *Server) FollowUnits(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.store.Listen(ctx, data.UnitsChannel, func() {
+			if err := s.RefreshLocator(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("refresh locator", "err", err)
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("units listener lost; reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Handler is the HTTP interface.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.StrictSlash(false)
+	r.HandleFunc("/", s.index).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	v1 := r.PathPrefix("/v1").Subrouter()
+	v1.HandleFunc("/units", s.listUnits).Methods(http.MethodGet)
+	v1.HandleFunc("/units:import", s.importUnits).Methods(http.MethodPost)
+	v1.HandleFunc("/units:validate", s.validateUnits).Methods(http.MethodPost)
+	v1.HandleFunc("/units/{code}", s.getUnit).Methods(http.MethodGet)
+	v1.HandleFunc("/units/{code}/children", s.unitChildren).Methods(http.MethodGet)
+	v1.HandleFunc("/topology/issues", s.topologyIssues).Methods(http.MethodGet)
+	v1.HandleFunc("/locate", s.locateOne).Methods(http.MethodGet)
+	v1.HandleFunc("/locate", s.locateMany).Methods(http.MethodPost)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		notFound(w, r, fmt.Sprintf("no resource at %s", r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, Problem{Type: probNotAllowed, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+			Detail: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
+	})
+	return s.recoverer(r)
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "path", r.URL.Path, "value", v, "stack", string(debug.Stack()))
+				internalError(w, r, fmt.Errorf("unexpected error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ready(ctx); err != nil {
+		writeProblem(w, r, Problem{Type: probUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		return
+	}
+	st := s.locator.Load()
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "database": "ok",
+		"locator": map[string]any{"units": st.Len(), "built": st.built.UTC().Format(time.RFC3339)}})
+}
+
+// isClientGone tells a cancelled request from a failure worth a 500.
+func isClientGone(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
+}
