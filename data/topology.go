@@ -132,11 +132,26 @@ FROM big WHERE area > $1
 GROUP BY feature, code, complete
 ORDER BY code`
 
+// declareComplete marks the staged units that have children complete, in
+// merged (for the gap check) and in stage (so it is stored).
+const declareComplete = `
+UPDATE merged p SET complete = true
+WHERE p.staged AND p.level <> 'grid'
+  AND EXISTS (SELECT 1 FROM merged c WHERE c.layer = p.layer AND c.parent_code = p.code);
+UPDATE stage s SET complete = true
+FROM merged m WHERE m.staged AND m.complete AND m.layer = s.layer AND m.code = s.code`
+
 // checkTopology runs rules 2–4 on stage (already indexed) and adds what it
-// finds to r. It leaves the merged table behind for the caller.
-func checkTopology(ctx context.Context, tx pgx.Tx, tol float64, r *Report) error {
+// finds to r. With complete, every staged unit that has children is
+// declared complete first. It leaves the merged table behind.
+func checkTopology(ctx context.Context, tx pgx.Tx, tol float64, complete bool, r *Report) error {
 	if _, err := tx.Exec(ctx, buildMerged); err != nil {
 		return fmt.Errorf("collect neighbours: %w", err)
+	}
+	if complete {
+		if _, err := tx.Exec(ctx, declareComplete); err != nil {
+			return fmt.Errorf("declare complete: %w", err)
+		}
 	}
 	rows, err := tx.Query(ctx, outsideParent, tol)
 	if err != nil {

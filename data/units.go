@@ -223,7 +223,7 @@ func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol fl
 		return nil, err
 	}
 	r := &Report{}
-	if err := checkTopology(ctx, tx, tol, r); err != nil {
+	if err := checkTopology(ctx, tx, tol, false, r); err != nil {
 		return nil, err
 	}
 	r.sortFindings()

@@ -115,7 +115,13 @@ func jsonError(data []byte, err error) error {
 	return err
 }
 
+// lineCol turns an encoding/json offset ("after reading off bytes", so the
+// byte at fault is off-1) into a 1-based line and column.
 func lineCol(data []byte, off int64) (int, int) {
+	off--
+	if off < 0 {
+		off = 0
+	}
 	if off > int64(len(data)) {
 		off = int64(len(data))
 	}
@@ -150,8 +156,8 @@ func CheckRange(g orb.Geometry) error {
 }
 
 // walkPoints calls fn with each position and its JSON path inside
-// "coordinates" until fn returns false.
-func walkPoints(g orb.Geometry, fn func(string, orb.Point) bool) {
+// "coordinates" until fn returns false; it reports whether it got to the end.
+func walkPoints(g orb.Geometry, fn func(string, orb.Point) bool) bool {
 	ring := func(prefix string, r []orb.Point) bool {
 		for i, p := range r {
 			if !fn(fmt.Sprintf("%s[%d]", prefix, i), p) {
@@ -162,34 +168,37 @@ func walkPoints(g orb.Geometry, fn func(string, orb.Point) bool) {
 	}
 	switch g := g.(type) {
 	case orb.Point:
-		fn("coordinates", g)
+		return fn("coordinates", g)
 	case orb.MultiPoint:
-		ring("coordinates", g)
+		return ring("coordinates", g)
 	case orb.LineString:
-		ring("coordinates", g)
+		return ring("coordinates", g)
 	case orb.MultiLineString:
 		for i, l := range g {
 			if !ring(fmt.Sprintf("coordinates[%d]", i), l) {
-				return
+				return false
 			}
 		}
 	case orb.Polygon:
 		for i, r := range g {
 			if !ring(fmt.Sprintf("coordinates[%d]", i), r) {
-				return
+				return false
 			}
 		}
 	case orb.MultiPolygon:
 		for j, p := range g {
 			for i, r := range p {
 				if !ring(fmt.Sprintf("coordinates[%d][%d]", j, i), r) {
-					return
+					return false
 				}
 			}
 		}
 	case orb.Collection:
 		for _, c := range g {
-			walkPoints(c, fn)
+			if !walkPoints(c, fn) {
+				return false
+			}
 		}
 	}
+	return true
 }

@@ -2,10 +2,9 @@ package geo
 
 import (
 	"math"
+	"math/big"
 
 	"github.com/paulmach/orb"
-	geom "github.com/twpayne/go-geom"
-	"github.com/twpayne/go-geom/xy"
 )
 
 // Prepared is a (multi)polygon made ready for many point-in-polygon tests.
@@ -76,10 +75,10 @@ func (p *Prepared) slab(y float64) int {
 
 // Covers reports whether pt lies inside the polygon or on its boundary.
 func (p *Prepared) Covers(pt orb.Point) bool {
-	if !p.Bound.Contains(pt) {
+	x, y := pt[0], pt[1]
+	if x != x || y != y || !p.Bound.Contains(pt) { // NaN is nowhere
 		return false
 	}
-	x, y := pt[0], pt[1]
 	crossings := 0
 	for _, i := range p.slabs[p.slab(y)] {
 		e := &p.edges[i]
@@ -120,9 +119,10 @@ const ccwErrBound = (3.0 + 16.0*epsilon) * epsilon
 const epsilon = 1.1102230246251565e-16 // 2^-53
 
 // orient returns +1 when c lies left of a→b, -1 when right, 0 when on the
-// line. The float result is used when it is certainly right; otherwise
-// go-geom's exact orientation decides, so points on an edge are found
-// exactly as a robust predicate would find them.
+// line. The float result is used when it is certainly right (Shewchuk's
+// filter); otherwise exact rational arithmetic decides, so a point on an
+// edge is found exactly. (go-geom's bigxy.OrientationIndex is not a
+// substitute: it computes in 53-bit big.Floats and rounds like float64.)
 func orient(ax, ay, bx, by, cx, cy float64) int {
 	detL := (bx - ax) * (cy - ay)
 	detR := (by - ay) * (cx - ax)
@@ -134,5 +134,13 @@ func orient(ax, ay, bx, by, cx, cy float64) int {
 	if det < -bound {
 		return -1
 	}
-	return int(xy.OrientationIndex(geom.Coord{ax, ay}, geom.Coord{bx, by}, geom.Coord{cx, cy}))
+	return orientExact(ax, ay, bx, by, cx, cy)
+}
+
+func orientExact(ax, ay, bx, by, cx, cy float64) int {
+	r := func(v float64) *big.Rat { return new(big.Rat).SetFloat64(v) }
+	sub := func(a, b float64) *big.Rat { return new(big.Rat).Sub(r(a), r(b)) }
+	l := new(big.Rat).Mul(sub(bx, ax), sub(cy, ay))
+	rr := new(big.Rat).Mul(sub(by, ay), sub(cx, ax))
+	return l.Cmp(rr)
 }

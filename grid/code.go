@@ -83,21 +83,25 @@ func ValidateCode(level Level, code, parent string) error {
 		}
 		return nil
 	}
-	var err error
-	switch level {
-	case District:
-		if err = check(1, 2, 11, 82, "province code"); err == nil {
-			err = check(5, 6, 1, 99, "county-level sequence")
-		}
-	case Street:
-		err = check(7, 9, 1, 599, "township code")
-	case Community:
-		err = check(10, 12, 1, 599, "community code")
-	case Grid:
-		err = check(13, 15, 1, 999, "grid sequence")
+	// Every segment up to this level, so a street code also carries a
+	// well-formed district code.
+	segments := []struct {
+		from, to, lo, hi int
+		what             string
+	}{
+		{1, 2, 11, 82, "province code"},
+		{5, 6, 1, 99, "county-level sequence"},
+		{7, 9, 1, 599, "township code"},
+		{10, 12, 1, 599, "community code"},
+		{13, 15, 1, 999, "grid sequence"},
 	}
-	if err != nil {
-		return err
+	for _, sg := range segments {
+		if sg.to > want {
+			break
+		}
+		if err := check(sg.from, sg.to, sg.lo, sg.hi, sg.what); err != nil {
+			return err
+		}
 	}
 	if parent != "" {
 		pl := level.Parent()

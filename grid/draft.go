@@ -2,6 +2,8 @@ package grid
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"gridmap/geo"
@@ -37,7 +39,8 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 			codes = []string{code}
 		}
 		if f.Err != nil {
-			fail(RuleInvalidGeoJSON, codes, "%s", strings.TrimPrefix(f.Err.Error(), fmt.Sprintf("features[%d]", idx)+": "))
+			msg := strings.TrimPrefix(f.Err.Error(), fmt.Sprintf("features[%d]", idx))
+			fail(RuleInvalidGeoJSON, codes, "%s", strings.TrimLeft(msg, ":. "))
 			continue
 		}
 		layer := stringProp(f.Properties, "layer")
@@ -59,8 +62,8 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 		}
 		code = NormalizeCode(level, code)
 		parent := strings.TrimSpace(stringProp(f.Properties, "parent_code"))
-		if level == District && parent != "" && strings.HasPrefix(code, parent) {
-			parent = "" // the city above the districts is not a unit here
+		if level == District && parent != "" && len(code) == 6 && (strings.HasPrefix(code, parent) || parent == code[:4]+"00") {
+			parent = "" // the city or province above the districts (4403, 440300, 44) is not a unit here
 		}
 		if parent != "" {
 			parent = NormalizeCode(level.Parent(), parent)
@@ -74,7 +77,7 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 		}
 		name := strings.TrimSpace(stringProp(f.Properties, "name"))
 		if name == "" {
-			fail(RuleBadCode, []string{code}, "property \"name\" is missing")
+			fail(RuleMissingName, []string{code}, "property \"name\" is missing")
 			continue
 		}
 		key := layer + "/" + code
@@ -103,7 +106,10 @@ func stringProp(p map[string]any, k string) string {
 	case string:
 		return v
 	case float64:
-		return fmt.Sprintf("%.0f", v)
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return strconv.FormatFloat(v, 'f', 0, 64)
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64) // not a code; the digit rule says so
 	case nil:
 		return ""
 	default:

@@ -10,6 +10,7 @@ const (
 	RuleBadCode         = "bad_code"         // the code breaks a coding rule
 	RuleBadLevel        = "bad_level"        // level missing or unknown
 	RuleBadLayer        = "bad_layer"        // layer name not allowed
+	RuleMissingName     = "missing_name"     // a unit needs a name
 	RuleDuplicateCode   = "duplicate_code"   // the same code twice in one import
 	RuleUnknownParent   = "unknown_parent"   // the parent code names no unit
 	RuleOutsideParent   = "outside_parent"   // part of a child lies outside its parent

@@ -62,6 +62,7 @@ maintenance_work_mem = 512MB
 max_wal_size = 4GB
 max_connections = 200
 max_locks_per_transaction = 256
+jit = off
 CONF
   fi
   if ! running; then

@@ -1,0 +1,88 @@
+package data_test
+
+import (
+	"context"
+	"testing"
+
+	"gridmap/data"
+	"gridmap/data/pgtest"
+	"gridmap/grid"
+)
+
+func TestSmallDemoIsASeamlessPartition(t *testing.T) {
+	s := pgtest.NewDemo(t)
+	ctx := context.Background()
+	counts, err := s.CountUnits(ctx, grid.BaseLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[grid.Level]int{grid.District: 1, grid.Street: 5, grid.Community: 24, grid.Grid: 24 * pgtest.DemoOptions.GridsPerCommunity}
+	for l, n := range want {
+		if counts[l] != n {
+			t.Errorf("%d %s units, want %d", counts[l], l, n)
+		}
+	}
+	// The checker finds nothing…
+	r, err := s.TopologyIssues(ctx, "", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Violations)+len(r.Warnings) != 0 || r.Units != 1+5+24+24*pgtest.DemoOptions.GridsPerCommunity {
+		t.Errorf("topology issues in the demo (%d units checked): %+v %+v", r.Units, r.Violations, r.Warnings)
+	}
+	// …and an independent measure agrees: at every level the children's
+	// union equals the parent (symmetric difference under 1 m²), their areas
+	// add up to 1e-9 of the parent's (no overlap), and each child's code extends its parent's.
+	var worst float64
+	var badSum, badPrefix int
+	err = s.Pool.QueryRow(ctx, `
+		WITH fam AS (
+			SELECT p.code, p.geom, ST_Union(c.geom) AS u, sum(ST_Area(c.geom)) AS child_area,
+			       bool_and(left(c.code, length(p.code)) = p.code) AS prefix_ok
+			FROM units p JOIN units c ON c.parent_code = p.code AND c.valid_to IS NULL
+			WHERE p.valid_to IS NULL GROUP BY p.code, p.geom
+		)
+		SELECT max(gridmap_area_m2(ST_SymDifference(geom, u))),
+		       count(*) FILTER (WHERE abs(child_area - ST_Area(geom)) > 1e-9 * ST_Area(geom)),
+		       count(*) FILTER (WHERE NOT prefix_ok)
+		FROM fam`).Scan(&worst, &badSum, &badPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if worst > 1 || badSum != 0 || badPrefix != 0 {
+		t.Errorf("partition: worst symmetric difference %.3f m², %d parents whose children's areas do not add up, %d bad prefixes", worst, badSum, badPrefix)
+	}
+}
+
+func TestDemoIsDeterministic(t *testing.T) {
+	s := pgtest.NewDemo(t)
+	res, err := s.BuildDemo(context.Background(), pgtest.DemoOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := res.Counts[grid.District] + res.Counts[grid.Street] + res.Counts[grid.Community] + res.Counts[grid.Grid]
+	if res.Import.Unchanged != total || res.Import.Inserted+res.Import.Updated != 0 {
+		t.Errorf("rebuilding with the same seed changed units: %+v", res.Import)
+	}
+	other := pgtest.DemoOptions
+	other.Seed = 2
+	res, err = s.BuildDemo(context.Background(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Import.OK() || res.Import.Updated == 0 {
+		t.Errorf("another seed should redraw the city and still validate: %+v", res.Import)
+	}
+}
+
+func TestFullDemoCounts(t *testing.T) {
+	s := pgtest.NewFullDemo(t)
+	counts, err := s.CountUnits(context.Background(), grid.BaseLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grids := 788 * data.DemoDefaults.GridsPerCommunity
+	if counts[grid.District] != 9 || counts[grid.Street] != 79 || counts[grid.Community] != 788 || counts[grid.Grid] != grids {
+		t.Errorf("full demo counts %v; want 9, 79, 788, %d", counts, grids)
+	}
+}
