@@ -11,7 +11,7 @@ export DATABASE_URL := $(DB_URL)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.data/*' -not -path './web/node_modules/*') go.mod go.sum $(wildcard data/migrations/*.sql data/demo/*)
 
-.PHONY: run db db-stop build migrate demo test vet bench clean
+.PHONY: run db db-stop build migrate demo test lint vet bench clean
 
 $(BIN): $(GO_SOURCES)
 	$(GO) build -o $(BIN) ./cmd/gridmap
@@ -39,12 +39,18 @@ run: demo
 vet:
 	$(GO) vet ./...
 
-## test: go vet and every test against the real PostGIS (started here)
-test: db vet
-	CI=$(CI) $(GO) test -count=1 -timeout 20m ./...
+## lint: gofmt, go vet and staticcheck (pinned as a go tool in go.mod)
+lint: vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) tool staticcheck ./...
 
+## test: lint, then every test against the real PostGIS (started here)
+test: db lint
+	$(GO) test -count=1 -timeout 30m ./...
+
+## bench: the Go benchmarks (figures go to docs/benchmarks.md)
 bench: db
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
 
 clean:
 	rm -rf bin out

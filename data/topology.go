@@ -63,7 +63,7 @@ CREATE INDEX ON merged (layer, parent_code);
 ANALYZE merged`
 
 const unknownParents = `
-SELECT s.feature, s.code, s.parent_code, s.level
+SELECT s.feature, s.code, s.parent_code, s.level, ST_AsGeoJSON(s.geom, 9), gridmap_area_m2(s.geom)
 FROM stage s
 WHERE s.parent_code IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM stage p WHERE p.layer = s.layer AND p.code = s.parent_code)

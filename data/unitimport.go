@@ -131,24 +131,24 @@ func copyDrafts(ctx context.Context, tx pgx.Tx, drafts []grid.Draft) error {
 // checkValidity applies rule 1 with PostGIS's own reasons and locations.
 func checkValidity(ctx context.Context, tx pgx.Tx, repair bool, r *Report) error {
 	rows, err := tx.Query(ctx, `
-		SELECT feature, code, (d).reason, ST_X((d).location), ST_Y((d).location), ST_AsGeoJSON(geom, 9)
+		SELECT feature, code, (d).reason, ST_X((d).location), ST_Y((d).location), ST_AsGeoJSON(geom, 9),
+		       gridmap_area_m2(ST_MakeValid(geom))
 		FROM (SELECT feature, code, geom, ST_IsValidDetail(geom) AS d FROM stage) x
 		WHERE NOT (d).valid ORDER BY feature`)
 	if err != nil {
 		return err
 	}
 	type bad struct {
-		feature       int
-		code, reason  string
-		x, y          *float64
-		geometry      string
-		repairedArea  float64
-		repairedEmpty bool
+		feature      int
+		code, reason string
+		area         float64 // of the geometry made valid
+		x, y         *float64
+		geometry     string
 	}
 	var found []bad
 	if err := forEach(rows, func() error {
 		var b bad
-		if err := rows.Scan(&b.feature, &b.code, &b.reason, &b.x, &b.y, &b.geometry); err != nil {
+		if err := rows.Scan(&b.feature, &b.code, &b.reason, &b.x, &b.y, &b.geometry, &b.area); err != nil {
 			return err
 		}
 		found = append(found, b)
@@ -164,7 +164,8 @@ func checkValidity(ctx context.Context, tx pgx.Tx, repair bool, r *Report) error
 		}
 		f := b.feature
 		v := grid.Violation{Rule: grid.RuleInvalidGeometry, Severity: grid.SeverityError, Codes: []string{b.code}, Feature: &f,
-			Message: fmt.Sprintf("features[%d] %s: %s%s", b.feature, b.code, b.reason, where), Geometry: json.RawMessage(b.geometry), Location: loc}
+			Message: fmt.Sprintf("features[%d] %s: %s%s", b.feature, b.code, b.reason, where), Geometry: json.RawMessage(b.geometry), Location: loc,
+			AreaM2: &b.area}
 		if !repair {
 			r.add(v)
 			continue
@@ -201,12 +202,14 @@ func checkParents(ctx context.Context, tx pgx.Tx, r *Report) error {
 	}
 	return forEach(rows, func() error {
 		var f int
-		var code, parent, level string
-		if err := rows.Scan(&f, &code, &parent, &level); err != nil {
+		var code, parent, level, gj string
+		var area float64
+		if err := rows.Scan(&f, &code, &parent, &level, &gj, &area); err != nil {
 			return err
 		}
 		r.add(grid.Violation{Rule: grid.RuleUnknownParent, Severity: grid.SeverityError, Codes: []string{code, parent}, Feature: &f,
-			Message: fmt.Sprintf("features[%d] %s: parent %s %s is neither in this import nor in the store", f, code, grid.Level(level).Parent(), parent)})
+			Message:  fmt.Sprintf("features[%d] %s: parent %s %s is neither in this import nor in the store", f, code, grid.Level(level).Parent(), parent),
+			Geometry: json.RawMessage(gj), AreaM2: &area})
 		return nil
 	})
 }

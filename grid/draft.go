@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	orbgeo "github.com/paulmach/orb/geo"
+
 	"gridmap/geo"
 )
 
@@ -30,8 +32,16 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 	for _, f := range features {
 		idx := f.Index
 		fail := func(rule string, codes []string, format string, args ...any) {
-			bad = append(bad, Violation{Rule: rule, Severity: SeverityError, Codes: codes, Feature: &idx,
-				Message: fmt.Sprintf("features[%d]: ", idx) + fmt.Sprintf(format, args...)})
+			v := Violation{Rule: rule, Severity: SeverityError, Codes: codes, Feature: &idx,
+				Message: fmt.Sprintf("features[%d]: ", idx) + fmt.Sprintf(format, args...)}
+			// The feature's own geometry, so an editor can show which one.
+			if f.Err == nil && f.Geometry != nil {
+				v.Geometry = f.Raw
+				if a := orbgeo.Area(f.Geometry); a > 0 {
+					v.AreaM2 = &a
+				}
+			}
+			bad = append(bad, v)
 		}
 		code := strings.TrimSpace(stringProp(f.Properties, "code"))
 		codes := []string{}

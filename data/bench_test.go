@@ -1,0 +1,100 @@
+package data_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"gridmap/data"
+	"gridmap/data/pgtest"
+	"gridmap/grid"
+)
+
+// The locate benchmarks share one full-scale demo city (~20,000 grids) and
+// one sample of points over its extent, about half of them inside it.
+var (
+	benchOnce   sync.Once
+	benchStore  *data.Store
+	benchPoints [][2]float64
+)
+
+func benchCity(b *testing.B) (*data.Store, [][2]float64) {
+	benchOnce.Do(func() {
+		// The store outlives this benchmark (it serves the others), so it
+		// is opened on a throwaway *testing.T-like scope: the process.
+		benchStore = pgtest.NewFullDemo(&keepAlive{TB: b})
+		var minX, minY, maxX, maxY float64
+		err := benchStore.Pool.QueryRow(context.Background(),
+			`SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM units WHERE valid_to IS NULL) x`).
+			Scan(&minX, &minY, &maxX, &maxY)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		for range 65536 {
+			benchPoints = append(benchPoints, [2]float64{minX + rng.Float64()*(maxX-minX), minY + rng.Float64()*(maxY-minY)})
+		}
+	})
+	if benchStore == nil {
+		b.Fatal("no benchmark city")
+	}
+	return benchStore, benchPoints
+}
+
+// keepAlive defers cleanups to process exit: a benchmark's own cleanup
+// would drop the shared database after the first benchmark.
+type keepAlive struct{ testing.TB }
+
+func (k *keepAlive) Cleanup(func()) {}
+
+// BenchmarkLocateMemory: the in-memory locator, all four base levels.
+func BenchmarkLocateMemory(b *testing.B) {
+	s, pts := benchCity(b)
+	units, err := s.CurrentUnits(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	loc := grid.NewLocator(units)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(pts))
+		for pb.Next() {
+			p := pts[i%len(pts)]
+			_ = loc.Locate(p[0], p[1])
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+}
+
+// BenchmarkLocateSQL: the same answer from PostGIS, one query per point
+// (ST_Covers through the GiST index, lowest code per level).
+func BenchmarkLocateSQL(b *testing.B) {
+	s, pts := benchCity(b)
+	ctx := context.Background()
+	const q = `SELECT level, min(code) FROM units
+		WHERE valid_to IS NULL AND layer = 'base' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))
+		GROUP BY level`
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(pts))
+		for pb.Next() {
+			p := pts[i%len(pts)]
+			rows, err := s.Pool.Query(ctx, q, p[0], p[1])
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			for rows.Next() {
+				var level, code string
+				if err := rows.Scan(&level, &code); err != nil {
+					b.Error(err)
+				}
+			}
+			rows.Close()
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+}
