@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,23 +123,43 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/", s.index).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
-	v1 := r.PathPrefix("/v1").Subrouter()
-	v1.HandleFunc("/units", s.listUnits).Methods(http.MethodGet)
-	v1.HandleFunc("/units:import", s.importUnits).Methods(http.MethodPost)
-	v1.HandleFunc("/units:validate", s.validateUnits).Methods(http.MethodPost)
-	v1.HandleFunc("/units/{code}", s.getUnit).Methods(http.MethodGet)
-	v1.HandleFunc("/units/{code}/children", s.unitChildren).Methods(http.MethodGet)
-	v1.HandleFunc("/topology/issues", s.topologyIssues).Methods(http.MethodGet)
-	v1.HandleFunc("/locate", s.locateOne).Methods(http.MethodGet)
-	v1.HandleFunc("/locate", s.locateMany).Methods(http.MethodPost)
+	// Full paths on the root router: with a /v1 subrouter, gorilla/mux
+	// v1.8.1 lets a later route's prefix match erase an earlier route's
+	// method mismatch, and a wrong method answers 404 instead of 405.
+	r.HandleFunc("/v1/units", s.listUnits).Methods(http.MethodGet)
+	r.HandleFunc("/v1/units:import", s.importUnits).Methods(http.MethodPost)
+	r.HandleFunc("/v1/units:validate", s.validateUnits).Methods(http.MethodPost)
+	r.HandleFunc("/v1/units/{code}", s.getUnit).Methods(http.MethodGet)
+	r.HandleFunc("/v1/units/{code}/children", s.unitChildren).Methods(http.MethodGet)
+	r.HandleFunc("/v1/topology/issues", s.topologyIssues).Methods(http.MethodGet)
+	r.HandleFunc("/v1/locate", s.locateOne).Methods(http.MethodGet)
+	r.HandleFunc("/v1/locate", s.locateMany).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, fmt.Sprintf("no resource at %s", r.URL.Path))
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, Problem{Type: probNotAllowed, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
-			Detail: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		allowed := allowedMethods(r, req)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeProblem(w, req, Problem{Type: probNotAllowed, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+			Detail:     fmt.Sprintf("%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allowed, " or ")),
+			Extensions: map[string]any{"allow": allowed}})
 	})
 	return s.recoverer(r)
+}
+
+// allowedMethods lists the methods the router would accept for req's path
+// (RFC 9110: a 405 carries Allow).
+func allowedMethods(router *mux.Router, req *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if router.Match(probe, &match) && match.MatchErr == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {

@@ -6,9 +6,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Listen holds one connection LISTENing on channel and calls fn after each
-// notification (one per committed change: a bulk import is one). It
-// returns when ctx ends or the connection fails.
+// Listen holds one connection LISTENing on channel and calls fn once when
+// listening starts and then after each notification (one per committed
+// change: a bulk import is one). It returns when ctx ends or the
+// connection fails.
 func (s *Store) Listen(ctx context.Context, channel string, fn func()) error {
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
@@ -21,6 +22,9 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func()) error {
 	if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
 	}
+	// Whatever changed before LISTEN took effect (at start, or while a lost
+	// connection was down) sent no notice to this session: catch up now.
+	fn()
 	for {
 		if _, err := c.WaitForNotification(ctx); err != nil {
 			return err

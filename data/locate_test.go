@@ -12,9 +12,10 @@ import (
 )
 
 // TestLocatorEqualsPostGIS checks the in-memory locator against PostGIS
-// ST_Covers with the same edge rule (lowest code wins) on the full-scale
-// demo: 100,000 random points over the city's extent, plus every vertex of
-// 2,000 grids, which lie on shared edges and exercise the rule.
+// ST_Covers with the same rule (the deepest covering unit, lowest code on a
+// shared edge, and its ancestors) on the full-scale demo: 100,000 random
+// points over the city's extent, plus every vertex of 2,000 grids, which lie
+// on shared edges and exercise the edge rule.
 func TestLocatorEqualsPostGIS(t *testing.T) {
 	s := pgtest.NewFullDemo(t)
 	ctx := context.Background()
@@ -90,6 +91,25 @@ func TestLocatorEqualsPostGIS(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The chain rule, applied to PostGIS's per-level answers.
+	parent := map[string]string{}
+	for _, u := range units {
+		parent[u.Code] = u.ParentCode
+	}
+	for i, w := range want {
+		chain := map[grid.Level]string{}
+		for d := len(grid.Levels) - 1; d >= 0; d-- {
+			if code := w[grid.Levels[d]]; code != "" {
+				for l := d; l >= 0 && code != ""; l-- {
+					chain[grid.Levels[l]] = code
+					code = parent[code]
+				}
+				break
+			}
+		}
+		want[i] = chain
+	}
+
 	covered, mismatches := 0, 0
 	for i, p := range pts {
 		got := loc.Locate(p[0], p[1])
@@ -106,8 +126,14 @@ func TestLocatorEqualsPostGIS(t *testing.T) {
 				}
 			}
 		}
-		if want[i][grid.Grid] != "" {
+		if got.Grid != nil {
 			covered++
+			// Consistent chain: every ancestor present and a prefix.
+			if got.Community == nil || got.Street == nil || got.District == nil ||
+				got.Grid.Code[:12] != got.Community.Code || got.Community.Code[:9] != got.Street.Code || got.Street.Code[:6] != got.District.Code {
+				mismatches++
+				t.Errorf("point %d (%.15g %.15g): inconsistent chain %+v", i, p[0], p[1], got)
+			}
 		}
 	}
 	t.Logf("%d points (%d grid vertices), %d inside a grid, %d mismatches", len(pts), vertices, covered, mismatches)

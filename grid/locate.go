@@ -10,11 +10,14 @@ import (
 	"gridmap/geo"
 )
 
-// Edge rule. A point on a boundary shared by several units of one level is
-// covered by all of them (ST_Covers); it is located in the one with the
-// lowest code. Codes sort like their ancestors, so on a clean partition the
-// chain stays consistent: the lowest grid lies in the lowest community, and
-// so on up.
+// The rule. A point is located in the deepest unit that covers it
+// (ST_Covers: interior or boundary), searched from grids upwards, and the
+// rest of the chain is that unit's ancestors. Where several units of a level
+// cover the point (it lies on their shared edge or corner) the one with the
+// lowest code wins. Taking ancestors from the codes, not from a second
+// geometric test, keeps every answer a consistent chain even where a child
+// overhangs its parent by a rounding error (within the import tolerance):
+// the grid is what a grid worker answers for.
 
 // Location answers "which units contain this point": one unit per level of
 // the base layer (nil where no unit covers the point) and the same for every
@@ -75,17 +78,27 @@ type treeKey struct {
 }
 
 type located struct {
-	ref  Ref
-	prep *geo.Prepared
+	ref    Ref
+	level  Level
+	parent int32 // index of the parent unit, -1 for none
+	prep   *geo.Prepared
 }
 
 // NewLocator indexes units (current versions only).
 func NewLocator(units []Unit) *Locator {
 	l := &Locator{trees: map[treeKey]*rtree.RTreeG[int32]{}, units: make([]located, len(units))}
 	seen := map[string]bool{}
+	index := make(map[[2]string]int32, len(units))
+	for i, u := range units {
+		index[[2]string{u.Layer, u.Code}] = int32(i)
+	}
 	for i, u := range units {
 		p := geo.Prepare(u.Geometry)
-		l.units[i] = located{ref: Ref{Code: u.Code, Name: u.Name}, prep: p}
+		parent, ok := index[[2]string{u.Layer, u.ParentCode}]
+		if !ok || u.ParentCode == "" {
+			parent = -1
+		}
+		l.units[i] = located{ref: Ref{Code: u.Code, Name: u.Name}, level: u.Level, parent: parent, prep: p}
 		k := treeKey{u.Layer, u.Level}
 		t := l.trees[k]
 		if t == nil {
@@ -111,8 +124,18 @@ func NewLocator(units []Unit) *Locator {
 // Len is the number of indexed units.
 func (l *Locator) Len() int { return len(l.units) }
 
-// Find returns the unit of layer and level covering p by the edge rule, or nil.
+// Find returns the unit of layer and level covering p (lowest code on a
+// shared edge), or nil; a geometric test at that level alone.
 func (l *Locator) Find(layer string, level Level, p orb.Point) *Ref {
+	u := l.find(layer, level, p)
+	if u == nil {
+		return nil
+	}
+	r := u.ref
+	return &r
+}
+
+func (l *Locator) find(layer string, level Level, p orb.Point) *located {
 	t := l.trees[treeKey{layer, level}]
 	if t == nil {
 		return nil
@@ -125,21 +148,27 @@ func (l *Locator) Find(layer string, level Level, p orb.Point) *Ref {
 		}
 		return true
 	})
-	if best == nil {
-		return nil
-	}
-	r := best.ref
-	return &r
+	return best
 }
 
-// Locate finds the chain of units covering (lon, lat) in every layer.
+// Locate finds the chain of units covering (lon, lat) in every layer, by
+// the rule at the top of this file.
 func (l *Locator) Locate(lon, lat float64) Location {
 	p := orb.Point{lon, lat}
 	loc := Location{Lon: lon, Lat: lat, Layers: map[string]Chain{}}
 	for _, layer := range l.layers {
 		var c Chain
-		for _, lv := range Levels {
-			c.set(lv, l.Find(layer, lv, p))
+		var u *located
+		for d := len(Levels) - 1; d >= 0 && u == nil; d-- {
+			u = l.find(layer, Levels[d], p)
+		}
+		for u != nil {
+			r := u.ref
+			c.set(u.level, &r)
+			if u.parent < 0 {
+				break
+			}
+			u = &l.units[u.parent]
 		}
 		if layer == BaseLayer {
 			loc.District, loc.Street, loc.Community, loc.Grid = c.District, c.Street, c.Community, c.Grid

@@ -34,7 +34,7 @@ func testUnits() []Unit {
 	holed := orb.MultiPolygon{{square(2, 0, 4, 4)[0], square(2.5, 2.5, 3.5, 3.5)[0]}}
 	return []Unit{
 		unit("police", Grid, "440306001001901", "警务网格901", box(0, 0, 3, 3)),
-		unit("emergency", Street, "440307002", "应急街道", box(6, 0, 8, 4)),
+		unit("emergency", Street, "440399002", "应急街道", box(6, 0, 8, 4)),
 		unit("emergency", District, "440399", "应急片区", box(0, 0, 8, 4)),
 		unit(BaseLayer, Grid, "440306001001002", "网格2", box(1, 0, 2, 2)),
 		unit(BaseLayer, Grid, "440306001001001", "网格1", box(0, 0, 1, 2)),
@@ -84,7 +84,7 @@ func TestLocate(t *testing.T) {
 		{"edge between districts → lowest", 4, 1, chain{"440306", "440306002", "440306002001", ""}, noPolice, emerg},
 		{"corner of two districts", 4, 4, chain{"440306", "440306002", "440306002001", ""}, noPolice, emerg},
 		{"second district", 5, 1, chain{"440307", "440307001", "", ""}, noPolice, emerg},
-		{"outer edge of second district (bound max)", 8, 4, chain{"440307", "440307001", "", ""}, noPolice, chain{"440399", "440307002", "", ""}},
+		{"outer edge of second district (bound max)", 8, 4, chain{"440307", "440307001", "", ""}, noPolice, chain{"440399", "440399002", "", ""}},
 		{"outer corner (bound min)", 0, 0, chain{"440306", "440306001", "440306001001", "440306001001001"}, police, emerg},
 		{"island inside a hole", 3, 3, chain{"440306", "440306002", "440306002002", ""}, police, emerg},
 		{"on the hole's edge → lowest of ring and island", 2.5, 3, chain{"440306", "440306002", "440306002001", ""}, police, emerg},
@@ -309,5 +309,31 @@ func TestLocateRealCoordinates(t *testing.T) {
 		if code != c.want {
 			t.Errorf("Locate(%v, %v).Grid = %q, want %q", c.lon, c.lat, code, c.want)
 		}
+	}
+}
+
+// TestLocateChainFromDeepestUnit: the chain is the deepest covering unit
+// and its ancestors by code, so a grid that overhangs its parents by a
+// hair still answers with them, and a point in a gap under a district gets
+// just the district.
+func TestLocateChainFromDeepestUnit(t *testing.T) {
+	units := []Unit{
+		{Layer: BaseLayer, Level: District, Code: "440399", Name: "区", Geometry: orb.MultiPolygon{{{{0, 0}, {10, 0}, {10, 10}, {0, 10}, {0, 0}}}}},
+		{Layer: BaseLayer, Level: Street, Code: "440399001", Name: "街道", ParentCode: "440399", Geometry: orb.MultiPolygon{{{{0, 0}, {5, 0}, {5, 10}, {0, 10}, {0, 0}}}}},
+		{Layer: BaseLayer, Level: Community, Code: "440399001001", Name: "社区", ParentCode: "440399001", Geometry: orb.MultiPolygon{{{{0, 0}, {5, 0}, {5, 10}, {0, 10}, {0, 0}}}}},
+		// Overhangs the community, street and district by 1e-9 to the west.
+		{Layer: BaseLayer, Level: Grid, Code: "440399001001001", Name: "网格", ParentCode: "440399001001", Geometry: orb.MultiPolygon{{{{-1e-9, 0}, {5, 0}, {5, 10}, {-1e-9, 10}, {-1e-9, 0}}}}},
+	}
+	loc := NewLocator(units)
+	got := loc.Locate(-5e-10, 5)
+	if got.Grid == nil || got.Community == nil || got.Street == nil || got.District == nil || got.District.Code != "440399" {
+		t.Errorf("overhang point: %+v; want the grid and all its ancestors", got)
+	}
+	if loc.Find(BaseLayer, District, orb.Point{-5e-10, 5}) != nil {
+		t.Errorf("the district alone does not cover the overhang")
+	}
+	got = loc.Locate(7, 5) // in the district, under no street
+	if got.District == nil || got.Street != nil || got.Community != nil || got.Grid != nil {
+		t.Errorf("gap point: %+v; want the district only", got)
 	}
 }
