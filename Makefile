@@ -5,9 +5,14 @@ SHELL := /bin/bash
 GO      ?= go
 ADDR    ?= :8080
 BIN     := bin/gridmap
-# DATABASE_URL from the environment wins; otherwise the project-local cluster.
-DB_URL  := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:55432/gridmap?sslmode=disable)
-export DATABASE_URL := $(DB_URL)
+# DATABASE_URL from the environment wins (and then nothing is installed or
+# started); otherwise the project-local cluster that scripts/db.sh runs.
+ifeq ($(strip $(DATABASE_URL)),)
+EXTERNAL_DB :=
+export DATABASE_URL := postgres://postgres@127.0.0.1:55432/gridmap?sslmode=disable
+else
+EXTERNAL_DB := 1
+endif
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.data/*' -not -path './web/node_modules/*') go.mod go.sum $(wildcard data/migrations/*.sql data/demo/*)
 
@@ -20,7 +25,7 @@ build: $(BIN)
 
 ## db: install (when missing) and start the project-local PostgreSQL + PostGIS; prints DATABASE_URL
 db:
-	@scripts/db.sh start
+	@$(if $(EXTERNAL_DB),scripts/db.sh start,env -u DATABASE_URL scripts/db.sh start)
 
 db-stop:
 	@scripts/db.sh stop
