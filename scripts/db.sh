@@ -10,17 +10,15 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PGVER=15
 PGBIN=/usr/lib/postgresql/$PGVER/bin
-PGDATA=$ROOT/.data/pg
+DATADIR=$ROOT/.data
 PGPORT=${GRIDMAP_PGPORT:-55432}
-PGLOG=$ROOT/.data/pg.log
-SOCKDIR=$ROOT/.data/run
 URL="postgres://postgres@127.0.0.1:$PGPORT/gridmap?sslmode=disable"
 
 log() { echo "db: $*" >&2; }
 
 # as_pg runs a command as the postgres OS user when we are root (initdb refuses root).
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 install_packages() {
@@ -38,14 +36,34 @@ install_packages() {
 }
 
 running() {
-  [ -f "$PGDATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1
+  [ -x "$PGBIN/pg_ctl" ] && [ -f "$PGDATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1
+}
+
+# place_data picks the cluster's folder: .data/ in the project, unless we are
+# root and the postgres user cannot reach it (a checkout under a private
+# home directory), in which case a folder under /var/tmp named after the
+# checkout is used, linked from .data/pg.
+place_data() {
+  mkdir -p "$DATADIR"
+  PGDATA=$DATADIR/pg
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$DATADIR" 2>/dev/null; then
+    local alt=/var/tmp/gridmap-$(printf %s "$ROOT" | md5sum | cut -c1-12)
+    mkdir -p "$alt"
+    [ -e "$DATADIR/pg" ] || ln -s "$alt/pg" "$DATADIR/pg"
+    PGDATA=$alt/pg
+    DATADIR=$alt
+    log "postgres cannot reach $ROOT; the cluster lives in $alt"
+  fi
+  PGLOG=$DATADIR/pg.log
+  SOCKDIR=$DATADIR/run
 }
 
 start() {
   if [ -n "${DATABASE_URL:-}" ]; then echo "DATABASE_URL=$DATABASE_URL"; return 0; fi
   install_packages
-  mkdir -p "$ROOT/.data" "$SOCKDIR"
-  if [ "$(id -u)" = 0 ]; then chown postgres: "$ROOT/.data" "$SOCKDIR"; fi
+  place_data
+  mkdir -p "$SOCKDIR"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$DATADIR" "$SOCKDIR"; fi
   if [ ! -f "$PGDATA/PG_VERSION" ]; then
     log "initdb $PGDATA"
     as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --locale=C.UTF-8 --encoding=UTF8 >/dev/null
@@ -78,6 +96,7 @@ CONF
 }
 
 stop() {
+  place_data 2>/dev/null
   if running; then as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null; log "stopped"; else log "not running"; fi
 }
 
