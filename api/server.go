@@ -134,6 +134,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v1/topology/issues", s.topologyIssues).Methods(http.MethodGet)
 	r.HandleFunc("/v1/locate", s.locateOne).Methods(http.MethodGet)
 	r.HandleFunc("/v1/locate", s.locateMany).Methods(http.MethodPost)
+	s.objectRoutes(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, fmt.Sprintf("no resource at %s", r.URL.Path))
 	})

@@ -40,7 +40,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{Pool: pool, url: url}, nil
+	s := &Store{Pool: pool, url: url}
+	if err := s.seedClasses(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("seed object classes: %w", err)
+	}
+	return s, nil
 }
 
 // URL is the connection string the store was opened with.

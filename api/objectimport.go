@@ -1,0 +1,5 @@
+package api
+
+import "net/http"
+
+func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) {}

@@ -1,0 +1,108 @@
+-- Managed objects (部件, buildings, enterprises) and their class catalogue.
+-- The catalogue is data: seeded from data/seed/object_classes.csv at start,
+-- extended through the API and imports.
+CREATE TABLE object_classes (
+    code           text PRIMARY KEY CHECK (code ~ '^[0-9A-Za-z_]{1,32}$'),
+    kind           text NOT NULL CHECK (kind IN ('component', 'building', 'enterprise')),
+    major          text NOT NULL DEFAULT '',
+    major_name     text NOT NULL DEFAULT '',
+    minor          text NOT NULL DEFAULT '',
+    name           text NOT NULL CHECK (name <> ''),
+    geometry_types text[] NOT NULL CHECK (cardinality(geometry_types) > 0 AND geometry_types <@
+        ARRAY['Point', 'MultiPoint', 'LineString', 'MultiLineString', 'Polygon', 'MultiPolygon']),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    -- A component class code is its 2-digit major and 2-digit minor class.
+    CHECK (kind <> 'component' OR (code ~ '^[0-9]{4}$' AND major || minor = code))
+);
+
+-- An object belongs to the base grid that covers it (points) or holds the
+-- largest share of it (lines, polygons); its ancestors follow from the
+-- grid's code. grid_code is NULL for objects outside every grid: they are
+-- kept and reported, never dropped.
+CREATE TABLE objects (
+    code           text PRIMARY KEY,
+    class_code     text NOT NULL REFERENCES object_classes (code),
+    geom           geometry(Geometry, 4326) NOT NULL,
+    attrs          jsonb NOT NULL DEFAULT '{}',
+    grid_code      text CHECK (grid_code ~ '^[0-9]{15}$'),
+    community_code text GENERATED ALWAYS AS (left(grid_code, 12)) STORED,
+    street_code    text GENERATED ALWAYS AS (left(grid_code, 9)) STORED,
+    district_code  text GENERATED ALWAYS AS (left(grid_code, 6)) STORED,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX objects_geom ON objects USING gist (geom);
+-- "within a unit" is a range on the grid code: every descendant's code
+-- starts with the unit's.
+CREATE INDEX objects_grid ON objects (grid_code, code);
+CREATE INDEX objects_unassigned ON objects (code) WHERE grid_code IS NULL;
+
+-- Counts per grid and class, kept exact by statement-level triggers (one
+-- aggregate per statement, so a bulk load pays once). '' is "unassigned".
+-- Statistics for any unit sum the rows whose grid code starts with its code.
+CREATE TABLE object_counts (
+    grid_code  text NOT NULL,
+    class_code text NOT NULL,
+    n          bigint NOT NULL CHECK (n >= 0),
+    PRIMARY KEY (grid_code, class_code)
+);
+
+CREATE FUNCTION object_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO object_counts (grid_code, class_code, n)
+    SELECT coalesce(grid_code, ''), class_code, count(*) FROM new_rows GROUP BY 1, 2
+    ON CONFLICT (grid_code, class_code) DO UPDATE SET n = object_counts.n + EXCLUDED.n;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION object_counts_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE object_counts c SET n = c.n - d.n
+    FROM (SELECT coalesce(grid_code, '') AS grid_code, class_code, count(*) AS n FROM old_rows GROUP BY 1, 2) d
+    WHERE c.grid_code = d.grid_code AND c.class_code = d.class_code;
+    DELETE FROM object_counts WHERE n = 0;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION object_counts_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH delta AS (
+        SELECT coalesce(grid_code, '') AS grid_code, class_code, -count(*) AS n FROM old_rows GROUP BY 1, 2
+        UNION ALL
+        SELECT coalesce(grid_code, ''), class_code, count(*) FROM new_rows GROUP BY 1, 2
+    ), net AS (
+        SELECT grid_code, class_code, sum(n)::bigint AS n FROM delta GROUP BY 1, 2 HAVING sum(n) <> 0
+    )
+    INSERT INTO object_counts (grid_code, class_code, n)
+    SELECT grid_code, class_code, n FROM net
+    ON CONFLICT (grid_code, class_code) DO UPDATE SET n = object_counts.n + EXCLUDED.n;
+    DELETE FROM object_counts WHERE n = 0;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER objects_counts_insert AFTER INSERT ON objects
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION object_counts_add();
+CREATE TRIGGER objects_counts_delete AFTER DELETE ON objects
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION object_counts_remove();
+CREATE TRIGGER objects_counts_update AFTER UPDATE ON objects
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION object_counts_move();
+
+-- The grid an object belongs to: for points the lowest-coded grid that
+-- covers it (the locate edge rule); for lines and polygons the grid that
+-- holds the largest share of its length or area (MultiPoints: of its
+-- points), ties to the lowest code; NULL outside every grid.
+CREATE FUNCTION gridmap_assign(g geometry) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT u.code
+    FROM units u
+    WHERE u.valid_to IS NULL AND u.layer = 'base' AND u.level = 'grid'
+      AND u.geom && g AND ST_Intersects(u.geom, g)
+    ORDER BY CASE
+                 WHEN GeometryType(g) = 'POINT' THEN 0
+                 WHEN ST_Dimension(g) = 0 THEN -ST_NumGeometries(ST_Intersection(u.geom, g))
+                 WHEN ST_Dimension(g) = 1 THEN -ST_Length(ST_Intersection(u.geom, g))
+                 ELSE -ST_Area(ST_Intersection(u.geom, g))
+             END,
+             u.code
+    LIMIT 1
+$$;

@@ -1,0 +1,304 @@
+package data
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/paulmach/orb"
+
+	"gridmap/geo"
+	"gridmap/grid"
+)
+
+//go:embed seed/object_classes.csv
+var seedFiles embed.FS
+
+// InvalidError is input that breaks a rule of the domain: an unknown class,
+// a code that does not fit it, a geometry its class does not allow. The API
+// answers it with 422 (400 for Param-level problems).
+type InvalidError struct {
+	Field string // the member at fault: code, class, geometry, attrs
+	Msg   string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Msg }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// seedClasses loads the class catalogue's seed, leaving existing classes
+// as they are.
+func (s *Store) seedClasses(ctx context.Context) error {
+	classes, err := SeedClasses()
+	if err != nil {
+		return err
+	}
+	batch := &pgx.Batch{}
+	for _, c := range classes {
+		batch.Queue(`INSERT INTO object_classes (code, kind, major, major_name, minor, name, geometry_types)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO NOTHING`,
+			c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, c.GeometryTypes)
+	}
+	return s.Pool.SendBatch(ctx, batch).Close()
+}
+
+// SeedClasses reads data/seed/object_classes.csv.
+func SeedClasses() ([]grid.Class, error) {
+	raw, err := seedFiles.ReadFile("seed/object_classes.csv")
+	if err != nil {
+		return nil, err
+	}
+	r := csv.NewReader(bytes.NewReader(raw))
+	if _, err := r.Read(); err != nil {
+		return nil, err
+	}
+	var out []grid.Class
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("object_classes.csv: %w", err)
+		}
+		c := grid.Class{Code: rec[0], Kind: grid.ObjectKind(rec[1]), Major: rec[2], MajorName: rec[3], Minor: rec[4], Name: rec[5],
+			GeometryTypes: strings.Split(rec[6], "|")}
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("object_classes.csv: %w", err)
+		}
+		out = append(out, c)
+	}
+}
+
+// Classes returns the catalogue by code.
+func (s *Store) Classes(ctx context.Context) (map[string]grid.Class, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT code, kind, major, major_name, minor, name, geometry_types FROM object_classes ORDER BY code`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]grid.Class{}
+	err = forEach(rows, func() error {
+		var c grid.Class
+		var kind string
+		if err := rows.Scan(&c.Code, &kind, &c.Major, &c.MajorName, &c.Minor, &c.Name, &c.GeometryTypes); err != nil {
+			return err
+		}
+		c.Kind = grid.ObjectKind(kind)
+		out[c.Code] = c
+		return nil
+	})
+	return out, err
+}
+
+// ErrExists is returned when a class or object code is taken.
+var ErrExists = errors.New("already exists")
+
+// AddClass adds a class to the catalogue.
+func (s *Store) AddClass(ctx context.Context, c grid.Class) error {
+	if err := c.Validate(); err != nil {
+		return invalid("class", "%v", err)
+	}
+	_, err := s.Pool.Exec(ctx, `INSERT INTO object_classes (code, kind, major, major_name, minor, name, geometry_types)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, c.GeometryTypes)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("class %s: %w", c.Code, ErrExists)
+	}
+	return err
+}
+
+// CheckObject applies the rules an object must meet before it is stored:
+// a known class, a code that fits it, an allowed geometry type, positions
+// in range, attributes that are a JSON object.
+func CheckObject(classes map[string]grid.Class, o *grid.Object) (grid.Class, error) {
+	c, ok := classes[o.Class]
+	if !ok {
+		return c, invalid("class", "unknown class %q (GET /v1/classes lists them; add one with POST /v1/classes)", o.Class)
+	}
+	if err := grid.ValidateObjectCode(c, o.Code); err != nil {
+		return c, invalid("code", "%v", err)
+	}
+	if o.Geometry == nil {
+		return c, invalid("geometry", "geometry is missing")
+	}
+	if !c.Allows(o.Geometry) {
+		return c, invalid("geometry", "class %s (%s) allows %s, not %s", c.Code, c.Name, strings.Join(c.GeometryTypes, ", "), o.Geometry.GeoJSONType())
+	}
+	if err := geo.CheckRange(o.Geometry); err != nil {
+		return c, invalid("geometry", "%v", err)
+	}
+	if len(o.Attrs) == 0 {
+		o.Attrs = json.RawMessage("{}")
+	} else if t := bytes.TrimSpace(o.Attrs); len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		return c, invalid("attrs", "attributes must be a JSON object")
+	}
+	return c, nil
+}
+
+// checkDistrict: a code that names a district must name the one the object
+// lies in (unassigned objects cannot be checked).
+func checkDistrict(c grid.Class, code, grid string) error {
+	if d := grid2district(grid); d != "" {
+		if cd := gridCodeDistrict(c, code); cd != "" && cd != d {
+			return invalid("code", "object code %s names district %s, but the object lies in district %s (grid %s)", code, cd, d, grid)
+		}
+	}
+	return nil
+}
+
+func grid2district(g string) string {
+	if len(g) >= 6 {
+		return g[:6]
+	}
+	return ""
+}
+
+func gridCodeDistrict(c grid.Class, code string) string { return grid.CodeDistrict(c, code) }
+
+// SaveObject inserts or replaces one object, assigning it to its grid in
+// the same transaction. It reports whether the object is new.
+func (s *Store) SaveObject(ctx context.Context, o *grid.Object, mustExist bool) (created bool, err error) {
+	classes, err := s.Classes(ctx)
+	if err != nil {
+		return false, err
+	}
+	c, err := CheckObject(classes, o)
+	if err != nil {
+		return false, err
+	}
+	wkb, err := geo.EWKB(o.Geometry)
+	if err != nil {
+		return false, invalid("geometry", "%v", err)
+	}
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var g *string
+		if err := tx.QueryRow(ctx, `SELECT gridmap_assign(ST_GeomFromEWKB($1))`, wkb).Scan(&g); err != nil {
+			return err
+		}
+		o.Grid = deref(g)
+		if err := checkDistrict(c, o.Code, o.Grid); err != nil {
+			return err
+		}
+		var existed bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM objects WHERE code = $1)`, o.Code).Scan(&existed); err != nil {
+			return err
+		}
+		if mustExist && !existed {
+			return ErrNotFound
+		}
+		created = !existed
+		_, err := tx.Exec(ctx, `
+			INSERT INTO objects (code, class_code, geom, attrs, grid_code)
+			VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5)
+			ON CONFLICT (code) DO UPDATE SET class_code = EXCLUDED.class_code, geom = EXCLUDED.geom,
+				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now()`,
+			o.Code, o.Class, wkb, string(o.Attrs), g)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	o.Community, o.Street, o.District = prefix(o.Grid, 12), prefix(o.Grid, 9), prefix(o.Grid, 6)
+	return created, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func prefix(s string, n int) string {
+	if len(s) < n {
+		return ""
+	}
+	return s[:n]
+}
+
+// ObjectRow is a stored object as the API shows it.
+type ObjectRow struct {
+	grid.Object
+	GeoJSON   json.RawMessage
+	Distance  *float64 // metres, for near/nearest queries
+	CreatedAt string
+	UpdatedAt string
+}
+
+const objectColumns = `code, class_code, ST_AsGeoJSON(geom, 9), attrs::text, coalesce(grid_code, ''),
+	to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+
+func scanObject(row pgx.Row, extra ...any) (*ObjectRow, error) {
+	var o ObjectRow
+	var gj, attrs string
+	dest := append([]any{&o.Code, &o.Class, &gj, &attrs, &o.Grid, &o.CreatedAt, &o.UpdatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	o.GeoJSON, o.Attrs = json.RawMessage(gj), json.RawMessage(attrs)
+	o.Community, o.Street, o.District = prefix(o.Grid, 12), prefix(o.Grid, 9), prefix(o.Grid, 6)
+	return &o, nil
+}
+
+// GetObject returns one object.
+func (s *Store) GetObject(ctx context.Context, code string) (*ObjectRow, error) {
+	o, err := scanObject(s.Pool.QueryRow(ctx, `SELECT `+objectColumns+` FROM objects WHERE code = $1`, code))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return o, err
+}
+
+// DeleteObject removes one object.
+func (s *Store) DeleteObject(ctx context.Context, code string) error {
+	tag, err := s.Pool.Exec(ctx, `DELETE FROM objects WHERE code = $1`, code)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ReassignAfterBoundaryChange moves exactly the objects whose grid changes
+// when a grid's geometry goes from oldGeom to newGeom, inside the caller's
+// transaction (after the unit row itself was updated). Only objects that
+// touch the old or the new geometry can change; each is assigned again by
+// gridmap_assign and updated only if its grid differs. It returns the codes
+// of the moved objects.
+func ReassignAfterBoundaryChange(ctx context.Context, tx pgx.Tx, oldGeom, newGeom orb.Geometry) ([]string, error) {
+	oldB, err := geo.EWKB(oldGeom)
+	if err != nil {
+		return nil, err
+	}
+	newB, err := geo.EWKB(newGeom)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `
+		WITH region AS (SELECT ST_Union(ST_GeomFromEWKB($1), ST_GeomFromEWKB($2)) AS g),
+		cand AS (
+			SELECT o.code, o.grid_code AS old_grid, gridmap_assign(o.geom) AS new_grid
+			FROM objects o, region r
+			WHERE o.geom && r.g AND ST_Intersects(o.geom, r.g)
+		)
+		UPDATE objects o SET grid_code = c.new_grid, updated_at = now()
+		FROM cand c
+		WHERE o.code = c.code AND c.new_grid IS DISTINCT FROM c.old_grid
+		RETURNING o.code`, oldB, newB)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
