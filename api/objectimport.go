@@ -1,5 +1,93 @@
 package api
 
-import "net/http"
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
 
-func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) {}
+	"gridmap/data"
+	"gridmap/geo"
+)
+
+// DefaultMaxObjectImportBytes caps a streamed object import (a 1.6 M-row
+// CSV is about 150 MB).
+const DefaultMaxObjectImportBytes = 2 << 30
+
+// importObjects: POST /v1/objects:import?format=&on_error=abort|skip
+// The body is streamed into the store; nothing is held in memory. The
+// format comes from ?format= or the Content-Type: application/geo+json
+// (FeatureCollection), application/geo+json-seq or application/x-ndjson
+// (one Feature per line), text/csv (lon and lat columns).
+func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := q.Get("format")
+	if f == "" {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch mt {
+		case "application/geo+json", "application/json":
+			f = "geojson"
+		case "application/geo+json-seq", "application/x-ndjson", "application/jsonl":
+			f = "ndjson"
+		case "text/csv":
+			f = "csv"
+		default:
+			badParam(w, r, "format", fmt.Sprintf("Content-Type %q: send application/geo+json, application/geo+json-seq, application/x-ndjson or text/csv, or give ?format=", mt))
+			return
+		}
+	}
+	format, err := geo.ParseFormat(f)
+	if err != nil {
+		badParam(w, r, "format", err.Error())
+		return
+	}
+	onError := data.OnError(q.Get("on_error"))
+	if onError == "" {
+		onError = data.OnErrorAbort
+	}
+	if onError != data.OnErrorAbort && onError != data.OnErrorSkip {
+		badParam(w, r, "on_error", fmt.Sprintf("on_error=%q: use abort or skip", onError))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, s.opts.MaxObjectImportBytes)
+	stream, err := geo.NewStream(body, format)
+	if err != nil {
+		s.objectImportFailed(w, r, err, true)
+		return
+	}
+	rep, err := s.store.ImportObjects(r.Context(), stream, data.ObjectImportOptions{OnError: onError})
+	if err != nil {
+		var fatal *data.FatalImportError
+		s.objectImportFailed(w, r, err, errors.As(err, &fatal))
+		return
+	}
+	if rep.Aborted {
+		writeProblem(w, r, Problem{Type: probViolations, Title: "Rejected rows", Status: http.StatusUnprocessableEntity,
+			Detail:     fmt.Sprintf("%d of %d rows were rejected; nothing was written (on_error=skip leaves them out instead)", rep.Rejected, rep.Rows),
+			Extensions: map[string]any{"errors": rep.Errors, "rows": rep.Rows, "rejected": rep.Rejected}})
+		return
+	}
+	status := http.StatusOK
+	if rep.Inserted > 0 {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, rep)
+}
+
+// objectImportFailed answers an import that stopped: a body over the limit
+// (413), a document that cannot be read (400: malformed, truncated, a CSV
+// without lon and lat), or a failure of ours (500). Nothing was written.
+func (s *Server) objectImportFailed(w http.ResponseWriter, r *http.Request, err error, clientFault bool) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeProblem(w, r, Problem{Type: probTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail:     fmt.Sprintf("an object import may hold at most %d bytes; nothing was written", s.opts.MaxObjectImportBytes),
+			Extensions: map[string]any{"limit_bytes": s.opts.MaxObjectImportBytes}})
+	case clientFault:
+		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Unreadable object file", Status: http.StatusBadRequest,
+			Detail: err.Error() + "; nothing was written"})
+	default:
+		fail(w, r, err)
+	}
+}

@@ -26,6 +26,8 @@ type Options struct {
 	MaxImportBytes int64
 	// MaxLocatePoints caps a batch locate (default 10,000).
 	MaxLocatePoints int
+	// MaxObjectImportBytes caps a streamed object import (default 2 GiB).
+	MaxObjectImportBytes int64
 	Logger          *slog.Logger
 }
 
@@ -58,6 +60,9 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	}
 	if opts.MaxLocatePoints <= 0 {
 		opts.MaxLocatePoints = DefaultMaxLocatePoints
+	}
+	if opts.MaxObjectImportBytes <= 0 {
+		opts.MaxObjectImportBytes = DefaultMaxObjectImportBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

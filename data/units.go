@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"gridmap/geo"
 	"gridmap/grid"
 )
 
@@ -169,29 +168,7 @@ func (s *Store) CountUnits(ctx context.Context, layer string) (map[grid.Level]in
 // CurrentUnits loads every current unit with its geometry, for the
 // in-memory locator.
 func (s *Store) CurrentUnits(ctx context.Context) ([]grid.Unit, error) {
-	rows, err := s.Pool.Query(ctx, `
-		SELECT layer, code, name, level, coalesce(parent_code, ''), geom
-		FROM units WHERE valid_to IS NULL ORDER BY layer, code`)
-	if err != nil {
-		return nil, err
-	}
-	var out []grid.Unit
-	err = forEach(rows, func() error {
-		var u grid.Unit
-		var level string
-		var wkb []byte
-		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &wkb); err != nil {
-			return err
-		}
-		mp, err := geo.MultiPolygonFromEWKB(wkb)
-		if err != nil {
-			return fmt.Errorf("unit %s: %w", u.Code, err)
-		}
-		u.Level, u.Geometry = grid.Level(level), mp
-		out = append(out, u)
-		return nil
-	})
-	return out, err
+	return loadUnits(ctx, s.Pool, `WHERE valid_to IS NULL`)
 }
 
 // TopologyIssues checks what the store holds now: the overlaps, parts

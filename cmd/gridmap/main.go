@@ -4,6 +4,8 @@
 //	gridmap migrate               apply the schema migrations
 //	gridmap demo [flags]          build the demo city (Shenzhen)
 //	gridmap import units FILE     import units from a GeoJSON FeatureCollection
+//	gridmap import objects FILE   import managed objects (GeoJSON, NDJSON, CSV), streamed
+//	gridmap bench objects         1.6 M objects vs a raw COPY of the same rows
 //
 // Every command reads DATABASE_URL (default: the project-local cluster).
 package main
@@ -29,6 +31,8 @@ commands:
   migrate              apply the embedded schema migrations
   demo                 build the Shenzhen demo city (see gridmap demo -h)
   import units FILE    import units from a GeoJSON FeatureCollection (see gridmap import units -h)
+  import objects FILE  import managed objects: GeoJSON, newline-delimited GeoJSON or CSV, streamed
+  bench objects        time a 1.6 M-object import against a raw COPY of the same rows
 
 environment:
   DATABASE_URL         PostgreSQL/PostGIS to use (default %s)
@@ -48,11 +52,16 @@ func run(ctx context.Context, args []string) int {
 	case "demo":
 		err = cmdDemo(ctx, args[1:])
 	case "import":
-		if len(args) < 2 || args[1] != "units" {
-			fmt.Fprintln(os.Stderr, "usage: gridmap import units [flags] FILE")
-			return 2
+		switch {
+		case len(args) >= 2 && args[1] == "units":
+			return cmdImportUnits(ctx, args[2:])
+		case len(args) >= 2 && args[1] == "objects":
+			return cmdImportObjects(ctx, args[2:])
 		}
-		return cmdImportUnits(ctx, args[2:])
+		fmt.Fprintln(os.Stderr, "usage: gridmap import units|objects [flags] FILE")
+		return 2
+	case "bench":
+		err = cmdBench(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprintf(os.Stdout, usage, databaseURL())
 		return 0

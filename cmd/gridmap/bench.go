@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
+
+	"gridmap/data"
+	"gridmap/geo"
+)
+
+// cmdBench: gridmap bench objects — the bulk import against the physical
+// limit, on a database of its own so nothing real is touched.
+func cmdBench(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "objects" {
+		return fmt.Errorf("usage: gridmap bench objects [flags]")
+	}
+	fs := flag.NewFlagSet("bench objects", flag.ContinueOnError)
+	rows := fs.Int64("rows", 1600000, "objects to load")
+	district := fs.String("district", "440306", "the district to build (宝安区: 10 streets, 142 communities)")
+	gpc := fs.Int("grids-per-community", 34, "grids per community (34 × 142 ≈ 4,833, Bao'an's count)")
+	dbName := fs.String("database", "gridmap_bench", "scratch database created (and dropped) on DATABASE_URL's server")
+	keep := fs.Bool("keep", false, "keep the scratch database")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	u, err := url.Parse(databaseURL())
+	if err != nil {
+		return err
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	conn, err := pgx.Connect(ctx, admin.String())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	ident := pgx.Identifier{*dbName}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+		return err
+	}
+	if !*keep {
+		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)") //nolint:errcheck
+	}
+	u.Path = "/" + *dbName
+	s, err := data.Open(ctx, u.String())
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	d := data.DemoDefaults
+	d.Scale, d.District, d.GridsPerCommunity = "small", *district, *gpc
+	t := time.Now()
+	res, err := s.BuildDemo(ctx, d)
+	if err != nil {
+		return err
+	}
+	if !res.Import.OK() {
+		return fmt.Errorf("bench city failed validation")
+	}
+	fmt.Printf("city: district %s, %d streets, %d communities, %d grids in %.1fs\n", *district,
+		res.Counts["street"], res.Counts["community"], res.Counts["grid"], time.Since(t).Seconds())
+
+	// The same rows for both loads: a CSV file of points.
+	dir, err := os.MkdirTemp("", "gridmap-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "objects.csv")
+	t = time.Now()
+	size, err := writeObjectsCSV(ctx, s, file, *rows)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("file: %d rows, %.1f MB CSV written in %.1fs\n", *rows, float64(size)/1e6, time.Since(t).Seconds())
+
+	// 1. Raw COPY of the file into a bare table: the physical limit.
+	if _, err := s.Pool.Exec(ctx, `CREATE TABLE bare (code text, class text, lon float8, lat float8, attrs text)`); err != nil {
+		return err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	c, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	t = time.Now()
+	tag, err := c.Conn().PgConn().CopyFrom(ctx, f, `COPY bare FROM STDIN (FORMAT csv, HEADER)`)
+	raw := time.Since(t)
+	c.Release()
+	f.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("raw COPY into a bare table: %d rows in %.2fs (%.0f rows/s)\n", tag.RowsAffected(), raw.Seconds(), float64(tag.RowsAffected())/raw.Seconds())
+
+	// 2. gridmap's import: check, assign, merge, counts.
+	f, err = os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	stream, err := geo.NewStream(f, geo.FormatCSV)
+	if err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+	}
+	t = time.Now()
+	rep, err := s.ImportObjects(ctx, stream, data.ObjectImportOptions{})
+	imp := time.Since(t)
+	pprof.StopCPUProfile()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("gridmap import objects:     %d rows in %.2fs (%.0f rows/s): %d inserted, %d unassigned, %d rejected\n",
+		rep.Rows, imp.Seconds(), float64(rep.Rows)/imp.Seconds(), rep.Inserted, rep.Unassigned, rep.Rejected)
+	for i, e := range rep.Errors {
+		if i == 5 {
+			break
+		}
+		fmt.Printf("  rejected %s %d %s: %s\n", e.Kind, e.Pos, e.Code, e.Reason)
+	}
+	fmt.Printf("ratio import / raw COPY: %.2f×\n", imp.Seconds()/raw.Seconds())
+	return benchQueries(ctx, s, *district)
+}
+
+func writeObjectsCSV(ctx context.Context, s *data.Store, name string, n int64) (int64, error) {
+	stream, err := s.DemoObjects(ctx, n, 42, true)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := csv.NewWriter(bw)
+	_ = w.Write([]string{"code", "class", "lon", "lat", "attrs"})
+	for {
+		rec, err := stream.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		p := rec.Geometry.(orb.Point)
+		attrs, _ := json.Marshal(rec.Properties["attrs"])
+		_ = w.Write([]string{rec.Properties["code"].(string), rec.Properties["class"].(string),
+			fmt.Sprintf("%.7f", p[0]), fmt.Sprintf("%.7f", p[1]), string(attrs)})
+	}
+	w.Flush()
+	if err := bw.Flush(); err != nil {
+		return 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), w.Error()
+}
+
+// benchQueries is filled in with the object query API.
+func benchQueries(ctx context.Context, s *data.Store, district string) error { return nil }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gridmap/data"
+	"gridmap/geo"
+)
+
+func cmdImportObjects(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("import objects", flag.ContinueOnError)
+	format := fs.String("format", "", "geojson, ndjson or csv (default: from the file extension)")
+	onError := fs.String("on-error", string(data.OnErrorAbort), "abort: a bad row stops the import, nothing is written; skip: bad rows are left out")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: gridmap import objects [flags] FILE   (FILE - reads standard input; give --format)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	name := fs.Arg(0)
+	f := *format
+	if f == "" {
+		f = filepath.Ext(name)
+	}
+	fmtv, err := geo.ParseFormat(f)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gridmap import objects:", err)
+		return 2
+	}
+	var in io.Reader = os.Stdin
+	if name != "-" {
+		file, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gridmap import objects:", err)
+			return 1
+		}
+		defer file.Close()
+		in = file
+	}
+	s, err := openStore(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gridmap import objects:", err)
+		return 1
+	}
+	defer s.Close()
+	stream, err := geo.NewStream(in, fmtv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gridmap import objects: %s: %v\n", name, err)
+		return 1
+	}
+	rep, err := s.ImportObjects(ctx, stream, data.ObjectImportOptions{OnError: data.OnError(*onError), Progress: progress(os.Stderr)})
+	var fatal *data.FatalImportError
+	if errors.As(err, &fatal) {
+		fmt.Fprintf(os.Stderr, "gridmap import objects: %s: %v; nothing was written\n", name, fatal.Err)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gridmap import objects:", err)
+		return 1
+	}
+	printObjectReport(os.Stdout, rep)
+	if rep.Aborted {
+		fmt.Fprintf(os.Stderr, "gridmap import objects: %d bad row(s); nothing was written (--on-error=skip leaves them out instead)\n", rep.Rejected)
+		return 1
+	}
+	return 0
+}
+
+// progress prints rows and rows/s on one updating line.
+func progress(w io.Writer) func(int64, time.Duration) {
+	return func(rows int64, d time.Duration) {
+		fmt.Fprintf(w, "\r%12d rows  %10.0f rows/s  %6.1fs", rows, float64(rows)/d.Seconds(), d.Seconds())
+		if rows%100000 != 0 {
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func printObjectReport(w io.Writer, r *data.ObjectImportReport) {
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "REJECTED %s %d %s: %s\n", e.Kind, e.Pos, e.Code, e.Reason)
+	}
+	if int64(len(r.Errors)) < r.Rejected {
+		fmt.Fprintf(w, "… and %d more rejected rows\n", r.Rejected-int64(len(r.Errors)))
+	}
+	fmt.Fprintf(w, "%d rows: %d inserted, %d updated, %d unchanged, %d unassigned, %d rejected%s (%.1fs, %.0f rows/s)\n",
+		r.Rows, r.Inserted, r.Updated, r.Unchanged, r.Unassigned, r.Rejected, map[bool]string{true: "; aborted, nothing written", false: ""}[r.Aborted],
+		r.Seconds, float64(r.Rows)/r.Seconds)
+}
