@@ -28,7 +28,7 @@ type Options struct {
 	MaxLocatePoints int
 	// MaxObjectImportBytes caps a streamed object import (default 2 GiB).
 	MaxObjectImportBytes int64
-	Logger          *slog.Logger
+	Logger               *slog.Logger
 }
 
 // Defaults for Options.
