@@ -33,9 +33,10 @@ db-stop:
 migrate: db $(BIN)
 	@$(BIN) migrate
 
-## demo: build the demo city when the database holds no units
+## demo: build the demo city when the database holds no units, and 200,000 objects when it holds none
+DEMO_OBJECTS ?= 200000
 demo: migrate
-	@$(BIN) demo --if-empty
+	@$(BIN) demo --if-empty --objects $(DEMO_OBJECTS)
 
 run: demo
 	@echo "gridmap: serving on http://localhost$(ADDR)  (DATABASE_URL=$(DATABASE_URL))"

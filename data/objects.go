@@ -58,23 +58,31 @@ func SeedClasses() ([]grid.Class, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := csv.NewReader(bytes.NewReader(raw))
+	return ReadClasses(bytes.NewReader(raw))
+}
+
+// ReadClasses reads a class catalogue in the seed's CSV form (header
+// code,kind,major,major_name,minor,name,geometry_types; types |-separated),
+// naming the line of the first bad row.
+func ReadClasses(in io.Reader) ([]grid.Class, error) {
+	r := csv.NewReader(in)
+	r.FieldsPerRecord = 7
 	if _, err := r.Read(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("class CSV header: %w", err)
 	}
 	var out []grid.Class
-	for {
+	for line := 2; ; line++ {
 		rec, err := r.Read()
 		if err == io.EOF {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("object_classes.csv: %w", err)
+			return nil, fmt.Errorf("class CSV: %w", err)
 		}
 		c := grid.Class{Code: rec[0], Kind: grid.ObjectKind(rec[1]), Major: rec[2], MajorName: rec[3], Minor: rec[4], Name: rec[5],
 			GeometryTypes: strings.Split(rec[6], "|")}
 		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("object_classes.csv: %w", err)
+			return nil, fmt.Errorf("class CSV line %d: %w", line, err)
 		}
 		out = append(out, c)
 	}
@@ -137,12 +145,57 @@ func CheckObject(classes map[string]grid.Class, o *grid.Object) (grid.Class, err
 	if err := geo.CheckRange(o.Geometry); err != nil {
 		return c, invalid("geometry", "%v", err)
 	}
+	if err := checkShape(o.Geometry); err != nil {
+		return c, invalid("geometry", "%v", err)
+	}
 	if len(o.Attrs) == 0 {
 		o.Attrs = json.RawMessage("{}")
 	} else if t := bytes.TrimSpace(o.Attrs); len(t) == 0 || t[0] != '{' || !json.Valid(t) {
 		return c, invalid("attrs", "attributes must be a JSON object")
 	}
 	return c, nil
+}
+
+// checkShape rejects what PostGIS cannot build or would store as nothing:
+// empty geometries, lines of fewer than two positions, rings that are not
+// closed or have fewer than three distinct corners. (Self-intersections are
+// PostGIS's to find: SaveObject asks ST_IsValidDetail.)
+func checkShape(g orb.Geometry) error {
+	line := func(path string, l orb.LineString) error {
+		if len(l) < 2 {
+			return fmt.Errorf("%s: a line needs at least 2 positions, this one has %d", path, len(l))
+		}
+		return nil
+	}
+	switch g := g.(type) {
+	case orb.MultiPoint:
+		if len(g) == 0 {
+			return fmt.Errorf("geometry is empty")
+		}
+	case orb.LineString:
+		return line("coordinates", g)
+	case orb.MultiLineString:
+		if len(g) == 0 {
+			return fmt.Errorf("geometry is empty")
+		}
+		for i, l := range g {
+			if err := line(fmt.Sprintf("coordinates[%d]", i), l); err != nil {
+				return err
+			}
+		}
+	case orb.Polygon:
+		if len(g) == 0 {
+			return fmt.Errorf("geometry is empty")
+		}
+		if _, err := geo.MultiPolygonOf(g); err != nil {
+			return errors.New(strings.Replace(err.Error(), "coordinates[0][", "coordinates[", 1))
+		}
+	case orb.MultiPolygon:
+		if _, err := geo.MultiPolygonOf(g); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkDistrict: a code that names a district must name the one the object
@@ -166,8 +219,32 @@ func grid2district(g string) string {
 func gridCodeDistrict(c grid.Class, code string) string { return grid.CodeDistrict(c, code) }
 
 // SaveObject inserts or replaces one object, assigning it to its grid in
-// the same transaction. It reports whether the object is new.
+// the same transaction. It reports whether the object is new. With
+// mustExist, an unknown code is ErrNotFound and nothing is written.
 func (s *Store) SaveObject(ctx context.Context, o *grid.Object, mustExist bool) (created bool, err error) {
+	mode := saveUpsert
+	if mustExist {
+		mode = saveReplace
+	}
+	return s.saveObject(ctx, o, mode)
+}
+
+// CreateObject inserts a new object, assigned to its grid; a code that is
+// taken is ErrExists and nothing is written.
+func (s *Store) CreateObject(ctx context.Context, o *grid.Object) error {
+	_, err := s.saveObject(ctx, o, saveCreate)
+	return err
+}
+
+type saveMode int
+
+const (
+	saveUpsert  saveMode = iota
+	saveCreate           // insert only
+	saveReplace          // update only
+)
+
+func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode) (created bool, err error) {
 	classes, err := s.Classes(ctx)
 	if err != nil {
 		return false, err
@@ -181,6 +258,16 @@ func (s *Store) SaveObject(ctx context.Context, o *grid.Object, mustExist bool) 
 		return false, invalid("geometry", "%v", err)
 	}
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		// gridmap_assign intersects lines and polygons with grids; GEOS
+		// throws on an invalid input, so say what is wrong first.
+		var valid bool
+		var reason string
+		if err := tx.QueryRow(ctx, `SELECT valid, coalesce(reason, '') FROM ST_IsValidDetail(ST_GeomFromEWKB($1))`, wkb).Scan(&valid, &reason); err != nil {
+			return err
+		}
+		if !valid {
+			return invalid("geometry", "invalid geometry: %s", reason)
+		}
 		var g *string
 		if err := tx.QueryRow(ctx, `SELECT gridmap_assign(ST_GeomFromEWKB($1))`, wkb).Scan(&g); err != nil {
 			return err
@@ -189,21 +276,42 @@ func (s *Store) SaveObject(ctx context.Context, o *grid.Object, mustExist bool) 
 		if err := checkDistrict(c, o.Code, o.Grid); err != nil {
 			return err
 		}
-		var existed bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM objects WHERE code = $1)`, o.Code).Scan(&existed); err != nil {
-			return err
+		switch mode {
+		case saveCreate:
+			tag, err := tx.Exec(ctx, `
+				INSERT INTO objects (code, class_code, geom, attrs, grid_code)
+				VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5)
+				ON CONFLICT (code) DO NOTHING`,
+				o.Code, o.Class, wkb, string(o.Attrs), g)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return fmt.Errorf("object %s: %w", o.Code, ErrExists)
+			}
+			created = true
+			return nil
+		case saveReplace:
+			tag, err := tx.Exec(ctx, `
+				UPDATE objects SET class_code = $2, geom = ST_GeomFromEWKB($3), attrs = $4, grid_code = $5, updated_at = now()
+				WHERE code = $1`,
+				o.Code, o.Class, wkb, string(o.Attrs), g)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return ErrNotFound
+			}
+			return nil
 		}
-		if mustExist && !existed {
-			return ErrNotFound
-		}
-		created = !existed
-		_, err := tx.Exec(ctx, `
+		// xmax is 0 on a freshly inserted row version.
+		return tx.QueryRow(ctx, `
 			INSERT INTO objects (code, class_code, geom, attrs, grid_code)
 			VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5)
 			ON CONFLICT (code) DO UPDATE SET class_code = EXCLUDED.class_code, geom = EXCLUDED.geom,
-				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now()`,
-			o.Code, o.Class, wkb, string(o.Attrs), g)
-		return err
+				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now()
+			RETURNING xmax = 0`,
+			o.Code, o.Class, wkb, string(o.Attrs), g).Scan(&created)
 	})
 	if err != nil {
 		return false, err
@@ -301,4 +409,31 @@ func ReassignAfterBoundaryChange(ctx context.Context, tx pgx.Tx, oldGeom, newGeo
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// AddClasses adds classes in one transaction, leaving existing codes as
+// they are; it returns how many were added and the codes that existed.
+func (s *Store) AddClasses(ctx context.Context, classes []grid.Class) (int, []string, error) {
+	added := 0
+	var existing []string
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		for _, c := range classes {
+			if err := c.Validate(); err != nil {
+				return invalid("class", "%v", err)
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO object_classes (code, kind, major, major_name, minor, name, geometry_types)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO NOTHING`,
+				c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, c.GeometryTypes)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				added++
+			} else {
+				existing = append(existing, c.Code)
+			}
+		}
+		return nil
+	})
+	return added, existing, err
 }

@@ -99,3 +99,39 @@ func printObjectReport(w io.Writer, r *data.ObjectImportReport) {
 		r.Rows, r.Inserted, r.Updated, r.Unchanged, r.Unassigned, r.Rejected, map[bool]string{true: "; aborted, nothing written", false: ""}[r.Aborted],
 		r.Seconds, float64(r.Rows)/r.Seconds)
 }
+
+// cmdImportClasses adds classes from a CSV in the seed's form; classes that
+// exist are left as they are and reported.
+func cmdImportClasses(ctx context.Context, args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: gridmap import classes FILE.csv   (header code,kind,major,major_name,minor,name,geometry_types)")
+		return 2
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gridmap import classes:", err)
+		return 1
+	}
+	defer f.Close()
+	classes, err := data.ReadClasses(f)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gridmap import classes: %s: %v; nothing was added\n", args[0], err)
+		return 1
+	}
+	s, err := openStore(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gridmap import classes:", err)
+		return 1
+	}
+	defer s.Close()
+	added, existing, err := s.AddClasses(ctx, classes)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gridmap import classes:", err)
+		return 1
+	}
+	for _, c := range existing {
+		fmt.Printf("exists  %s\n", c)
+	}
+	fmt.Printf("%d classes: %d added, %d already in the catalogue\n", len(classes), added, len(existing))
+	return 0
+}

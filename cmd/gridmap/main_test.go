@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,5 +85,39 @@ func TestDemoCommandIfEmpty(t *testing.T) {
 	out, code := runBin(t, bin, s.URL(), "demo", "--if-empty")
 	if code != 0 || !strings.Contains(out, "already holds") {
 		t.Fatalf("demo --if-empty on a full store: exit %d, output:\n%s", code, out)
+	}
+}
+
+func TestImportObjectsAndClassesCommands(t *testing.T) {
+	bin := gridmapBin(t)
+	s := pgtest.NewDemo(t)
+	dir := t.TempDir()
+	var lon, lat float64
+	var g string
+	if err := s.Pool.QueryRow(t.Context(), `SELECT ST_X(p), ST_Y(p), code FROM (SELECT code, ST_PointOnSurface(geom) p FROM units WHERE level = 'grid' ORDER BY code LIMIT 1) x`).Scan(&lon, &lat, &g); err != nil {
+		t.Fatal(err)
+	}
+	classes := filepath.Join(dir, "classes.csv")
+	_ = os.WriteFile(classes, []byte("code,kind,major,major_name,minor,name,geometry_types\n0199,component,01,公用设施,99,智能井盖,Point\n0101,component,01,公用设施,01,上水井盖,Point\n"), 0o644)
+	out, code := runBin(t, bin, s.URL(), "import", "classes", classes)
+	if code != 0 || !strings.Contains(out, "1 added, 1 already") {
+		t.Fatalf("import classes: exit %d:\n%s", code, out)
+	}
+	objects := filepath.Join(dir, "objects.csv")
+	body := fmt.Sprintf("code,class,lon,lat\n%[1]s0199000001,0199,%[2]f,%[3]f\n%[1]s0199000002,0199,%[2]f,%[3]f\n%[1]s0101000001,0101,%[2]f,%[3]f\n", g[:6], lon, lat)
+	_ = os.WriteFile(objects, []byte(body), 0o644)
+	out, code = runBin(t, bin, s.URL(), "import", "objects", objects)
+	if code != 0 || !strings.Contains(out, "3 rows: 3 inserted, 0 updated, 0 unchanged, 0 unassigned, 0 rejected") || !strings.Contains(out, "rows/s") {
+		t.Fatalf("import objects: exit %d:\n%s", code, out)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	_ = os.WriteFile(bad, []byte(body+"4403080199000009,0199,abc,22\n"), 0o644)
+	out, code = runBin(t, bin, s.URL(), "import", "objects", bad)
+	if code == 0 || !strings.Contains(out, "REJECTED line 5") || !strings.Contains(out, "nothing was written") {
+		t.Fatalf("import with a bad row: exit %d:\n%s", code, out)
+	}
+	out, code = runBin(t, bin, s.URL(), "import", "objects", "--on-error=skip", bad)
+	if code != 0 || !strings.Contains(out, "3 unchanged") || !strings.Contains(out, "1 rejected") {
+		t.Fatalf("import --on-error=skip: exit %d:\n%s", code, out)
 	}
 }
