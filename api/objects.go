@@ -1,13 +1,523 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
+	"github.com/paulmach/orb/geojson"
+
+	"gridmap/data"
+	"gridmap/grid"
 )
 
 // objectRoutes registers the managed-object API: the class catalogue,
 // single objects, spatial queries, statistics and bulk import.
 func (s *Server) objectRoutes(r *mux.Router) {
 	r.HandleFunc("/v1/objects:import", s.importObjects).Methods(http.MethodPost)
+	r.HandleFunc("/v1/classes", s.listClasses).Methods(http.MethodGet)
+	r.HandleFunc("/v1/classes", s.addClass).Methods(http.MethodPost)
+	r.HandleFunc("/v1/objects", s.listObjects).Methods(http.MethodGet)
+	r.HandleFunc("/v1/objects", s.createObject).Methods(http.MethodPost)
+	// Before {code}: "unassigned" is no object code (none fits a class).
+	r.HandleFunc("/v1/objects/unassigned", s.unassignedObjects).Methods(http.MethodGet)
+	r.HandleFunc("/v1/objects/{code}", s.getObject).Methods(http.MethodGet)
+	r.HandleFunc("/v1/objects/{code}", s.putObject).Methods(http.MethodPut)
+	r.HandleFunc("/v1/objects/{code}", s.deleteObject).Methods(http.MethodDelete)
+	r.HandleFunc("/v1/stats/{code}", s.objectStats).Methods(http.MethodGet)
+}
+
+// Problem types of the object API (docs/api.md, Objects).
+const (
+	probInvalid  = "https://gridmap.dev/problems/invalid"
+	probConflict = "https://gridmap.dev/problems/conflict"
+)
+
+// maxObjectBodyBytes caps the body of a single object or class.
+const maxObjectBodyBytes = 1 << 20
+
+type objectProps struct {
+	Code          string          `json:"code"`
+	Class         string          `json:"class"`
+	ClassName     string          `json:"class_name"`
+	Attrs         json.RawMessage `json:"attrs"`
+	GridCode      *string         `json:"grid_code"`
+	CommunityCode *string         `json:"community_code"`
+	StreetCode    *string         `json:"street_code"`
+	DistrictCode  *string         `json:"district_code"`
+	CreatedAt     string          `json:"created_at"`
+	UpdatedAt     string          `json:"updated_at"`
+	DistanceM     *float64        `json:"distance_m,omitempty"`
+}
+
+type objectFeature struct {
+	Type       string          `json:"type"`
+	ID         string          `json:"id"`
+	Geometry   json.RawMessage `json:"geometry"`
+	Properties objectProps     `json:"properties"`
+}
+
+type objectCollection struct {
+	Type           string          `json:"type"`
+	Features       []objectFeature `json:"features"`
+	NumberReturned int             `json:"numberReturned"`
+	Links          []link          `json:"links,omitempty"`
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func toObjectFeature(o data.ObjectRow, classes map[string]grid.Class) objectFeature {
+	p := objectProps{
+		Code: o.Code, Class: o.Class, ClassName: classes[o.Class].Name, Attrs: o.Attrs,
+		GridCode: nullable(o.Grid), CommunityCode: nullable(o.Community), StreetCode: nullable(o.Street), DistrictCode: nullable(o.District),
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+	}
+	if o.Distance != nil {
+		d := roundTo(*o.Distance, 3)
+		p.DistanceM = &d
+	}
+	return objectFeature{Type: "Feature", ID: o.Code, Geometry: o.GeoJSON, Properties: p}
+}
+
+func writeGeoJSONStatus(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/geo+json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// objectFail answers the errors of the object store: rule violations as
+// 422 naming the member, a taken code as 409, a bad filter as 400.
+func objectFail(w http.ResponseWriter, r *http.Request, err error) {
+	var inv *data.InvalidError
+	var fe *data.FilterError
+	switch {
+	case errors.As(err, &inv):
+		writeProblem(w, r, Problem{Type: probInvalid, Title: "Invalid " + inv.Field, Status: http.StatusUnprocessableEntity,
+			Param: inv.Field, Detail: inv.Msg})
+	case errors.As(err, &fe):
+		badParam(w, r, fe.Param, fe.Msg)
+	case errors.Is(err, data.ErrExists):
+		writeProblem(w, r, Problem{Type: probConflict, Title: "Already exists", Status: http.StatusConflict, Detail: err.Error()})
+	default:
+		fail(w, r, err)
+	}
+}
+
+// readBody reads a request body of at most maxObjectBodyBytes; on failure
+// it has answered (413 or 400) and returns nil.
+func readBody(w http.ResponseWriter, r *http.Request) []byte {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxObjectBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			writeProblem(w, r, Problem{Type: probTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
+				Detail:     fmt.Sprintf("the body may hold at most %d bytes", maxObjectBodyBytes),
+				Extensions: map[string]any{"limit_bytes": maxObjectBodyBytes}})
+			return nil
+		}
+		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
+		return nil
+	}
+	return raw
+}
+
+// decodeJSON unmarshals a body; on failure it has answered: malformed JSON
+// is a 400, a member of the wrong JSON type a 422 naming it.
+func decodeJSON(w http.ResponseWriter, r *http.Request, raw []byte, v any, want string) bool {
+	err := json.Unmarshal(raw, v)
+	if err == nil {
+		return true
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		field := strings.TrimPrefix(te.Field, "properties.")
+		writeProblem(w, r, Problem{Type: probInvalid, Title: "Invalid " + field, Status: http.StatusUnprocessableEntity, Param: field,
+			Detail: fmt.Sprintf("%s is a JSON %s, want %s", te.Field, te.Value, jsonTypeName(te.Type.Kind().String()))})
+		return false
+	}
+	writeProblem(w, r, Problem{Type: probBadRequest, Title: "Malformed JSON", Status: http.StatusBadRequest,
+		Detail: fmt.Sprintf("want %s: %v", want, err)})
+	return false
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	case "bool":
+		return "true or false"
+	}
+	return "a number"
+}
+
+// listClasses: GET /v1/classes
+func (s *Server) listClasses(w http.ResponseWriter, r *http.Request) {
+	classes, err := s.store.Classes(r.Context())
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	out := make([]grid.Class, 0, len(classes))
+	for _, c := range classes {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b grid.Class) int { return strings.Compare(a.Code, b.Code) })
+	writeJSON(w, http.StatusOK, map[string]any{"classes": out})
+}
+
+// addClass: POST /v1/classes {"code","kind","major","major_name","minor","name","geometry_types"}
+func (s *Server) addClass(w http.ResponseWriter, r *http.Request) {
+	raw := readBody(w, r)
+	if raw == nil {
+		return
+	}
+	var c grid.Class
+	if !decodeJSON(w, r, raw, &c, "a class object") {
+		return
+	}
+	if err := s.store.AddClass(r.Context(), c); err != nil {
+		objectFail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/classes")
+	writeJSON(w, http.StatusCreated, c)
+}
+
+// objectFromBody reads a GeoJSON Feature with properties code, class and
+// attrs; on failure it has answered and returns nil.
+func objectFromBody(w http.ResponseWriter, r *http.Request) *grid.Object {
+	raw := readBody(w, r)
+	if raw == nil {
+		return nil
+	}
+	var in struct {
+		Type       string          `json:"type"`
+		Geometry   json.RawMessage `json:"geometry"`
+		Properties struct {
+			Code  string          `json:"code"`
+			Class string          `json:"class"`
+			Attrs json.RawMessage `json:"attrs"`
+		} `json:"properties"`
+	}
+	const want = `a GeoJSON Feature {"type":"Feature","geometry":…,"properties":{"code":…,"class":…,"attrs":{…}}}`
+	if !decodeJSON(w, r, raw, &in, want) {
+		return nil
+	}
+	if in.Type != "Feature" {
+		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Not a GeoJSON Feature", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("type is %q, want %s", in.Type, want)})
+		return nil
+	}
+	o := &grid.Object{Code: in.Properties.Code, Class: in.Properties.Class, Attrs: in.Properties.Attrs}
+	if t := bytes.TrimSpace(o.Attrs); bytes.Equal(t, []byte("null")) {
+		o.Attrs = nil
+	}
+	if g := bytes.TrimSpace(in.Geometry); len(g) > 0 && !bytes.Equal(g, []byte("null")) {
+		geom, err := geojson.UnmarshalGeometry(g)
+		if err != nil {
+			objectFail(w, r, &data.InvalidError{Field: "geometry", Msg: fmt.Sprintf("geometry: %v", err)})
+			return nil
+		}
+		if geom.Coordinates == nil {
+			objectFail(w, r, &data.InvalidError{Field: "geometry", Msg: fmt.Sprintf("geometry type %q is not supported: use %s", geom.Type, strings.Join(grid.GeometryTypeNames, ", "))})
+			return nil
+		}
+		o.Geometry = geom.Coordinates
+	}
+	return o
+}
+
+// writeObject answers the stored object.
+func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, status int, code string) {
+	o, err := s.store.GetObject(r.Context(), code)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	classes, err := s.store.Classes(r.Context())
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	if status == http.StatusCreated {
+		w.Header().Set("Location", "/v1/objects/"+url.PathEscape(code))
+	}
+	writeGeoJSONStatus(w, status, toObjectFeature(*o, classes))
+}
+
+// createObject: POST /v1/objects with a GeoJSON Feature.
+func (s *Server) createObject(w http.ResponseWriter, r *http.Request) {
+	o := objectFromBody(w, r)
+	if o == nil {
+		return
+	}
+	if err := s.store.CreateObject(r.Context(), o); err != nil {
+		objectFail(w, r, err)
+		return
+	}
+	s.writeObject(w, r, http.StatusCreated, o.Code)
+}
+
+// getObject: GET /v1/objects/{code}
+func (s *Server) getObject(w http.ResponseWriter, r *http.Request) {
+	code := mux.Vars(r)["code"]
+	o, err := s.store.GetObject(r.Context(), code)
+	if errors.Is(err, data.ErrNotFound) {
+		notFound(w, r, fmt.Sprintf("no object with code %q", code))
+		return
+	}
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	classes, err := s.store.Classes(r.Context())
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	writeGeoJSON(w, toObjectFeature(*o, classes))
+}
+
+// putObject: PUT /v1/objects/{code} replaces an object; a moved one is
+// assigned again.
+func (s *Server) putObject(w http.ResponseWriter, r *http.Request) {
+	code := mux.Vars(r)["code"]
+	o := objectFromBody(w, r)
+	if o == nil {
+		return
+	}
+	if o.Code == "" {
+		o.Code = code
+	}
+	if o.Code != code {
+		badParam(w, r, "code", fmt.Sprintf("the body's code %q differs from the path's %q; an object's code cannot change", o.Code, code))
+		return
+	}
+	if _, err := s.store.SaveObject(r.Context(), o, true); errors.Is(err, data.ErrNotFound) {
+		notFound(w, r, fmt.Sprintf("no object with code %q (create it with POST /v1/objects)", code))
+		return
+	} else if err != nil {
+		objectFail(w, r, err)
+		return
+	}
+	s.writeObject(w, r, http.StatusOK, code)
+}
+
+// deleteObject: DELETE /v1/objects/{code}
+func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request) {
+	code := mux.Vars(r)["code"]
+	if err := s.store.DeleteObject(r.Context(), code); errors.Is(err, data.ErrNotFound) {
+		notFound(w, r, fmt.Sprintf("no object with code %q", code))
+		return
+	} else if err != nil {
+		fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseLonLat reads "lon,lat".
+func parseLonLat(q url.Values, name string) (*[2]float64, error) {
+	s := q.Get(name)
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) != 2 {
+		return nil, &paramError{name, fmt.Sprintf("%s=%q: want lon,lat", name, s)}
+	}
+	var p [2]float64
+	for i, part := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil {
+			return nil, &paramError{name, fmt.Sprintf("%s value %d (%q) is not a number", name, i+1, part)}
+		}
+		p[i] = v
+	}
+	if !(p[0] >= -180 && p[0] <= 180) {
+		return nil, &paramError{name, fmt.Sprintf("%s: longitude %g is out of range [-180, 180]", name, p[0])}
+	}
+	if !(p[1] >= -90 && p[1] <= 90) {
+		return nil, &paramError{name, fmt.Sprintf("%s: latitude %g is out of range [-90, 90]", name, p[1])}
+	}
+	return &p, nil
+}
+
+// classParam checks class= against the catalogue, so a typo is a 400, not
+// an empty answer.
+func (s *Server) classParam(r *http.Request) (string, error) {
+	class := r.URL.Query().Get("class")
+	if class == "" {
+		return "", nil
+	}
+	classes, err := s.store.Classes(r.Context())
+	if err != nil {
+		return "", err
+	}
+	if _, ok := classes[class]; !ok {
+		return "", &paramError{"class", fmt.Sprintf("unknown class %q (GET /v1/classes lists them)", class)}
+	}
+	return class, nil
+}
+
+// objectFilter reads the query of GET /v1/objects.
+func (s *Server) objectFilter(r *http.Request) (data.ObjectFilter, error) {
+	q := r.URL.Query()
+	var f data.ObjectFilter
+	var err error
+	var given []string
+	for _, name := range []string{"bbox", "within", "near", "nearest"} {
+		if q.Get(name) != "" {
+			given = append(given, name)
+		}
+	}
+	if q.Get("radius") != "" && q.Get("near") == "" {
+		return f, &paramError{"radius", "radius goes with near=lon,lat"}
+	}
+	if q.Get("k") != "" && q.Get("nearest") == "" {
+		return f, &paramError{"k", "k goes with nearest=lon,lat"}
+	}
+	if len(given) != 1 {
+		param := strings.Join(given, ",")
+		if param == "" {
+			param = "bbox,within,near,nearest"
+		}
+		return f, &paramError{param, fmt.Sprintf("give exactly one of bbox=minLon,minLat,maxLon,maxLat, within=<unit code>, near=lon,lat&radius=<m> and nearest=lon,lat&k=<n>; got %d", len(given))}
+	}
+	if f.BBox, err = parseBBox(q.Get("bbox")); err != nil {
+		return f, err
+	}
+	if f.Within = q.Get("within"); f.Within != "" {
+		if _, err := s.store.GetUnit(r.Context(), grid.BaseLayer, f.Within, data.GeometryNone); errors.Is(err, data.ErrNotFound) {
+			return f, &paramError{"within", fmt.Sprintf("within=%q: no unit with this code", f.Within)}
+		} else if err != nil {
+			return f, err
+		}
+	}
+	if f.Near, err = parseLonLat(q, "near"); err != nil {
+		return f, err
+	}
+	if f.Near != nil {
+		if q.Get("radius") == "" {
+			return f, &paramError{"radius", "near=lon,lat needs radius=<metres>"}
+		}
+		if f.Radius, err = parseFloatParam(q, "radius", 0, data.MaxRadiusM); err != nil {
+			return f, err
+		}
+		if f.Radius == 0 {
+			return f, &paramError{"radius", fmt.Sprintf("radius=%s: the radius must be more than 0 metres", q.Get("radius"))}
+		}
+	}
+	if f.Nearest, err = parseLonLat(q, "nearest"); err != nil {
+		return f, err
+	}
+	if f.Nearest != nil {
+		if q.Get("k") == "" {
+			return f, &paramError{"k", "nearest=lon,lat needs k=<number of objects>"}
+		}
+		if f.K, err = parseIntParam(q, "k", 0, 1, data.MaxNearestK); err != nil {
+			return f, err
+		}
+	}
+	if f.Class, err = s.classParam(r); err != nil {
+		return f, err
+	}
+	if f.Limit, err = parseIntParam(q, "limit", data.DefaultObjectLimit, 1, data.MaxObjectLimit); err != nil {
+		return f, err
+	}
+	f.Cursor = q.Get("cursor")
+	return f, nil
+}
+
+// listObjects: GET /v1/objects?bbox=|within=|near=&radius=|nearest=&k= [&class=&limit=&cursor=]
+func (s *Server) listObjects(w http.ResponseWriter, r *http.Request) {
+	f, err := s.objectFilter(r)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	p, err := s.store.ListObjects(r.Context(), f)
+	if err != nil {
+		objectFail(w, r, err)
+		return
+	}
+	s.writeObjectPage(w, r, p)
+}
+
+// unassignedObjects: GET /v1/objects/unassigned?limit=&cursor=
+func (s *Server) unassignedObjects(w http.ResponseWriter, r *http.Request) {
+	limit, err := parseIntParam(r.URL.Query(), "limit", data.DefaultObjectLimit, 1, data.MaxObjectLimit)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	p, err := s.store.UnassignedObjects(r.Context(), limit, r.URL.Query().Get("cursor"))
+	if err != nil {
+		objectFail(w, r, err)
+		return
+	}
+	s.writeObjectPage(w, r, p)
+}
+
+// writeObjectPage answers a page; when more follow, it links to the next.
+func (s *Server) writeObjectPage(w http.ResponseWriter, r *http.Request, p *data.ObjectPage) {
+	classes, err := s.store.Classes(r.Context())
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	fc := objectCollection{Type: "FeatureCollection", Features: make([]objectFeature, len(p.Objects)), NumberReturned: len(p.Objects)}
+	for i, o := range p.Objects {
+		fc.Features[i] = toObjectFeature(o, classes)
+	}
+	if p.Next != "" {
+		next := *r.URL
+		q := next.Query()
+		q.Set("cursor", p.Next)
+		next.RawQuery = q.Encode()
+		fc.Links = append(fc.Links, link{Rel: "next", Href: next.RequestURI(), Type: "application/geo+json"})
+	}
+	writeGeoJSON(w, fc)
+}
+
+// objectStats: GET /v1/stats/{code}?by=class
+func (s *Server) objectStats(w http.ResponseWriter, r *http.Request) {
+	code := mux.Vars(r)["code"]
+	by := r.URL.Query().Get("by")
+	if by == "" {
+		by = "class"
+	}
+	if by != "class" {
+		badParam(w, r, "by", fmt.Sprintf("by=%q: objects are counted by class (by=class)", by))
+		return
+	}
+	st, err := s.store.Stats(r.Context(), code)
+	if errors.Is(err, data.ErrNotFound) {
+		notFound(w, r, fmt.Sprintf("no unit with code %q in layer %q", code, grid.BaseLayer))
+		return
+	}
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"unit": st.Unit, "children": st.Children, "by": by})
 }

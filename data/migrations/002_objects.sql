@@ -69,10 +69,16 @@ BEGIN
     UPDATE object_counts c SET n = c.n - d.n
     FROM (SELECT coalesce(grid_code, '') AS grid_code, class_code, count(*) AS n FROM old_rows GROUP BY 1, 2) d
     WHERE c.grid_code = d.grid_code AND c.class_code = d.class_code;
-    DELETE FROM object_counts WHERE n = 0;
+    DELETE FROM object_counts c
+    USING (SELECT DISTINCT coalesce(grid_code, '') AS grid_code, class_code FROM old_rows) o
+    WHERE c.grid_code = o.grid_code AND c.class_code = o.class_code AND c.n = 0;
     RETURN NULL;
 END $$;
 
+-- Decreases are applied with UPDATE and increases with the upsert:
+-- PostgreSQL checks a proposed row's CHECK constraints before it looks for
+-- a conflict, so an upserted decrease (n < 0) would fail CHECK (n >= 0).
+-- Emptied rows are deleted by key, not by scanning the table.
 CREATE FUNCTION object_counts_move() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     unknown text;
@@ -88,11 +94,17 @@ BEGIN
         SELECT coalesce(grid_code, ''), class_code, count(*) FROM new_rows GROUP BY 1, 2
     ), net AS (
         SELECT grid_code, class_code, sum(n)::bigint AS n FROM delta GROUP BY 1, 2 HAVING sum(n) <> 0
+    ), decrease AS (
+        UPDATE object_counts c SET n = c.n + net.n
+        FROM net
+        WHERE net.n < 0 AND c.grid_code = net.grid_code AND c.class_code = net.class_code
     )
     INSERT INTO object_counts (grid_code, class_code, n)
-    SELECT grid_code, class_code, n FROM net
+    SELECT grid_code, class_code, n FROM net WHERE n > 0
     ON CONFLICT (grid_code, class_code) DO UPDATE SET n = object_counts.n + EXCLUDED.n;
-    DELETE FROM object_counts WHERE n = 0;
+    DELETE FROM object_counts c
+    USING (SELECT DISTINCT coalesce(grid_code, '') AS grid_code, class_code FROM old_rows) o
+    WHERE c.grid_code = o.grid_code AND c.class_code = o.class_code AND c.n = 0;
     RETURN NULL;
 END $$;
 

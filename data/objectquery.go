@@ -1,0 +1,549 @@
+package data
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"gridmap/grid"
+)
+
+// Limits of object queries.
+const (
+	DefaultObjectLimit = 100
+	MaxObjectLimit     = 10000
+	MaxRadiusM         = 50000
+	MaxNearestK        = 1000
+	// SphereRadiusM is the radius of the sphere distances are measured on:
+	// PostGIS's for geography with use_spheroid = false, the mean radius
+	// (2a + b) / 3 of WGS 84.
+	SphereRadiusM = 6371008.7714
+)
+
+// ObjectFilter selects objects for ListObjects: exactly one of BBox,
+// Within, Near (with Radius) and Nearest (with K), optionally narrowed to a
+// class.
+type ObjectFilter struct {
+	BBox    *[4]float64 // min lon, min lat, max lon, max lat: objects intersecting it
+	Within  string      // a unit code: objects whose grid code starts with it
+	Near    *[2]float64 // lon, lat: objects within Radius metres (on the sphere)
+	Radius  float64
+	Nearest *[2]float64 // lon, lat: the K nearest objects (on the sphere)
+	K       int
+	Class   string
+	Limit   int    // page size: default 100, at most 10000
+	Cursor  string // ObjectPage.Next of the previous page
+}
+
+// ObjectPage is one page of a list: the objects and, when more follow, the
+// cursor of the next page.
+type ObjectPage struct {
+	Objects []ObjectRow
+	Next    string
+}
+
+// FilterError is a query that cannot run: no or several selections, a
+// value out of range, a cursor this store did not issue. The API answers
+// it with 400 naming Param.
+type FilterError struct{ Param, Msg string }
+
+func (e *FilterError) Error() string { return e.Param + ": " + e.Msg }
+
+func filterErr(param, format string, args ...any) error {
+	return &FilterError{Param: param, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Orders of a list, and so kinds of cursor.
+const (
+	orderCode     = "code"     // bbox, unassigned: by code
+	orderGrid     = "grid"     // within: by grid code, then code (the index order)
+	orderDistance = "distance" // near, nearest: by distance, then code
+)
+
+// cursor is the position after the last row of a page. Clients get it
+// opaque (base64url of JSON): its form may change.
+type cursor struct {
+	Order string  `json:"o"`
+	Code  string  `json:"c"`
+	Grid  string  `json:"g,omitempty"`
+	Dist  float64 `json:"d,omitempty"`
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s, order string) (*cursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	bad := filterErr("cursor", "cursor %q is not one this list issued: follow the next link of the previous page", truncated(s, 40))
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, bad
+	}
+	var c cursor
+	if err := json.Unmarshal(raw, &c); err != nil || c.Order != order || c.Code == "" ||
+		math.IsNaN(c.Dist) || math.IsInf(c.Dist, 0) || c.Dist < 0 {
+		return nil, bad
+	}
+	return &c, nil
+}
+
+func truncated(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// check validates a filter and fills in defaults.
+func (f *ObjectFilter) check() error {
+	var given []string
+	for i, set := range []bool{f.BBox != nil, f.Within != "", f.Near != nil, f.Nearest != nil} {
+		if set {
+			given = append(given, []string{"bbox", "within", "near", "nearest"}[i])
+		}
+	}
+	if len(given) != 1 {
+		param := strings.Join(given, ",")
+		if param == "" {
+			param = "bbox,within,near,nearest"
+		}
+		return filterErr(param, "give exactly one of bbox, within, near (with radius) and nearest (with k); got %d", len(given))
+	}
+	if f.Limit == 0 {
+		f.Limit = DefaultObjectLimit
+	}
+	if f.Limit < 1 || f.Limit > MaxObjectLimit {
+		return filterErr("limit", "limit=%d is out of range [1, %d]", f.Limit, MaxObjectLimit)
+	}
+	if f.BBox != nil {
+		b := f.BBox
+		for i, lim := range []float64{180, 90, 180, 90} {
+			if math.IsNaN(b[i]) || b[i] < -lim || b[i] > lim {
+				return filterErr("bbox", "bbox value %d (%g) is out of range [%g, %g]", i+1, b[i], -lim, lim)
+			}
+		}
+		if b[0] > b[2] || b[1] > b[3] {
+			return filterErr("bbox", "bbox minimum exceeds maximum: want minLon,minLat,maxLon,maxLat")
+		}
+	}
+	if f.Within != "" && (len(f.Within) < 6 || len(f.Within) > 15 || strings.Trim(f.Within, "0123456789") != "") {
+		return filterErr("within", "within=%q is not a unit code (6 to 15 digits)", f.Within)
+	}
+	if f.Near != nil {
+		if err := checkLonLat("near", *f.Near); err != nil {
+			return err
+		}
+		if !(f.Radius > 0 && f.Radius <= MaxRadiusM) {
+			return filterErr("radius", "radius=%g metres is out of range: more than 0, at most %d", f.Radius, MaxRadiusM)
+		}
+	} else if f.Radius != 0 {
+		return filterErr("radius", "radius goes with near=lon,lat")
+	}
+	if f.Nearest != nil {
+		if err := checkLonLat("nearest", *f.Nearest); err != nil {
+			return err
+		}
+		if f.K < 1 || f.K > MaxNearestK {
+			return filterErr("k", "k=%d is out of range [1, %d]", f.K, MaxNearestK)
+		}
+	} else if f.K != 0 {
+		return filterErr("k", "k goes with nearest=lon,lat")
+	}
+	return nil
+}
+
+func checkLonLat(param string, p [2]float64) error {
+	if math.IsNaN(p[0]) || p[0] < -180 || p[0] > 180 {
+		return filterErr(param, "%s: longitude %g is out of range [-180, 180]", param, p[0])
+	}
+	if math.IsNaN(p[1]) || p[1] < -90 || p[1] > 90 {
+		return filterErr(param, "%s: latitude %g is out of range [-90, 90]", param, p[1])
+	}
+	return nil
+}
+
+// ListObjects answers one page of a spatial or unit query.
+//
+//   - bbox: objects whose geometry intersects the box, by code.
+//   - within: objects assigned to the unit or its descendants (their grid
+//     code starts with the unit's), by grid code then code: a range scan of
+//     the (grid_code, code) index.
+//   - near: objects within Radius metres of the point on the sphere, by
+//     distance then code; Distance is set.
+//   - nearest: the K objects nearest the point on the sphere (ties to the
+//     lowest code), by distance then code; Distance is set. Paging walks
+//     through those K.
+func (s *Store) ListObjects(ctx context.Context, f ObjectFilter) (*ObjectPage, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	switch {
+	case f.BBox != nil:
+		b := f.BBox
+		q := &sqlQuery{}
+		env := fmt.Sprintf("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", q.arg(b[0]), q.arg(b[1]), q.arg(b[2]), q.arg(b[3]))
+		q.where("geom && " + env + " AND ST_Intersects(geom, " + env + ")")
+		return s.codeOrdered(ctx, q, f)
+	case f.Within != "":
+		return s.within(ctx, f)
+	case f.Near != nil:
+		return s.near(ctx, f)
+	default:
+		return s.nearest(ctx, f)
+	}
+}
+
+// UnassignedObjects lists the objects outside every grid, by code.
+func (s *Store) UnassignedObjects(ctx context.Context, limit int, after string) (*ObjectPage, error) {
+	f := ObjectFilter{Limit: limit, Cursor: after}
+	if f.Limit == 0 {
+		f.Limit = DefaultObjectLimit
+	}
+	if f.Limit < 1 || f.Limit > MaxObjectLimit {
+		return nil, filterErr("limit", "limit=%d is out of range [1, %d]", f.Limit, MaxObjectLimit)
+	}
+	q := &sqlQuery{}
+	q.where("grid_code IS NULL")
+	return s.codeOrdered(ctx, q, f)
+}
+
+// sqlQuery collects the conditions and arguments of a query.
+type sqlQuery struct {
+	conds []string
+	args  []any
+}
+
+func (q *sqlQuery) arg(v any) string {
+	q.args = append(q.args, v)
+	return fmt.Sprintf("$%d", len(q.args))
+}
+
+func (q *sqlQuery) where(cond string) { q.conds = append(q.conds, cond) }
+
+func (q *sqlQuery) whereSQL() string {
+	if len(q.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(q.conds, " AND ")
+}
+
+func (s *Store) codeOrdered(ctx context.Context, q *sqlQuery, f ObjectFilter) (*ObjectPage, error) {
+	after, err := decodeCursor(f.Cursor, orderCode)
+	if err != nil {
+		return nil, err
+	}
+	if f.Class != "" {
+		q.where("class_code = " + q.arg(f.Class))
+	}
+	if after != nil {
+		q.where("code > " + q.arg(after.Code))
+	}
+	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + ` ORDER BY code LIMIT ` + q.arg(f.Limit+1)
+	rows, err := s.queryObjects(ctx, s.Pool, sql, false, q.args...)
+	if err != nil {
+		return nil, err
+	}
+	return page(rows, f.Limit, func(o ObjectRow) cursor { return cursor{Order: orderCode, Code: o.Code} }), nil
+}
+
+func (s *Store) within(ctx context.Context, f ObjectFilter) (*ObjectPage, error) {
+	after, err := decodeCursor(f.Cursor, orderGrid)
+	if err != nil {
+		return nil, err
+	}
+	q := &sqlQuery{}
+	// A range on the grid code rather than LIKE, so the (grid_code, code)
+	// index is scanned in order. The upper bound is the code plus one
+	// (same width), not code || '~': punctuation sorts before digits in
+	// most non-C collations, which would make that range empty.
+	q.where("grid_code >= " + q.arg(f.Within) + " AND grid_code < " + q.arg(codeRangeEnd(f.Within)))
+	if f.Class != "" {
+		q.where("class_code = " + q.arg(f.Class))
+	}
+	if after != nil {
+		q.where(fmt.Sprintf("(grid_code, code) > (%s, %s)", q.arg(after.Grid), q.arg(after.Code)))
+	}
+	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + ` ORDER BY grid_code, code LIMIT ` + q.arg(f.Limit+1)
+	rows, err := s.queryObjects(ctx, s.Pool, sql, false, q.args...)
+	if err != nil {
+		return nil, err
+	}
+	return page(rows, f.Limit, func(o ObjectRow) cursor { return cursor{Order: orderGrid, Grid: o.Grid, Code: o.Code} }), nil
+}
+
+// codeRangeEnd is an exclusive upper bound for the codes that start with
+// code: code + 1 at the same width (digit strings compare digit by digit in
+// every collation). All nines give 16 nines, above every 15-digit grid code.
+func codeRangeEnd(code string) string {
+	b := []byte(code)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < '9' {
+			b[i]++
+			return string(b)
+		}
+		b[i] = '0'
+	}
+	return strings.Repeat("9", 16)
+}
+
+// nearQuery is the radius search: a bounding-box prefilter on the
+// geometry's GiST index, then ST_DWithin on the sphere. The caller adds
+// ordering and limits to "SELECT … FROM (inner) o".
+func nearQuery(q *sqlQuery, pt [2]float64, radius float64, class string) string {
+	ptSQL := fmt.Sprintf("ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography", q.arg(pt[0]), q.arg(pt[1]))
+	boxes := searchBoxes(pt, radius)
+	var pre []string
+	for _, b := range boxes {
+		pre = append(pre, fmt.Sprintf("o.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", q.arg(b[0]), q.arg(b[1]), q.arg(b[2]), q.arg(b[3])))
+	}
+	r := q.arg(radius)
+	cond := "(" + strings.Join(pre, " OR ") + ") AND ST_DWithin(o.geom::geography, " + ptSQL + ", " + r + ", false)"
+	if class != "" {
+		cond += " AND o.class_code = " + q.arg(class)
+	}
+	return `SELECT o.*, ST_Distance(o.geom::geography, ` + ptSQL + `, false) AS dist FROM objects o WHERE ` + cond
+}
+
+// searchBoxes are longitude/latitude boxes that hold every point within
+// radius metres of pt on the sphere: the latitude band of the spherical
+// cap and its longitude extent asin(sin δ / cos φ); the whole band of
+// longitudes when the cap holds a pole, two boxes when it crosses the
+// antimeridian. They are a prefilter only (ST_DWithin decides), widened
+// by a margin for rounding and for object edges that, as great-circle
+// arcs, bulge past their planar bounding box (≈ 6 m covers edges of tens
+// of kilometres at mid latitudes).
+func searchBoxes(pt [2]float64, radius float64) [][4]float64 {
+	const margin = 1e-6 // radians, ≈ 6.4 m
+	delta := radius/SphereRadiusM + margin
+	deg := 180 / math.Pi
+	lat := pt[1] / deg
+	minLat, maxLat := (lat-delta)*deg, (lat+delta)*deg
+	if delta >= math.Pi/2 || minLat <= -90 || maxLat >= 90 {
+		return [][4]float64{{-180, math.Max(minLat, -90), 180, math.Min(maxLat, 90)}}
+	}
+	s := math.Sin(delta) / math.Cos(lat)
+	if s >= 1 {
+		return [][4]float64{{-180, minLat, 180, maxLat}}
+	}
+	dLon := math.Asin(s) * deg
+	lo, hi := pt[0]-dLon, pt[0]+dLon
+	switch {
+	case lo < -180:
+		return [][4]float64{{-180, minLat, hi, maxLat}, {lo + 360, minLat, 180, maxLat}}
+	case hi > 180:
+		return [][4]float64{{lo, minLat, 180, maxLat}, {-180, minLat, hi - 360, maxLat}}
+	}
+	return [][4]float64{{lo, minLat, hi, maxLat}}
+}
+
+func (s *Store) near(ctx context.Context, f ObjectFilter) (*ObjectPage, error) {
+	after, err := decodeCursor(f.Cursor, orderDistance)
+	if err != nil {
+		return nil, err
+	}
+	q := &sqlQuery{}
+	inner := nearQuery(q, *f.Near, f.Radius, f.Class)
+	sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + `) o`
+	if after != nil {
+		sql += fmt.Sprintf(" WHERE (dist, code) > (%s::float8, %s::text)", q.arg(after.Dist), q.arg(after.Code))
+	}
+	sql += ` ORDER BY dist, code LIMIT ` + q.arg(f.Limit+1)
+	rows, err := s.queryObjects(ctx, s.Pool, sql, true, q.args...)
+	if err != nil {
+		return nil, err
+	}
+	return page(rows, f.Limit, distanceCursor), nil
+}
+
+func distanceCursor(o ObjectRow) cursor {
+	return cursor{Order: orderDistance, Code: o.Code, Dist: *o.Distance}
+}
+
+// nearest finds the exact K nearest on the sphere in two steps, in one
+// snapshot: the K nearest by planar distance in degrees (KNN on the GiST
+// index) are K objects, so the K-th nearest on the sphere is no farther
+// than the farthest of them, D; every object within D is then fetched by
+// the radius search and the K best kept.
+func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error) {
+	after, err := decodeCursor(f.Cursor, orderDistance)
+	if err != nil {
+		return nil, err
+	}
+	pt := *f.Nearest
+	var rows []ObjectRow
+	err = pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		q := &sqlQuery{}
+		ptGeom := fmt.Sprintf("ST_SetSRID(ST_MakePoint(%s, %s), 4326)", q.arg(pt[0]), q.arg(pt[1]))
+		cand := `SELECT geom FROM objects`
+		if f.Class != "" {
+			cand += ` WHERE class_code = ` + q.arg(f.Class)
+		}
+		cand += ` ORDER BY geom <-> ` + ptGeom + ` LIMIT ` + q.arg(f.K)
+		var d *float64
+		if err := tx.QueryRow(ctx, `SELECT max(ST_Distance(c.geom::geography, `+ptGeom+`::geography, false)) FROM (`+cand+`) c`, q.args...).Scan(&d); err != nil {
+			return err
+		}
+		if d == nil {
+			rows = []ObjectRow{}
+			return nil // no objects
+		}
+		// A hair wider than D: ST_DWithin need not round as ST_Distance does.
+		radius := *d*(1+1e-9) + 1e-3
+		q = &sqlQuery{}
+		inner := nearQuery(q, pt, radius, f.Class)
+		sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + ` ORDER BY dist, code LIMIT ` + q.arg(f.K) + `) o`
+		if after != nil {
+			sql += fmt.Sprintf(" WHERE (dist, code) > (%s::float8, %s::text)", q.arg(after.Dist), q.arg(after.Code))
+		}
+		sql += ` ORDER BY dist, code LIMIT ` + q.arg(f.Limit+1)
+		var err error
+		rows, err = s.queryObjects(ctx, tx, sql, true, q.args...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page(rows, f.Limit, distanceCursor), nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func (s *Store) queryObjects(ctx context.Context, db querier, sql string, withDistance bool, args ...any) ([]ObjectRow, error) {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := []ObjectRow{}
+	err = forEach(rows, func() error {
+		var extra []any
+		var d float64
+		if withDistance {
+			extra = append(extra, &d)
+		}
+		o, err := scanObject(rows, extra...)
+		if err != nil {
+			return err
+		}
+		if withDistance {
+			o.Distance = &d
+		}
+		out = append(out, *o)
+		return nil
+	})
+	return out, err
+}
+
+// page cuts the limit+1 rows a query fetched to limit, with the cursor of
+// the next page when there were more.
+func page(rows []ObjectRow, limit int, next func(ObjectRow) cursor) *ObjectPage {
+	p := &ObjectPage{Objects: rows}
+	if len(rows) > limit {
+		p.Objects = rows[:limit]
+		p.Next = next(rows[limit-1]).encode()
+	}
+	return p
+}
+
+// ClassCount is how many objects of one class a unit holds.
+type ClassCount struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+}
+
+// UnitStats are the object counts of one unit.
+type UnitStats struct {
+	Code    string                `json:"code"`
+	Name    string                `json:"name"`
+	Level   grid.Level            `json:"level,omitempty"`
+	Total   int64                 `json:"total"`
+	ByClass map[string]ClassCount `json:"by_class"`
+}
+
+// ObjectStats are a unit's counts and those of each of its children.
+type ObjectStats struct {
+	Unit     UnitStats   `json:"unit"`
+	Children []UnitStats `json:"children"`
+}
+
+// Stats counts the objects of a base unit and of each of its children (a
+// grid has none), per class, from object_counts, which the triggers on
+// objects keep exact: a unit's count is the sum over the grids whose code
+// starts with its code.
+func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
+	st := &ObjectStats{Children: []UnitStats{}}
+	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var level string
+		err := tx.QueryRow(ctx, `SELECT name, level FROM units WHERE valid_to IS NULL AND layer = $1 AND code = $2`, grid.BaseLayer, code).
+			Scan(&st.Unit.Name, &level)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		st.Unit.Code, st.Unit.Level, st.Unit.ByClass = code, grid.Level(level), map[string]ClassCount{}
+		rows, err := tx.Query(ctx, `SELECT code, name FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = $2 ORDER BY code`, grid.BaseLayer, code)
+		if err != nil {
+			return err
+		}
+		byCode := map[string]*UnitStats{code: &st.Unit}
+		var codes []string
+		err = forEach(rows, func() error {
+			u := UnitStats{ByClass: map[string]ClassCount{}}
+			if err := rows.Scan(&u.Code, &u.Name); err != nil {
+				return err
+			}
+			st.Children = append(st.Children, u)
+			codes = append(codes, u.Code)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range st.Children {
+			byCode[st.Children[i].Code] = &st.Children[i]
+		}
+		// One range per unit on object_counts' primary key (grid_code, class_code).
+		starts := append([]string{code}, codes...)
+		ends := make([]string, len(starts))
+		for i, c := range starts {
+			ends[i] = codeRangeEnd(c)
+		}
+		rows, err = tx.Query(ctx, `
+			SELECT u.code, n.class_code, cl.name, sum(n.n)::bigint
+			FROM unnest($1::text[], $2::text[]) AS u(code, range_end)
+			JOIN object_counts n ON n.grid_code >= u.code AND n.grid_code < u.range_end
+			JOIN object_classes cl ON cl.code = n.class_code
+			GROUP BY 1, 2, 3`, starts, ends)
+		if err != nil {
+			return err
+		}
+		return forEach(rows, func() error {
+			var u, class, name string
+			var n int64
+			if err := rows.Scan(&u, &class, &name, &n); err != nil {
+				return err
+			}
+			us := byCode[u]
+			us.ByClass[class] = ClassCount{Name: name, Count: n}
+			us.Total += n
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
