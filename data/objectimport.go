@@ -153,9 +153,9 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 		WHERE NOT s.located AND s.grid_code IS NOT NULL AND c.kind IN ('component', 'building')
 		  AND left(s.code, 6) <> left(s.grid_code, 6)
 		UNION ALL
-		SELECT pos, code, 'duplicate code (first at ' || first || ')'
-		FROM (SELECT pos, code, min(pos) OVER (PARTITION BY code) AS first FROM obj_stage) d
-		WHERE pos <> first
+		SELECT s.pos, s.code, 'duplicate code (first at ' || d.first || ')'
+		FROM (SELECT code, min(pos) AS first FROM obj_stage GROUP BY code HAVING count(*) > 1) d
+		JOIN obj_stage s ON s.code = d.code AND s.pos <> d.first
 		ORDER BY 1`, reject); err != nil {
 		return nil, err
 	}

@@ -12,10 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/maptile"
 
 	"gridmap/data"
 	"gridmap/geo"
@@ -190,5 +192,73 @@ func writeObjectsCSV(ctx context.Context, s *data.Store, name string, n int64) (
 	return st.Size(), w.Error()
 }
 
-// benchQueries is filled in with the object query API.
-func benchQueries(ctx context.Context, s *data.Store, district string) error { return nil }
+// benchQueries times the object queries on the loaded data: each 200
+// times at random places inside the district's grids.
+func benchQueries(ctx context.Context, s *data.Store, district string) error {
+	var pts []orb.Point
+	rows, err := s.Pool.Query(ctx, `SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM units
+		WHERE valid_to IS NULL AND level = 'grid' ORDER BY md5(code) LIMIT 200) x`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var p orb.Point
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			return err
+		}
+		pts = append(pts, p)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	type query struct {
+		name string
+		run  func(p orb.Point) (int, error)
+	}
+	list := func(f data.ObjectFilter) (int, error) {
+		page, err := s.ListObjects(ctx, f)
+		if err != nil {
+			return 0, err
+		}
+		return len(page.Objects), nil
+	}
+	queries := []query{
+		{"bbox of the z14 tile around the point (limit 10000)", func(p orb.Point) (int, error) {
+			b := maptile.At(p, 14).Bound()
+			return list(data.ObjectFilter{BBox: &[4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}, Limit: 10000})
+		}},
+		{"nearest k=10", func(p orb.Point) (int, error) {
+			return list(data.ObjectFilter{Nearest: &[2]float64{p[0], p[1]}, K: 10})
+		}},
+		{"radius 500 m (limit 10000)", func(p orb.Point) (int, error) {
+			return list(data.ObjectFilter{Near: &[2]float64{p[0], p[1]}, Radius: 500, Limit: 10000})
+		}},
+		{"stats by class, district " + district, func(orb.Point) (int, error) {
+			st, err := s.Stats(ctx, district)
+			if err != nil {
+				return 0, err
+			}
+			return len(st.Children), nil
+		}},
+	}
+	fmt.Println("query latency over 200 runs (p50 / p95 / max), rows per answer (mean):")
+	for _, q := range queries {
+		var ds []time.Duration
+		total := 0
+		for _, p := range pts {
+			t := time.Now()
+			n, err := q.run(p)
+			if err != nil {
+				return fmt.Errorf("%s: %w", q.name, err)
+			}
+			ds = append(ds, time.Since(t))
+			total += n
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		fmt.Printf("  %-52s %7.2f / %7.2f / %7.2f ms   %8.1f rows\n", q.name,
+			ms(ds[len(ds)/2]), ms(ds[len(ds)*95/100]), ms(ds[len(ds)-1]), float64(total)/float64(len(ds)))
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
