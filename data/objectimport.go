@@ -134,8 +134,8 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 		}
 		return nil, fmt.Errorf("stage objects: %w", err)
 	}
-	if o.Progress != nil {
-		o.Progress(rep.Rows, time.Since(start))
+	if o.Progress != nil && rep.Rows%o.ProgressEvery != 0 {
+		o.Progress(rep.Rows, time.Since(start)) // the last, partial stretch
 	}
 	trace("copy", start)
 

@@ -62,7 +62,9 @@ func cmdDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.ImportObjects(ctx, stream, data.ObjectImportOptions{Progress: progress(os.Stderr)})
+	report, done := progress(os.Stderr)
+	rep, err := s.ImportObjects(ctx, stream, data.ObjectImportOptions{Progress: report})
+	done()
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,9 @@ func cmdImportObjects(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "gridmap import objects: %s: %v\n", name, err)
 		return 1
 	}
-	rep, err := s.ImportObjects(ctx, stream, data.ObjectImportOptions{OnError: data.OnError(*onError), Progress: progress(os.Stderr)})
+	report, done := progress(os.Stderr)
+	rep, err := s.ImportObjects(ctx, stream, data.ObjectImportOptions{OnError: data.OnError(*onError), Progress: report})
+	done()
 	var fatal *data.FatalImportError
 	if errors.As(err, &fatal) {
 		fmt.Fprintf(os.Stderr, "gridmap import objects: %s: %v; nothing was written\n", name, fatal.Err)
@@ -78,14 +80,31 @@ func cmdImportObjects(ctx context.Context, args []string) int {
 	return 0
 }
 
-// progress prints rows and rows/s on one updating line.
-func progress(w io.Writer) func(int64, time.Duration) {
-	return func(rows int64, d time.Duration) {
-		fmt.Fprintf(w, "\r%12d rows  %10.0f rows/s  %6.1fs", rows, float64(rows)/d.Seconds(), d.Seconds())
-		if rows%100000 != 0 {
+// progress prints rows and rows/s on one line that it rewrites (a line
+// per report when w is not a terminal); done ends the line.
+func progress(w io.Writer) (report func(int64, time.Duration), done func()) {
+	printed := false
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil {
+			tty = st.Mode()&os.ModeCharDevice != 0
+		}
+	}
+	report = func(rows int64, d time.Duration) {
+		end := "\n"
+		if tty {
+			end = ""
+			fmt.Fprint(w, "\r")
+		}
+		fmt.Fprintf(w, "%12d rows  %10.0f rows/s  %6.1fs%s", rows, float64(rows)/d.Seconds(), d.Seconds(), end)
+		printed = true
+	}
+	done = func() {
+		if printed && tty {
 			fmt.Fprintln(w)
 		}
 	}
+	return report, done
 }
 
 func printObjectReport(w io.Writer, r *data.ObjectImportReport) {
