@@ -499,14 +499,12 @@ func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
 			return err
 		}
 		byCode := map[string]*UnitStats{code: &st.Unit}
-		var codes []string
 		err = forEach(rows, func() error {
 			u := UnitStats{ByClass: map[string]ClassCount{}}
 			if err := rows.Scan(&u.Code, &u.Name); err != nil {
 				return err
 			}
 			st.Children = append(st.Children, u)
-			codes = append(codes, u.Code)
 			return nil
 		})
 		if err != nil {
@@ -515,30 +513,37 @@ func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
 		for i := range st.Children {
 			byCode[st.Children[i].Code] = &st.Children[i]
 		}
-		// One range per unit on object_counts' primary key (grid_code, class_code).
-		starts := append([]string{code}, codes...)
-		ends := make([]string, len(starts))
-		for i, c := range starts {
-			ends[i] = codeRangeEnd(c)
+		// One range scan of the unit on object_counts' primary key
+		// (grid_code, class_code), grouped by the child's code prefix; the
+		// unit's own figures are the sum.
+		childLen := grid.Level(level).Child().CodeLen()
+		if childLen == 0 {
+			childLen = len(code)
 		}
 		rows, err = tx.Query(ctx, `
-			SELECT u.code, n.class_code, cl.name, sum(n.n)::bigint
-			FROM unnest($1::text[], $2::text[]) AS u(code, range_end)
-			JOIN object_counts n ON n.grid_code >= u.code AND n.grid_code < u.range_end
-			JOIN object_classes cl ON cl.code = n.class_code
-			GROUP BY 1, 2, 3`, starts, ends)
+			SELECT left(n.grid_code, $3), n.class_code, cl.name, sum(n.n)::bigint
+			FROM object_counts n JOIN object_classes cl ON cl.code = n.class_code
+			WHERE n.grid_code >= $1 AND n.grid_code < $2
+			GROUP BY 1, 2, 3`, code, codeRangeEnd(code), childLen)
 		if err != nil {
 			return err
 		}
 		return forEach(rows, func() error {
-			var u, class, name string
+			var child, class, name string
 			var n int64
-			if err := rows.Scan(&u, &class, &name, &n); err != nil {
+			if err := rows.Scan(&child, &class, &name, &n); err != nil {
 				return err
 			}
-			us := byCode[u]
-			us.ByClass[class] = ClassCount{Name: name, Count: n}
-			us.Total += n
+			targets := []*UnitStats{&st.Unit}
+			if c := byCode[child]; c != nil && c != &st.Unit {
+				targets = append(targets, c)
+			}
+			for _, us := range targets {
+				c := us.ByClass[class]
+				c.Name, c.Count = name, c.Count+n
+				us.ByClass[class] = c
+				us.Total += n
+			}
 			return nil
 		})
 	})
