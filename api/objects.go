@@ -249,6 +249,10 @@ func objectFromBody(w http.ResponseWriter, r *http.Request) *grid.Object {
 // writeObject answers the stored object.
 func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, status int, code string) {
 	o, err := s.store.GetObject(r.Context(), code)
+	if errors.Is(err, data.ErrNotFound) {
+		notFound(w, r, fmt.Sprintf("no object with code %q", code))
+		return
+	}
 	if err != nil {
 		fail(w, r, err)
 		return
@@ -279,22 +283,7 @@ func (s *Server) createObject(w http.ResponseWriter, r *http.Request) {
 
 // getObject: GET /v1/objects/{code}
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request) {
-	code := mux.Vars(r)["code"]
-	o, err := s.store.GetObject(r.Context(), code)
-	if errors.Is(err, data.ErrNotFound) {
-		notFound(w, r, fmt.Sprintf("no object with code %q", code))
-		return
-	}
-	if err != nil {
-		fail(w, r, err)
-		return
-	}
-	classes, err := s.store.Classes(r.Context())
-	if err != nil {
-		fail(w, r, err)
-		return
-	}
-	writeGeoJSON(w, toObjectFeature(*o, classes))
+	s.writeObject(w, r, http.StatusOK, mux.Vars(r)["code"])
 }
 
 // putObject: PUT /v1/objects/{code} replaces an object; a moved one is

@@ -200,23 +200,14 @@ func checkShape(g orb.Geometry) error {
 
 // checkDistrict: a code that names a district must name the one the object
 // lies in (unassigned objects cannot be checked).
-func checkDistrict(c grid.Class, code, grid string) error {
-	if d := grid2district(grid); d != "" {
-		if cd := gridCodeDistrict(c, code); cd != "" && cd != d {
-			return invalid("code", "object code %s names district %s, but the object lies in district %s (grid %s)", code, cd, d, grid)
+func checkDistrict(c grid.Class, code, gridCode string) error {
+	if d := prefix(gridCode, 6); d != "" {
+		if cd := grid.CodeDistrict(c, code); cd != "" && cd != d {
+			return invalid("code", "object code %s names district %s, but the object lies in district %s (grid %s)", code, cd, d, gridCode)
 		}
 	}
 	return nil
 }
-
-func grid2district(g string) string {
-	if len(g) >= 6 {
-		return g[:6]
-	}
-	return ""
-}
-
-func gridCodeDistrict(c grid.Class, code string) string { return grid.CodeDistrict(c, code) }
 
 // SaveObject inserts or replaces one object, assigning it to its grid in
 // the same transaction. It reports whether the object is new. With
