@@ -261,3 +261,36 @@ func TestImportAssignmentMatchesBruteForce(t *testing.T) {
 		t.Errorf("re-import through the merge path: %+v, %v", rep, err)
 	}
 }
+
+// TestClassIntegrityInSQL: the catalogue guards itself without a foreign
+// key: a statement with an unknown class fails whole, and a class in use
+// cannot be removed.
+func TestClassIntegrityInSQL(t *testing.T) {
+	s := pgtest.NewDemo(t)
+	ctx := context.Background()
+	lon, lat, g := oiInside(t, s)
+	_, err := s.Pool.Exec(ctx, `
+		INSERT INTO objects (code, class_code, geom, grid_code) VALUES
+		($1, '0101', ST_SetSRID(ST_MakePoint($3, $4), 4326), $5),
+		($2, 'nope', ST_SetSRID(ST_MakePoint($3, $4), 4326), $5)`, g[:6]+"0101000001", g[:6]+"0101000002", lon, lat, g)
+	if err == nil || !strings.Contains(err.Error(), "unknown object class nope") {
+		t.Fatalf("insert with an unknown class: %v", err)
+	}
+	if n := oiCount(t, s); n != 0 {
+		t.Errorf("%d objects written by a failed statement", n)
+	}
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO objects (code, class_code, geom, grid_code) VALUES ($1, '0101', ST_SetSRID(ST_MakePoint($2, $3), 4326), $4)`,
+		g[:6]+"0101000001", lon, lat, g); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool.Exec(ctx, `UPDATE objects SET class_code = 'nope'`); err == nil || !strings.Contains(err.Error(), "unknown object class") {
+		t.Errorf("update to an unknown class: %v", err)
+	}
+	if _, err := s.Pool.Exec(ctx, `DELETE FROM object_classes WHERE code = '0101'`); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("deleting a class in use: %v", err)
+	}
+	if _, err := s.Pool.Exec(ctx, `DELETE FROM object_classes WHERE code = '0609'`); err != nil {
+		t.Errorf("deleting an unused class: %v", err)
+	}
+	oiCountsExact(t, s)
+}
