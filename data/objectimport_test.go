@@ -294,3 +294,65 @@ func TestClassIntegrityInSQL(t *testing.T) {
 	}
 	oiCountsExact(t, s)
 }
+
+// TestUnitImportMovesObjects: re-importing two neighbouring grids with a
+// moved boundary re-assigns exactly the objects in the strip that changed
+// hands, in the import's transaction.
+func TestUnitImportMovesObjects(t *testing.T) {
+	s := pgtest.NewDemo(t)
+	ctx := context.Background()
+	st, err := s.DemoObjects(ctx, 20000, 9, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.ImportObjects(ctx, st, data.ObjectImportOptions{}); err != nil || rep.Inserted != 20000 {
+		t.Fatalf("objects: %+v, %v", rep, err)
+	}
+	// Grid a takes from its neighbour b the part of b within ~150 m of a.
+	var a, b, parent string
+	var aNew, bNew []byte
+	var inStrip int
+	err = s.Pool.QueryRow(ctx, `
+		WITH pair AS (
+			SELECT x.code AS a, y.code AS b, x.parent_code, x.geom AS ga, y.geom AS gb
+			FROM units x JOIN units y ON y.parent_code = x.parent_code AND y.code > x.code
+			     AND ST_Relate(x.geom, y.geom, '****1****')
+			WHERE x.valid_to IS NULL AND y.valid_to IS NULL AND x.level = 'grid'
+			ORDER BY x.code, y.code LIMIT 1
+		), strip AS (
+			SELECT *, ST_CollectionExtract(ST_Intersection(gb, ST_Buffer(ga, 0.0015)), 3) AS s FROM pair
+		)
+		SELECT a, b, parent_code,
+		       ST_AsEWKB(ST_Multi(ST_CollectionExtract(ST_Union(ga, s), 3))),
+		       ST_AsEWKB(ST_Multi(ST_CollectionExtract(ST_Difference(gb, s), 3))),
+		       (SELECT count(*) FROM objects o WHERE o.grid_code = b AND ST_Intersects(o.geom, s))
+		FROM strip`).Scan(&a, &b, &parent, &aNew, &bNew, &inStrip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drafts []grid.Draft
+	for i, u := range []struct {
+		code string
+		wkb  []byte
+	}{{a, aNew}, {b, bNew}} {
+		mp, err := geo.MultiPolygonFromEWKB(u.wkb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drafts = append(drafts, grid.Draft{Feature: i, Unit: grid.Unit{Layer: grid.BaseLayer, Code: u.code, Name: "网格 " + u.code,
+			Level: grid.Grid, ParentCode: parent, Geometry: mp}})
+	}
+	rep, err := s.ImportUnits(ctx, drafts, nil, data.ImportOptions{})
+	if err != nil || !rep.OK() || rep.Updated != 2 {
+		t.Fatalf("boundary move: %+v, %v", rep, err)
+	}
+	var wrong int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM objects WHERE grid_code IS DISTINCT FROM gridmap_assign(geom)`).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("grids %s and %s: %d objects in the strip, %d moved", a, b, inStrip, rep.ObjectsMoved)
+	if wrong != 0 || inStrip == 0 || rep.ObjectsMoved != inStrip {
+		t.Errorf("%d objects left on a stale grid; %d moved, %d were in the strip", wrong, rep.ObjectsMoved, inStrip)
+	}
+	oiCountsExact(t, s)
+}

@@ -232,14 +232,16 @@ func forEach(rows pgx.Rows, fn func() error) error {
 
 // Report is what an import or a check found, and what an import wrote.
 type Report struct {
-	Units      int              `json:"units"`
-	Inserted   int              `json:"inserted"`
-	Updated    int              `json:"updated"`
-	Unchanged  int              `json:"unchanged"`
-	DryRun     bool             `json:"dry_run,omitempty"`
-	Violations []grid.Violation `json:"violations"`
-	Warnings   []grid.Violation `json:"warnings"`
-	Seconds    float64          `json:"seconds"`
+	Units     int `json:"units"`
+	Inserted  int `json:"inserted"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	// ObjectsMoved counts managed objects whose grid the import changed.
+	ObjectsMoved int              `json:"objects_moved"`
+	DryRun       bool             `json:"dry_run,omitempty"`
+	Violations   []grid.Violation `json:"violations"`
+	Warnings     []grid.Violation `json:"warnings"`
+	Seconds      float64          `json:"seconds"`
 }
 
 // OK reports whether nothing stops the import.

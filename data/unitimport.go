@@ -245,6 +245,13 @@ func writeStage(ctx context.Context, tx pgx.Tx, opts ImportOptions, r *Report) e
 		FROM outcome`).Scan(&r.Inserted, &r.Updated, &r.Unchanged); err != nil {
 		return err
 	}
+	// Objects follow their grids: those touching a grid this import
+	// changed are assigned again, in the same transaction.
+	moved, err := reassignRegion(ctx, tx, changedGridsRegion)
+	if err != nil {
+		return fmt.Errorf("re-assign objects: %w", err)
+	}
+	r.ObjectsMoved = len(moved)
 	if r.Inserted+r.Updated > 0 {
 		payload, _ := json.Marshal(map[string]int{"inserted": r.Inserted, "updated": r.Updated})
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, UnitsChannel, string(payload)); err != nil {
