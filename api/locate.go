@@ -24,6 +24,7 @@ func (s *Server) locateOne(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	s.metrics.locateSingle.Inc()
 	writeJSON(w, http.StatusOK, s.Locator().Locate(lon, lat))
 }
 
@@ -81,6 +82,7 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) {
 		}
 		pts[i] = [2]float64{xy[0], xy[1]}
 	}
+	s.metrics.locateBatch.Add(float64(len(pts)))
 	loc := s.Locator()
 	out := make([]grid.Location, len(pts))
 	for i, p := range pts {

@@ -20,6 +20,7 @@ const DefaultMaxObjectImportBytes = 2 << 30
 // (FeatureCollection), application/geo+json-seq or application/x-ndjson
 // (one Feature per line), text/csv (lon and lat columns).
 func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) {
+	defer s.metrics.imported(w, "objects")
 	q := r.URL.Query()
 	f := q.Get("format")
 	if f == "" {
@@ -61,6 +62,7 @@ func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) {
 		s.objectImportFailed(w, r, err, errors.As(err, &fatal))
 		return
 	}
+	s.metrics.objectRows(rep)
 	if rep.Aborted {
 		writeProblem(w, r, Problem{Type: probViolations, Title: "Rejected rows", Status: http.StatusUnprocessableEntity,
 			Detail:     fmt.Sprintf("%d of %d rows were rejected; nothing was written (on_error=skip leaves them out instead)", rep.Rejected, rep.Rows),

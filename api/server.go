@@ -45,6 +45,7 @@ type Server struct {
 	log     *slog.Logger
 	locator atomic.Pointer[locatorState]
 	reload  sync.Mutex
+	metrics *metrics
 }
 
 type locatorState struct {
@@ -67,7 +68,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{store: store, opts: opts, log: opts.Logger}
+	s := &Server{store: store, opts: opts, log: opts.Logger, metrics: newMetrics(store)}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}
@@ -95,7 +96,9 @@ func (s *Server) RefreshLocator(ctx context.Context) error {
 		return fmt.Errorf("load units: %w", err)
 	}
 	s.locator.Store(&locatorState{Locator: grid.NewLocator(units), fingerprint: fp, built: time.Now()})
-	s.log.Info("locator built", "units", len(units), "seconds", time.Since(start).Seconds())
+	took := time.Since(start)
+	s.metrics.locatorBuilt(len(units), took)
+	s.log.Info("locator built", "units", len(units), "seconds", took.Seconds())
 	return nil
 }
 
@@ -128,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/", s.index).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet, http.MethodHead)
 	// Full paths on the root router: with a /v1 subrouter, gorilla/mux
 	// v1.8.1 lets a later route's prefix match erase an earlier route's
 	// method mismatch, and a wrong method answers 404 instead of 405.
@@ -140,6 +144,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v1/locate", s.locateOne).Methods(http.MethodGet)
 	r.HandleFunc("/v1/locate", s.locateMany).Methods(http.MethodPost)
 	s.objectRoutes(r)
+	r.Use(routeLabel)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, fmt.Sprintf("no resource at %s", r.URL.Path))
 	})
@@ -150,7 +155,7 @@ func (s *Server) Handler() http.Handler {
 			Detail:     fmt.Sprintf("%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allowed, " or ")),
 			Extensions: map[string]any{"allow": allowed}})
 	})
-	return s.recoverer(r)
+	return s.metrics.instrument(s.recoverer(r))
 }
 
 // allowedMethods lists the methods the router would accept for req's path

@@ -1,0 +1,277 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gridmap/data"
+)
+
+// routeUnmatched is the route label of a request no route matched (404,
+// 405): the raw path would make the label set unbounded.
+const routeUnmatched = "unmatched"
+
+// metrics are one server's Prometheus metrics, in a registry of its own so
+// that several servers in one process (tests) do not collide.
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests *prometheus.CounterVec   // route, method, code
+	duration *prometheus.HistogramVec // route, method
+
+	locatorUnits  prometheus.Gauge
+	locatorBuilds prometheus.Counter
+	locatorBuild  prometheus.Gauge // seconds of the last build
+
+	locateSingle prometheus.Counter
+	locateBatch  prometheus.Counter
+
+	imports    *prometheus.CounterVec // kind, outcome
+	importRows *prometheus.CounterVec // kind, result
+}
+
+// Import outcomes and object row results, the label values of
+// gridmap_imports_total and gridmap_import_rows_total.
+var (
+	importKinds     = []string{"units", "objects"}
+	importOutcomes  = []string{"ok", "rejected", "failed"}
+	importRowResult = []string{"inserted", "updated", "unchanged", "unassigned", "rejected"}
+)
+
+func newMetrics(store *data.Store) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridmap_http_requests_total",
+			Help: "HTTP requests answered, by route template, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gridmap_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route template and method.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		locatorUnits: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gridmap_locator_units",
+			Help: "Units in the in-memory locator.",
+		}),
+		locatorBuilds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gridmap_locator_builds_total",
+			Help: "Locator builds swapped in (at start and after every change of the units).",
+		}),
+		locatorBuild: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gridmap_locator_build_seconds",
+			Help: "Time the last locator build took, loading the units included.",
+		}),
+		imports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridmap_imports_total",
+			Help: "Import requests by kind and outcome: ok (2xx), rejected (4xx: parameters or document refused; nothing written), failed (5xx, or a client that left; nothing written).",
+		}, []string{"kind", "outcome"}),
+		importRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridmap_import_rows_total",
+			Help: "Rows of object imports by result: inserted, updated, unchanged, rejected; unassigned (stored outside every grid) is a subset of the first three.",
+		}, []string{"kind", "result"}),
+	}
+	points := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gridmap_locate_points_total",
+		Help: "Points located, by mode: single (GET /v1/locate) or batch (POST /v1/locate).",
+	}, []string{"mode"})
+	m.locateSingle = points.WithLabelValues("single")
+	m.locateBatch = points.WithLabelValues("batch")
+	// Every known label combination starts at 0, so rates work from the
+	// first scrape.
+	for _, k := range importKinds {
+		for _, o := range importOutcomes {
+			m.imports.WithLabelValues(k, o)
+		}
+	}
+	for _, r := range importRowResult {
+		m.importRows.WithLabelValues("objects", r)
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.duration,
+		m.locatorUnits, m.locatorBuilds, m.locatorBuild,
+		points, m.imports, m.importRows,
+		newPoolCollector(store.Pool),
+	)
+	return m
+}
+
+// handler serves the registry in the Prometheus exposition format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// locatorBuilt records a locator swapped in.
+func (m *metrics) locatorBuilt(units int, took time.Duration) {
+	m.locatorUnits.Set(float64(units))
+	m.locatorBuilds.Inc()
+	m.locatorBuild.Set(took.Seconds())
+}
+
+// imported counts an import request by its answer; deferred at the top
+// of an import handler, it reads the status the handler wrote: 2xx ok,
+// 4xx rejected, anything else (5xx, or nothing written because the
+// client left) failed.
+func (m *metrics) imported(w http.ResponseWriter, kind string) {
+	outcome := "failed"
+	if rec := recorderOf(w); rec != nil && rec.wrote {
+		switch {
+		case rec.status >= 200 && rec.status < 300:
+			outcome = "ok"
+		case rec.status >= 400 && rec.status < 500:
+			outcome = "rejected"
+		}
+	}
+	m.imports.WithLabelValues(kind, outcome).Inc()
+}
+
+// objectRows counts the rows of an object import by result.
+func (m *metrics) objectRows(rep *data.ObjectImportReport) {
+	for _, c := range []struct {
+		result string
+		n      int64
+	}{{"inserted", rep.Inserted}, {"updated", rep.Updated}, {"unchanged", rep.Unchanged}, {"unassigned", rep.Unassigned}, {"rejected", rep.Rejected}} {
+		if c.n > 0 {
+			m.importRows.WithLabelValues("objects", c.result).Add(float64(c.n))
+		}
+	}
+}
+
+// instrument counts and times every request. It wraps the router, so the
+// route template is learnt from the router's middleware (routeLabel) once
+// a route matched; requests no route matched are "unmatched".
+func (m *metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, route: routeUnmatched}
+		next.ServeHTTP(rec, r)
+		status := rec.status
+		if !rec.wrote {
+			status = http.StatusOK // what net/http answers for a handler that wrote nothing
+		}
+		method := methodLabel(r.Method)
+		m.requests.WithLabelValues(rec.route, method, strconv.Itoa(status)).Inc()
+		m.duration.WithLabelValues(rec.route, method).Observe(time.Since(start).Seconds())
+	})
+}
+
+// routeLabel is the router middleware (it runs only for a matched route)
+// that tells instrument the route's template.
+func routeLabel(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec := recorderOf(w); rec != nil {
+			if route := mux.CurrentRoute(r); route != nil {
+				if tmpl, err := route.GetPathTemplate(); err == nil {
+					rec.route = tmpl
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// methodLabel bounds the method label: a client may send any token.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// statusRecorder remembers the status a handler answered with. It keeps
+// http.Flusher working and unwraps for http.ResponseController.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+	route  string
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	// 1xx (but 101 Switching Protocols) are informational: the final
+	// status comes later.
+	if !w.wrote && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data (and the header, 200 unless written).
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if !w.wrote {
+			w.status, w.wrote = http.StatusOK, true
+		}
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recorderOf finds the statusRecorder under w, through wrappers that
+// unwrap.
+func recorderOf(w http.ResponseWriter) *statusRecorder {
+	for w != nil {
+		if rec, ok := w.(*statusRecorder); ok {
+			return rec
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// poolCollector reads the pool's statistics at scrape time.
+type poolCollector struct {
+	pool        *pgxpool.Pool
+	connections *prometheus.Desc
+	acquireWait *prometheus.Desc
+}
+
+func newPoolCollector(pool *pgxpool.Pool) *poolCollector {
+	return &poolCollector{
+		pool: pool,
+		connections: prometheus.NewDesc("gridmap_db_connections",
+			"Database pool connections: acquired (in use), idle, total (including those being opened).", []string{"state"}, nil),
+		acquireWait: prometheus.NewDesc("gridmap_db_acquire_wait_seconds_total",
+			"Time requests waited for a database connection because the pool had none idle.", nil, nil),
+	}
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.connections
+	ch <- c.acquireWait
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.pool == nil {
+		return
+	}
+	st := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(st.AcquiredConns()), "acquired")
+	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(st.IdleConns()), "idle")
+	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(st.TotalConns()), "total")
+	ch <- prometheus.MustNewConstMetric(c.acquireWait, prometheus.CounterValue, st.EmptyAcquireWaitTime().Seconds())
+}
