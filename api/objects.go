@@ -257,15 +257,80 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, status int,
 		fail(w, r, err)
 		return
 	}
+	s.writeObjectRow(w, r, status, o)
+}
+
+// writeObjectRow answers a stored object with its ETag.
+func (s *Server) writeObjectRow(w http.ResponseWriter, r *http.Request, status int, o *data.ObjectRow) {
 	classes, err := s.store.Classes(r.Context())
 	if err != nil {
 		fail(w, r, err)
 		return
 	}
 	if status == http.StatusCreated {
-		w.Header().Set("Location", "/v1/objects/"+url.PathEscape(code))
+		w.Header().Set("Location", "/v1/objects/"+url.PathEscape(o.Code))
 	}
+	w.Header().Set("ETag", o.ETag)
 	writeGeoJSONStatus(w, status, toObjectFeature(*o, classes))
+}
+
+// entityTags reads the entity-tags of an If-Match or If-None-Match header
+// (RFC 9110 §13.1): a comma-separated list of "tag", W/"tag" or *, over
+// any number of header lines. A malformed entry is kept as it is, so it
+// matches nothing. No header (or an empty one) gives nil.
+func entityTags(r *http.Request, name string) []string {
+	var out []string
+	for _, v := range r.Header.Values(name) {
+		for v != "" {
+			v = strings.TrimLeft(v, " \t,")
+			if v == "" {
+				break
+			}
+			var tag string
+			if q := strings.IndexByte(v, '"'); q == 0 || (q == 2 && strings.HasPrefix(v, "W/")) {
+				if end := strings.IndexByte(v[q+1:], '"'); end >= 0 {
+					tag, v = v[:q+1+end+1], v[q+1+end+1:]
+				}
+			}
+			if tag == "" { // * or malformed: up to the next comma
+				tag, v, _ = strings.Cut(v, ",")
+				tag = strings.TrimRight(tag, " \t")
+			}
+			out = append(out, tag)
+		}
+	}
+	return out
+}
+
+// notModified reports whether If-None-Match names etag (weak comparison,
+// or *), so a GET answers 304; it has then answered.
+func notModified(w http.ResponseWriter, r *http.Request, etag string) bool {
+	for _, t := range entityTags(r, "If-None-Match") {
+		if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(etag, "W/") {
+			w.Header().Set("ETag", etag)
+			w.WriteHeader(http.StatusNotModified)
+			return true
+		}
+	}
+	return false
+}
+
+// writeFailed answers the errors of a conditional write: an unknown code
+// is a 404 (RFC 9110 §13.2.1: the answer without the precondition wins),
+// a failed If-Match a 412 naming the current ETag.
+func writeFailed(w http.ResponseWriter, r *http.Request, code, hint string, err error) {
+	var stale *data.StaleError
+	switch {
+	case errors.Is(err, data.ErrNotFound):
+		notFound(w, r, fmt.Sprintf("no object with code %q%s", code, hint))
+	case errors.As(err, &stale):
+		writeProblem(w, r, Problem{Type: probStale, Title: "Stale version", Status: http.StatusPreconditionFailed,
+			Detail: fmt.Sprintf("object %s has changed since the version named in If-Match: its current ETag is %s; GET it again, reapply the change and send If-Match: %s",
+				stale.Code, stale.Current, stale.Current),
+			Extensions: map[string]any{"etag": stale.Current}})
+	default:
+		objectFail(w, r, err)
+	}
 }
 
 // createObject: POST /v1/objects with a GeoJSON Feature.
@@ -281,13 +346,27 @@ func (s *Server) createObject(w http.ResponseWriter, r *http.Request) {
 	s.writeObject(w, r, http.StatusCreated, o.Code)
 }
 
-// getObject: GET /v1/objects/{code}
+// getObject: GET /v1/objects/{code}, honouring If-None-Match (304).
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request) {
-	s.writeObject(w, r, http.StatusOK, mux.Vars(r)["code"])
+	code := mux.Vars(r)["code"]
+	o, err := s.store.GetObject(r.Context(), code)
+	if errors.Is(err, data.ErrNotFound) {
+		notFound(w, r, fmt.Sprintf("no object with code %q", code))
+		return
+	}
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	if notModified(w, r, o.ETag) {
+		return
+	}
+	s.writeObjectRow(w, r, http.StatusOK, o)
 }
 
 // putObject: PUT /v1/objects/{code} replaces an object; a moved one is
-// assigned again.
+// assigned again. With If-Match the object must still have that ETag (412
+// otherwise), checked atomically with the write.
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request) {
 	code := mux.Vars(r)["code"]
 	o := objectFromBody(w, r)
@@ -301,24 +380,19 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request) {
 		badParam(w, r, "code", fmt.Sprintf("the body's code %q differs from the path's %q; an object's code cannot change", o.Code, code))
 		return
 	}
-	if _, err := s.store.SaveObject(r.Context(), o, true); errors.Is(err, data.ErrNotFound) {
-		notFound(w, r, fmt.Sprintf("no object with code %q (create it with POST /v1/objects)", code))
-		return
-	} else if err != nil {
-		objectFail(w, r, err)
+	row, err := s.store.ReplaceObject(r.Context(), o, entityTags(r, "If-Match"))
+	if err != nil {
+		writeFailed(w, r, code, " (create it with POST /v1/objects)", err)
 		return
 	}
-	s.writeObject(w, r, http.StatusOK, code)
+	s.writeObjectRow(w, r, http.StatusOK, row)
 }
 
-// deleteObject: DELETE /v1/objects/{code}
+// deleteObject: DELETE /v1/objects/{code}, honouring If-Match like PUT.
 func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request) {
 	code := mux.Vars(r)["code"]
-	if err := s.store.DeleteObject(r.Context(), code); errors.Is(err, data.ErrNotFound) {
-		notFound(w, r, fmt.Sprintf("no object with code %q", code))
-		return
-	} else if err != nil {
-		fail(w, r, err)
+	if err := s.store.DeleteObjectIf(r.Context(), code, entityTags(r, "If-Match")); err != nil {
+		writeFailed(w, r, code, "", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

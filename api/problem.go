@@ -53,6 +53,7 @@ const (
 	probUnavailable  = "https://gridmap.dev/problems/unavailable"
 	probInternal     = "https://gridmap.dev/problems/internal"
 	probNotAllowed   = "https://gridmap.dev/problems/method-not-allowed"
+	probStale        = "https://gridmap.dev/problems/stale" // If-Match names an old version: 412
 )
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {

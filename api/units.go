@@ -136,7 +136,7 @@ func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f data.UnitF
 	writeGeoJSON(w, fc)
 }
 
-// getUnit: GET /v1/units/{code}
+// getUnit: GET /v1/units/{code}, with an ETag; If-None-Match gives a 304.
 func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) {
 	code := mux.Vars(r)["code"]
 	layer, err := s.layerParam(r)
@@ -158,6 +158,13 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	// A unit's ETag follows its version (every changing import makes a
+	// new one) and the geometry mode of the answer.
+	etag := `"` + u.Revision + "-" + string(mode) + `"`
+	if notModified(w, r, etag) {
+		return
+	}
+	w.Header().Set("ETag", etag)
 	writeGeoJSON(w, toFeature(*u))
 }
 
@@ -181,7 +188,10 @@ func (s *Server) unitChildren(w http.ResponseWriter, r *http.Request) {
 }
 
 // importUnits: POST /v1/units:import?repair=&tolerance=&complete=&layer=
-func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) { s.runImport(w, r, false) }
+func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) {
+	defer s.metrics.imported(w, "units")
+	s.runImport(w, r, false)
+}
 
 // validateUnits: POST /v1/units:validate — the same checks, nothing written.
 func (s *Server) validateUnits(w http.ResponseWriter, r *http.Request) { s.runImport(w, r, true) }

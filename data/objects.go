@@ -217,14 +217,78 @@ func (s *Store) SaveObject(ctx context.Context, o *grid.Object, mustExist bool) 
 	if mustExist {
 		mode = saveReplace
 	}
-	return s.saveObject(ctx, o, mode)
+	_, created, err = s.saveObject(ctx, o, mode, nil)
+	return created, err
 }
 
 // CreateObject inserts a new object, assigned to its grid; a code that is
 // taken is ErrExists and nothing is written.
 func (s *Store) CreateObject(ctx context.Context, o *grid.Object) error {
-	_, err := s.saveObject(ctx, o, saveCreate)
+	_, _, err := s.saveObject(ctx, o, saveCreate, nil)
 	return err
+}
+
+// ReplaceObject replaces an existing object, assigning it to its grid, and
+// returns the row it stored (with its new ETag). An unknown code is
+// ErrNotFound. With a precondition (ifMatch not empty) the object's row is
+// locked (SELECT … FOR UPDATE) in the writing transaction and its current
+// ETag compared there, before anything else: a mismatch is a *StaleError
+// (errors.Is ErrStale) and nothing is written, so of two writers holding
+// the same ETag exactly one wins. The precondition is checked before the
+// object's rules, so a stale writer learns that first.
+func (s *Store) ReplaceObject(ctx context.Context, o *grid.Object, ifMatch IfMatch) (*ObjectRow, error) {
+	row, _, err := s.saveObject(ctx, o, saveReplace, ifMatch)
+	return row, err
+}
+
+// ErrStale is the error of a write whose precondition failed: the object
+// changed since the client read it.
+var ErrStale = errors.New("stale version")
+
+// StaleError is a failed precondition: the object's ETag is not one the
+// writer named. It unwraps to ErrStale.
+type StaleError struct {
+	Code    string // the object's code
+	Current string // its current ETag
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("object %s has changed: its current ETag is %s", e.Code, e.Current)
+}
+
+func (e *StaleError) Unwrap() error { return ErrStale }
+
+// IfMatch is the precondition of a conditional write: the ETags
+// (ObjectRow.ETag, quotes included, compared byte for byte, so a weak tag
+// never matches) the object may have now; "*" matches any existing object.
+// Empty (nil) means no precondition.
+type IfMatch []string
+
+func (m IfMatch) matches(current string) bool {
+	for _, t := range m {
+		if t == "*" || t == current {
+			return true
+		}
+	}
+	return false
+}
+
+// lockObject locks an object's row in tx and checks ifMatch against its
+// current ETag: ErrNotFound when there is no such object, a *StaleError
+// when the ETag differs.
+func lockObject(ctx context.Context, tx pgx.Tx, code string, ifMatch IfMatch) error {
+	var current string
+	err := tx.QueryRow(ctx, `SELECT `+objectETag+` FROM objects WHERE code = $1 FOR UPDATE`, code).Scan(&current)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if !ifMatch.matches(current) {
+		return &StaleError{Code: code, Current: current}
+	}
+	return nil
 }
 
 type saveMode int
@@ -235,20 +299,37 @@ const (
 	saveReplace          // update only
 )
 
-func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode) (created bool, err error) {
+// saveObject writes o and returns the stored row. ifMatch is honoured in
+// saveReplace mode only.
+func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, ifMatch IfMatch) (row *ObjectRow, created bool, err error) {
+	if mode != saveReplace {
+		ifMatch = nil
+	}
 	classes, err := s.Classes(ctx)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
-	c, err := CheckObject(classes, o)
-	if err != nil {
-		return false, err
+	// A broken rule is answered after the precondition (when there is
+	// one): a stale writer is told first that it is stale.
+	c, ruleErr := CheckObject(classes, o)
+	var wkb []byte
+	if ruleErr == nil {
+		if wkb, err = geo.EWKB(o.Geometry); err != nil {
+			ruleErr = invalid("geometry", "%v", err)
+		}
 	}
-	wkb, err := geo.EWKB(o.Geometry)
-	if err != nil {
-		return false, invalid("geometry", "%v", err)
+	if ruleErr != nil && len(ifMatch) == 0 {
+		return nil, false, ruleErr
 	}
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if len(ifMatch) > 0 {
+			if err := lockObject(ctx, tx, o.Code, ifMatch); err != nil {
+				return err
+			}
+			if ruleErr != nil {
+				return ruleErr
+			}
+		}
 		// gridmap_assign intersects lines and polygons with grids; GEOS
 		// throws on an invalid input, so say what is wrong first.
 		var valid bool
@@ -267,48 +348,44 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode) (
 		if err := checkDistrict(c, o.Code, o.Grid); err != nil {
 			return err
 		}
+		const returning = ` RETURNING ` + objectColumns + `, ` + objectETag
+		var err error
 		switch mode {
 		case saveCreate:
-			tag, err := tx.Exec(ctx, `
+			row, err = scanObjectETag(tx.QueryRow(ctx, `
 				INSERT INTO objects (code, class_code, geom, attrs, grid_code)
 				VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5)
-				ON CONFLICT (code) DO NOTHING`,
-				o.Code, o.Class, wkb, string(o.Attrs), g)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
+				ON CONFLICT (code) DO NOTHING`+returning,
+				o.Code, o.Class, wkb, string(o.Attrs), g))
+			if errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("object %s: %w", o.Code, ErrExists)
 			}
-			created = true
-			return nil
+			created = err == nil
+			return err
 		case saveReplace:
-			tag, err := tx.Exec(ctx, `
+			row, err = scanObjectETag(tx.QueryRow(ctx, `
 				UPDATE objects SET class_code = $2, geom = ST_GeomFromEWKB($3), attrs = $4, grid_code = $5, updated_at = now()
-				WHERE code = $1`,
-				o.Code, o.Class, wkb, string(o.Attrs), g)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
+				WHERE code = $1`+returning,
+				o.Code, o.Class, wkb, string(o.Attrs), g))
+			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrNotFound
 			}
-			return nil
+			return err
 		}
 		// xmax is 0 on a freshly inserted row version.
-		return tx.QueryRow(ctx, `
+		row, err = scanObjectETag(tx.QueryRow(ctx, `
 			INSERT INTO objects (code, class_code, geom, attrs, grid_code)
 			VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5)
 			ON CONFLICT (code) DO UPDATE SET class_code = EXCLUDED.class_code, geom = EXCLUDED.geom,
-				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now()
-			RETURNING xmax = 0`,
-			o.Code, o.Class, wkb, string(o.Attrs), g).Scan(&created)
+				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now()`+returning+`, xmax = 0`,
+			o.Code, o.Class, wkb, string(o.Attrs), g), &created)
+		return err
 	})
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	o.Community, o.Street, o.District = prefix(o.Grid, 12), prefix(o.Grid, 9), prefix(o.Grid, 6)
-	return created, nil
+	return row, created, nil
 }
 
 func deref(s *string) string {
@@ -332,10 +409,22 @@ type ObjectRow struct {
 	Distance  *float64 // metres, for near/nearest queries
 	CreatedAt string
 	UpdatedAt string
+	// ETag is the object's strong entity-tag, quotes included (set by
+	// GetObject and the writes, not by the list queries).
+	ETag string
 }
 
 const objectColumns = `code, class_code, ST_AsGeoJSON(geom, 9), attrs::text, coalesce(grid_code, ''),
 	to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+
+// objectETag is an object row's strong entity-tag: an MD5 of everything
+// its representation is made of (code, class, geometry as EWKB, attributes,
+// grid) and of updated_at to the microsecond, so every write changes it,
+// even one that writes the same content back (no A-B-A). Computed in SQL
+// from settings-independent text: hex EWKB, canonical jsonb text, the epoch
+// as a numeric; the record's text form quotes what needs quoting.
+const objectETag = `'"' || md5(ROW(code, class_code, encode(ST_AsEWKB(geom), 'hex'), attrs::text, grid_code,
+	extract(epoch FROM updated_at))::text) || '"'`
 
 func scanObject(row pgx.Row, extra ...any) (*ObjectRow, error) {
 	var o ObjectRow
@@ -349,9 +438,20 @@ func scanObject(row pgx.Row, extra ...any) (*ObjectRow, error) {
 	return &o, nil
 }
 
-// GetObject returns one object.
+// scanObjectETag scans objectColumns, objectETag and extra.
+func scanObjectETag(row pgx.Row, extra ...any) (*ObjectRow, error) {
+	var etag string
+	o, err := scanObject(row, append([]any{&etag}, extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	o.ETag = etag
+	return o, nil
+}
+
+// GetObject returns one object, with its ETag.
 func (s *Store) GetObject(ctx context.Context, code string) (*ObjectRow, error) {
-	o, err := scanObject(s.Pool.QueryRow(ctx, `SELECT `+objectColumns+` FROM objects WHERE code = $1`, code))
+	o, err := scanObjectETag(s.Pool.QueryRow(ctx, `SELECT `+objectColumns+`, `+objectETag+` FROM objects WHERE code = $1`, code))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -360,14 +460,31 @@ func (s *Store) GetObject(ctx context.Context, code string) (*ObjectRow, error) 
 
 // DeleteObject removes one object.
 func (s *Store) DeleteObject(ctx context.Context, code string) error {
-	tag, err := s.Pool.Exec(ctx, `DELETE FROM objects WHERE code = $1`, code)
-	if err != nil {
+	return s.DeleteObjectIf(ctx, code, nil)
+}
+
+// DeleteObjectIf removes one object if its ETag matches ifMatch (see
+// ReplaceObject): the row is locked and compared in the deleting
+// transaction. An unknown code is ErrNotFound, a mismatch a *StaleError;
+// nothing is deleted then. An empty ifMatch deletes unconditionally.
+func (s *Store) DeleteObjectIf(ctx context.Context, code string, ifMatch IfMatch) error {
+	if len(ifMatch) == 0 {
+		tag, err := s.Pool.Exec(ctx, `DELETE FROM objects WHERE code = $1`, code)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return nil
+	}
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if err := lockObject(ctx, tx, code, ifMatch); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM objects WHERE code = $1`, code)
 		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+	})
 }
 
 // ReassignAfterBoundaryChange moves exactly the objects whose grid changes

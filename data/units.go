@@ -52,6 +52,11 @@ type UnitRow struct {
 	Version    int
 	ValidFrom  string
 	Geometry   json.RawMessage // GeoJSON, nil for GeometryNone
+	// Revision names this version of the unit: an MD5 (hex) of layer,
+	// code, version and valid_from to the microsecond. Every import that
+	// changes a unit makes a new version, so it changes with the unit;
+	// valid_from keeps it from repeating when a database is rebuilt.
+	Revision string
 }
 
 func geometryExpr(m GeometryMode) string {
@@ -96,7 +101,8 @@ func (s *Store) ListUnits(ctx context.Context, f UnitFilter) ([]UnitRow, error) 
 
 func unitSelect(m GeometryMode) string {
 	return `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
-	        to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ` + geometryExpr(m) + ` FROM units`
+	        to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ` + geometryExpr(m) + `,
+	        md5(ROW(layer, code, version, extract(epoch FROM valid_from))::text) FROM units`
 }
 
 func (s *Store) queryUnits(ctx context.Context, q string, args ...any) ([]UnitRow, error) {
@@ -109,7 +115,7 @@ func (s *Store) queryUnits(ctx context.Context, q string, args ...any) ([]UnitRo
 		var u UnitRow
 		var level string
 		var g *string
-		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &u.Complete, &u.AreaM2, &u.Version, &u.ValidFrom, &g); err != nil {
+		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &u.Complete, &u.AreaM2, &u.Version, &u.ValidFrom, &g, &u.Revision); err != nil {
 			return err
 		}
 		u.Level = grid.Level(level)
