@@ -502,21 +502,7 @@ func ReassignAfterBoundaryChange(ctx context.Context, tx pgx.Tx, oldGeom, newGeo
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `
-		WITH region AS (SELECT ST_Union(ST_GeomFromEWKB($1), ST_GeomFromEWKB($2)) AS g),
-		cand AS (
-			SELECT o.code, o.grid_code AS old_grid, gridmap_assign(o.geom) AS new_grid
-			FROM objects o, region r
-			WHERE o.geom && r.g AND ST_Intersects(o.geom, r.g)
-		)
-		UPDATE objects o SET grid_code = c.new_grid, updated_at = now()
-		FROM cand c
-		WHERE o.code = c.code AND c.new_grid IS DISTINCT FROM c.old_grid
-		RETURNING o.code`, oldB, newB)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return reassignRegion(ctx, tx, `SELECT ST_Union(ST_GeomFromEWKB($1), ST_GeomFromEWKB($2)) AS g`, oldB, newB)
 }
 
 // AddClasses adds classes in one transaction, leaving existing codes as
