@@ -140,6 +140,16 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 	}
 	trace("copy", start)
 
+	// Invalid lines and polygons cannot be intersected with grids (GEOS
+	// throws): they are rejected with PostGIS's reason and leave the stage.
+	if err := stageRejects(ctx, tx, `
+		SELECT pos, code, 'geometry: invalid geometry: ' || ST_IsValidReason(geom)
+		FROM obj_stage WHERE NOT located AND NOT ST_IsValid(geom) ORDER BY 1`, reject); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM obj_stage WHERE NOT located AND NOT ST_IsValid(geom)`); err != nil {
+		return nil, err
+	}
 	// Lines, polygons and multipoints: the grid holding the largest share.
 	if _, err := tx.Exec(ctx, `UPDATE obj_stage SET grid_code = gridmap_assign(geom) WHERE NOT located`); err != nil {
 		return nil, fmt.Errorf("assign lines and polygons: %w", err)

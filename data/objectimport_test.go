@@ -128,6 +128,19 @@ func TestImportObjectsBadRows(t *testing.T) {
 		d + "0101000006,0101,114.1" // 13: cut short
 	wantLines := []int64{3, 4, 5, 6, 7, 8, 9, 12, 13}
 
+	// A self-intersecting green area in NDJSON is a bad row too (GEOS
+	// would throw on it during assignment).
+	bowtie := fmt.Sprintf(`{"type":"Feature","properties":{"code":"%[1]s0405000002","class":"0405"},"geometry":{"type":"Polygon","coordinates":[[[%[2]f,%[3]f],[%[4]f,%[5]f],[%[4]f,%[3]f],[%[2]f,%[5]f],[%[2]f,%[3]f]]]}}`,
+		d, lon, lat, lon+0.0001, lat+0.0001)
+	good := fmt.Sprintf(`{"type":"Feature","properties":{"code":"%s0101000009","class":"0101"},"geometry":{"type":"Point","coordinates":[%f,%f]}}`, d, lon, lat)
+	nrep, err := oiImport(t, s, geo.FormatNDJSON, good+"\n"+bowtie+"\n", data.OnErrorSkip)
+	if err != nil || nrep.Inserted != 1 || nrep.Rejected != 1 || nrep.Errors[0].Pos != 2 || !strings.Contains(nrep.Errors[0].Reason, "Self-intersection") {
+		t.Fatalf("invalid polygon: %+v, %v", nrep, err)
+	}
+	if _, err := s.Pool.Exec(context.Background(), `TRUNCATE objects; TRUNCATE object_counts`); err != nil {
+		t.Fatal(err)
+	}
+
 	rep, err := oiImport(t, s, geo.FormatCSV, body, data.OnErrorAbort)
 	if err != nil {
 		t.Fatal(err)

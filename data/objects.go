@@ -322,6 +322,11 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 		return nil, false, ruleErr
 	}
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		// Grids stay as they are until this object is assigned and stored
+		// (a units import holds the same lock exclusively).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtext('gridmap.units'))`); err != nil {
+			return err
+		}
 		if len(ifMatch) > 0 {
 			if err := lockObject(ctx, tx, o.Code, ifMatch); err != nil {
 				return err
