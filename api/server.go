@@ -18,6 +18,7 @@ import (
 
 	"gridmap/data"
 	"gridmap/grid"
+	"gridmap/tiles"
 )
 
 // Options are the server's limits.
@@ -44,6 +45,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	locator atomic.Pointer[locatorState]
+	tiles   *tiles.Renderer
 	reload  sync.Mutex
 	metrics *metrics
 }
@@ -68,7 +70,11 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{store: store, opts: opts, log: opts.Logger, metrics: newMetrics(store)}
+	cat, err := tiles.NewCatalogue(tiles.DefaultZooms)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, metrics: newMetrics(store)}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}
@@ -144,6 +150,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v1/locate", s.locateOne).Methods(http.MethodGet)
 	r.HandleFunc("/v1/locate", s.locateMany).Methods(http.MethodPost)
 	s.objectRoutes(r)
+	s.tileRoutes(r)
 	r.Use(routeLabel)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, fmt.Sprintf("no resource at %s", r.URL.Path))
