@@ -46,6 +46,7 @@ type Server struct {
 	log     *slog.Logger
 	locator atomic.Pointer[locatorState]
 	tiles   *tiles.Renderer
+	glyphs  *tiles.Glyphs
 	reload  sync.Mutex
 	metrics *metrics
 }
@@ -74,7 +75,11 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, metrics: newMetrics(store)}
+	glyphs, err := tiles.NewGlyphs()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store)}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}
@@ -151,6 +156,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v1/locate", s.locateMany).Methods(http.MethodPost)
 	s.objectRoutes(r)
 	s.tileRoutes(r)
+	s.fontRoutes(r)
 	r.Use(routeLabel)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, fmt.Sprintf("no resource at %s", r.URL.Path))
