@@ -16,12 +16,48 @@ endif
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.data/*' -not -path './web/node_modules/*') go.mod go.sum $(wildcard data/migrations/*.sql data/demo/*)
 
-.PHONY: run db db-stop build migrate demo test lint vet bench clean
+# The wall map (web/): npm installs MapLibre GL JS and playwright-core; the
+# MapLibre files are copied into web/dist/ and embedded in the binary.
+WEB_STAMP := web/node_modules/.package-lock.json
+WEB_DIST  := $(addprefix web/dist/,maplibre-gl.mjs maplibre-gl-worker.mjs maplibre-gl.css)
+WEB_FILES := web/index.html web/app.js web/app.css
+CJK_FONT  := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-$(BIN): $(GO_SOURCES)
+.PHONY: run db db-stop build web browser-deps gdal migrate demo test lint vet bench clean
+
+$(BIN): $(GO_SOURCES) $(WEB_DIST) $(WEB_FILES)
 	$(GO) build -o $(BIN) ./cmd/gridmap
 
 build: $(BIN)
+
+## web: npm ci in web/ (only when web/node_modules is missing or web/package-lock.json changed), then MapLibre's files into web/dist
+web: $(WEB_DIST)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/%: $(WEB_STAMP)
+	cp web/node_modules/maplibre-gl/dist/$* $@
+
+## browser-deps: Debian's chromium and a CJK font for the browser test, when missing (apt-get, as root)
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -f $(CJK_FONT) ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "browser-deps: install Debian's chromium and fonts-wqy-microhei (needs root)"; exit 1; fi; \
+	  echo "browser-deps: installing chromium and fonts-wqy-microhei from Debian"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null; \
+	fi
+
+## gdal: GDAL's ogrinfo (Debian's gdal-bin), the real MVT client of the tile tests, when missing (apt-get, as root)
+gdal:
+	@if ! command -v ogrinfo >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "gdal: install Debian's gdal-bin (needs root)"; exit 1; fi; \
+	  echo "gdal: installing gdal-bin from Debian"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends gdal-bin >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends gdal-bin >/dev/null; }; \
+	fi
 
 ## db: install (when missing) and start the project-local PostgreSQL + PostGIS; prints DATABASE_URL
 db:
@@ -50,8 +86,8 @@ lint: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) tool staticcheck ./...
 
-## test: lint, then every test against the real PostGIS (started here)
-test: db lint
+## test: lint, then every test against the real PostGIS (started here), the wall map's in headless Chromium, the tiles' through GDAL
+test: db lint web browser-deps gdal
 	$(GO) test -count=1 -timeout 30m ./...
 
 ## bench: the Go benchmarks (figures go to docs/benchmarks.md)
@@ -59,4 +95,4 @@ bench: db
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
 
 clean:
-	rm -rf bin out
+	rm -rf bin out $(WEB_DIST)

@@ -324,10 +324,12 @@ func TestReadyzDatabaseDown(t *testing.T) {
 	expect(t, e.get("/healthz"), http.StatusOK, ctJSON, nil)
 }
 
-func TestIndexPage(t *testing.T) {
+// TestDistrictsPage: the HTML district list, at /districts since the wall
+// map took / (web_test.go).
+func TestDistrictsPage(t *testing.T) {
 	t.Run("demo", func(t *testing.T) {
 		e := demoEnv(t)
-		r := e.get("/")
+		r := e.get("/districts")
 		expect(t, r, http.StatusOK, "text/html", nil)
 		page := string(r.Body)
 		for _, want := range []string{
@@ -335,6 +337,7 @@ func TestIndexPage(t *testing.T) {
 			`href="/v1/units/` + demoDistrict + `?geometry=none"`,
 			`href="/v1/units/` + demoDistrict + `/children?geometry=none"`,
 			`href="/v1/topology/issues?parent=` + demoDistrict + `"`,
+			`href="/"`, // back to the wall map
 			fmt.Sprintf("1 districts · %d streets · %d communities · %d grids", demoStreets, demoCommunities, demoCommunities*demoGridsPer),
 		} {
 			if !strings.Contains(page, want) {
@@ -343,13 +346,13 @@ func TestIndexPage(t *testing.T) {
 		}
 		// The link it shows works.
 		expect(t, e.get("/v1/units/"+demoDistrict+"?geometry=none"), http.StatusOK, ctGeoJSON, nil)
-		if r := e.do(http.MethodHead, "/", nil); r.Status != http.StatusOK {
-			t.Errorf("HEAD /: %s", r)
+		if r := e.do(http.MethodHead, "/districts", nil); r.Status != http.StatusOK {
+			t.Errorf("HEAD /districts: %s", r)
 		}
 	})
 	t.Run("empty", func(t *testing.T) {
 		e := newEnv(t, pgtest.New(t), api.Options{})
-		r := e.get("/")
+		r := e.get("/districts")
 		expect(t, r, http.StatusOK, "text/html", nil)
 		if !strings.Contains(string(r.Body), "No units yet") {
 			t.Errorf("empty index page: %s", r)

@@ -8,7 +8,7 @@ import (
 	"gridmap/grid"
 )
 
-var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
+var districtsPage = template.Must(template.New("districts").Parse(`<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gridmap — 网格化管理</title>
@@ -18,6 +18,7 @@ var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
  th{background:#f2f5f8} code{font-size:.95em} .n{text-align:right;font-variant-numeric:tabular-nums}
 </style></head><body>
 <h1>gridmap</h1>
+<p><a href="/">← 指挥中心地图 wall map</a></p>
 <p>{{.Counts.district}} districts · {{.Counts.street}} streets · {{.Counts.community}} communities · {{.Counts.grid}} grids in layer <code>base</code>.</p>
 <table><thead><tr><th>code</th><th>district 区</th><th class="n">area km²</th><th>API</th></tr></thead><tbody>
 {{range .Districts}}<tr><td><code>{{.Code}}</code></td><td>{{.Name}}</td><td class="n">{{printf "%.1f" .Km2}}</td>
@@ -37,7 +38,9 @@ type districtRow struct {
 	Km2        float64
 }
 
-func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+// districts: GET /districts — the districts of layer base as an HTML table
+// with links into the API (the wall map at / links here).
+func (s *Server) districts(w http.ResponseWriter, r *http.Request) {
 	rows, err := s.store.ListUnits(r.Context(), data.UnitFilter{Level: grid.District, Geometry: data.GeometryNone})
 	if err != nil {
 		fail(w, r, err)
@@ -59,5 +62,5 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		v.Districts = append(v.Districts, districtRow{u.Code, u.Name, u.AreaM2 / 1e6})
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = indexPage.Execute(w, v)
+	_ = districtsPage.Execute(w, v)
 }

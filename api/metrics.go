@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gridmap/data"
+	"gridmap/tiles"
 )
 
 // routeUnmatched is the route label of a request no route matched (404,
@@ -274,4 +275,43 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(st.IdleConns()), "idle")
 	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(st.TotalConns()), "total")
 	ch <- prometheus.MustNewConstMetric(c.acquireWait, prometheus.CounterValue, st.EmptyAcquireWaitTime().Seconds())
+}
+
+// tileCacheCollector reads the tile cache's counters at scrape time.
+type tileCacheCollector struct {
+	cache                                         *tiles.Cache
+	hits, misses, evictions, invalidated, renders *prometheus.Desc
+	bytes, maxBytes, entries                      *prometheus.Desc
+}
+
+func newTileCacheCollector(c *tiles.Cache) *tileCacheCollector {
+	return &tileCacheCollector{
+		cache:       c,
+		hits:        prometheus.NewDesc("gridmap_tile_cache_hits_total", "Tile requests answered from the in-memory cache.", nil, nil),
+		misses:      prometheus.NewDesc("gridmap_tile_cache_misses_total", "Tile requests not in the cache (rendered, or waiting for a render of the same tile).", nil, nil),
+		evictions:   prometheus.NewDesc("gridmap_tile_cache_evictions_total", "Tiles pushed out of the cache by its byte bound.", nil, nil),
+		invalidated: prometheus.NewDesc("gridmap_tile_cache_invalidated_total", "Tiles dropped from the cache because data under them changed.", nil, nil),
+		renders:     prometheus.NewDesc("gridmap_tile_renders_total", "Tiles rendered in PostGIS (concurrent misses of one tile share a render).", nil, nil),
+		bytes:       prometheus.NewDesc("gridmap_tile_cache_bytes", "Bytes the tile cache holds (gzipped tiles and per-entry overhead).", nil, nil),
+		maxBytes:    prometheus.NewDesc("gridmap_tile_cache_max_bytes", "The tile cache's byte bound.", nil, nil),
+		entries:     prometheus.NewDesc("gridmap_tile_cache_entries", "Tiles in the cache.", nil, nil),
+	}
+}
+
+func (c *tileCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.evictions, c.invalidated, c.renders, c.bytes, c.maxBytes, c.entries} {
+		ch <- d
+	}
+}
+
+func (c *tileCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.cache.Stats()
+	ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(st.Hits))
+	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(st.Misses))
+	ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(st.Evictions))
+	ch <- prometheus.MustNewConstMetric(c.invalidated, prometheus.CounterValue, float64(st.Invalidated))
+	ch <- prometheus.MustNewConstMetric(c.renders, prometheus.CounterValue, float64(st.Renders))
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.maxBytes, prometheus.GaugeValue, float64(st.MaxBytes))
+	ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(st.Entries))
 }

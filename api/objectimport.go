@@ -63,6 +63,9 @@ func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.objectRows(rep)
+	if rep.Inserted+rep.Updated > 0 {
+		s.syncTiles(r.Context())
+	}
 	if rep.Aborted {
 		writeProblem(w, r, Problem{Type: probViolations, Title: "Rejected rows", Status: http.StatusUnprocessableEntity,
 			Detail:     fmt.Sprintf("%d of %d rows were rejected; nothing was written (on_error=skip leaves them out instead)", rep.Rejected, rep.Rows),

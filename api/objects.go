@@ -343,6 +343,7 @@ func (s *Server) createObject(w http.ResponseWriter, r *http.Request) {
 		objectFail(w, r, err)
 		return
 	}
+	s.syncTiles(r.Context())
 	s.writeObject(w, r, http.StatusCreated, o.Code)
 }
 
@@ -385,6 +386,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request) {
 		writeFailed(w, r, code, " (create it with POST /v1/objects)", err)
 		return
 	}
+	s.syncTiles(r.Context())
 	s.writeObjectRow(w, r, http.StatusOK, row)
 }
 
@@ -395,6 +397,7 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request) {
 		writeFailed(w, r, code, "", err)
 		return
 	}
+	s.syncTiles(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
 

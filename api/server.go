@@ -29,13 +29,17 @@ type Options struct {
 	MaxLocatePoints int
 	// MaxObjectImportBytes caps a streamed object import (default 2 GiB).
 	MaxObjectImportBytes int64
-	Logger               *slog.Logger
+	// TileCacheBytes bounds the in-memory tile cache (default 256 MiB;
+	// negative: no cache).
+	TileCacheBytes int64
+	Logger         *slog.Logger
 }
 
 // Defaults for Options.
 const (
 	DefaultMaxImportBytes  = 64 << 20
 	DefaultMaxLocatePoints = 10000
+	DefaultTileCacheBytes  = tiles.DefaultCacheBytes
 )
 
 // Server serves the API from a store and an in-memory locator that follows
@@ -47,6 +51,7 @@ type Server struct {
 	locator atomic.Pointer[locatorState]
 	tiles   *tiles.Renderer
 	glyphs  *tiles.Glyphs
+	tileMem *tileCache
 	reload  sync.Mutex
 	metrics *metrics
 }
@@ -81,6 +86,9 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	}
 	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store)}
 	if err := s.RefreshLocator(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.initTileCache(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -139,7 +147,7 @@ func (s *Server) FollowUnits(ctx context.Context) {
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
-	r.HandleFunc("/", s.index).Methods(http.MethodGet, http.MethodHead)
+	s.webRoutes(r) // the wall map at /, /static/…, /districts
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet, http.MethodHead)
@@ -156,6 +164,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v1/locate", s.locateMany).Methods(http.MethodPost)
 	s.objectRoutes(r)
 	s.tileRoutes(r)
+	s.pmtilesRoutes(r)
 	s.fontRoutes(r)
 	r.Use(routeLabel)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

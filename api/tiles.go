@@ -1,15 +1,12 @@
 package api
 
 import (
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -23,8 +20,91 @@ func (s *Server) tileRoutes(r *mux.Router) {
 	r.HandleFunc("/styles/wall.json", s.wallStyle).Methods(http.MethodGet, http.MethodHead)
 }
 
-// tile: GET /tiles/{layer}/{z}/{x}/{y}.mvt. An empty tile is 204 No
-// Content (MapLibre draws nothing, as for an empty 200).
+// tileCache is the server's cache of rendered tiles and the reader of the
+// store's tile changes that keeps it exact.
+type tileCache struct {
+	cache   *tiles.Cache
+	changes *tiles.Changes
+}
+
+// tileRenderTimeout bounds one render; it runs detached from the request
+// that started it, since concurrent requests for the tile wait on it too.
+const tileRenderTimeout = time.Minute
+
+// tileListenerGrace is how long the tile-change listener may be down before
+// the cache is cleared on reconnection instead of caught up: changes are
+// kept an hour (migration 004).
+const tileListenerGrace = 30 * time.Minute
+
+func (s *Server) initTileCache(ctx context.Context) error {
+	size := s.opts.TileCacheBytes
+	switch {
+	case size == 0:
+		size = DefaultTileCacheBytes
+	case size < 0:
+		size = 0
+	}
+	c := tiles.NewCache(size)
+	ch, err := tiles.NewChanges(ctx, s.store.Pool, c, s.tiles.Catalogue)
+	if err != nil {
+		return err
+	}
+	s.tileMem = &tileCache{cache: c, changes: ch}
+	s.metrics.reg.MustRegister(newTileCacheCollector(c))
+	return nil
+}
+
+// TileCacheStats are the tile cache's counters.
+func (s *Server) TileCacheStats() tiles.CacheStats { return s.tileMem.cache.Stats() }
+
+// syncTiles applies the committed tile changes now: a write's own server
+// drops the tiles it changed before it answers, so the writer's next tile
+// request shows the change. Other servers learn of it by FollowTiles.
+func (s *Server) syncTiles(ctx context.Context) {
+	if res, err := s.tileMem.changes.Sync(ctx); err != nil {
+		s.log.Error("tile cache: read changes", "err", err)
+	} else if res.Changes > 0 {
+		s.log.Debug("tile cache: changes applied", "changes", res.Changes, "dropped", res.Dropped, "last_id", res.LastID)
+	}
+}
+
+// FollowTiles keeps the tile cache exact when any process changes units or
+// objects: it LISTENs on the tile changes channel and, on each notice (and
+// on every (re)connection, to catch up), reads the changes it has not seen
+// and drops the cached tiles they touch. After a listener outage longer
+// than tileListenerGrace the cache is cleared instead. It returns when ctx
+// ends.
+func (s *Server) FollowTiles(ctx context.Context) {
+	var lost time.Time
+	for ctx.Err() == nil {
+		err := s.store.Listen(ctx, tiles.ChangesChannel, func() {
+			if !lost.IsZero() {
+				if down := time.Since(lost); down > tileListenerGrace {
+					n := s.tileMem.cache.Clear()
+					s.log.Warn("tile cache cleared after a long listener outage", "down_seconds", down.Seconds(), "tiles", n)
+				}
+				lost = time.Time{}
+			}
+			s.syncTiles(ctx)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if lost.IsZero() {
+			lost = time.Now()
+		}
+		s.log.Warn("tile changes listener lost; reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// tile: GET /tiles/{layer}/{z}/{x}/{y}.mvt, from the cache (X-Cache: hit)
+// or rendered (X-Cache: miss). An empty tile is 204 No Content (MapLibre
+// draws nothing, as for an empty 200).
 func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
 	if _, ok := s.tiles.Catalogue.Layer(v["layer"]); !ok {
@@ -41,48 +121,87 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
 		zxy[i] = n
 	}
 	if err := tiles.CheckTile(zxy[0], zxy[1], zxy[2]); err != nil {
-		var te *tiles.TileError
-		if errors.As(err, &te) {
-			badParam(w, r, "z/x/y", err.Error())
-			return
-		}
+		badParam(w, r, "z/x/y", err.Error())
+		return
 	}
-	mvt, err := s.tiles.Render(r.Context(), v["layer"], zxy[0], zxy[1], zxy[2])
+	k := tiles.Key{Layer: v["layer"], Z: zxy[0], X: zxy[1], Y: zxy[2]}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), tileRenderTimeout)
+	defer cancel()
+	e, hit, err := s.tileMem.cache.Get(ctx, k, func(ctx context.Context) ([]byte, error) {
+		return s.tiles.Render(ctx, k.Layer, k.Z, k.X, k.Y)
+	})
 	if err != nil {
 		fail(w, r, err)
 		return
 	}
-	writeTile(w, r, mvt)
+	if hit {
+		w.Header().Set("X-Cache", "hit")
+	} else {
+		w.Header().Set("X-Cache", "miss")
+	}
+	writeTile(w, r, e)
 }
 
 // writeTile answers a tile with a content ETag (same data, same bytes, same
-// tag), 304 on If-None-Match, gzip when the client takes it, 204 when empty.
-func writeTile(w http.ResponseWriter, r *http.Request, mvt []byte) {
-	sum := sha256.Sum256(mvt)
-	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+// tag), 304 on If-None-Match, the stored gzip when the client takes it
+// (decompressed otherwise), 204 when empty.
+func writeTile(w http.ResponseWriter, r *http.Request, e *tiles.Entry) {
 	h := w.Header()
-	h.Set("ETag", etag)
+	h.Set("ETag", e.ETag)
 	h.Set("Cache-Control", "public, max-age=0, must-revalidate")
 	h.Set("Vary", "Accept-Encoding")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && (strings.Contains(inm, e.ETag) || strings.TrimSpace(inm) == "*") {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if len(mvt) == 0 {
+	if e.Empty {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	h.Set("Content-Type", "application/vnd.mapbox-vector-tile")
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-		_, _ = zw.Write(mvt)
-		_ = zw.Close()
+	body := e.Gzip
+	if tileGzipOK(r.Header.Get("Accept-Encoding")) {
 		h.Set("Content-Encoding", "gzip")
-		mvt = b.Bytes()
+	} else {
+		mvt, err := e.MVT()
+		if err != nil {
+			internalError(w, r, err)
+			return
+		}
+		body = mvt
 	}
-	h.Set("Content-Length", strconv.Itoa(len(mvt)))
-	_, _ = w.Write(mvt)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
+}
+
+// tileGzipOK reads an Accept-Encoding header: gzip with a non-zero
+// weight, or, when gzip is not named, * with a non-zero weight.
+func tileGzipOK(header string) bool {
+	gzipQ, starQ := -1.0, -1.0
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name != "gzip" && name != "x-gzip" && name != "*" {
+			continue
+		}
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
+		}
+		if name == "*" {
+			starQ = q
+		} else {
+			gzipQ = max(gzipQ, q)
+		}
+	}
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return starQ > 0
 }
 
 // baseURL is the scheme and host the client used.

@@ -250,6 +250,8 @@ func (s *Server) runImport(w http.ResponseWriter, r *http.Request, dryRun bool) 
 		if err := s.RefreshLocator(r.Context()); err != nil {
 			s.log.Error("refresh locator after import", "err", err)
 		}
+		// and a tile right after it too.
+		s.syncTiles(r.Context())
 	}
 	status := http.StatusOK
 	if rep.Inserted > 0 {

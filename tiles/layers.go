@@ -112,6 +112,48 @@ func (c *Catalogue) Names() []string {
 	return out
 }
 
+// ChangeZooms is the zoom range of tileset layer in which a change of the
+// given kind (column kind of table tile_changes, migration 004) is drawn:
+// in units, a unit of that level; in objects, "object" (single objects) or
+// a unit level (that unit's count point). Anything else: every zoom.
+func (c *Catalogue) ChangeZooms(layer, kind string) (minZoom, maxZoom int) {
+	l, ok := c.layers[layer]
+	if !ok {
+		return 0, MaxZoom
+	}
+	source := func(id string) (int, int) {
+		for _, s := range l.Sources {
+			if s.ID == id {
+				return s.MinZoom, s.MaxZoom
+			}
+		}
+		return 0, MaxZoom
+	}
+	switch {
+	case layer == "units" && kind != "":
+		return source(kind)
+	case layer == "objects" && kind == "object":
+		return source("objects")
+	case layer == "objects" && kind == "grid":
+		return ObjectsMinZoom, MaxZoom // counts per grid where a tile passes the cap
+	case layer == "objects" && kind != "":
+		minZoom, maxZoom = -1, -1
+		for z := 0; z < ObjectsMinZoom; z++ {
+			if countLevel(z) == kind {
+				if minZoom < 0 {
+					minZoom = z
+				}
+				maxZoom = z
+			}
+		}
+		if minZoom < 0 {
+			return 0, MaxZoom
+		}
+		return minZoom, maxZoom
+	}
+	return 0, MaxZoom
+}
+
 // countLevel is the unit level whose counts represent objects at zoom z
 // below ObjectsMinZoom.
 func countLevel(z int) string {

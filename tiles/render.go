@@ -7,8 +7,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// The tile envelope with the buffer, in 4326, for the index condition.
-const envelope4326 = `ST_Transform(ST_TileEnvelope($1, $2, $3, margin => 0.015625), 4326)`
+// The tile envelope with the buffer, in 4326, for the index condition. The
+// buffer is clipped to the Web Mercator square first: past ±180° the
+// transform wraps, and a tile at the antimeridian (x = 0 or 2^z − 1; for
+// Shenzhen z1 and z2) would get an inverted box that meets nothing.
+const envelope4326 = `ST_Transform(ST_ClipByBox2D(ST_TileEnvelope($1, $2, $3, margin => 0.015625),
+    ST_MakeEnvelope(-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244, 3857)), 4326)`
 
 // unitQuery renders one level. Geometry is simplified in 4326 to one tile
 // pixel ($4 degrees) before it is transformed, so a district's thousands of
@@ -51,12 +55,27 @@ SELECT ST_AsMVT(t, 'object_counts', 4096, 'geom', 'id' ORDER BY t.code) FROM (
 ) t WHERE t.geom IS NOT NULL AND t.count > 0`, quote(level), envelope4326)
 }
 
-const countObjectsInTile = `SELECT count(*) FROM (SELECT 1 FROM objects WHERE geom && ` + envelope4326 + ` LIMIT $4) x`
+// countObjectsInTile counts (up to $4) the objects that meet the buffered
+// tile envelope: the features the objects query would draw, and the rule
+// tile invalidation applies (a geometry meeting the envelope), so that an
+// object whose bounding box only grazes the tile changes neither.
+const countObjectsInTile = `SELECT count(*) FROM (SELECT 1 FROM objects
+    WHERE geom && ` + envelope4326 + ` AND (GeometryType(geom) = 'POINT' OR ST_Intersects(geom, ` + envelope4326 + `))
+    LIMIT $4) x`
 
 // Renderer builds tiles from PostGIS.
 type Renderer struct {
 	Pool      *pgxpool.Pool
 	Catalogue *Catalogue
+	// ObjectCap is the most object features a tile carries (0: ObjectCap).
+	ObjectCap int
+}
+
+func (r *Renderer) objectCap() int {
+	if r.ObjectCap > 0 {
+		return r.ObjectCap
+	}
+	return ObjectCap
 }
 
 // ErrNoLayer is a tileset name the catalogue does not have.
@@ -75,6 +94,22 @@ func (r *Renderer) Render(ctx context.Context, layer string, z, x, y int) ([]byt
 	if err := CheckTile(z, x, y); err != nil {
 		return nil, err
 	}
+	// From z14 single objects are drawn unless the tile would pass the
+	// cap; then per-grid counts stand in for them: never a cut list.
+	overCap := func() (bool, error) { return false, nil }
+	if z >= ObjectsMinZoom {
+		var counted, over bool
+		overCap = func() (bool, error) {
+			if !counted {
+				var n int
+				if err := r.Pool.QueryRow(ctx, countObjectsInTile, z, x, y, r.objectCap()+1).Scan(&n); err != nil {
+					return false, fmt.Errorf("render %s/%d/%d/%d: count objects: %w", layer, z, x, y, err)
+				}
+				counted, over = true, n > r.objectCap()
+			}
+			return over, nil
+		}
+	}
 	var out []byte
 	for _, s := range l.Visible(z) {
 		var q string
@@ -83,22 +118,20 @@ func (r *Renderer) Render(ctx context.Context, layer string, z, x, y int) ([]byt
 		case s.ID == "object_counts" && z < ObjectsMinZoom:
 			q = countQuery(countLevel(z))
 		case s.ID == "object_counts":
-			// From z14 counts stand in for objects only where a tile would
-			// pass the cap: per grid, never a silently cut list.
-			var n int
-			if err := r.Pool.QueryRow(ctx, countObjectsInTile, z, x, y, ObjectCap+1).Scan(&n); err != nil {
+			over, err := overCap()
+			if err != nil {
 				return nil, err
 			}
-			if n <= ObjectCap {
+			if !over {
 				continue
 			}
 			q = countQuery("grid")
 		case s.ID == "objects":
-			var n int
-			if err := r.Pool.QueryRow(ctx, countObjectsInTile, z, x, y, ObjectCap+1).Scan(&n); err != nil {
+			over, err := overCap()
+			if err != nil {
 				return nil, err
 			}
-			if n > ObjectCap {
+			if over {
 				continue
 			}
 			q = s.query

@@ -6,6 +6,7 @@
 //	gridmap import units FILE     import units from a GeoJSON FeatureCollection
 //	gridmap import objects FILE   import managed objects (GeoJSON, NDJSON, CSV), streamed
 //	gridmap bench objects         1.6 M objects vs a raw COPY of the same rows
+//	gridmap export pmtiles        a PMTiles archive of the tilesets
 //
 // Every command reads DATABASE_URL (default: the project-local cluster).
 package main
@@ -34,6 +35,7 @@ commands:
   import objects FILE  import managed objects: GeoJSON, newline-delimited GeoJSON or CSV, streamed
   import classes FILE  add object classes from a CSV (the form of data/seed/object_classes.csv)
   bench objects        time a 1.6 M-object import against a raw COPY of the same rows
+  export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
 
 environment:
   DATABASE_URL         PostgreSQL/PostGIS to use (default %s)
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string) int {
 		return 2
 	case "bench":
 		err = cmdBench(ctx, args[1:])
+	case "export":
+		err = cmdExport(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprintf(os.Stdout, usage, databaseURL())
 		return 0

@@ -20,6 +20,8 @@ func cmdServe(ctx context.Context, args []string) error {
 	addr := fs.String("addr", envOr("ADDR", ":8080"), "listen address (ADDR)")
 	maxImport := fs.Int64("max-import-bytes", envInt("GRIDMAP_MAX_IMPORT_BYTES", int64(api.DefaultMaxImportBytes)), "largest import body (GRIDMAP_MAX_IMPORT_BYTES)")
 	maxPoints := fs.Int("max-locate-points", envInt("GRIDMAP_MAX_LOCATE_POINTS", api.DefaultMaxLocatePoints), "most points in one batch locate (GRIDMAP_MAX_LOCATE_POINTS)")
+	tileCache := fs.Int64("tile-cache-bytes", envInt("GRIDMAP_TILE_CACHE_BYTES", int64(api.DefaultTileCacheBytes)), "bytes of gzipped tiles kept in memory; 0 keeps none (GRIDMAP_TILE_CACHE_BYTES)")
+	pmtilesDir := fs.String("pmtiles-dir", envOr("GRIDMAP_PMTILES_DIR", ""), "directory of PMTiles archives served on /pmtiles/ (GRIDMAP_PMTILES_DIR; default "+defaultPMTilesDir+" when it exists)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -29,11 +31,18 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer store.Close()
-	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), Logger: log})
+	if *tileCache <= 0 {
+		*tileCache = -1 // api.Options: negative is no cache, 0 the default
+	}
+	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), TileCacheBytes: *tileCache, Logger: log})
 	if err != nil {
 		return err
 	}
+	if err := servePMTiles(srv, *pmtilesDir, log); err != nil {
+		return err
+	}
 	go srv.FollowUnits(ctx)
+	go srv.FollowTiles(ctx)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

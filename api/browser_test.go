@@ -1,0 +1,79 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"gridmap/api"
+	"gridmap/data"
+	"gridmap/data/pgtest"
+	"gridmap/web"
+)
+
+// TestWallMapInBrowser serves the small demo city (with a few hundred
+// objects) and runs web/test/wall.test.mjs: the wall map at 3840×2160 in
+// headless Chromium (Debian's, driven by playwright-core), which checks
+// that tiles render at the district zoom and at z14, that a click drills
+// down, and saves screenshots in out/screenshots/. Missing Node.js,
+// playwright-core (`make web`) or Chromium (`make browser-deps`) fail it.
+func TestWallMapInBrowser(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("Node.js is needed for the wall map's browser test: %v", err)
+	}
+	webDir, err := filepath.Abs("../web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(webDir, "node_modules", "playwright-core")); err != nil {
+		t.Fatalf("web/node_modules/playwright-core is missing: run `make web` (%v)", err)
+	}
+	if missing := web.Missing(); len(missing) > 0 {
+		t.Fatalf("built without MapLibre GL JS (%v missing from web/dist): run `make web` before `go test`", missing)
+	}
+	shots, err := filepath.Abs("../out/screenshots")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	store := pgtest.NewDemo(t)
+	objs, err := store.DemoObjects(ctx, 600, 7, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := store.ImportObjects(ctx, objs, data.ObjectImportOptions{}); err != nil || rep.Inserted != 600 {
+		t.Fatalf("demo objects: %+v, %v", rep, err)
+	}
+	srv, err := api.New(ctx, store, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler()) // on 127.0.0.1
+	t.Cleanup(hs.Close)
+
+	runCtx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, node, "--test", "--test-reporter=spec", "test/wall.test.mjs")
+	cmd.Dir = webDir
+	cmd.Env = append(os.Environ(), "GRIDMAP_URL="+hs.URL, "GRIDMAP_SCREENSHOTS="+shots, "FORCE_COLOR=0", "NO_COLOR=1")
+	// Node and the Chromium it starts share a process group, ended together
+	// on timeout so no browser outlives the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test web/test/wall.test.mjs (%.1fs): %v\n%s", time.Since(start).Seconds(), err, out)
+	}
+	t.Logf("node --test web/test/wall.test.mjs passed in %.1fs; screenshots in %s\n%s", time.Since(start).Seconds(), shots, out)
+}

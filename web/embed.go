@@ -1,0 +1,47 @@
+// Package web holds gridmap's browser pages: the command-centre wall map
+// (index.html, app.js, app.css) and the MapLibre GL JS files that
+// `make web` copies from npm (web/node_modules/maplibre-gl/dist) into dist/.
+// Everything is embedded in the binary, which needs no network at run time.
+//
+// dist/ always exists (it holds a committed .keep), so `go build` works in
+// a fresh clone; a binary built without `make web` lacks MapLibre, and the
+// server answers its files with 503 (see Missing).
+package web
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed index.html app.js app.css all:dist
+var files embed.FS
+
+// Page files, served under /static/ (index.html is served at /).
+var Page = []string{"index.html", "app.js", "app.css"}
+
+// MapLibre files, copied from maplibre-gl's dist/ by `make web` and served
+// under /static/. MapLibre GL JS 6 is ES modules: the main module loads its
+// worker module from the same folder.
+var MapLibre = []string{"maplibre-gl.mjs", "maplibre-gl-worker.mjs", "maplibre-gl.css"}
+
+// File returns an embedded file by its name under /static/.
+func File(name string) ([]byte, error) {
+	for _, n := range MapLibre {
+		if n == name {
+			return fs.ReadFile(files, "dist/"+name)
+		}
+	}
+	return fs.ReadFile(files, name)
+}
+
+// Missing lists the MapLibre files this binary was built without (all of
+// them when `make web` did not run before `go build`).
+func Missing() []string {
+	var out []string
+	for _, n := range MapLibre {
+		if _, err := fs.Stat(files, "dist/"+n); err != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,173 @@
+// The wall map in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core) against a running gridmap server: GRIDMAP_URL names it
+// (api/browser_test.go starts one on the demo city and runs this file).
+// It starts nothing itself and never skips: no server, no Chromium, no pass.
+//
+//   GRIDMAP_URL=http://127.0.0.1:8080 node --test test/wall.test.mjs
+//
+// Screenshots go to out/screenshots/ (or GRIDMAP_SCREENSHOTS).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const BASE = (process.env.GRIDMAP_URL || '').replace(/\/$/, '');
+const CHROMIUM = process.env.GRIDMAP_CHROMIUM || '/usr/bin/chromium';
+const SHOTS = resolve(process.env.GRIDMAP_SCREENSHOTS || join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'out', 'screenshots'));
+const WALL = { width: 3840, height: 2160 };
+const WAIT = 90_000; // software WebGL at 4K on two cores is slow; a settled map is usually seconds away
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
+async function api(path) {
+  const r = await fetch(BASE + path);
+  if (r.status !== 200) assert.fail(`GET ${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+/** Waits until the map is idle with every tile of the view loaded. */
+async function settled(page) {
+  await page.waitForFunction(async () => {
+    await window.gridmap.settled();
+    const m = window.gridmap.map;
+    return m.loaded() && m.areTilesLoaded() && !m.isMoving();
+  }, null, { timeout: WAIT, polling: 250 });
+}
+
+/** Rendered features of a source layer in the view, as plain objects. */
+function rendered(page, sourceLayer) {
+  return page.evaluate((sl) => window.gridmap.map.queryRenderedFeatures()
+    .filter((f) => f.sourceLayer === sl || (!f.sourceLayer && f.source === sl))
+    .map((f) => ({ ...f.properties, _geom: f.geometry.type === 'Point' ? f.geometry.coordinates : null })), sourceLayer);
+}
+
+async function panelAt(page, code) {
+  await page.waitForFunction((c) => {
+    const p = document.getElementById('panel');
+    return p.dataset.state === 'ready' && p.dataset.code === c;
+  }, code, { timeout: WAIT });
+}
+
+async function chain(page) {
+  return page.$$eval('#chain li[data-code]', (lis) => lis.map((li) => ({ code: li.dataset.code, text: li.textContent })));
+}
+
+test('wall map in headless Chromium at 3840×2160', { timeout: 600_000 }, async (t) => {
+  assert.ok(BASE, 'GRIDMAP_URL is not set: it names the gridmap server to test (api/browser_test.go sets it)');
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: run \`make browser-deps\` (Debian's chromium) or set GRIDMAP_CHROMIUM`);
+  mkdirSync(SHOTS, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), 'gridmap-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: WALL, deviceScaleFactor: 1, locale: 'zh-CN', timezoneId: 'Asia/Shanghai',
+  });
+  t.after(async () => { await ctx.close(); rmSync(profile, { recursive: true, force: true }); });
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+  const shot = async (name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+
+  const districts = (await api('/v1/units?level=district&geometry=none')).features.map((f) => f.properties);
+  assert.ok(districts.length > 0, 'the demo city has no districts');
+  const district = districts[0];
+  const districtBox = await (async () => {
+    const f = await api(`/v1/units/${district.code}?geometry=simplified`);
+    const b = [Infinity, Infinity, -Infinity, -Infinity];
+    const walk = (c) => { if (typeof c[0] === 'number') { b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]); b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]); } else c.forEach(walk); };
+    walk(f.geometry.coordinates);
+    return b;
+  })();
+
+  await t.test('opens on the city, districts rendered and labelled', async () => {
+    const started = Date.now();
+    await page.goto(`${BASE}/`, { waitUntil: 'load' });
+    await page.waitForFunction(() => window.gridmap && window.gridmap.ready && window.gridmap.ready.then(() => true),
+      null, { timeout: WAIT });
+    await settled(page);
+    t.diagnostic(`first view settled in ${Date.now() - started} ms`);
+    const z = await page.evaluate(() => window.gridmap.map.getZoom());
+    assert.ok(z <= 11, `the city view is at z${z.toFixed(2)}, past the district layer`);
+    const feats = await rendered(page, 'district');
+    assert.ok(feats.length > 0, `no district features rendered at z${z.toFixed(2)}`);
+    assert.ok(feats.some((f) => f.code === district.code && f.name === district.name && f.level === 'district'), `district ${district.code} not rendered: ${JSON.stringify(feats.slice(0, 3))}`);
+    const labels = await rendered(page, 'gm-labels');
+    assert.ok(labels.some((f) => f.name === district.name), `no label ${district.name} among ${labels.map((f) => f.name)}`);
+    assert.equal(await page.textContent('#unit-name'), '全市');
+    // The wall's type is large: the panel's body text is about 30 px at 4K.
+    const px = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+    assert.ok(px >= 28, `root font size ${px}px at 3840×2160`);
+    await shot('wall-1-city');
+  });
+
+  await t.test('a click drills down into the district: chain, statistics, streets', async () => {
+    // Click the district where its label sits (inside it by construction).
+    const [x, y] = await page.evaluate((code) => {
+      const f = window.gridmap.map.queryRenderedFeatures({ layers: ['gm-labels'] }).find((g) => g.properties.code === code);
+      const p = window.gridmap.map.project(f.geometry.coordinates);
+      return [p.x, p.y];
+    }, district.code);
+    await page.mouse.click(x, y);
+    await panelAt(page, district.code);
+    await settled(page);
+    const c = await chain(page);
+    assert.equal(c.length, 1, `chain ${JSON.stringify(c)}`);
+    assert.equal(c[0].code, district.code);
+    assert.ok(c[0].text.includes(district.name), c[0].text);
+    assert.ok((await page.textContent('#crumbs')).includes(district.name));
+    const stats = await api(`/v1/stats/${district.code}?by=class`);
+    assert.equal(await page.textContent('#total'), new Intl.NumberFormat('zh-CN').format(stats.unit.total));
+    assert.ok(stats.unit.total > 0, 'the demo objects were not imported');
+    const rows = await page.$$eval('#children tr[data-code]', (trs) => trs.map((tr) => tr.dataset.code));
+    assert.equal(rows.length, Math.min(stats.children.length, 14));
+    const streets = (await rendered(page, 'street')).filter((f) => f.parent_code === district.code);
+    assert.ok(streets.length > 0, 'no streets of the district rendered after the drill-down');
+    assert.ok(await page.isEnabled('#back'));
+    await shot('wall-2-district');
+  });
+
+  await t.test('grids and objects rendered at z14 around a grid', async () => {
+    // The grid nearest the middle of the first district's grids.
+    const grids0 = (await api(`/v1/units?level=grid&geometry=simplified&limit=10000&bbox=${districtBox.join(',')}`)).features
+      .filter((f) => f.properties.code.startsWith(district.code));
+    assert.ok(grids0.length > 0, `district ${district.code} has no grids`);
+    const middle = (f) => {
+      const ring = f.geometry.type === 'Polygon' ? f.geometry.coordinates[0] : f.geometry.coordinates[0][0];
+      return ring.slice(1).reduce((a, p) => [a[0] + p[0] / (ring.length - 1), a[1] + p[1] / (ring.length - 1)], [0, 0]);
+    };
+    const mids = grids0.map(middle);
+    const all = mids.reduce((a, p) => [a[0] + p[0] / mids.length, a[1] + p[1] / mids.length], [0, 0]);
+    const d2 = (p) => (p[0] - all[0]) ** 2 + (p[1] - all[1]) ** 2;
+    const at = mids.reduce((best, p, i) => (d2(p) < d2(mids[best]) ? i : best), 0);
+    const grid = grids0[at];
+    const center = mids[at];
+    await page.evaluate((c) => window.gridmap.map.jumpTo({ center: c, zoom: 14 }), center);
+    await settled(page);
+    assert.equal(await page.evaluate(() => Math.round(window.gridmap.map.getZoom())), 14);
+    const grids = await rendered(page, 'grid');
+    assert.ok(grids.length > 0, 'no grid features rendered at z14');
+    assert.ok(grids.some((f) => f.code === grid.properties.code), `grid ${grid.properties.code} not among the ${grids.length} rendered`);
+    assert.ok(grids.every((f) => f.level === 'grid' && f.name && f.parent_code), JSON.stringify(grids[0]));
+    const objects = await rendered(page, 'objects');
+    assert.ok(objects.length > 0, 'no objects rendered at z14');
+    await shot('wall-3-z14');
+
+    // Down to the grid: its whole chain in the panel; back goes up one level.
+    await page.evaluate((code) => window.gridmap.select(code), grid.properties.code);
+    await panelAt(page, grid.properties.code);
+    await settled(page);
+    const c = await chain(page);
+    assert.deepEqual(c.map((u) => u.code), [grid.properties.code.slice(0, 6), grid.properties.code.slice(0, 9), grid.properties.code.slice(0, 12), grid.properties.code]);
+    await shot('wall-4-grid');
+    await page.click('#back');
+    await panelAt(page, grid.properties.code.slice(0, 12));
+  });
+
+  await t.test('no page errors and no failed requests', () => {
+    assert.deepEqual(problems, []);
+  });
+});
