@@ -32,7 +32,9 @@ type Options struct {
 	// TileCacheBytes bounds the in-memory tile cache (default 256 MiB;
 	// negative: no cache).
 	TileCacheBytes int64
-	Logger         *slog.Logger
+	// TileZooms are the zoom ranges of the unit levels (default tiles.DefaultZooms).
+	TileZooms *tiles.Zooms
+	Logger    *slog.Logger
 }
 
 // Defaults for Options.
@@ -76,7 +78,11 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	cat, err := tiles.NewCatalogue(tiles.DefaultZooms)
+	zooms := tiles.DefaultZooms
+	if opts.TileZooms != nil {
+		zooms = *opts.TileZooms
+	}
+	cat, err := tiles.NewCatalogue(zooms)
 	if err != nil {
 		return nil, err
 	}

@@ -235,5 +235,5 @@ func (s *Server) tileJSON(w http.ResponseWriter, r *http.Request) {
 
 // wallStyle: GET /styles/wall.json, the dark command-centre style.
 func (s *Server) wallStyle(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, tiles.WallStyle(baseURL(r)))
+	writeJSON(w, http.StatusOK, tiles.WallStyle(baseURL(r), s.tiles.Catalogue.Zooms))
 }

@@ -65,3 +65,23 @@ func TestGlyphRange(t *testing.T) {
 		t.Errorf("CJK range: %d bytes, %v", len(b), err)
 	}
 }
+
+func TestParseZooms(t *testing.T) {
+	z, err := ParseZooms("street=8-12, grid=14-22")
+	if err != nil || z.Street != [2]int{8, 12} || z.Grid != [2]int{14, 22} || z.District != DefaultZooms.District {
+		t.Errorf("ParseZooms: %+v, %v", z, err)
+	}
+	if z, err := ParseZooms(""); err != nil || z != DefaultZooms {
+		t.Errorf("empty: %+v, %v", z, err)
+	}
+	for _, bad := range []string{"street", "street=9", "street=a-b", "town=1-2", "grid=13-23", "street=12-9"} {
+		if _, err := ParseZooms(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	c, _ := NewCatalogue(z)
+	units, _ := c.Layer("units")
+	if got := len(units.Visible(13)); got != 1 { // only the community level at z13 with grid from z14
+		t.Errorf("%d source layers visible at z13, want 1", got)
+	}
+}

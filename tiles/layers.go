@@ -6,6 +6,8 @@ package tiles
 import (
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // SourceLayer is one layer inside a tile, shown in a zoom range.
@@ -63,9 +65,45 @@ var DefaultZooms = Zooms{District: [2]int{0, 10}, Street: [2]int{9, 12}, Communi
 // ObjectsMinZoom is where single objects replace counts.
 const ObjectsMinZoom = 14
 
+// ParseZooms reads "district=0-10,street=9-12,community=11-14,grid=13-22";
+// levels left out keep their default range.
+func ParseZooms(s string) (Zooms, error) {
+	z := DefaultZooms
+	if strings.TrimSpace(s) == "" {
+		return z, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		name, rng, ok := strings.Cut(strings.TrimSpace(part), "=")
+		lo, hi, ok2 := strings.Cut(rng, "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if !ok || !ok2 || err1 != nil || err2 != nil {
+			return z, fmt.Errorf("tile zooms %q: want level=min-max, e.g. street=9-12", part)
+		}
+		switch name {
+		case "district":
+			z.District = [2]int{a, b}
+		case "street":
+			z.Street = [2]int{a, b}
+		case "community":
+			z.Community = [2]int{a, b}
+		case "grid":
+			z.Grid = [2]int{a, b}
+		default:
+			return z, fmt.Errorf("tile zooms: unknown level %q (district, street, community, grid)", name)
+		}
+	}
+	if _, err := NewCatalogue(z); err != nil {
+		return z, err
+	}
+	return z, nil
+}
+
 // Catalogue is the set of tilesets.
 type Catalogue struct {
 	layers map[string]*Layer
+	// Zooms are the unit levels' ranges the catalogue was built with.
+	Zooms Zooms
 }
 
 // NewCatalogue builds the units and objects tilesets for the given zooms.
@@ -93,7 +131,7 @@ func NewCatalogue(z Zooms) (*Catalogue, error) {
 			{ID: "objects", Description: "managed objects", MinZoom: ObjectsMinZoom, MaxZoom: MaxZoom,
 				Fields: map[string]string{"code": "String", "class": "String", "class_name": "String", "grid_code": "String"}, query: objectQuery},
 		}}
-	return &Catalogue{layers: map[string]*Layer{"units": units, "objects": objects}}, nil
+	return &Catalogue{layers: map[string]*Layer{"units": units, "objects": objects}, Zooms: z}, nil
 }
 
 // Layer returns a tileset by name.

@@ -4,11 +4,11 @@ package tiles
 // contrast, large labels, on the units and objects tilesets of base (the
 // server's scheme://host). Sizes are for a 3840×2160 wall seen from metres
 // away; the page scales them with the viewport.
-func WallStyle(base string) map[string]any {
+func WallStyle(base string, z Zooms) map[string]any {
 	levelColor := map[string]string{"district": "#4cc3ff", "street": "#7ee0c3", "community": "#f5c26b", "grid": "#8a9bb0"}
 	lineWidth := map[string]float64{"district": 3.5, "street": 2.5, "community": 1.8, "grid": 1}
 	textSize := map[string]float64{"district": 28, "street": 22, "community": 18, "grid": 14}
-	zooms := map[string][2]int{"district": DefaultZooms.District, "street": DefaultZooms.Street, "community": DefaultZooms.Community, "grid": DefaultZooms.Grid}
+	zooms := map[string][2]int{"district": z.District, "street": z.Street, "community": z.Community, "grid": z.Grid}
 	layers := []any{
 		map[string]any{"id": "background", "type": "background", "paint": map[string]any{"background-color": "#0b1420"}},
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gridmap/api"
+	"gridmap/tiles"
 )
 
 func cmdServe(ctx context.Context, args []string) error {
@@ -20,6 +21,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	addr := fs.String("addr", envOr("ADDR", ":8080"), "listen address (ADDR)")
 	maxImport := fs.Int64("max-import-bytes", envInt("GRIDMAP_MAX_IMPORT_BYTES", int64(api.DefaultMaxImportBytes)), "largest import body (GRIDMAP_MAX_IMPORT_BYTES)")
 	maxPoints := fs.Int("max-locate-points", envInt("GRIDMAP_MAX_LOCATE_POINTS", api.DefaultMaxLocatePoints), "most points in one batch locate (GRIDMAP_MAX_LOCATE_POINTS)")
+	tileZooms := fs.String("tile-zooms", os.Getenv("GRIDMAP_TILE_ZOOMS"), "zoom ranges of the unit levels in tiles, e.g. district=0-10,street=9-12,community=11-14,grid=13-22 (GRIDMAP_TILE_ZOOMS)")
 	tileCache := fs.Int64("tile-cache-bytes", envInt("GRIDMAP_TILE_CACHE_BYTES", int64(api.DefaultTileCacheBytes)), "bytes of gzipped tiles kept in memory; 0 keeps none (GRIDMAP_TILE_CACHE_BYTES)")
 	pmtilesDir := fs.String("pmtiles-dir", envOr("GRIDMAP_PMTILES_DIR", ""), "directory of PMTiles archives served on /pmtiles/ (GRIDMAP_PMTILES_DIR; default "+defaultPMTilesDir+" when it exists)")
 	if err := fs.Parse(args); err != nil {
@@ -34,7 +36,11 @@ func cmdServe(ctx context.Context, args []string) error {
 	if *tileCache <= 0 {
 		*tileCache = -1 // api.Options: negative is no cache, 0 the default
 	}
-	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), TileCacheBytes: *tileCache, Logger: log})
+	zooms, err := tiles.ParseZooms(*tileZooms)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), TileCacheBytes: *tileCache, TileZooms: &zooms, Logger: log})
 	if err != nil {
 		return err
 	}
