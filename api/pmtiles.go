@@ -15,7 +15,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"gridmap/tiles"
 	"gridmap/tiles/pmtiles"
 )
 
@@ -92,17 +91,8 @@ func (s *Server) pmtilesList(w http.ResponseWriter, r *http.Request) {
 // features: 204, as on /tiles; outside them, 404.
 func (s *Server) pmtilesTile(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
-	var zxy [3]int
-	for i, k := range []string{"z", "x", "y"} {
-		n, err := strconv.Atoi(v[k])
-		if err != nil {
-			badParam(w, r, k, fmt.Sprintf("%s=%q is not an integer", k, v[k]))
-			return
-		}
-		zxy[i] = n
-	}
-	if err := tiles.CheckTile(zxy[0], zxy[1], zxy[2]); err != nil {
-		badParam(w, r, "z/x/y", err.Error())
+	zxy, ok := tileParams(w, r)
+	if !ok {
 		return
 	}
 	d, ok := s.pmtilesArchive(w, r, v["name"])

@@ -111,17 +111,8 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, fmt.Sprintf("no tileset %q: there are %s", v["layer"], strings.Join(s.tiles.Catalogue.Names(), ", ")))
 		return
 	}
-	var zxy [3]int
-	for i, k := range []string{"z", "x", "y"} {
-		n, err := strconv.Atoi(v[k])
-		if err != nil {
-			badParam(w, r, k, fmt.Sprintf("%s=%q is not an integer", k, v[k]))
-			return
-		}
-		zxy[i] = n
-	}
-	if err := tiles.CheckTile(zxy[0], zxy[1], zxy[2]); err != nil {
-		badParam(w, r, "z/x/y", err.Error())
+	zxy, ok := tileParams(w, r)
+	if !ok {
 		return
 	}
 	k := tiles.Key{Layer: v["layer"], Z: zxy[0], X: zxy[1], Y: zxy[2]}
@@ -236,4 +227,23 @@ func (s *Server) tileJSON(w http.ResponseWriter, r *http.Request) {
 // wallStyle: GET /styles/wall.json, the dark command-centre style.
 func (s *Server) wallStyle(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tiles.WallStyle(baseURL(r), s.tiles.Catalogue.Zooms))
+}
+
+// tileParams reads z/x/y from the path; a non-integer or a tile outside the
+// pyramid is answered with a 400 problem and ok false.
+func tileParams(w http.ResponseWriter, r *http.Request) (zxy [3]int, ok bool) {
+	v := mux.Vars(r)
+	for i, k := range []string{"z", "x", "y"} {
+		n, err := strconv.Atoi(v[k])
+		if err != nil {
+			badParam(w, r, k, fmt.Sprintf("%s=%q is not an integer", k, v[k]))
+			return zxy, false
+		}
+		zxy[i] = n
+	}
+	if err := tiles.CheckTile(zxy[0], zxy[1], zxy[2]); err != nil {
+		badParam(w, r, "z/x/y", err.Error())
+		return zxy, false
+	}
+	return zxy, true
 }
