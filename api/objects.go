@@ -79,9 +79,9 @@ func nullable(s string) *string {
 	return &s
 }
 
-func toObjectFeature(o data.ObjectRow, classes map[string]grid.Class) objectFeature {
+func toObjectFeature(o data.ObjectRow) objectFeature {
 	p := objectProps{
-		Code: o.Code, Class: o.Class, ClassName: classes[o.Class].Name, Attrs: o.Attrs,
+		Code: o.Code, Class: o.Class, ClassName: o.ClassName, Attrs: o.Attrs,
 		GridCode: nullable(o.Grid), CommunityCode: nullable(o.Community), StreetCode: nullable(o.Street), DistrictCode: nullable(o.District),
 		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 	}
@@ -262,16 +262,11 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, status int,
 
 // writeObjectRow answers a stored object with its ETag.
 func (s *Server) writeObjectRow(w http.ResponseWriter, r *http.Request, status int, o *data.ObjectRow) {
-	classes, err := s.store.Classes(r.Context())
-	if err != nil {
-		fail(w, r, err)
-		return
-	}
 	if status == http.StatusCreated {
 		w.Header().Set("Location", "/v1/objects/"+url.PathEscape(o.Code))
 	}
 	w.Header().Set("ETag", o.ETag)
-	writeGeoJSONStatus(w, status, toObjectFeature(*o, classes))
+	writeGeoJSONStatus(w, status, toObjectFeature(*o))
 }
 
 // entityTags reads the entity-tags of an If-Match or If-None-Match header
@@ -546,14 +541,9 @@ func (s *Server) unassignedObjects(w http.ResponseWriter, r *http.Request) {
 
 // writeObjectPage answers a page; when more follow, it links to the next.
 func (s *Server) writeObjectPage(w http.ResponseWriter, r *http.Request, p *data.ObjectPage) {
-	classes, err := s.store.Classes(r.Context())
-	if err != nil {
-		fail(w, r, err)
-		return
-	}
 	fc := objectCollection{Type: "FeatureCollection", Features: make([]objectFeature, len(p.Objects)), NumberReturned: len(p.Objects)}
 	for i, o := range p.Objects {
-		fc.Features[i] = toObjectFeature(o, classes)
+		fc.Features[i] = toObjectFeature(o)
 	}
 	if p.Next != "" {
 		next := *r.URL

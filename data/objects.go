@@ -412,6 +412,7 @@ type ObjectRow struct {
 	grid.Object
 	GeoJSON   json.RawMessage
 	Distance  *float64 // metres, for near/nearest queries
+	ClassName string
 	CreatedAt string
 	UpdatedAt string
 	// ETag is the object's strong entity-tag, quotes included (set by
@@ -419,7 +420,8 @@ type ObjectRow struct {
 	ETag string
 }
 
-const objectColumns = `code, class_code, ST_AsGeoJSON(geom, 9), attrs::text, coalesce(grid_code, ''),
+const objectColumns = `code, class_code, (SELECT c.name FROM object_classes c WHERE c.code = class_code),
+	ST_AsGeoJSON(geom, 9), attrs::text, coalesce(grid_code, ''),
 	to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
 
 // objectETag is an object row's strong entity-tag: an MD5 of everything
@@ -434,7 +436,7 @@ const objectETag = `'"' || md5(ROW(code, class_code, encode(ST_AsEWKB(geom), 'he
 func scanObject(row pgx.Row, extra ...any) (*ObjectRow, error) {
 	var o ObjectRow
 	var gj, attrs string
-	dest := append([]any{&o.Code, &o.Class, &gj, &attrs, &o.Grid, &o.CreatedAt, &o.UpdatedAt}, extra...)
+	dest := append([]any{&o.Code, &o.Class, &o.ClassName, &gj, &attrs, &o.Grid, &o.CreatedAt, &o.UpdatedAt}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
