@@ -16,40 +16,25 @@ import (
 	"gridmap/data/pgtest"
 )
 
-// One full-scale demo city and one server for all HTTP benchmarks.
+// One server on the shared full-scale demo city for all HTTP benchmarks.
 var (
 	benchOnce sync.Once
 	benchURL  string
-	benchPts  [][2]float64
 )
 
-type keepAlive struct{ testing.TB }
-
-func (k *keepAlive) Cleanup(func()) {}
-
 func benchServer(b *testing.B) (string, [][2]float64) {
+	s := pgtest.SharedFullDemo(b)
 	benchOnce.Do(func() {
-		s := pgtest.NewFullDemo(&keepAlive{TB: b})
 		srv, err := api.New(context.Background(), s, api.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		benchURL = httptest.NewServer(srv.Handler()).URL
-		var minX, minY, maxX, maxY float64
-		if err := s.Pool.QueryRow(context.Background(),
-			`SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM units WHERE valid_to IS NULL) x`).
-			Scan(&minX, &minY, &maxX, &maxY); err != nil {
-			b.Fatal(err)
-		}
-		rng := rand.New(rand.NewPCG(3, 4))
-		for range 65536 {
-			benchPts = append(benchPts, [2]float64{minX + rng.Float64()*(maxX-minX), minY + rng.Float64()*(maxY-minY)})
-		}
 	})
 	if benchURL == "" {
 		b.Fatal("no benchmark server")
 	}
-	return benchURL, benchPts
+	return benchURL, pgtest.RandomPoints(b, s, 65536, 3)
 }
 
 var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

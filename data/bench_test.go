@@ -3,7 +3,6 @@ package data_test
 import (
 	"context"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"gridmap/data"
@@ -13,40 +12,10 @@ import (
 
 // The locate benchmarks share one full-scale demo city (~20,000 grids) and
 // one sample of points over its extent, about half of them inside it.
-var (
-	benchOnce   sync.Once
-	benchStore  *data.Store
-	benchPoints [][2]float64
-)
-
 func benchCity(b *testing.B) (*data.Store, [][2]float64) {
-	benchOnce.Do(func() {
-		// The store outlives this benchmark (it serves the others), so it
-		// is opened on a throwaway *testing.T-like scope: the process.
-		benchStore = pgtest.NewFullDemo(&keepAlive{TB: b})
-		var minX, minY, maxX, maxY float64
-		err := benchStore.Pool.QueryRow(context.Background(),
-			`SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM units WHERE valid_to IS NULL) x`).
-			Scan(&minX, &minY, &maxX, &maxY)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rng := rand.New(rand.NewPCG(1, 2))
-		for range 65536 {
-			benchPoints = append(benchPoints, [2]float64{minX + rng.Float64()*(maxX-minX), minY + rng.Float64()*(maxY-minY)})
-		}
-	})
-	if benchStore == nil {
-		b.Fatal("no benchmark city")
-	}
-	return benchStore, benchPoints
+	s := pgtest.SharedFullDemo(b)
+	return s, pgtest.RandomPoints(b, s, 65536, 1)
 }
-
-// keepAlive defers cleanups to process exit: a benchmark's own cleanup
-// would drop the shared database after the first benchmark.
-type keepAlive struct{ testing.TB }
-
-func (k *keepAlive) Cleanup(func()) {}
 
 // BenchmarkLocateMemory: the in-memory locator, all four base levels.
 func BenchmarkLocateMemory(b *testing.B) {
