@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -64,15 +65,17 @@ const (
 	orderCode     = "code"     // bbox, unassigned: by code
 	orderGrid     = "grid"     // within: by grid code, then code (the index order)
 	orderDistance = "distance" // near, nearest: by distance, then code
+	orderReported = "reported" // events: newest first, then code
 )
 
 // cursor is the position after the last row of a page. Clients get it
 // opaque (base64url of JSON): its form may change.
 type cursor struct {
-	Order string  `json:"o"`
-	Code  string  `json:"c"`
-	Grid  string  `json:"g,omitempty"`
-	Dist  float64 `json:"d,omitempty"`
+	Order string     `json:"o"`
+	Code  string     `json:"c"`
+	Grid  string     `json:"g,omitempty"`
+	Dist  float64    `json:"d,omitempty"`
+	At    *time.Time `json:"t,omitempty"`
 }
 
 func (c cursor) encode() string {
@@ -91,7 +94,7 @@ func decodeCursor(s, order string) (*cursor, error) {
 	}
 	var c cursor
 	if err := json.Unmarshal(raw, &c); err != nil || c.Order != order || c.Code == "" ||
-		math.IsNaN(c.Dist) || math.IsInf(c.Dist, 0) || c.Dist < 0 {
+		math.IsNaN(c.Dist) || math.IsInf(c.Dist, 0) || c.Dist < 0 || (order == orderReported) != (c.At != nil) {
 		return nil, bad
 	}
 	return &c, nil

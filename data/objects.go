@@ -19,7 +19,7 @@ import (
 	"gridmap/grid"
 )
 
-//go:embed seed/object_classes.csv
+//go:embed seed/*.csv
 var seedFiles embed.FS
 
 // InvalidError is input that breaks a rule of the domain: an unknown class,
@@ -248,12 +248,17 @@ var ErrStale = errors.New("stale version")
 // StaleError is a failed precondition: the object's ETag is not one the
 // writer named. It unwraps to ErrStale.
 type StaleError struct {
-	Code    string // the object's code
-	Current string // its current ETag
+	Resource string // "object" when empty, "event", "event class"
+	Code     string // the object's code
+	Current  string // its current ETag
 }
 
 func (e *StaleError) Error() string {
-	return fmt.Sprintf("object %s has changed: its current ETag is %s", e.Code, e.Current)
+	what := e.Resource
+	if what == "" {
+		what = "object"
+	}
+	return fmt.Sprintf("%s %s has changed: its current ETag is %s", what, e.Code, e.Current)
 }
 
 func (e *StaleError) Unwrap() error { return ErrStale }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -17,8 +19,9 @@ const DefaultURL = "postgres://postgres@127.0.0.1:55432/gridmap?sslmode=disable"
 
 // Store is the PostGIS-backed store.
 type Store struct {
-	Pool *pgxpool.Pool
-	url  string
+	Pool     *pgxpool.Pool
+	url      string
+	eventCfg atomic.Pointer[EventConfig]
 }
 
 // Open migrates the database and connects a pool whose connections exchange
@@ -32,6 +35,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
 	cfg.AfterConnect = registerGeometry
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (the CPU count, at least 4) is too few for a
+		// server whose reporting writers, tile renders and reads run at
+		// once; PostgreSQL's own default allows 100.
+		cfg.MaxConns = 20
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -44,6 +53,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err := s.seedClasses(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("seed object classes: %w", err)
+	}
+	if err := s.seedEvents(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("seed event classes and calendar: %w", err)
 	}
 	return s, nil
 }
