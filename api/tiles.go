@@ -118,8 +118,8 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
 	k := tiles.Key{Layer: v["layer"], Z: zxy[0], X: zxy[1], Y: zxy[2]}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), tileRenderTimeout)
 	defer cancel()
-	e, hit, err := s.tileMem.cache.Get(ctx, k, func(ctx context.Context) ([]byte, error) {
-		return s.tiles.Render(ctx, k.Layer, k.Z, k.X, k.Y)
+	e, hit, err := s.tileMem.cache.GetRendered(ctx, k, func(ctx context.Context) (tiles.Rendered, error) {
+		return s.tiles.RenderTile(ctx, k.Layer, k.Z, k.X, k.Y)
 	})
 	if err != nil {
 		fail(w, r, err)
@@ -135,7 +135,11 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) {
 
 // writeTile answers a tile with a content ETag (same data, same bytes, same
 // tag), 304 on If-None-Match, the stored gzip when the client takes it
-// (decompressed otherwise), 204 when empty.
+// (decompressed otherwise), 204 when empty. Clients revalidate on every
+// use (a 304 costs a round trip and no bytes): any edit may change a tile,
+// and a live wall that reloads events tiles after a change must not be
+// answered from its browser's cache. Tiles that change with the clock
+// (events) expire in the server's cache instead.
 func writeTile(w http.ResponseWriter, r *http.Request, e *tiles.Entry) {
 	h := w.Header()
 	h.Set("ETag", e.ETag)

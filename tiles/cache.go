@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/paulmach/orb"
 	"golang.org/x/sync/singleflight"
@@ -33,7 +34,13 @@ type Entry struct {
 	ETag  string // quoted strong entity tag of the uncompressed MVT
 	Empty bool   // the tile has no features (served as 204)
 	Size  int    // bytes of the uncompressed MVT
+	// Expires, when not zero, is when the tile stops being valid by the
+	// clock alone (Rendered.Expires): from then the cache renders it again.
+	Expires time.Time
 }
+
+// Expired tells whether e is past its expiry at now.
+func (e *Entry) Expired(now time.Time) bool { return !e.Expires.IsZero() && !now.Before(e.Expires) }
 
 // NewEntry gzips and tags a rendered tile.
 func NewEntry(mvt []byte) (*Entry, error) {
@@ -85,6 +92,7 @@ func (e *Entry) cost(k Key) int64 { return int64(len(e.Gzip) + len(k.Layer) + en
 type CacheStats struct {
 	Hits, Misses, Evictions int64 // lookups answered from memory; lookups that rendered (or waited for a render); entries pushed out by the byte bound
 	Invalidated             int64 // entries dropped because data under them changed
+	Expired                 int64 // entries found past their expiry (counted in Misses too)
 	Renders                 int64 // renders run (concurrent misses of one tile share one)
 	Bytes, MaxBytes         int64 // bytes held (gzip + overhead) and the bound
 	Entries                 int
@@ -95,8 +103,15 @@ type CacheStats struct {
 // buffered envelope meets a changed geometry; a render that was running
 // while such a change arrived is served to its callers but not kept.
 //
+// An entry with an expiry (Entry.Expires: tiles that depend on the clock)
+// is a miss from that moment: it is rendered again.
+//
 // A Cache with MaxBytes ≤ 0 keeps nothing (every lookup renders).
 type Cache struct {
+	// Now is the clock expiries are read by (nil: time.Now). Set it before
+	// the first lookup.
+	Now func() time.Time
+
 	maxBytes int64
 
 	mu       sync.Mutex
@@ -144,8 +159,18 @@ func (c *Cache) Has(k Key) bool {
 // concurrent callers, and keeps it. render runs with ctx of the first
 // caller: give it a context that outlives one client.
 func (c *Cache) Get(ctx context.Context, k Key, render func(context.Context) ([]byte, error)) (e *Entry, hit bool, err error) {
+	return c.GetRendered(ctx, k, func(ctx context.Context) (Rendered, error) {
+		b, err := render(ctx)
+		return Rendered{MVT: b}, err
+	})
+}
+
+// GetRendered is Get for renders that may carry an expiry: an entry past
+// it is not served but rendered again (and one rendered already expired is
+// served to the callers that waited for it, not kept).
+func (c *Cache) GetRendered(ctx context.Context, k Key, render func(context.Context) (Rendered, error)) (e *Entry, hit bool, err error) {
 	c.mu.Lock()
-	if el, ok := c.items[k]; ok {
+	if el, ok := c.fresh(k); ok {
 		c.lru.MoveToFront(el)
 		c.stats.Hits++
 		c.mu.Unlock()
@@ -155,7 +180,7 @@ func (c *Cache) Get(ctx context.Context, k Key, render func(context.Context) ([]
 	c.mu.Unlock()
 	v, err, _ := c.group.Do(k.String(), func() (any, error) {
 		c.mu.Lock()
-		if el, ok := c.items[k]; ok { // a flight that just ended kept it
+		if el, ok := c.fresh(k); ok { // a flight that just ended kept it
 			c.mu.Unlock()
 			return el.Value.(*cached).entry, nil
 		}
@@ -163,10 +188,10 @@ func (c *Cache) Get(ctx context.Context, k Key, render func(context.Context) ([]
 		c.inflight[k] = f
 		c.stats.Renders++
 		c.mu.Unlock()
-		mvt, err := render(ctx)
+		t, err := render(ctx)
 		var e *Entry
 		if err == nil {
-			e, err = NewEntry(mvt)
+			e, err = NewEntry(t.MVT)
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -174,7 +199,8 @@ func (c *Cache) Get(ctx context.Context, k Key, render func(context.Context) ([]
 		if err != nil {
 			return nil, err
 		}
-		if !f.stale {
+		e.Expires = t.Expires
+		if !f.stale && !e.Expired(c.now()) {
 			c.add(k, e)
 		}
 		return e, nil
@@ -183,6 +209,28 @@ func (c *Cache) Get(ctx context.Context, k Key, render func(context.Context) ([]
 		return nil, false, err
 	}
 	return v.(*Entry), false, nil
+}
+
+func (c *Cache) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// fresh finds tile k in memory and drops it if it has expired. c.mu is
+// held.
+func (c *Cache) fresh(k Key) (*list.Element, bool) {
+	el, ok := c.items[k]
+	if !ok {
+		return nil, false
+	}
+	if el.Value.(*cached).entry.Expired(c.now()) {
+		c.remove(el)
+		c.stats.Expired++
+		return nil, false
+	}
+	return el, true
 }
 
 // add keeps e under k and evicts from the cold end until the bound holds.

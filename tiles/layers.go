@@ -1,6 +1,6 @@
-// Package tiles renders Mapbox Vector Tiles (MVT 2.1) of the unit hierarchy
-// and the managed objects from PostGIS (ST_AsMVT), describes them as
-// TileJSON 3.0.0 and a MapLibre style, and serves them over HTTP.
+// Package tiles renders Mapbox Vector Tiles (MVT 2.1) of the unit hierarchy,
+// the managed objects and the events from PostGIS (ST_AsMVT), describes them
+// as TileJSON 3.0.0 and a MapLibre style, and serves them over HTTP.
 package tiles
 
 import (
@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SourceLayer is one layer inside a tile, shown in a zoom range.
@@ -18,6 +19,14 @@ type SourceLayer struct {
 	MaxZoom     int               `json:"maxzoom"`
 	Fields      map[string]string `json:"fields"`
 	query       string            // SQL: $1 z, $2 x, $3 y; returns one bytea (ST_AsMVT of the layer)
+	// countOf, for a counts source layer, is the query of the counts per
+	// unit of a level: drawn below the tileset's singlesFrom at the level
+	// of countLevel, and per grid from there where a tile passes the cap.
+	countOf func(level string) string
+	// timed: the query also takes $4, the render time (timestamptz), and
+	// returns a second column, the first moment after it at which what it
+	// drew changes by the clock alone (NULL: never).
+	timed bool
 }
 
 // Layer is a tileset: /tiles/{name}/{z}/{x}/{y}.mvt.
@@ -27,6 +36,14 @@ type Layer struct {
 	MinZoom     int
 	MaxZoom     int
 	Sources     []SourceLayer
+	// singlesFrom > 0: from this zoom the tileset draws single features
+	// (its sources without countOf), unless a tile would hold more than the
+	// cap; then its counts source draws per-grid counts instead. inTile
+	// counts (up to $4) the features of tile $1/$2/$3. singleKind is the
+	// kind of tile_changes rows about single features.
+	singlesFrom int
+	inTile      string
+	singleKind  string
 }
 
 // Visible lists the source layers drawn at zoom z.
@@ -49,9 +66,9 @@ const (
 	Buffer = 64
 )
 
-// ObjectCap is the most object features one tile carries; a tile with more
-// carries per-grid counts instead (source layer object_counts), never a cut
-// list.
+// ObjectCap is the most object (or event) features one tile carries; a tile
+// with more carries per-grid counts instead (source layer object_counts or
+// event_counts), never a cut list.
 const ObjectCap = 20000
 
 // Zooms of the unit levels (DESIGN: districts at low zoom, grids at high).
@@ -64,6 +81,23 @@ var DefaultZooms = Zooms{District: [2]int{0, 10}, Street: [2]int{9, 12}, Communi
 
 // ObjectsMinZoom is where single objects replace counts.
 const ObjectsMinZoom = 14
+
+// EventsMinZoom is where single events replace counts.
+const EventsMinZoom = 13
+
+// EventsMaxAge is the longest an events tile is served after it was
+// rendered: its age_h fields and overdue counts move with the clock. It is
+// served for less when an open event in it passes its deadline sooner.
+const EventsMaxAge = 60 * time.Second
+
+// eventStatuses are the event states, in workflow order; each is a Number
+// field of the event_counts source layer.
+var eventStatuses = []string{"reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "rejected", "returned"}
+
+// openStatuses is the SQL list of the states whose deadline clock runs:
+// literally the predicate of the partial index events_open_deadline
+// (migration 005), so that the planner can use it.
+const openStatuses = `('reported', 'registered', 'dispatched', 'handling', 'returned')`
 
 // ParseZooms reads "district=0-10,street=9-12,community=11-14,grid=13-22";
 // levels left out keep their default range.
@@ -106,7 +140,8 @@ type Catalogue struct {
 	Zooms Zooms
 }
 
-// NewCatalogue builds the units and objects tilesets for the given zooms.
+// NewCatalogue builds the units, objects and events tilesets for the given
+// zooms.
 func NewCatalogue(z Zooms) (*Catalogue, error) {
 	for name, r := range map[string][2]int{"district": z.District, "street": z.Street, "community": z.Community, "grid": z.Grid} {
 		if r[0] < 0 || r[1] > MaxZoom || r[0] > r[1] {
@@ -125,13 +160,26 @@ func NewCatalogue(z Zooms) (*Catalogue, error) {
 			unit("grid", z.Grid, "网格 grids"),
 		}}
 	objects := &Layer{Name: "objects", Description: "Managed objects from z14; per-unit counts below",
-		MinZoom: 0, MaxZoom: MaxZoom, Sources: []SourceLayer{
+		MinZoom: 0, MaxZoom: MaxZoom, singlesFrom: ObjectsMinZoom, inTile: countObjectsInTile, singleKind: "object", Sources: []SourceLayer{
 			{ID: "object_counts", Description: fmt.Sprintf("objects per unit below z%d (district, street or community by zoom), and per grid where a tile would hold more than %d objects", ObjectsMinZoom, ObjectCap),
-				MinZoom: 0, MaxZoom: MaxZoom, Fields: map[string]string{"code": "String", "name": "String", "level": "String", "count": "Number"}},
+				MinZoom: 0, MaxZoom: MaxZoom, Fields: map[string]string{"code": "String", "name": "String", "level": "String", "count": "Number"}, countOf: countQuery},
 			{ID: "objects", Description: "managed objects", MinZoom: ObjectsMinZoom, MaxZoom: MaxZoom,
 				Fields: map[string]string{"code": "String", "class": "String", "class_name": "String", "grid_code": "String"}, query: objectQuery},
 		}}
-	return &Catalogue{layers: map[string]*Layer{"units": units, "objects": objects}, Zooms: z}, nil
+	countFields := map[string]string{"code": "String", "name": "String", "level": "String", "total": "Number", "open": "Number", "overdue": "Number"}
+	for _, st := range eventStatuses {
+		countFields[st] = "Number"
+	}
+	events := &Layer{Name: "events", Description: fmt.Sprintf("Events (事件) from z%d; per-unit counts by status below. Tiles expire with the clock (overdue, age_h): at most %d s after rendering, and when an open event in them passes its deadline", EventsMinZoom, int(EventsMaxAge/time.Second)),
+		MinZoom: 0, MaxZoom: MaxZoom, singlesFrom: EventsMinZoom, inTile: countEventsInTile, singleKind: "event", Sources: []SourceLayer{
+			{ID: "event_counts", Description: fmt.Sprintf("events per unit below z%d (district, street or community by zoom), and per grid where a tile would hold more than %d events: total, open, overdue (open and past the deadline) and one count per status", EventsMinZoom, ObjectCap),
+				MinZoom: 0, MaxZoom: MaxZoom, Fields: countFields, countOf: eventCountQuery, timed: true},
+			{ID: "events", Description: "events: overdue = open and past the deadline at render time; age_h = whole hours since reported; reported_at and deadline in Unix seconds",
+				MinZoom: EventsMinZoom, MaxZoom: MaxZoom, Fields: map[string]string{"code": "String", "class": "String", "class_name": "String",
+					"status": "String", "overdue": "Boolean", "age_h": "Number", "reported_at": "Number", "deadline": "Number", "grid_code": "String"},
+				query: eventQuery, timed: true},
+		}}
+	return &Catalogue{layers: map[string]*Layer{"units": units, "objects": objects, "events": events}, Zooms: z}, nil
 }
 
 // Layer returns a tileset by name.
@@ -151,49 +199,50 @@ func (c *Catalogue) Names() []string {
 }
 
 // ChangeZooms is the zoom range of tileset layer in which a change of the
-// given kind (column kind of table tile_changes, migration 004) is drawn:
-// in units, a unit of that level; in objects, "object" (single objects) or
-// a unit level (that unit's count point). Anything else: every zoom.
+// given kind (column kind of table tile_changes, migrations 004 and 005) is
+// drawn: in units, a unit of that level; in objects and events, "object" or
+// "event" (single features, drawn from ObjectsMinZoom or EventsMinZoom), or
+// a unit level (that unit's count point: drawn below the singles' zoom where
+// counts are per unit of that level, and for "grid" from that zoom, where a
+// tile passes the cap). Anything else: every zoom.
 func (c *Catalogue) ChangeZooms(layer, kind string) (minZoom, maxZoom int) {
 	l, ok := c.layers[layer]
-	if !ok {
+	if !ok || kind == "" {
 		return 0, MaxZoom
 	}
-	source := func(id string) (int, int) {
+	if l.singlesFrom == 0 {
+		// units: a unit of that level
 		for _, s := range l.Sources {
-			if s.ID == id {
+			if s.ID == kind {
 				return s.MinZoom, s.MaxZoom
 			}
 		}
 		return 0, MaxZoom
 	}
-	switch {
-	case layer == "units" && kind != "":
-		return source(kind)
-	case layer == "objects" && kind == "object":
-		return source("objects")
-	case layer == "objects" && kind == "grid":
-		return ObjectsMinZoom, MaxZoom // counts per grid where a tile passes the cap
-	case layer == "objects" && kind != "":
-		minZoom, maxZoom = -1, -1
-		for z := 0; z < ObjectsMinZoom; z++ {
-			if countLevel(z) == kind {
-				if minZoom < 0 {
-					minZoom = z
-				}
-				maxZoom = z
-			}
-		}
-		if minZoom < 0 {
-			return 0, MaxZoom
-		}
-		return minZoom, maxZoom
+	switch kind {
+	case l.singleKind:
+		return l.singlesFrom, MaxZoom
+	case "grid":
+		return l.singlesFrom, MaxZoom // counts per grid where a tile passes the cap
 	}
-	return 0, MaxZoom
+	minZoom, maxZoom = -1, -1
+	for z := 0; z < l.singlesFrom; z++ {
+		if countLevel(z) == kind {
+			if minZoom < 0 {
+				minZoom = z
+			}
+			maxZoom = z
+		}
+	}
+	if minZoom < 0 {
+		return 0, MaxZoom
+	}
+	return minZoom, maxZoom
 }
 
-// countLevel is the unit level whose counts represent objects at zoom z
-// below ObjectsMinZoom.
+// countLevel is the unit level whose counts represent objects (events) at
+// zoom z below ObjectsMinZoom (EventsMinZoom): districts to z8, streets
+// z9–11, communities from z12.
 func countLevel(z int) string {
 	switch {
 	case z <= 8:

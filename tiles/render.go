@@ -3,6 +3,8 @@ package tiles
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -63,12 +65,90 @@ const countObjectsInTile = `SELECT count(*) FROM (SELECT 1 FROM objects
     WHERE geom && ` + envelope4326 + ` AND (GeometryType(geom) = 'POINT' OR ST_Intersects(geom, ` + envelope4326 + `))
     LIMIT $4) x`
 
+// eventIDExpr is an event's feature id: the first 53 bits of the MD5 of
+// its code. The 20-digit code does not fit 64 bits, and a packing of its
+// parts (district, date, sequence) would need 56: ids are read as doubles
+// by MapLibre (vector-tile-js), where ids above 2^53 round, so consecutive
+// packed ids would collapse into one while 53 hashed bits stay exact
+// (a collision among a million events has odds of about 1 in 18,000, and
+// would only make two features share a feature-state).
+const eventIDExpr = `(('x' || left(md5(e.code), 14))::bit(56)::bigint >> 3)`
+
+// eventQuery renders single events at render time $4: overdue and age_h
+// are computed against it, and the second column is the earliest deadline
+// of a drawn open event not yet passed (when its overdue flag turns).
+var eventQuery = `
+WITH e AS (
+    SELECT ` + eventIDExpr + ` AS id, e.code, e.class_code AS class, c.name AS class_name, e.status,
+           (e.status IN ` + openStatuses + ` AND e.deadline < $4::timestamptz) AS overdue,
+           greatest(floor(extract(epoch FROM $4::timestamptz - e.reported_at) / 3600), 0)::bigint AS age_h,
+           floor(extract(epoch FROM e.reported_at))::bigint AS reported_at,
+           floor(extract(epoch FROM e.deadline))::bigint AS deadline,
+           e.grid_code,
+           CASE WHEN e.status IN ` + openStatuses + ` AND e.deadline >= $4::timestamptz THEN e.deadline END AS next,
+           ST_AsMVTGeom(ST_Transform(e.geom, 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true) AS geom
+    FROM events e JOIN event_classes c ON c.code = e.class_code
+    WHERE e.geom && ` + envelope4326 + `
+)
+SELECT (SELECT ST_AsMVT(t, 'events', 4096, 'geom', 'id' ORDER BY t.code) FROM (
+            SELECT id, code, class, class_name, status, overdue, age_h, reported_at, deadline, grid_code, geom
+            FROM e WHERE geom IS NOT NULL) t),
+       (SELECT min(next) FROM e WHERE geom IS NOT NULL)`
+
+// eventCountQuery renders the events per unit of a level as one point on
+// the unit's surface: total and per status from event_counts (kept exact
+// by triggers), open the sum of the open states, overdue (open and past
+// the deadline at render time $4) from the open events themselves, by the
+// partial index events_open_deadline. Units without events are left out.
+// The second column is the earliest deadline still to come of an open
+// event the tile counts (when an overdue count grows), looked for only
+// within EventsMaxAge (the tile expires then anyway): a short range of the
+// partial index, however many events the units hold.
+func eventCountQuery(level string) string {
+	var sums, cols strings.Builder
+	for _, st := range eventStatuses {
+		fmt.Fprintf(&sums, ",\n                   coalesce(sum(c.n) FILTER (WHERE c.status = %s), 0)::bigint AS %s", quote(st), st)
+		fmt.Fprintf(&cols, ", %s", st)
+	}
+	return fmt.Sprintf(`
+WITH u AS (
+    SELECT u.code, u.name, u.level, gridmap_code_upper(u.code) AS upper,
+           ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(u.geom), 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true) AS geom
+    FROM units u
+    WHERE u.valid_to IS NULL AND u.layer = 'base' AND u.level = %[1]s AND u.geom && %[2]s
+), n AS (
+    SELECT u.code::bigint AS id, u.code, u.name, u.level, s.*,
+           (SELECT count(*) FROM events e WHERE e.status IN %[3]s AND e.deadline < $4::timestamptz
+                AND e.grid_code >= u.code AND e.grid_code < u.upper AND s.open > 0) AS overdue,
+           (SELECT min(e.deadline) FROM events e WHERE e.status IN %[3]s
+                AND e.deadline >= $4::timestamptz AND e.deadline < $4::timestamptz + interval '%[6]d seconds'
+                AND e.grid_code >= u.code AND e.grid_code < u.upper AND s.open > 0) AS next,
+           u.geom
+    FROM u, LATERAL (
+            SELECT coalesce(sum(c.n), 0)::bigint AS total,
+                   coalesce(sum(c.n) FILTER (WHERE c.status IN %[3]s), 0)::bigint AS open%[4]s
+            FROM event_counts c WHERE c.grid_code >= u.code AND c.grid_code < u.upper) s
+    WHERE u.geom IS NOT NULL AND s.total > 0
+)
+SELECT (SELECT ST_AsMVT(t, 'event_counts', 4096, 'geom', 'id' ORDER BY t.code) FROM (
+            SELECT id, code, name, level, total, open, overdue%[5]s, geom FROM n) t),
+       (SELECT min(next) FROM n)`, quote(level), envelope4326, openStatuses, sums.String(), cols.String(), int(EventsMaxAge/time.Second))
+}
+
+// countEventsInTile counts (up to $4) the events the events query would
+// draw in tile $1/$2/$3.
+const countEventsInTile = `SELECT count(*) FROM (SELECT 1 FROM events WHERE geom && ` + envelope4326 + ` LIMIT $4) x`
+
 // Renderer builds tiles from PostGIS.
 type Renderer struct {
 	Pool      *pgxpool.Pool
 	Catalogue *Catalogue
-	// ObjectCap is the most object features a tile carries (0: ObjectCap).
+	// ObjectCap is the most object (event) features a tile carries (0:
+	// ObjectCap).
 	ObjectCap int
+	// Now is the clock of the tiles that depend on it (events; nil:
+	// time.Now).
+	Now func() time.Time
 }
 
 func (r *Renderer) objectCap() int {
@@ -78,72 +158,112 @@ func (r *Renderer) objectCap() int {
 	return ObjectCap
 }
 
+func (r *Renderer) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
 // ErrNoLayer is a tileset name the catalogue does not have.
 type ErrNoLayer struct{ Name string }
 
 func (e *ErrNoLayer) Error() string { return fmt.Sprintf("no tileset %q", e.Name) }
 
-// Render returns the uncompressed MVT of a tile: the visible source layers,
-// each an ST_AsMVT, concatenated (an MVT is a list of layers, so the bytes
-// of single-layer tiles append). An empty result has no features at all.
+// Rendered is a rendered tile and how long it holds.
+type Rendered struct {
+	MVT []byte // uncompressed; empty: no features
+	// Expires, when not zero, is the first moment the tile may differ
+	// without any change of data, by the clock alone: an events tile
+	// expires EventsMaxAge after it was rendered, or earlier at the first
+	// deadline still to come of an open event it draws or counts. A tile
+	// with a zero Expires holds until a change of its data (tile_changes).
+	Expires time.Time
+}
+
+// Render returns the uncompressed MVT of a tile (RenderTile without the
+// expiry).
 func (r *Renderer) Render(ctx context.Context, layer string, z, x, y int) ([]byte, error) {
+	t, err := r.RenderTile(ctx, layer, z, x, y)
+	return t.MVT, err
+}
+
+// RenderTile renders a tile: the visible source layers, each an ST_AsMVT,
+// concatenated (an MVT is a list of layers, so the bytes of single-layer
+// tiles append); an empty result has no features at all. Tiles that depend
+// on the clock are rendered at r.Now and carry their expiry.
+func (r *Renderer) RenderTile(ctx context.Context, layer string, z, x, y int) (Rendered, error) {
+	var out Rendered
 	l, ok := r.Catalogue.Layer(layer)
 	if !ok {
-		return nil, &ErrNoLayer{layer}
+		return out, &ErrNoLayer{layer}
 	}
 	if err := CheckTile(z, x, y); err != nil {
-		return nil, err
+		return out, err
 	}
-	// From z14 single objects are drawn unless the tile would pass the
-	// cap; then per-grid counts stand in for them: never a cut list.
-	overCap := func() (bool, error) { return false, nil }
-	if z >= ObjectsMinZoom {
-		var counted, over bool
-		overCap = func() (bool, error) {
-			if !counted {
-				var n int
-				if err := r.Pool.QueryRow(ctx, countObjectsInTile, z, x, y, r.objectCap()+1).Scan(&n); err != nil {
-					return false, fmt.Errorf("render %s/%d/%d/%d: count objects: %w", layer, z, x, y, err)
-				}
-				counted, over = true, n > r.objectCap()
+	// From the singles' zoom (objects z14, events z13) single features are
+	// drawn unless the tile would pass the cap; then per-grid counts stand
+	// in for them: never a cut list.
+	var counted, over bool
+	overCap := func() (bool, error) {
+		if !counted {
+			var n int
+			if err := r.Pool.QueryRow(ctx, l.inTile, z, x, y, r.objectCap()+1).Scan(&n); err != nil {
+				return false, fmt.Errorf("render %s/%d/%d/%d: count features: %w", layer, z, x, y, err)
 			}
-			return over, nil
+			counted, over = true, n > r.objectCap()
 		}
+		return over, nil
 	}
-	var out []byte
+	now := r.now()
 	for _, s := range l.Visible(z) {
 		var q string
 		var args = []any{z, x, y}
 		switch {
-		case s.ID == "object_counts" && z < ObjectsMinZoom:
-			q = countQuery(countLevel(z))
-		case s.ID == "object_counts":
+		case l.singlesFrom == 0:
+			q = s.query
+			args = append(args, pixelDegrees(z))
+		case s.countOf != nil && z < l.singlesFrom:
+			q = s.countOf(countLevel(z))
+		case s.countOf != nil:
 			over, err := overCap()
 			if err != nil {
-				return nil, err
+				return Rendered{}, err
 			}
 			if !over {
 				continue
 			}
-			q = countQuery("grid")
-		case s.ID == "objects":
+			q = s.countOf("grid")
+		default:
 			over, err := overCap()
 			if err != nil {
-				return nil, err
+				return Rendered{}, err
 			}
 			if over {
 				continue
 			}
 			q = s.query
-		default:
-			q = s.query
-			args = append(args, pixelDegrees(z))
 		}
 		var b []byte
-		if err := r.Pool.QueryRow(ctx, q, args...).Scan(&b); err != nil {
-			return nil, fmt.Errorf("render %s/%d/%d/%d %s: %w", layer, z, x, y, s.ID, err)
+		var err error
+		if s.timed {
+			var next *time.Time
+			err = r.Pool.QueryRow(ctx, q, append(args, now)...).Scan(&b, &next)
+			if len(b) > 0 { // nothing drawn: nothing moves with the clock
+				if out.Expires.IsZero() {
+					out.Expires = now.Add(EventsMaxAge)
+				}
+				if next != nil && next.Before(out.Expires) {
+					out.Expires = *next
+				}
+			}
+		} else {
+			err = r.Pool.QueryRow(ctx, q, args...).Scan(&b)
 		}
-		out = append(out, b...)
+		if err != nil {
+			return Rendered{}, fmt.Errorf("render %s/%d/%d/%d %s: %w", layer, z, x, y, s.ID, err)
+		}
+		out.MVT = append(out.MVT, b...)
 	}
 	return out, nil
 }
