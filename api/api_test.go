@@ -65,8 +65,14 @@ func newEnv(t *testing.T, store *data.Store, opts api.Options) *apiEnv {
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go srv.FollowEvents(ctx)
 	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	t.Cleanup(func() {
+		hs.Close()
+		cancel()
+		srv.Close()
+	})
 	return &apiEnv{t: t, store: store, srv: srv, url: hs.URL}
 }
 

@@ -418,7 +418,7 @@ func listenerPID(t *testing.T, e *apiEnv, notPID int) int {
 	for time.Now().Before(deadline) {
 		var pids []int
 		rows, err := e.store.Pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity
-			WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> $1`, notPID)
+			WHERE datname = current_database() AND query LIKE 'LISTEN %units%' AND pid <> $1`, notPID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,6 +36,12 @@ type metrics struct {
 
 	imports    *prometheus.CounterVec // kind, outcome
 	importRows *prometheus.CounterVec // kind, result
+
+	eventsNew      prometheus.Counter
+	eventsReplayed prometheus.Counter
+	sseSubscribers prometheus.Gauge
+	sseMessages    prometheus.Counter
+	sseDropped     prometheus.Counter
 }
 
 // Import outcomes and object row results, the label values of
@@ -83,6 +89,23 @@ func newMetrics(store *data.Store) *metrics {
 		Name: "gridmap_locate_points_total",
 		Help: "Points located, by mode: single (GET /v1/locate) or batch (POST /v1/locate).",
 	}, []string{"mode"})
+	reported := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gridmap_events_reported_total",
+		Help: "Event reports answered: new (201) or replayed (the same Idempotency-Key and body again: 200).",
+	}, []string{"result"})
+	m.eventsNew, m.eventsReplayed = reported.WithLabelValues("new"), reported.WithLabelValues("replayed")
+	m.sseSubscribers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gridmap_event_stream_subscribers",
+		Help: "Open /v1/events/stream connections.",
+	})
+	m.sseMessages = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gridmap_event_stream_messages_total",
+		Help: "Feed entries written to stream subscribers (each subscriber counts).",
+	})
+	m.sseDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gridmap_event_stream_dropped_total",
+		Help: "Subscribers disconnected because they read too slowly (they resume with Last-Event-ID).",
+	})
 	m.locateSingle = points.WithLabelValues("single")
 	m.locateBatch = points.WithLabelValues("batch")
 	// Every known label combination starts at 0, so rates work from the
@@ -101,6 +124,7 @@ func newMetrics(store *data.Store) *metrics {
 		m.requests, m.duration,
 		m.locatorUnits, m.locatorBuilds, m.locatorBuild,
 		points, m.imports, m.importRows,
+		reported, m.sseSubscribers, m.sseMessages, m.sseDropped,
 		newPoolCollector(store.Pool),
 	)
 	return m
@@ -109,6 +133,15 @@ func newMetrics(store *data.Store) *metrics {
 // handler serves the registry in the Prometheus exposition format.
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// eventReported counts an answered report.
+func (m *metrics) eventReported(replayed bool) {
+	if replayed {
+		m.eventsReplayed.Inc()
+	} else {
+		m.eventsNew.Inc()
+	}
 }
 
 // locatorBuilt records a locator swapped in.

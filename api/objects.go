@@ -32,7 +32,7 @@ func (s *Server) objectRoutes(r *mux.Router) {
 	r.HandleFunc("/v1/objects/{code}", s.getObject).Methods(http.MethodGet)
 	r.HandleFunc("/v1/objects/{code}", s.putObject).Methods(http.MethodPut)
 	r.HandleFunc("/v1/objects/{code}", s.deleteObject).Methods(http.MethodDelete)
-	r.HandleFunc("/v1/stats/{code}", s.objectStats).Methods(http.MethodGet)
+	r.HandleFunc("/v1/stats/{code}", s.stats).Methods(http.MethodGet)
 }
 
 // Problem types of the object API (docs/api.md, Objects).
@@ -121,13 +121,19 @@ func objectFail(w http.ResponseWriter, r *http.Request, err error) {
 // readBody reads a request body of at most maxObjectBodyBytes; on failure
 // it has answered (413 or 400) and returns nil.
 func readBody(w http.ResponseWriter, r *http.Request) []byte {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxObjectBodyBytes))
+	return readBodyMax(w, r, maxObjectBodyBytes)
+}
+
+// readBodyMax reads a request body of at most limit bytes; on failure it
+// has answered (413 or 400) and returns nil.
+func readBodyMax(w http.ResponseWriter, r *http.Request, limit int64) []byte {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			writeProblem(w, r, Problem{Type: probTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
-				Detail:     fmt.Sprintf("the body may hold at most %d bytes", maxObjectBodyBytes),
-				Extensions: map[string]any{"limit_bytes": maxObjectBodyBytes}})
+				Detail:     fmt.Sprintf("the body may hold at most %d bytes", limit),
+				Extensions: map[string]any{"limit_bytes": limit}})
 			return nil
 		}
 		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
@@ -555,6 +561,64 @@ func (s *Server) writeObjectPage(w http.ResponseWriter, r *http.Request, p *data
 	writeGeoJSON(w, fc)
 }
 
+// stats: GET /v1/stats/{code}?of=objects|events&by=…&from=&to=. Without
+// of=, by=status or a time range means events (objects have neither),
+// anything else objects.
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	of := q.Get("of")
+	if of == "" {
+		of = "objects"
+		if q.Get("by") == "status" || q.Has("from") || q.Has("to") {
+			of = "events"
+		}
+	}
+	switch of {
+	case "objects":
+		s.objectStats(w, r)
+	case "events":
+		s.eventStats(w, r)
+	default:
+		badParam(w, r, "of", fmt.Sprintf("of=%q: statistics are of objects or events", of))
+	}
+}
+
+// eventStats: GET /v1/stats/{code}?of=events&by=status|class&from=&to=
+func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) {
+	code := mux.Vars(r)["code"]
+	q := r.URL.Query()
+	by := q.Get("by")
+	if by == "" {
+		by = "status"
+	}
+	cfg, err := s.store.EventConfig(r.Context())
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	from, err := timeParam(q, "from", cfg)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	to, err := timeParam(q, "to", cfg)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	st, err := s.store.EventStats(r.Context(), code, by, from, to)
+	if errors.Is(err, data.ErrNotFound) {
+		notFound(w, r, fmt.Sprintf("no unit with code %q in layer %q", code, grid.BaseLayer))
+		return
+	}
+	if err != nil {
+		objectFail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	writeJSON(w, http.StatusOK, map[string]any{"of": "events", "by": st.By, "from": st.From, "to": st.To, "unit": st.Unit, "children": st.Children})
+}
+
 // objectStats: GET /v1/stats/{code}?by=class
 func (s *Server) objectStats(w http.ResponseWriter, r *http.Request) {
 	code := mux.Vars(r)["code"]
@@ -575,5 +639,5 @@ func (s *Server) objectStats(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"unit": st.Unit, "children": st.Children, "by": by})
+	writeJSON(w, http.StatusOK, map[string]any{"of": "objects", "unit": st.Unit, "children": st.Children, "by": by})
 }

@@ -694,7 +694,8 @@ func TestStatsAPI(t *testing.T) {
 	check("/v1/stats/"+grid2, grid2)
 
 	expectProblem(t, e.get("/v1/stats/440399"), http.StatusNotFound, typeNotFound, "", `"440399"`)
-	expectProblem(t, e.get("/v1/stats/"+demoDistrict+"?by=status"), http.StatusBadRequest, typeBadParam, "by", `"status"`)
+	expectProblem(t, e.get("/v1/stats/"+demoDistrict+"?of=objects&by=status"), http.StatusBadRequest, typeBadParam, "by", `"status"`)
+	expectProblem(t, e.get("/v1/stats/"+demoDistrict+"?of=roads"), http.StatusBadRequest, typeBadParam, "of", `"roads"`)
 }
 
 func TestObjectRoutes(t *testing.T) {

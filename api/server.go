@@ -34,7 +34,18 @@ type Options struct {
 	TileCacheBytes int64
 	// TileZooms are the zoom ranges of the unit levels (default tiles.DefaultZooms).
 	TileZooms *tiles.Zooms
-	Logger    *slog.Logger
+	// SSEHeartbeat is the comment interval of event streams (default 15 s),
+	// which keeps proxies from closing an idle stream.
+	SSEHeartbeat time.Duration
+	// EventFeedRetention is how far back a stream can resume with
+	// Last-Event-ID (default 24 h); IdempotencyRetention how long an
+	// Idempotency-Key is remembered (default 24 h).
+	EventFeedRetention   time.Duration
+	IdempotencyRetention time.Duration
+	// ReportWriters is the number of concurrent reporting transactions
+	// (default 4); reports arriving meanwhile share the next one.
+	ReportWriters int
+	Logger        *slog.Logger
 }
 
 // Defaults for Options.
@@ -56,6 +67,9 @@ type Server struct {
 	tileMem *tileCache
 	reload  sync.Mutex
 	metrics *metrics
+
+	events   *eventHub
+	reporter *data.Reporter
 }
 
 type locatorState struct {
@@ -78,6 +92,15 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.SSEHeartbeat <= 0 {
+		opts.SSEHeartbeat = DefaultSSEHeartbeat
+	}
+	if opts.EventFeedRetention <= 0 {
+		opts.EventFeedRetention = DefaultEventFeedRetain
+	}
+	if opts.IdempotencyRetention <= 0 {
+		opts.IdempotencyRetention = DefaultIdempotencyRetain
+	}
 	zooms := tiles.DefaultZooms
 	if opts.TileZooms != nil {
 		zooms = *opts.TileZooms
@@ -97,8 +120,15 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err := s.initTileCache(ctx); err != nil {
 		return nil, err
 	}
+	if s.events, err = newEventHub(ctx, store, s.log, s.metrics); err != nil {
+		return nil, err
+	}
+	s.reporter = data.NewReporter(store, opts.ReportWriters, 0)
 	return s, nil
 }
+
+// Close stops taking reports and answers those queued.
+func (s *Server) Close() { s.reporter.Close() }
 
 // Locator is the current in-memory locator.
 func (s *Server) Locator() *grid.Locator { return s.locator.Load().Locator }
@@ -169,6 +199,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v1/locate", s.locateOne).Methods(http.MethodGet)
 	r.HandleFunc("/v1/locate", s.locateMany).Methods(http.MethodPost)
 	s.objectRoutes(r)
+	s.eventRoutes(r)
 	s.tileRoutes(r)
 	s.pmtilesRoutes(r)
 	s.fontRoutes(r)

@@ -47,8 +47,10 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err := servePMTiles(srv, *pmtilesDir, log); err != nil {
 		return err
 	}
+	defer srv.Close()
 	go srv.FollowUnits(ctx)
 	go srv.FollowTiles(ctx)
+	go srv.FollowEvents(ctx)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
