@@ -69,10 +69,11 @@ db-stop:
 migrate: db $(BIN)
 	@$(BIN) migrate
 
-## demo: build the demo city when the database holds no units, and 200,000 objects when it holds none
+## demo: build the demo city when the database holds no units, 200,000 objects when it holds none, and 20,000 events of the last 30 days when it holds none
 DEMO_OBJECTS ?= 200000
+DEMO_EVENTS  ?= 20000
 demo: migrate
-	@$(BIN) demo --if-empty --objects $(DEMO_OBJECTS)
+	@$(BIN) demo --if-empty --objects $(DEMO_OBJECTS) --events $(DEMO_EVENTS)
 
 run: demo
 	@echo "gridmap: serving on http://localhost$(ADDR)  (DATABASE_URL=$(DATABASE_URL))"

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"gridmap/data"
@@ -18,10 +19,14 @@ func cmdDemo(ctx context.Context, args []string) error {
 	fs.StringVar(&d.District, "district", d.District, "the district a small demo keeps")
 	fs.IntVar(&d.GridsPerCommunity, "grids-per-community", d.GridsPerCommunity, "grids cut from each community")
 	fs.IntVar(&d.Seed, "seed", d.Seed, "random seed; the same seed builds the same city")
-	ifEmpty := fs.Bool("if-empty", false, "build the city only when the store holds no units, and objects only when it holds none")
+	ifEmpty := fs.Bool("if-empty", false, "build the city only when the store holds no units, objects only when it holds none, events only when it holds none")
 	objects := fs.Int64("objects", 0, "also add this many managed objects with a realistic class mix")
+	events := fs.Int("events", 0, "also add this many events over the last 30 days, walked through the workflow (in every state, some overdue)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see gridmap demo -h)", fs.Arg(0))
 	}
 	s, err := openStore(ctx)
 	if err != nil {
@@ -45,20 +50,29 @@ func cmdDemo(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if *objects <= 0 {
-		return nil
+	if *objects > 0 {
+		if err := demoObjects(ctx, s, *objects, uint64(d.Seed), *ifEmpty); err != nil {
+			return err
+		}
 	}
-	if *ifEmpty {
-		n, err := s.CountObjects(ctx)
+	if *events > 0 {
+		return demoEvents(ctx, s, *events, uint64(d.Seed), *ifEmpty)
+	}
+	return nil
+}
+
+func demoObjects(ctx context.Context, s *data.Store, n int64, seed uint64, ifEmpty bool) error {
+	if ifEmpty {
+		have, err := s.CountObjects(ctx)
 		if err != nil {
 			return err
 		}
-		if n > 0 {
-			fmt.Printf("demo: the store already holds %d objects; none added\n", n)
+		if have > 0 {
+			fmt.Printf("demo: the store already holds %d objects; none added\n", have)
 			return nil
 		}
 	}
-	stream, err := s.DemoObjects(ctx, *objects, uint64(d.Seed), false)
+	stream, err := s.DemoObjects(ctx, n, seed, false)
 	if err != nil {
 		return err
 	}
@@ -73,6 +87,38 @@ func cmdDemo(ctx context.Context, args []string) error {
 		return fmt.Errorf("demo objects rejected")
 	}
 	return nil
+}
+
+// demoEvents adds n events of the last 30 days, and prints one line: the
+// count per status, the overdue ones, the time taken.
+func demoEvents(ctx context.Context, s *data.Store, n int, seed uint64, ifEmpty bool) error {
+	if ifEmpty {
+		have, err := s.CountEvents(ctx)
+		if err != nil {
+			return err
+		}
+		if have > 0 {
+			fmt.Printf("demo: the store already holds %d events; none added\n", have)
+			return nil
+		}
+	}
+	res, err := s.DemoEvents(ctx, n, seed, time.Now())
+	if err != nil {
+		return fmt.Errorf("demo events: %w", err)
+	}
+	fmt.Println(demoEventsSummary(res))
+	return nil
+}
+
+func demoEventsSummary(res data.DemoEventsResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "demo: %d events (%d log entries):", res.Events, res.LogEntries)
+	for _, st := range grid.EventStatuses {
+		fmt.Fprintf(&b, " %d %s,", res.ByStatus[st], st)
+	}
+	fmt.Fprintf(&b, " %d overdue, %d handled late, %d returned, %d re-dispatched; %.1fs",
+		res.Overdue, res.HandledLate, res.Returned, res.Redispatched, res.Seconds)
+	return b.String()
 }
 
 func buildDemoCity(ctx context.Context, s *data.Store, d data.DemoOptions, start time.Time) error {

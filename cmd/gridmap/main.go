@@ -2,7 +2,8 @@
 //
 //	gridmap serve                 serve the API and web pages (ADDR, default :8080)
 //	gridmap migrate               apply the schema migrations
-//	gridmap demo [flags]          build the demo city (Shenzhen)
+//	gridmap demo [flags]          build the demo city (Shenzhen), objects and events
+//	gridmap simulate [flags]      a live wall: report events and move them along the workflow
 //	gridmap import units FILE     import units from a GeoJSON FeatureCollection
 //	gridmap import objects FILE   import managed objects (GeoJSON, NDJSON, CSV), streamed
 //	gridmap bench objects         1.6 M objects vs a raw COPY of the same rows
@@ -30,7 +31,8 @@ const usage = `usage: gridmap <command> [flags]
 commands:
   serve                serve the HTTP API and the web pages (ADDR, default :8080)
   migrate              apply the embedded schema migrations
-  demo                 build the Shenzhen demo city (see gridmap demo -h)
+  demo                 build the Shenzhen demo city, objects and events (see gridmap demo -h)
+  simulate             report events and move them along the workflow, live (see gridmap simulate -h)
   import units FILE    import units from a GeoJSON FeatureCollection (see gridmap import units -h)
   import objects FILE  import managed objects: GeoJSON, newline-delimited GeoJSON or CSV, streamed
   import classes FILE  add object classes from a CSV (the form of data/seed/object_classes.csv)
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string) int {
 		err = cmdMigrate(ctx)
 	case "demo":
 		err = cmdDemo(ctx, args[1:])
+	case "simulate":
+		err = cmdSimulate(ctx, args[1:])
 	case "import":
 		switch {
 		case len(args) >= 2 && args[1] == "units":
