@@ -23,11 +23,14 @@ import (
 	"gridmap/geo"
 )
 
-// cmdBench: gridmap bench objects — the bulk import against the physical
-// limit, on a database of its own so nothing real is touched.
+// cmdBench: gridmap bench objects|events — measurements on a database of
+// their own, so nothing real is touched.
 func cmdBench(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "events" {
+		return benchEvents(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "objects" {
-		return fmt.Errorf("usage: gridmap bench objects [flags]")
+		return fmt.Errorf("usage: gridmap bench objects|events [flags]")
 	}
 	fs := flag.NewFlagSet("bench objects", flag.ContinueOnError)
 	rows := fs.Int64("rows", 1600000, "objects to load")
@@ -39,32 +42,11 @@ func cmdBench(ctx context.Context, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	u, err := url.Parse(databaseURL())
+	s, drop, err := scratchStore(ctx, *dbName, *keep)
 	if err != nil {
 		return err
 	}
-	admin := *u
-	admin.Path = "/postgres"
-	conn, err := pgx.Connect(ctx, admin.String())
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	ident := pgx.Identifier{*dbName}.Sanitize()
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-		return err
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
-		return err
-	}
-	if !*keep {
-		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)") //nolint:errcheck
-	}
-	u.Path = "/" + *dbName
-	s, err := data.Open(ctx, u.String())
-	if err != nil {
-		return err
-	}
+	defer drop()
 	defer s.Close()
 
 	d := data.DemoDefaults
@@ -262,3 +244,40 @@ func benchQueries(ctx context.Context, s *data.Store, district string) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// scratchStore creates (dropping any old one) a database of the given name
+// on DATABASE_URL's server and opens it; drop removes it unless keep.
+func scratchStore(ctx context.Context, name string, keep bool) (*data.Store, func(), error) {
+	u, err := url.Parse(databaseURL())
+	if err != nil {
+		return nil, nil, err
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	conn, err := pgx.Connect(ctx, admin.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+		conn.Close(ctx)
+		return nil, nil, err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+		conn.Close(ctx)
+		return nil, nil, err
+	}
+	drop := func() {
+		if !keep {
+			conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)") //nolint:errcheck
+		}
+		conn.Close(context.Background())
+	}
+	u.Path = "/" + name
+	s, err := data.Open(ctx, u.String())
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return s, drop, nil
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gridmap/api"
+	"gridmap/data"
+	"gridmap/grid"
+)
+
+// benchEvents: gridmap bench events — the reporting rate over HTTP (locate,
+// code, route, deadline, log, feed) and the delivery latency of the live
+// stream to many subscribers while reports arrive, against a server and a
+// database on this machine (the load generator shares it too).
+func benchEvents(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench events", flag.ContinueOnError)
+	duration := fs.Duration("duration", 15*time.Second, "length of each measured phase")
+	clients := fs.Int("clients", 64, "concurrent reporting clients (HTTP keep-alive connections)")
+	subscribers := fs.Int("subscribers", 200, "SSE subscribers in the delivery phase")
+	rate := fs.Int("rate", 0, "reports per second in the delivery phase; 0 = as fast as the clients go")
+	dbName := fs.String("database", "gridmap_bench", "scratch database created (and dropped) on DATABASE_URL's server")
+	keep := fs.Bool("keep", false, "keep the scratch database")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, drop, err := scratchStore(ctx, *dbName, *keep)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	defer s.Close()
+	t := time.Now()
+	res, err := s.BuildDemo(ctx, data.DemoDefaults)
+	if err != nil {
+		return err
+	}
+	if !res.Import.OK() {
+		return fmt.Errorf("bench city failed validation")
+	}
+	fmt.Printf("city: %d districts, %d grids in %.1fs\n", res.Counts[grid.District], res.Counts[grid.Grid], time.Since(t).Seconds())
+
+	srv, err := api.New(ctx, s, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go srv.FollowEvents(runCtx)
+	go srv.FollowTiles(runCtx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln) //nolint:errcheck
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+
+	pts := gridPoints(srv.Locator(), 20000)
+	classes := []string{"0102", "0505", "0503", "0201", "0104", "0404", "0301", "0510"}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + *subscribers, MaxConnsPerHost: 0}}
+
+	// One report: a random point and class, with an Idempotency-Key, as a
+	// careful client sends it.
+	var seq atomic.Int64
+	report := func(rng *rand.Rand) (time.Duration, error) {
+		p := pts[rng.IntN(len(pts))]
+		body := fmt.Sprintf(`{"class":%q,"lon":%.7f,"lat":%.7f,"source":"grid_worker","reporter":"bench","description":"bench event"}`,
+			classes[rng.IntN(len(classes))], p[0], p[1])
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/events", bytes.NewBufferString(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "bench-"+strconv.FormatInt(seq.Add(1), 10))
+		t := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return 0, fmt.Errorf("POST /v1/events: %d", resp.StatusCode)
+		}
+		return time.Since(t), nil
+	}
+
+	// run reports from the clients for d (after a warm-up), at most perSec
+	// per second when perSec > 0, and returns the count and latencies.
+	run := func(d time.Duration, perSec int) (int, []time.Duration, error) {
+		var (
+			mu   sync.Mutex
+			lats []time.Duration
+			n    int
+			ferr error
+			wg   sync.WaitGroup
+		)
+		var tick <-chan time.Time
+		if perSec > 0 {
+			tk := time.NewTicker(time.Second / time.Duration(perSec))
+			defer tk.Stop()
+			tick = tk.C
+		}
+		warm := time.Now().Add(2 * time.Second)
+		end := warm.Add(d)
+		for i := range *clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(i), 7))
+				for time.Now().Before(end) {
+					if tick != nil {
+						<-tick
+					}
+					lat, err := report(rng)
+					mu.Lock()
+					if err != nil && ferr == nil {
+						ferr = err
+					}
+					if err == nil && time.Now().After(warm) && time.Now().Before(end) {
+						n++
+						lats = append(lats, lat)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		return n, lats, ferr
+	}
+
+	// 1. Reporting rate.
+	n, lats, err := run(*duration, 0)
+	if err != nil {
+		return err
+	}
+	sortDurations(lats)
+	fmt.Printf("reporting: %d clients, %d events in %s: %.0f events/s; POST latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		*clients, n, *duration, float64(n)/duration.Seconds(), ms(pct(lats, 50)), ms(pct(lats, 99)), ms(lats[len(lats)-1]))
+
+	// 2. Delivery to subscribers while reports arrive.
+	subCtx, stopSubs := context.WithCancel(runCtx)
+	defer stopSubs()
+	var (
+		smu      sync.Mutex
+		delays   []time.Duration
+		received atomic.Int64
+		ready    sync.WaitGroup
+		done     sync.WaitGroup
+	)
+	for range *subscribers {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			var mine []time.Duration
+			defer func() {
+				smu.Lock()
+				delays = append(delays, mine...)
+				smu.Unlock()
+			}()
+			req, _ := http.NewRequestWithContext(subCtx, http.MethodGet, base+"/v1/events/stream", nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				ready.Done()
+				return
+			}
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			first := true
+			for sc.Scan() {
+				if first {
+					first = false
+					ready.Done()
+				}
+				line := sc.Bytes()
+				if !bytes.HasPrefix(line, []byte("data: ")) {
+					continue
+				}
+				now := time.Now()
+				if at, ok := feedTime(line[6:]); ok {
+					mine = append(mine, now.Sub(at))
+					received.Add(1)
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	n, _, err = run(*duration, *rate)
+	if err != nil {
+		return err
+	}
+	// Let the last messages arrive, then hang up.
+	deadline := time.Now().Add(5 * time.Second)
+	want := int64(*subscribers) * int64(n)
+	for received.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	stopSubs()
+	done.Wait()
+	sortDurations(delays)
+	if len(delays) == 0 {
+		return fmt.Errorf("no messages reached the subscribers")
+	}
+	fmt.Printf("delivery: %d subscribers, %d events reported in %s (%.0f/s), %d messages received; latency from the report's transaction start to a subscriber's read: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+		*subscribers, n, *duration, float64(n)/duration.Seconds(), len(delays), ms(pct(delays, 50)), ms(pct(delays, 99)), ms(delays[len(delays)-1]))
+	return nil
+}
+
+// feedTime reads "at" from a feed message: jsonb writes keys shortest
+// first, so it leads; parsing only it keeps 200 readers cheap.
+func feedTime(b []byte) (time.Time, bool) {
+	i := bytes.Index(b, []byte(`"at": "`))
+	if i < 0 {
+		var m struct{ At time.Time }
+		if json.Unmarshal(b, &m) != nil {
+			return time.Time{}, false
+		}
+		return m.At, true
+	}
+	b = b[i+7:]
+	j := bytes.IndexByte(b, '"')
+	if j < 0 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b[:j]))
+	return t, err == nil
+}
+
+// gridPoints draws n points that fall in a grid, from the locator's
+// units' extent.
+func gridPoints(l *grid.Locator, n int) [][2]float64 {
+	rng := rand.New(rand.NewPCG(1, 2))
+	// Shenzhen's extent; points outside every grid are drawn again.
+	minLon, minLat, maxLon, maxLat := 113.75, 22.45, 114.62, 22.86
+	var out [][2]float64
+	for tries := 0; len(out) < n && tries < 100*n; tries++ {
+		lon := minLon + rng.Float64()*(maxLon-minLon)
+		lat := minLat + rng.Float64()*(maxLat-minLat)
+		if l.Locate(lon, lat).Grid != nil {
+			out = append(out, [2]float64{lon, lat})
+		}
+	}
+	return out
+}
+
+func sortDurations(ds []time.Duration) { sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] }) }
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[min(len(ds)-1, len(ds)*p/100)]
+}
