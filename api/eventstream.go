@@ -37,7 +37,7 @@ type eventHub struct {
 	store *data.Store
 	log   *slog.Logger
 	m     *metrics
-	ring  int // entries kept
+	ring  int // entries kept (up to twice as many between trims)
 
 	mu        sync.Mutex
 	entries   []data.FeedEntry // seq order
@@ -134,7 +134,9 @@ func (h *eventHub) publish(batch []data.FeedEntry) {
 	defer h.mu.Unlock()
 	h.entries = append(h.entries, batch...)
 	h.last = batch[len(batch)-1].Seq
-	if over := len(h.entries) - h.ring; over > 0 {
+	// Trim to the ring's size once it holds twice that: one copy per ring's
+	// worth of entries rather than one per batch.
+	if over := len(h.entries) - h.ring; over >= h.ring {
 		h.ringStart = h.entries[over-1].Seq
 		h.entries = append([]data.FeedEntry(nil), h.entries[over:]...)
 	}
