@@ -220,6 +220,10 @@ func (s *Server) putCalendarDay(w http.ResponseWriter, r *http.Request) {
 // weekday again.
 func (s *Server) deleteCalendarDay(w http.ResponseWriter, r *http.Request) {
 	day := mux.Vars(r)["day"]
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		badParam(w, r, "day", fmt.Sprintf("%q is not a date (YYYY-MM-DD)", day))
+		return
+	}
 	if err := s.store.PutCalendarDay(r.Context(), data.CalendarDay{Day: day}); err != nil {
 		objectFail(w, r, err)
 		return

@@ -64,7 +64,7 @@ type reportBody struct {
 	Source      string     `json:"source"`
 	Reporter    string     `json:"reporter"`
 	Media       []string   `json:"media"`
-	OccurredAt  *time.Time `json:"occurred_at"`
+	OccurredAt  *string    `json:"occurred_at"` // parsed in checkReport, so an error names the member
 }
 
 // invalidMember answers 422 naming a body member.
@@ -188,9 +188,19 @@ func (s *Server) checkReport(w http.ResponseWriter, r *http.Request, b *reportBo
 	case len(b.Media) > maxMedia:
 		invalidMember(w, r, "media", fmt.Sprintf("media has %d links; at most %d", len(b.Media), maxMedia))
 		return nil, false
-	case b.OccurredAt != nil && b.OccurredAt.After(time.Now().Add(occurredAtFutureOK)):
-		invalidMember(w, r, "occurred_at", fmt.Sprintf("occurred_at %s is in the future", b.OccurredAt.Format(time.RFC3339)))
-		return nil, false
+	}
+	var occurred *time.Time
+	if b.OccurredAt != nil {
+		t, err := time.Parse(time.RFC3339, *b.OccurredAt)
+		switch {
+		case err != nil:
+			invalidMember(w, r, "occurred_at", fmt.Sprintf("occurred_at %q is not an RFC 3339 time such as 2026-11-23T09:30:00+08:00", truncate(*b.OccurredAt, 60)))
+			return nil, false
+		case t.After(time.Now().Add(occurredAtFutureOK)):
+			invalidMember(w, r, "occurred_at", fmt.Sprintf("occurred_at %s is in the future", t.Format(time.RFC3339)))
+			return nil, false
+		}
+		occurred = &t
 	}
 	crs, err := geo.ParseCRS(b.CRS)
 	if err != nil {
@@ -216,7 +226,7 @@ func (s *Server) checkReport(w http.ResponseWriter, r *http.Request, b *reportBo
 		return nil, false
 	}
 	return &data.NewEvent{Class: b.Class, Lon: lon, Lat: lat, CRS: crs, InputLon: *b.Lon, InputLat: *b.Lat, Location: loc,
-		Description: b.Description, Source: src, Reporter: b.Reporter, Media: b.Media, OccurredAt: b.OccurredAt}, true
+		Description: b.Description, Source: src, Reporter: b.Reporter, Media: b.Media, OccurredAt: occurred}, true
 }
 
 // outsideGrids refuses a report no grid covers, saying how far the nearest
@@ -304,6 +314,10 @@ type transitionBody struct {
 // event must still be at that version (412 otherwise).
 func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) {
 	code := mux.Vars(r)["code"]
+	if _, _, _, err := grid.ParseEventCode(code); err != nil {
+		badParam(w, r, "code", fmt.Sprintf("event code %q: %v", code, err))
+		return
+	}
 	raw := readBodyMax(w, r, maxEventBodyBytes)
 	if raw == nil {
 		return

@@ -31,6 +31,7 @@ const (
 	eventRingSize            = 20000
 	maxResumeBacklog         = 200000
 	subscriberQueue          = 1024 // batches queued per subscriber before it counts as too slow
+	sseWriteTimeout          = 30 * time.Second
 )
 
 type eventHub struct {
@@ -167,6 +168,10 @@ type resumeGap struct {
 	Reason        string `json:"reason"`
 	LastEventID   int64  `json:"last_event_id"`
 	PrunedThrough int64  `json:"pruned_through,omitempty"`
+	// From is where the stream goes on (the reset message's id, so a
+	// client that reconnects before the next message does not ask again
+	// for what is gone).
+	From int64 `json:"from"`
 }
 
 // subscribe registers a subscriber. With after ≥ 0 (Last-Event-ID) the
@@ -211,9 +216,10 @@ func (h *eventHub) subscribe(ctx context.Context, after int64, f streamFilter) (
 			if after < pruned {
 				h.mu.Lock()
 				register(h.last)
+				from := h.last
 				h.mu.Unlock()
 				return sub, nil, &resumeGap{Reason: "the events after this id are older than the feed's retention window; reload the state (GET /v1/events) and follow from here",
-					LastEventID: after, PrunedThrough: pruned}, nil
+					LastEventID: after, PrunedThrough: pruned, From: from}, nil
 			}
 			checkedPruned = true
 		}
@@ -240,9 +246,10 @@ func (h *eventHub) subscribe(ctx context.Context, after int64, f streamFilter) (
 		if len(backlog) > maxResumeBacklog {
 			h.mu.Lock()
 			register(h.last)
+			from := h.last
 			h.mu.Unlock()
 			return sub, nil, &resumeGap{Reason: fmt.Sprintf("more than %d events to replay; reload the state (GET /v1/events) and follow from here", maxResumeBacklog),
-				LastEventID: after}, nil
+				LastEventID: after, From: from}, nil
 		}
 	}
 }
@@ -378,11 +385,16 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 	buf = append(buf, "retry: 3000\n\n"...)
 	if gap != nil {
 		g, _ := json.Marshal(gap)
-		buf = append(buf, "event: reset\ndata: "...)
+		buf = append(buf, "id: "...)
+		buf = strconv.AppendInt(buf, gap.From, 10)
+		buf = append(buf, "\nevent: reset\ndata: "...)
 		buf = append(buf, g...)
 		buf = append(buf, "\n\n"...)
 	}
 	write := func() bool {
+		// A client that stops reading must not pin this handler (and its
+		// queue) forever: a write that cannot finish in time ends it.
+		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 		if _, err := w.Write(buf); err != nil {
 			return false
 		}

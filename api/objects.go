@@ -606,6 +606,10 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	if from != nil && to != nil && !from.Before(*to) {
+		badParam(w, r, "to", "to must be after from")
+		return
+	}
 	st, err := s.store.EventStats(r.Context(), code, by, from, to)
 	if errors.Is(err, data.ErrNotFound) {
 		notFound(w, r, fmt.Sprintf("no unit with code %q in layer %q", code, grid.BaseLayer))

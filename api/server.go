@@ -123,7 +123,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if s.events, err = newEventHub(ctx, store, s.log, s.metrics); err != nil {
 		return nil, err
 	}
-	s.reporter = data.NewReporter(store, opts.ReportWriters, 0)
+	s.reporter = data.NewReporter(store, opts.ReportWriters, 0, func() { s.syncTiles(context.Background()) })
 	return s, nil
 }
 

@@ -14,13 +14,14 @@ import (
 // per-transaction costs (begin, config check, code numbers, feed lock,
 // commit) are paid once for all of them.
 type Reporter struct {
-	store    *Store
-	maxBatch int
-	queue    chan *pending
-	wg       sync.WaitGroup
-	stop     chan struct{}
-	exited   chan struct{} // closed when the writers are gone
-	once     sync.Once
+	store       *Store
+	maxBatch    int
+	afterCommit func()
+	queue       chan *pending
+	wg          sync.WaitGroup
+	stop        chan struct{}
+	exited      chan struct{} // closed when the writers are gone
+	once        sync.Once
 }
 
 type pending struct {
@@ -33,15 +34,18 @@ type pending struct {
 var ErrReporterClosed = errors.New("event reporter is closed")
 
 // NewReporter starts writers goroutines (default 4), each taking up to
-// maxBatch queued reports per transaction (default 256).
-func NewReporter(s *Store, writers, maxBatch int) *Reporter {
+// maxBatch queued reports per transaction (default 256). afterCommit, when
+// set, runs after each committed batch before its reports are answered (a
+// server drops the tiles the batch changed, so a reporter's next tile
+// request shows its event).
+func NewReporter(s *Store, writers, maxBatch int, afterCommit func()) *Reporter {
 	if writers <= 0 {
 		writers = 4
 	}
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
-	r := &Reporter{store: s, maxBatch: maxBatch, queue: make(chan *pending, 4*maxBatch), stop: make(chan struct{}), exited: make(chan struct{})}
+	r := &Reporter{store: s, maxBatch: maxBatch, afterCommit: afterCommit, queue: make(chan *pending, 4*maxBatch), stop: make(chan struct{}), exited: make(chan struct{})}
 	for range writers {
 		r.wg.Add(1)
 		go r.write()
@@ -144,6 +148,9 @@ func (r *Reporter) commit(batch []*pending) {
 		evs[i] = p.ev
 	}
 	res, err := r.store.ReportEvents(context.Background(), evs)
+	if err == nil && r.afterCommit != nil {
+		r.afterCommit()
+	}
 	for i, p := range live {
 		if err != nil {
 			p.done <- ReportResult{Err: &batchError{err}}
