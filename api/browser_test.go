@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,11 +20,14 @@ import (
 )
 
 // TestWallMapInBrowser serves the small demo city (with a few hundred
-// objects) and runs web/test/wall.test.mjs: the wall map at 3840×2160 in
-// headless Chromium (Debian's, driven by playwright-core), which checks
-// that tiles render at the district zoom and at z14, that a click drills
-// down, and saves screenshots in out/screenshots/. Missing Node.js,
-// playwright-core (`make web`) or Chromium (`make browser-deps`) fail it.
+// objects and a month of events) and runs web/test/wall.test.mjs: the wall
+// map at 3840×2160 in headless Chromium (Debian's, driven by
+// playwright-core), which checks that tiles render at the district zoom and
+// at z14, that a click drills down, that events show as counts and points,
+// that an event reported and moved on while the page is open shows at once
+// (the live stream), and saves screenshots in out/screenshots/. Missing
+// Node.js, playwright-core (`make web`) or Chromium (`make browser-deps`)
+// fail it.
 func TestWallMapInBrowser(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -53,12 +57,35 @@ func TestWallMapInBrowser(t *testing.T) {
 	if rep, err := store.ImportObjects(ctx, objs, data.ObjectImportOptions{}); err != nil || rep.Inserted != 600 {
 		t.Fatalf("demo objects: %+v, %v", rep, err)
 	}
+	// A month of events, worked through the workflow up to now: counts by
+	// status at low zoom, points from z13, some of them overdue.
+	evs, err := store.DemoEvents(ctx, 300, 7, time.Now())
+	if err != nil || evs.Events != 300 {
+		t.Fatalf("demo events: %+v, %v", evs, err)
+	}
+	t.Logf("demo events: %d (%v), %d overdue", evs.Events, evs.ByStatus, evs.Overdue)
 	srv, err := api.New(ctx, store, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As `gridmap serve` does: the live feed reaches the page's stream, and
+	// the tile cache drops the events tiles a report or a move changes.
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	var following sync.WaitGroup
+	following.Add(2)
+	go func() { defer following.Done(); srv.FollowEvents(followCtx) }()
+	go func() { defer following.Done(); srv.FollowTiles(followCtx) }()
 	hs := httptest.NewServer(srv.Handler()) // on 127.0.0.1
-	t.Cleanup(hs.Close)
+	t.Cleanup(func() {
+		// Node has closed the browser (and with it the page's event
+		// stream) by now; a connection still open is cut, so that Close,
+		// which waits for every request, cannot hang on a stream.
+		hs.CloseClientConnections()
+		hs.Close()
+		stopFollowing()
+		following.Wait()
+		srv.Close()
+	})
 
 	runCtx, cancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()

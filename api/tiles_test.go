@@ -298,8 +298,8 @@ func TestWallStyle(t *testing.T) {
 			sourceLayers[name][s.ID] = true
 		}
 	}
-	if len(sourceLayers) != 2 {
-		t.Fatalf("sources %v, want units and objects", style.Sources)
+	if len(sourceLayers) != 3 {
+		t.Fatalf("sources %v, want units, objects and events", style.Sources)
 	}
 	types := map[string]bool{"background": true, "fill": true, "line": true, "symbol": true, "circle": true}
 	ids := map[string]bool{}

@@ -5,9 +5,21 @@
 // no CDN, no glyph server (MapLibre 6 draws every label with the browser's
 // fonts when the style has no glyphs URL).
 //
+// Events live (一张图): the style draws events from the events tiles (counts
+// per unit below z13, points by status from there); the page follows the
+// server's event stream (/v1/events/stream, Server-Sent Events; EventSource
+// resumes with Last-Event-ID by itself) and draws every event created or
+// moved on since it loaded from its own GeoJSON source at once (a new one
+// pulses for 10 s), refreshes the events tiles at most every 5 s while
+// changes arrive (so the counts follow), turns events overdue at their
+// deadline by the global state `now` (Unix seconds, every 30 s), and shows
+// a ticker of the latest events with today's figures of the selected unit.
+//
 // For tests and operators: window.gridmap = {map, ready, select(code),
-// home(), up(), settled(), state()}; ready resolves once the first view
-// has rendered with its tiles loaded.
+// home(), up(), settled(), state(), events()}; ready resolves once the
+// first view has rendered with its tiles loaded; events() says what the
+// stream brought: {connected, received, lastSeq, live: [codes], status:
+// {code: status}}.
 
 const LEVELS = ['district', 'street', 'community', 'grid'];
 const LEVEL_ZH = { district: '区', street: '街道', community: '社区', grid: '网格' };
@@ -17,6 +29,23 @@ const MAJOR_ZH = { '01': '公用设施', '02': '道路交通', '03': '市容环�
 const FONT_STACK = ['Noto Sans CJK SC Bold', 'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', 'PingFang SC', 'WenQuanYi Micro Hei'];
 const SEL = ['to-string', ['global-state', 'sel']];
 const CODE = ['to-string', ['get', 'code']];
+
+// Events: the workflow's states, their names and the wall's colours (the
+// style's own, read from its events layer, win).
+const STATUSES = ['reported', 'registered', 'dispatched', 'handling', 'handled', 'verified', 'closed', 'rejected', 'returned'];
+const STATUS_ZH = { reported: '上报', registered: '立案', dispatched: '派遣', handling: '处置中', handled: '已处置', verified: '已核查', closed: '结案', rejected: '不予立案', returned: '退回' };
+const OPEN = ['reported', 'registered', 'dispatched', 'handling', 'returned']; // the deadline clock runs
+const STATUS_COLOR = { reported: '#ff6a3d', registered: '#ffad1f', dispatched: '#ffe04a', handling: '#3d8bff', handled: '#22d3ee', verified: '#4ade80', closed: '#8b98a9', rejected: '#56606d', returned: '#e040fb' };
+const OVERDUE_COLOR = '#ff2d47';
+const NOW = ['to-number', ['global-state', 'now'], 0];
+/** Open and past its deadline (Unix seconds) at the global state `now`. */
+const OVERDUE = ['all', ['match', ['get', 'status'], OPEN, true, false],
+  ['>', ['to-number', ['get', 'deadline'], 0], 0], ['<', ['to-number', ['get', 'deadline'], 0], NOW]];
+const LIVE_RECENT_S = 30 * 60; // below the events' zoom, live points show this long after their last change
+const LIVE_MAX = 5000; // live events kept (the oldest changes go first; the tiles have them)
+const TILE_REFRESH_MS = 5000; // events tiles are fetched again at most this often while changes arrive
+const nowSec = () => Math.floor(Date.now() / 1000);
+const unixOf = (t) => (t ? Math.floor(Date.parse(t) / 1000) || 0 : 0);
 
 const $ = (id) => document.getElementById(id);
 const num = new Intl.NumberFormat('zh-CN');
@@ -81,6 +110,8 @@ function scaleValue(v, s) {
   const outs = (rest) => rest.map((x, i) => (i % 2 ? scaleValue(x, s) : x));
   if (String(v[0]).startsWith('interpolate')) return [...v.slice(0, 3), ...outs(v.slice(3))];
   if (v[0] === 'step') return [v[0], v[1], scaleValue(v[2], s), ...outs(v.slice(3))];
+  // case: conditions at odd places, outputs at even ones and last.
+  if (v[0] === 'case') return v.map((x, i) => (i > 0 && (i % 2 === 0 || i === v.length - 1) ? scaleValue(x, s) : x));
   return v;
 }
 
@@ -88,7 +119,7 @@ function scaleValue(v, s) {
  * viewport, labels in local CJK fonts, a global `sel` for the selection. */
 function adaptStyle(style, s) {
   delete style.glyphs;
-  style.state = { ...(style.state || {}), sel: { default: '' } };
+  style.state = { ...(style.state || {}), sel: { default: '' }, now: { default: nowSec() } };
   for (const l of style.layers) {
     const lay = (l.layout ||= {});
     const p = (l.paint ||= {});
@@ -114,6 +145,20 @@ function maskOf(geometry) {
   // Holes wind the other way round from the (counter-clockwise) world ring.
   const holes = polys.map((p) => (signedArea(p[0]) > 0 ? [...p[0]].reverse() : p[0]));
   return { type: 'Feature', properties: {}, geometry: { type: 'Polygon', coordinates: [world, ...holes] } };
+}
+
+/** The status colours and the overdue colour of the style's events layers. */
+function eventPalette(style) {
+  const pal = { ...STATUS_COLOR };
+  let overdue = OVERDUE_COLOR;
+  const layer = style.layers.find((l) => l['source-layer'] === 'events' && l.type === 'circle' && Array.isArray(l.paint && l.paint['circle-color']) && l.paint['circle-color'][0] === 'match');
+  if (layer) {
+    const m = layer.paint['circle-color'];
+    for (let i = 2; i + 1 < m.length; i += 2) if (typeof m[i] === 'string' && typeof m[i + 1] === 'string') pal[m[i]] = m[i + 1];
+  }
+  const halo = style.layers.find((l) => l['source-layer'] === 'events' && l.id !== (layer && layer.id) && l.paint && typeof l.paint['circle-color'] === 'string');
+  if (halo) overdue = halo.paint['circle-color'];
+  return { pal, overdue, layer: layer && layer.id };
 }
 
 function bboxOf(geometry) {
@@ -209,6 +254,12 @@ async function main() {
   const scale = wallScale();
   const [style, unitsTJ] = await Promise.all([getJSON('/styles/wall.json'), getJSON('/tiles/units.json')]);
   adaptStyle(style, scale);
+  const palette = eventPalette(style);
+  const eventSource = Object.keys(style.sources).find((k) => String(style.sources[k].url || '').includes('/tiles/events'));
+  const eventsLayer = style.layers.find((l) => l.id === palette.layer);
+  const evMinZoom = eventsLayer && eventsLayer.minzoom !== undefined ? eventsLayer.minzoom : 13;
+  for (const st of STATUSES) document.documentElement.style.setProperty(`--st-${st}`, palette.pal[st]);
+  document.documentElement.style.setProperty('--overdue', palette.overdue);
   const unitSource = Object.keys(style.sources).find((k) => String(style.sources[k].url || '').includes('/tiles/units')) || 'units';
   const zooms = {};
   for (const vl of unitsTJ.vector_layers) zooms[vl.id] = [vl.minzoom, vl.maxzoom];
@@ -222,8 +273,9 @@ async function main() {
   const padding = () => {
     const bar = document.querySelector('.bar').getBoundingClientRect();
     const panel = $('panel').getBoundingClientRect();
+    const live = $('live').getBoundingClientRect();
     const rem = parseFloat(getComputedStyle(document.documentElement).fontSize);
-    return { top: bar.bottom + 2 * rem, bottom: 3 * rem, left: 3 * rem, right: innerWidth - panel.left + 2 * rem };
+    return { top: bar.bottom + 2 * rem, bottom: 3 * rem, left: (live.right || rem) + 2 * rem, right: innerWidth - panel.left + 2 * rem };
   };
   const cityBounds = [[unitsTJ.bounds[0], unitsTJ.bounds[1]], [unitsTJ.bounds[2], unitsTJ.bounds[3]]];
 
@@ -237,6 +289,10 @@ async function main() {
     pitchWithRotate: false,
     maxPitch: 0,
     fadeDuration: 0,
+    // Events tiles change under the same URL (and may be kept for up to a
+    // minute): revalidate them on every load, so a refresh after a change
+    // sees it (an unchanged tile is a 304).
+    transformRequest: (url, type) => (type === 'Tile' && url.includes('/tiles/events/') ? { url, cache: 'no-cache' } : undefined),
   });
   map.touchZoomRotate.disableRotation();
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
@@ -307,6 +363,7 @@ async function main() {
       map.getSource('gm-labels').setData(labels);
       if (unit.geometry && fly) flyTo(bboxOf(unit.geometry), level, animate);
       render({ level, code, name: unit.properties.name, chain, stats, objects });
+      eventPanel(code, unit.properties.name);
       shown = my;
       if (location.hash !== `#${code}`) history.replaceState(null, '', `#${code}`);
     } catch (err) {
@@ -352,6 +409,7 @@ async function main() {
       if (my !== token) return;
       map.getSource('gm-labels').setData(stats.labels);
       render({ level: null, code: '', name: '全市', chain: [], stats, objects: null });
+      eventPanel('', '全市');
       shown = my;
     } catch (err) {
       if (my === token) toast(`无法加载全市统计: ${err.message}`);
@@ -444,6 +502,12 @@ async function main() {
       majors.length ? el('h3', { style: 'margin-top:.5rem' }, '部件大类') : null,
       majors.length ? el('div', { class: 'cols' }, ...majors.map(([k, c]) => el('div', { class: 'row' },
         el('span', { class: 'dot', style: `background:${c}` }), el('span', {}, MAJOR_ZH[k] || k)))) : null,
+      el('h3', { style: 'margin-top:.5rem' }, '事件状态 ', el('span', { class: 'z' }, `点 z${evMinZoom}+`)),
+      el('div', { class: 'cols cols3 events' }, ...STATUSES.map((st) => el('div', { class: 'row', 'data-status': st, title: st },
+        el('span', { class: 'dot', style: `background:${palette.pal[st]}` }), el('span', {}, STATUS_ZH[st])))),
+      el('div', { class: 'cols events-key' },
+        el('div', { class: 'row', 'data-key': 'overdue' }, el('span', { class: 'dot overdue' }), el('span', {}, '超期')),
+        el('div', { class: 'row', 'data-key': 'counts' }, el('span', { class: 'bubble' }), el('span', {}, '在办/超期数'))),
     );
   }
   function hud() {
@@ -490,7 +554,7 @@ async function main() {
       const context = ['all', unrelated, ['<=', ['length', CODE], ['length', SEL]]];
       map.setFilter(l.id, l.filter ? ['all', l.filter, context] : context);
       map.setPaintProperty(l.id, 'text-opacity', 0.45);
-    } else if (l['source-layer'] === 'object_counts') {
+    } else if (l['source-layer'] === 'object_counts' || l['source-layer'] === 'event_counts') {
       map.setPaintProperty(l.id, 'text-opacity', ['case', unrelated, 0.3, 1]);
     }
   }
@@ -519,8 +583,308 @@ async function main() {
     }, 'gm-labels');
   }
 
+  // ---- events live ---------------------------------------------------------
+  // Events created or moved on since the page loaded, by code: drawn from
+  // gm-live over the tiles' (which may be up to a refresh behind).
+  const live = new Map();
+  const feed = []; // the latest stream messages, newest first
+  let recentList = []; // the newest events of the selection, from /v1/events
+  const stream = { connected: false, received: 0, lastSeq: 0, source: null };
+  let scope = { code: '', name: '全市' };
+  let cityTZ = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const hms = () => new Intl.DateTimeFormat('zh-CN', { timeZone: cityTZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  const dayOf = (d) => new Intl.DateTimeFormat('en-CA', { timeZone: cityTZ, year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
+  const today = () => dayOf(new Date());
+  getJSON('/v1/calendar').then((c) => { if (c && c.timezone) cityTZ = c.timezone; }).catch(() => { /* the browser's zone */ });
+
+  const RECENT = ['>', ['to-number', ['get', 'at'], 0], ['-', NOW, LIVE_RECENT_S]];
+  // Below the events' zoom (where the tiles draw counts) only the recent changes show.
+  const byZoom = (v) => ['step', ['zoom'], ['case', RECENT, v, 0], evMinZoom, v];
+  map.addSource('gm-live', { type: 'geojson', data: EMPTY });
+  // Under the veil outside the selection, like the tiles' events.
+  map.addLayer({
+    id: 'gm-live-halo', type: 'circle', source: 'gm-live',
+    paint: {
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, 15 * scale, evMinZoom, 19 * scale, 16, 27 * scale, 19, 37 * scale],
+      'circle-color': palette.overdue, 'circle-blur': 0.7,
+      'circle-opacity': byZoom(['case', OVERDUE, 0.65, 0]),
+    },
+  }, 'gm-mask');
+  map.addLayer({
+    id: 'gm-live', type: 'circle', source: 'gm-live',
+    paint: {
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, 7 * scale, evMinZoom, 10 * scale, 16, 15 * scale, 19, 21 * scale],
+      'circle-color': ['match', ['get', 'status'], ...STATUSES.flatMap((st) => [st, palette.pal[st]]), '#e6edf3'],
+      // A white rim tells a change seen live; red when overdue.
+      'circle-stroke-color': ['case', OVERDUE, palette.overdue, '#ffffff'],
+      'circle-stroke-width': ['case', OVERDUE, 4 * scale, 2 * scale],
+      'circle-opacity': byZoom(1),
+      'circle-stroke-opacity': byZoom(1),
+    },
+  }, 'gm-mask');
+  // The clock of overdue: every 30 s (the tiles' overdue flags are as of
+  // their rendering; they expire within a minute anyway).
+  setInterval(() => map.setGlobalStateProperty('now', nowSec()), 30_000);
+
+  let liveTimer = 0;
+  function drawLive() {
+    if (liveTimer) return;
+    liveTimer = setTimeout(() => {
+      liveTimer = 0;
+      map.getSource('gm-live').setData({
+        type: 'FeatureCollection',
+        features: [...live.values()].filter((f) => Number.isFinite(f.lon) && Number.isFinite(f.lat))
+          .map((f) => ({ type: 'Feature', properties: { ...f }, geometry: { type: 'Point', coordinates: [f.lon, f.lat] } })),
+      });
+    }, 30);
+  }
+
+  // A ring on a new event for 10 s, a short flash on a move.
+  const pulses = new Map();
+  function pulse(f, fresh) {
+    const old = pulses.get(f.code);
+    if (old) { clearTimeout(old.timer); old.marker.remove(); pulses.delete(f.code); }
+    if (pulses.size >= 40) {
+      const [k, p] = pulses.entries().next().value;
+      clearTimeout(p.timer); p.marker.remove(); pulses.delete(k);
+    }
+    const node = el('div', { class: `pulse ${fresh ? 'fresh' : 'moved'}`, style: `--c:${palette.pal[f.status] || '#fff'}`, 'data-code': f.code }, el('i'), el('i'), el('i'));
+    const marker = new maplibregl.Marker({ element: node }).setLngLat([f.lon, f.lat]).addTo(map);
+    const timer = setTimeout(() => { marker.remove(); pulses.delete(f.code); }, fresh ? 10_000 : 4_000);
+    pulses.set(f.code, { marker, timer });
+  }
+
+  // Events tiles again, at most every TILE_REFRESH_MS while changes arrive,
+  // and not before the server has dropped the tiles the change touched.
+  // Not while some of them are loading either: MapLibre answers a refresh
+  // of a loading tile by parsing what that load fetched, which may be from
+  // before the change (so wait for the loads to end, for up to 10 s).
+  let refreshTimer = 0;
+  let lastRefresh = 0;
+  function refreshEventTiles() {
+    if (!eventSource || refreshTimer) return;
+    let tries = 0;
+    const run = () => {
+      if (!map.isSourceLoaded(eventSource) && ++tries < 20) {
+        refreshTimer = setTimeout(run, 500);
+        return;
+      }
+      refreshTimer = 0;
+      lastRefresh = Date.now();
+      map.refreshTiles(eventSource);
+    };
+    refreshTimer = setTimeout(run, Math.max(1200, lastRefresh + TILE_REFRESH_MS - Date.now()));
+  }
+
+  function onStreamMessage(ev) {
+    let m;
+    try { m = JSON.parse(ev.data); } catch { return; }
+    if (!m || !m.code) return;
+    stream.received++;
+    stream.lastSeq = Math.max(stream.lastSeq, Number(ev.lastEventId) || Number(m.seq) || 0);
+    const prev = live.get(m.code);
+    if (prev && prev.version > (m.version || 0)) return; // an older state than the one drawn
+    const f = {
+      code: m.code, class: m.class, class_name: m.class_name || m.class, status: m.status, from: m.from || '',
+      grid_code: m.grid_code || '', lon: Number(m.lon), lat: Number(m.lat), version: m.version || 0,
+      reported_at: unixOf(m.reported_at), deadline: unixOf(m.deadline), at: unixOf(m.at) || nowSec(),
+    };
+    live.delete(f.code);
+    live.set(f.code, f);
+    if (live.size > LIVE_MAX) live.delete(live.keys().next().value);
+    drawLive();
+    // Rings on new events; moves flash only close in (the points are drawn there).
+    const fresh = m.type === 'created' || ev.type === 'created';
+    if (Number.isFinite(f.lon) && Number.isFinite(f.lat) && (fresh || map.getZoom() >= evMinZoom - 1)) pulse(f, fresh);
+    feed.unshift({ ...f, type: ev.type, actor: m.actor || '' });
+    if (feed.length > 200) feed.length = 200;
+    drawTicker();
+    refreshEventTiles();
+    refreshEventStats();
+  }
+
+  function connect(resumeFrom) {
+    const url = resumeFrom ? `/v1/events/stream?last_event_id=${resumeFrom}` : '/v1/events/stream';
+    const es = new EventSource(url);
+    stream.source = es;
+    es.addEventListener('open', () => { stream.connected = true; drawConnection(); });
+    es.addEventListener('error', () => {
+      stream.connected = false;
+      drawConnection();
+      // EventSource retries by itself (with Last-Event-ID) unless the
+      // server refused the stream; then start again in a while.
+      if (es.readyState === EventSource.CLOSED && stream.source === es) setTimeout(() => { if (stream.source === es) connect(stream.lastSeq); }, 10_000);
+    });
+    es.addEventListener('created', onStreamMessage);
+    es.addEventListener('transition', onStreamMessage);
+    // The server could not replay what was missed: start over from the
+    // tiles and the lists, and follow from here.
+    es.addEventListener('reset', () => {
+      live.clear();
+      drawLive();
+      if (eventSource) map.refreshTiles(eventSource);
+      loadTicker();
+      refreshEventStats(true);
+    });
+  }
+
+  function drawConnection() {
+    const c = $('live-conn');
+    $('live').dataset.state = stream.connected ? 'live' : 'connecting';
+    c.textContent = stream.connected ? '实时' : '重连中…';
+    c.title = stream.connected ? `已连接事件流 · 收到 ${stream.received} 条` : '事件流断开，正在重连';
+  }
+
+  // ---- ticker ----
+  const gridNames = new Map();
+  function gridName(code) {
+    const known = names.get(code);
+    if (known) return known.name;
+    if (!gridNames.has(code) && /^\d{14,15}$/.test(code)) {
+      gridNames.set(code, null);
+      unitInfo(code).then(() => drawTicker()).catch(() => { /* the code will do */ });
+    }
+    return '';
+  }
+
+  let tickerToken = 0;
+  async function loadTicker() {
+    const my = ++tickerToken;
+    const unit = scope.code ? `&unit=${encodeURIComponent(scope.code)}` : '';
+    try {
+      const fc = await getJSON(`/v1/events?limit=12${unit}`);
+      if (my !== tickerToken) return;
+      recentList = fc.features.map((f) => ({
+        code: f.properties.code, class_name: f.properties.class_name, status: f.properties.status, grid_code: f.properties.grid_code,
+        at: unixOf(f.properties.reported_at), deadline: unixOf(f.properties.deadline), type: 'list',
+      }));
+      drawTicker();
+    } catch (err) {
+      if (my === tickerToken) toast(`无法加载事件列表: ${err.message}`);
+    }
+  }
+
+  function drawTicker() {
+    const seen = new Set();
+    const rows = [...feed.filter((f) => f.grid_code.startsWith(scope.code)), ...recentList]
+      .sort((a, b) => b.at - a.at)
+      .filter((f) => (seen.has(f.code) ? false : seen.add(f.code)))
+      .slice(0, 12);
+    const fmt = hms();
+    const earlier = new Intl.DateTimeFormat('zh-CN', { timeZone: cityTZ, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false });
+    const day = today();
+    const when = (d) => (dayOf(d) === day ? fmt.format(d) : earlier.format(d));
+    const now = nowSec();
+    $('ticker').replaceChildren(...rows.map((f) => {
+      const overdue = OPEN.includes(f.status) && f.deadline > 0 && f.deadline < now;
+      const st = el('span', { class: 'st', style: `--c:${palette.pal[f.status] || '#e6edf3'}` }, STATUS_ZH[f.status] || f.status);
+      return el('li', { 'data-code': f.code, 'data-status': f.status, class: `${f.type === 'created' ? 'new' : f.type === 'transition' ? 'moved' : ''}${overdue ? ' overdue' : ''}`,
+        title: `${f.code} ${f.grid_code}`, onclick: () => f.grid_code && select(f.grid_code) },
+      el('time', {}, when(new Date(f.at * 1000))),
+      el('span', { class: 'cls' }, f.class_name || ''),
+      el('span', { class: 'sts' }, f.type === 'transition' && f.from ? el('span', { class: 'from' }, `${STATUS_ZH[f.from] || f.from}→`) : null, st,
+        overdue ? el('span', { class: 'od' }, '超期') : null),
+      el('span', { class: 'gd' }, gridName(f.grid_code) || f.grid_code));
+    }));
+    if (!rows.length) $('ticker').replaceChildren(el('li', { class: 'empty' }, '暂无事件'));
+  }
+
+  // ---- today's figures of the selection ----
+  let statsTimer = 0;
+  let lastStats = 0;
+  let statsToken = 0;
+  function refreshEventStats(now = false) {
+    if (statsTimer) { if (!now) return; clearTimeout(statsTimer); }
+    statsTimer = setTimeout(() => { statsTimer = 0; lastStats = Date.now(); loadEventStats(); },
+      now ? 0 : Math.max(1000, lastStats + TILE_REFRESH_MS - Date.now()));
+  }
+
+  async function loadEventStats() {
+    const my = ++statsToken;
+    const { code, name } = scope;
+    const day = today();
+    try {
+      const codes = code ? [code] : (await cityOverview()).children.map((c) => c.code);
+      const get = (from) => Promise.all(codes.map((c) => getJSON(`/v1/stats/${encodeURIComponent(c)}?by=status${from ? `&from=${from}` : ''}`)));
+      const [todays, all] = await Promise.all([get(day), get('')]);
+      if (my !== statsToken) return;
+      const by = Object.fromEntries(STATUSES.map((st) => [st, 0]));
+      let total = 0;
+      let overdueToday = 0;
+      for (const s of todays) {
+        total += s.unit.all.total;
+        overdueToday += s.unit.all.overdue;
+        for (const [st, c] of Object.entries(s.unit.by || {})) by[st] = (by[st] || 0) + c.total;
+      }
+      let open = 0;
+      let overdue = 0;
+      for (const s of all) {
+        overdue += s.unit.all.overdue;
+        for (const st of OPEN) open += (s.unit.by && s.unit.by[st] ? s.unit.by[st].total : 0);
+      }
+      $('ev-scope').textContent = name;
+      $('ev-day').textContent = day;
+      $('ev-today').textContent = num.format(total);
+      $('ev-today-overdue').textContent = overdueToday ? `其中超期 ${num.format(overdueToday)}` : '';
+      $('ev-open').textContent = num.format(open);
+      $('ev-overdue').textContent = num.format(overdue);
+      const max = Math.max(1, ...Object.values(by));
+      $('ev-status').replaceChildren(...STATUSES.map((st) => el('li', { 'data-status': st, style: `--c:${palette.pal[st]}` },
+        el('span', { class: 'dot' }), el('span', { class: 'nm' }, STATUS_ZH[st]),
+        el('span', { class: 'bar-track' }, el('span', { class: 'bar-fill', style: `width:${(100 * by[st] / max).toFixed(1)}%` })),
+        el('span', { class: 'n' }, num.format(by[st])))));
+      Object.assign($('live').dataset, { code, day, today: String(total), open: String(open), overdue: String(overdue) });
+    } catch (err) {
+      if (my === statsToken) toast(`无法加载事件统计: ${err.message}`);
+    }
+  }
+
+  /** The live panel follows the selection: its ticker and figures. */
+  function eventPanel(code, name) {
+    const changed = scope.code !== code;
+    scope = { code, name };
+    if (changed) { recentList = []; drawTicker(); }
+    loadTicker();
+    refreshEventStats(true);
+  }
+
+  // ---- an event's card, on a click on its point ----
+  const popup = new maplibregl.Popup({ closeButton: true, maxWidth: 'none', className: 'ev-popup', offset: 14 * scale });
+  async function showEvent(code, lngLat) {
+    try {
+      const f = await getJSON(`/v1/events/${encodeURIComponent(code)}`);
+      const p = f.properties;
+      const when = new Intl.DateTimeFormat('zh-CN', { timeZone: cityTZ, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false });
+      const log = (p.log || []).slice(-4).reverse();
+      popup.setLngLat(f.geometry.coordinates || lngLat).setDOMContent(el('div', { class: 'ev-card', 'data-code': p.code },
+        el('div', { class: 'hd' }, el('b', {}, p.class_name), el('span', { class: 'st', style: `--c:${palette.pal[p.status]}` }, STATUS_ZH[p.status] || p.status),
+          p.overdue ? el('span', { class: 'od' }, '超期') : null),
+        el('div', { class: 'cd' }, p.code),
+        p.description ? el('p', {}, p.description) : null,
+        el('dl', {},
+          el('dt', {}, '网格'), el('dd', {}, (names.get(p.grid_code) || {}).name || p.grid_code),
+          el('dt', {}, '部门'), el('dd', {}, p.department_name || p.department || '—'),
+          el('dt', {}, '上报'), el('dd', {}, `${when.format(new Date(p.reported_at))} · ${p.reporter || p.source || ''}`),
+          el('dt', {}, '时限'), el('dd', { class: p.overdue ? 'late' : '' }, when.format(new Date(p.deadline)))),
+        log.length ? el('ol', { class: 'log' }, ...log.map((l) => el('li', {},
+          el('time', {}, when.format(new Date(l.at))), ` ${l.from ? `${STATUS_ZH[l.from] || l.from}→` : ''}${STATUS_ZH[l.to] || l.to} · ${l.actor}`))) : null,
+      )).addTo(map);
+    } catch (err) {
+      toast(`无法加载事件 ${code}: ${err.message}`);
+    }
+  }
+
   map.on('click', async (e) => {
     if (e.originalEvent && e.originalEvent.target !== map.getCanvas()) return;
+    // A click on an event point opens its card rather than drilling down.
+    const r = 8 * scale + 4;
+    const layers = ['gm-live', palette.layer].filter((id) => id && map.getLayer(id));
+    const hit = map.queryRenderedFeatures([[e.point.x - r, e.point.y - r], [e.point.x + r, e.point.y + r]], { layers })
+      .find((f) => map.getZoom() >= evMinZoom || (f.source === 'gm-live' && f.properties.at > nowSec() - LIVE_RECENT_S));
+    if (hit) {
+      showEvent(String(hit.properties.code), hit.geometry.coordinates);
+      return;
+    }
     try {
       const here = await getJSON(`/v1/locate?lon=${e.lngLat.lng.toFixed(7)}&lat=${e.lngLat.lat.toFixed(7)}`);
       const at = LEVELS.map((lv) => here[lv]);
@@ -561,6 +925,8 @@ async function main() {
   legend();
   hud();
   clock();
+  drawConnection();
+  connect(0);
   setInterval(clock, 1000);
   // The panel and labels follow the data: every minute the shown unit's
   // statistics are fetched again (the camera stays), unless a selection
@@ -573,7 +939,14 @@ async function main() {
   const initial = decodeURIComponent(location.hash.slice(1));
   await (initial ? select(initial, { animate: false }) : home({ animate: false }));
   await settled();
-  return { map, select, home, up, settled, state: () => ({ sel: sel && { code: sel.code, level: sel.level, name: sel.name }, zooms }) };
+  return {
+    map, select, home, up, settled,
+    state: () => ({ sel: sel && { code: sel.code, level: sel.level, name: sel.name }, zooms }),
+    events: () => ({
+      connected: stream.connected, received: stream.received, lastSeq: stream.lastSeq,
+      live: [...live.keys()], status: Object.fromEntries([...live].map(([k, f]) => [k, f.status])),
+    }),
+  };
 }
 
 const ready = main();

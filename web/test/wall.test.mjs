@@ -2,6 +2,9 @@
 // playwright-core) against a running gridmap server: GRIDMAP_URL names it
 // (api/browser_test.go starts one on the demo city and runs this file).
 // It starts nothing itself and never skips: no server, no Chromium, no pass.
+// The server needs events (the Go test seeds a month of them) and its live
+// feed running; the test reports an event and moves it on, through the
+// API, while the page is open.
 //
 //   GRIDMAP_URL=http://127.0.0.1:8080 node --test test/wall.test.mjs
 //
@@ -27,6 +30,22 @@ async function api(path) {
   const r = await fetch(BASE + path);
   if (r.status !== 200) assert.fail(`GET ${path}: ${r.status} ${await r.text()}`);
   return r.json();
+}
+
+async function post(path, body, status) {
+  const r = await fetch(BASE + path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await r.text();
+  if (r.status !== status) assert.fail(`POST ${path} ${JSON.stringify(body)}: ${r.status}, want ${status}: ${text}`);
+  return JSON.parse(text);
+}
+
+const STATUS_ZH = { reported: '上报', registered: '立案', dispatched: '派遣', handling: '处置中', handled: '已处置', verified: '已核查', closed: '结案', rejected: '不予立案', returned: '退回' };
+const OPEN = ['reported', 'registered', 'dispatched', 'handling', 'returned'];
+
+/** The middle of a (Multi)Polygon's outer ring (mean of its vertices). */
+function middle(f) {
+  const ring = f.geometry.type === 'Polygon' ? f.geometry.coordinates[0] : f.geometry.coordinates[0][0];
+  return ring.slice(1).reduce((a, p) => [a[0] + p[0] / (ring.length - 1), a[1] + p[1] / (ring.length - 1)], [0, 0]);
 }
 
 /** Waits until the map is idle with every tile of the view loaded. */
@@ -70,11 +89,14 @@ test('wall map in headless Chromium at 3840×2160', { timeout: 600_000 }, async 
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
   page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+  const eventTiles = []; // the events tiles the page fetched: when, which, how answered
+  page.on('response', (r) => { if (r.url().includes('/tiles/events/')) eventTiles.push(`${new Date().toISOString().slice(11, 23)} ${r.status()} ${r.url().replace(BASE, '')} ${r.headers()['x-cache'] || ''} ${r.headers().etag || ''}`); });
   const shot = async (name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
 
   const districts = (await api('/v1/units?level=district&geometry=none')).features.map((f) => f.properties);
   assert.ok(districts.length > 0, 'the demo city has no districts');
   const district = districts[0];
+  let districtGrids = []; // the district's grids (simplified), from the z14 test
   const districtBox = await (async () => {
     const f = await api(`/v1/units/${district.code}?geometry=simplified`);
     const b = [Infinity, Infinity, -Infinity, -Infinity];
@@ -135,10 +157,7 @@ test('wall map in headless Chromium at 3840×2160', { timeout: 600_000 }, async 
     const grids0 = (await api(`/v1/units?level=grid&geometry=simplified&limit=10000&bbox=${districtBox.join(',')}`)).features
       .filter((f) => f.properties.code.startsWith(district.code));
     assert.ok(grids0.length > 0, `district ${district.code} has no grids`);
-    const middle = (f) => {
-      const ring = f.geometry.type === 'Polygon' ? f.geometry.coordinates[0] : f.geometry.coordinates[0][0];
-      return ring.slice(1).reduce((a, p) => [a[0] + p[0] / (ring.length - 1), a[1] + p[1] / (ring.length - 1)], [0, 0]);
-    };
+    districtGrids = grids0;
     const mids = grids0.map(middle);
     const all = mids.reduce((a, p) => [a[0] + p[0] / mids.length, a[1] + p[1] / mids.length], [0, 0]);
     const d2 = (p) => (p[0] - all[0]) ** 2 + (p[1] - all[1]) ** 2;
@@ -165,6 +184,113 @@ test('wall map in headless Chromium at 3840×2160', { timeout: 600_000 }, async 
     await shot('wall-4-grid');
     await page.click('#back');
     await panelAt(page, grid.properties.code.slice(0, 12));
+  });
+
+  await t.test('the wall style is valid by MapLibre\'s style spec and draws the events', async () => {
+    const { validateStyleMin } = await import('@maplibre/maplibre-gl-style-spec');
+    const style = await api('/styles/wall.json');
+    assert.deepEqual(validateStyleMin(style).map((e) => e.message), []);
+    assert.equal(style.sources.events && style.sources.events.url, `${BASE}/tiles/events.json`);
+    const layers = style.layers.filter((l) => l.source === 'events').map((l) => `${l.id}:${l['source-layer']}`);
+    assert.ok(layers.some((l) => l.endsWith(':event_counts')) && layers.some((l) => l.endsWith(':events')), `events layers ${layers}`);
+  });
+
+  await t.test('events: counts per unit, the live panel, the ticker and the legend', async () => {
+    await page.evaluate(() => window.gridmap.home());
+    await panelAt(page, '');
+    await settled(page);
+    await page.waitForFunction(() => window.gridmap.events().connected, null, { timeout: WAIT });
+    assert.equal(await page.getAttribute('#live', 'data-state'), 'live');
+
+    // Count bubbles of the units at this zoom, as the statistics have them.
+    const counts = await rendered(page, 'event_counts');
+    assert.ok(counts.length > 0, 'no event counts rendered in the city view');
+    for (const c of counts.slice(0, 4)) {
+      const st = await api(`/v1/stats/${c.code}?by=status`);
+      const open = OPEN.reduce((n, s) => n + (st.unit.by[s] ? st.unit.by[s].total : 0), 0);
+      assert.deepEqual({ code: c.code, total: c.total, open: c.open, overdue: c.overdue }, { code: c.code, total: st.unit.all.total, open, overdue: st.unit.all.overdue });
+      assert.equal(Object.keys(STATUS_ZH).reduce((n, s) => n + c[s], 0), c.total, `per-status counts of ${c.code} do not add up`);
+    }
+
+    // Today's figures of the city, as the statistics have them.
+    await page.waitForFunction(() => document.getElementById('live').dataset.day, null, { timeout: WAIT });
+    const day = await page.getAttribute('#live', 'data-day');
+    const today = await api(`/v1/stats/${district.code}?by=status&from=${day}`);
+    const all = await api(`/v1/stats/${district.code}?by=status`);
+    assert.equal(await page.getAttribute('#live', 'data-today'), String(today.unit.all.total));
+    assert.equal(await page.getAttribute('#live', 'data-overdue'), String(all.unit.all.overdue));
+    assert.equal(await page.$$eval('#ev-status li[data-status]', (lis) => lis.length), 9);
+
+    // The ticker: the newest events, each with its status in Chinese.
+    const newest = (await api('/v1/events?limit=12')).features.map((f) => f.properties);
+    assert.ok(newest.length > 0, 'the demo events were not written');
+    await page.waitForSelector(`#ticker li[data-code="${newest[0].code}"]`, { timeout: WAIT });
+    const row = await page.textContent(`#ticker li[data-code="${newest[0].code}"]`);
+    assert.ok(row.includes(newest[0].class_name) && row.includes(STATUS_ZH[newest[0].status]), row);
+
+    // The legend names every status.
+    const legend = await page.$$eval('#legend [data-status]', (rows) => rows.map((r) => [r.dataset.status, r.textContent]));
+    assert.deepEqual(legend.map(([s]) => s), Object.keys(STATUS_ZH));
+    for (const [s, text] of legend) assert.ok(text.includes(STATUS_ZH[s]), `legend ${s}: ${text}`);
+    await shot('wall-5-events-city');
+  });
+
+  await t.test('a reported event shows at once, and its move recolours it (no reload)', async () => {
+    // A point inside a grid of the district.
+    let at = null;
+    for (const g of districtGrids) {
+      const p = middle(g);
+      const here = await api(`/v1/locate?lon=${p[0]}&lat=${p[1]}`);
+      if (here.grid && here.grid.code.startsWith(district.code)) { at = { p, grid: here.grid.code }; break; }
+    }
+    assert.ok(at, `no grid middle of district ${district.code} lies in a grid`);
+    await page.evaluate((c) => window.gridmap.map.jumpTo({ center: c, zoom: 15 }), at.p);
+    await settled(page);
+    const mark = await page.evaluate(() => (window.__sameDocument = Math.random()));
+    const before = await page.evaluate(() => window.gridmap.events());
+
+    const created = await post('/v1/events', { class: '0102', lon: at.p[0], lat: at.p[1], source: 'grid_worker', description: '浏览器测试：路口垃圾堆放未清运', reporter: 'wall test' }, 201);
+    const code = created.properties.code;
+    assert.equal(created.properties.status, 'reported');
+    assert.equal(created.properties.grid_code, at.grid);
+    const started = Date.now();
+    await page.waitForFunction((c) => window.gridmap.events().live.includes(c), code, { timeout: 30_000, polling: 100 });
+    t.diagnostic(`event ${code} reached the page in ${Date.now() - started} ms`);
+    const drawn = (status) => page.waitForFunction(([c, s]) => window.gridmap.map.queryRenderedFeatures({ layers: ['gm-live'] })
+      .some((f) => f.properties.code === c && f.properties.status === s), [code, status], { timeout: 30_000, polling: 200 });
+    await drawn('reported');
+    assert.ok(await page.$(`.pulse.fresh[data-code="${code}"]`), 'no ring on the new event');
+    await page.waitForSelector(`#ticker li[data-code="${code}"][data-status="reported"]`, { timeout: 30_000 });
+    assert.ok((await page.textContent(`#ticker li[data-code="${code}"]`)).includes(created.properties.class_name));
+    await shot('wall-6-event-new');
+
+    const moved = await post(`/v1/events/${code}/transitions`, { to: 'registered', actor: 'test', note: '浏览器测试：立案' }, 200);
+    assert.equal(moved.properties.status, 'registered');
+    await page.waitForFunction((c) => window.gridmap.events().status[c] === 'registered', code, { timeout: 30_000, polling: 100 });
+    await drawn('registered');
+    await page.waitForSelector(`#ticker li[data-code="${code}"][data-status="registered"]`, { timeout: 30_000 });
+    // The events tiles follow within a refresh: the tile's own point of the event is registered too.
+    const tilesFrom = eventTiles.length;
+    try {
+      await page.waitForFunction((c) => window.gridmap.map.queryRenderedFeatures()
+        .some((f) => f.sourceLayer === 'events' && f.properties.code === c && f.properties.status === 'registered'), code, { timeout: 30_000, polling: 500 });
+    } catch (err) {
+      const seen = await page.evaluate((c) => window.gridmap.map.queryRenderedFeatures().filter((f) => f.sourceLayer === 'events' && f.properties.code === c)
+        .map((f) => `${f.layer.id} ${f.properties.status}`), code);
+      assert.fail(`the events tiles did not follow the move of ${code} (${err.message}); rendered from the tiles: ${JSON.stringify(seen)}; events tiles fetched since the move:\n${eventTiles.slice(tilesFrom).join('\n')}`);
+    }
+    const ev = await page.evaluate(() => window.gridmap.events());
+    assert.ok(ev.received >= before.received + 2 && ev.lastSeq > before.lastSeq, JSON.stringify({ before, after: { ...ev, live: ev.live.length } }));
+    assert.equal(await page.evaluate(() => window.__sameDocument), mark, 'the page was reloaded');
+
+    // A click on the point opens the event's card.
+    await settled(page);
+    const [x, y] = await page.evaluate((p) => { const q = window.gridmap.map.project(p); return [q.x, q.y]; }, [created.geometry.coordinates[0], created.geometry.coordinates[1]]);
+    await page.mouse.click(x, y);
+    await page.waitForSelector(`.ev-card[data-code="${code}"]`, { timeout: 30_000 });
+    const card = await page.textContent(`.ev-card[data-code="${code}"]`);
+    assert.ok(card.includes('立案') && card.includes('浏览器测试'), card);
+    await shot('wall-7-event-moved');
   });
 
   await t.test('no page errors and no failed requests', () => {
