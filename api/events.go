@@ -56,15 +56,15 @@ func (s *Server) eventRoutes(r *mux.Router) {
 
 // reportBody is POST /v1/events. Pointers tell a missing member from a zero.
 type reportBody struct {
-	Class       string     `json:"class"`
-	Lon         *float64   `json:"lon"`
-	Lat         *float64   `json:"lat"`
-	CRS         string     `json:"crs"`
-	Description string     `json:"description"`
-	Source      string     `json:"source"`
-	Reporter    string     `json:"reporter"`
-	Media       []string   `json:"media"`
-	OccurredAt  *string    `json:"occurred_at"` // parsed in checkReport, so an error names the member
+	Class       string   `json:"class"`
+	Lon         *float64 `json:"lon"`
+	Lat         *float64 `json:"lat"`
+	CRS         string   `json:"crs"`
+	Description string   `json:"description"`
+	Source      string   `json:"source"`
+	Reporter    string   `json:"reporter"`
+	Media       []string `json:"media"`
+	OccurredAt  *string  `json:"occurred_at"` // parsed in checkReport, so an error names the member
 }
 
 // invalidMember answers 422 naming a body member.
