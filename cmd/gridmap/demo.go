@@ -116,7 +116,7 @@ func demoEventsSummary(res data.DemoEventsResult) string {
 	for _, st := range grid.EventStatuses {
 		fmt.Fprintf(&b, " %d %s,", res.ByStatus[st], st)
 	}
-	fmt.Fprintf(&b, " %d overdue, %d handled late, %d returned, %d re-dispatched; %.1fs",
+	fmt.Fprintf(&b, " %d overdue now, %d handled late, %d returned at least once, %d re-dispatched; %.1fs",
 		res.Overdue, res.HandledLate, res.Returned, res.Redispatched, res.Seconds)
 	return b.String()
 }
