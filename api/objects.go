@@ -551,14 +551,21 @@ func (s *Server) writeObjectPage(w http.ResponseWriter, r *http.Request, p *data
 	for i, o := range p.Objects {
 		fc.Features[i] = toObjectFeature(o)
 	}
-	if p.Next != "" {
-		next := *r.URL
-		q := next.Query()
-		q.Set("cursor", p.Next)
-		next.RawQuery = q.Encode()
-		fc.Links = append(fc.Links, link{Rel: "next", Href: next.RequestURI(), Type: "application/geo+json"})
-	}
+	fc.Links = nextLink(r, p.Next)
 	writeGeoJSON(w, fc)
+}
+
+// nextLink is the link to the page after this one (the request with its
+// cursor replaced), or none when cursor is empty.
+func nextLink(r *http.Request, cursor string) []link {
+	if cursor == "" {
+		return nil
+	}
+	next := *r.URL
+	q := next.Query()
+	q.Set("cursor", cursor)
+	next.RawQuery = q.Encode()
+	return []link{{Rel: "next", Href: next.RequestURI(), Type: "application/geo+json"}}
 }
 
 // stats: GET /v1/stats/{code}?of=objects|events&by=…&from=&to=. Without

@@ -2,7 +2,6 @@ package data
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,36 +82,15 @@ func (s *Store) EventStats(ctx context.Context, code, by string, from, to *time.
 	now := time.Now()
 	st := &EventStats{By: by, From: from, To: to, Children: []EventUnitStats{}}
 	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var level string
-		err := tx.QueryRow(ctx, `SELECT name, level FROM units WHERE valid_to IS NULL AND layer = $1 AND code = $2`, grid.BaseLayer, code).
-			Scan(&st.Unit.Name, &level)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
+		u, children, err := unitWithChildren(ctx, tx, code)
 		if err != nil {
 			return err
 		}
-		st.Unit.Code, st.Unit.Level, st.Unit.By = code, grid.Level(level), map[string]*EventCount{}
-		childLen := len(code)
-		children := map[string]int{}
-		if l := grid.Level(level); l != grid.Grid {
-			childLen = l.Child().CodeLen()
-			rows, err := tx.Query(ctx, `SELECT code, name FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = $2 ORDER BY code`, grid.BaseLayer, code)
-			if err != nil {
-				return err
-			}
-			if err := forEach(rows, func() error {
-				var c EventUnitStats
-				if err := rows.Scan(&c.Code, &c.Name); err != nil {
-					return err
-				}
-				c.Level, c.By = l.Child(), map[string]*EventCount{}
-				children[c.Code] = len(st.Children)
-				st.Children = append(st.Children, c)
-				return nil
-			}); err != nil {
-				return err
-			}
+		st.Unit = EventUnitStats{Code: code, Name: u.Name, Level: u.Level, By: map[string]*EventCount{}}
+		index := map[string]int{}
+		for i, c := range children {
+			index[c.Code] = i
+			st.Children = append(st.Children, EventUnitStats{Code: c.Code, Name: c.Name, Level: c.Level, By: map[string]*EventCount{}})
 		}
 		rows, err := tx.Query(ctx, `
 			SELECT left(e.grid_code, $2), `+key+`, count(*),
@@ -124,7 +102,7 @@ func (s *Store) EventStats(ctx context.Context, code, by string, from, to *time.
 			FROM events e
 			WHERE e.grid_code >= $1 AND e.grid_code < gridmap_code_upper($1)
 			  AND ($3::timestamptz IS NULL OR e.reported_at >= $3) AND ($4::timestamptz IS NULL OR e.reported_at < $4)
-			GROUP BY 1, 2`, code, childLen, from, to, now)
+			GROUP BY 1, 2`, code, u.childCodeLen(), from, to, now)
 		if err != nil {
 			return err
 		}
@@ -142,7 +120,7 @@ func (s *Store) EventStats(ctx context.Context, code, by string, from, to *time.
 				u.By[k].add(c)
 			}
 			addTo(&st.Unit)
-			if i, ok := children[child]; ok {
+			if i, ok := index[child]; ok {
 				addTo(&st.Children[i])
 			}
 			return nil

@@ -480,6 +480,51 @@ type ObjectStats struct {
 	Children []UnitStats `json:"children"`
 }
 
+// unitRef names a unit in statistics.
+type unitRef struct {
+	Code, Name string
+	Level      grid.Level
+}
+
+// childCodeLen is the length of the codes of u's children: the prefix
+// that groups its grids by child (a grid groups by itself).
+func (u unitRef) childCodeLen() int {
+	if n := u.Level.Child().CodeLen(); n > 0 && u.Level != grid.Grid {
+		return n
+	}
+	return len(u.Code)
+}
+
+// unitWithChildren reads a current base unit and its children (none for a
+// grid), in code order; ErrNotFound when there is no such unit.
+func unitWithChildren(ctx context.Context, tx pgx.Tx, code string) (unitRef, []unitRef, error) {
+	u := unitRef{Code: code}
+	var level string
+	err := tx.QueryRow(ctx, `SELECT name, level FROM units WHERE valid_to IS NULL AND layer = $1 AND code = $2`, grid.BaseLayer, code).
+		Scan(&u.Name, &level)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, nil, ErrNotFound
+	}
+	if err != nil {
+		return u, nil, err
+	}
+	u.Level = grid.Level(level)
+	rows, err := tx.Query(ctx, `SELECT code, name FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = $2 ORDER BY code`, grid.BaseLayer, code)
+	if err != nil {
+		return u, nil, err
+	}
+	var children []unitRef
+	err = forEach(rows, func() error {
+		c := unitRef{Level: u.Level.Child()}
+		if err := rows.Scan(&c.Code, &c.Name); err != nil {
+			return err
+		}
+		children = append(children, c)
+		return nil
+	})
+	return u, children, err
+}
+
 // Stats counts the objects of a base unit and of each of its children (a
 // grid has none), per class, from object_counts, which the triggers on
 // objects keep exact: a unit's count is the sum over the grids whose code
@@ -487,31 +532,14 @@ type ObjectStats struct {
 func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
 	st := &ObjectStats{Children: []UnitStats{}}
 	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var level string
-		err := tx.QueryRow(ctx, `SELECT name, level FROM units WHERE valid_to IS NULL AND layer = $1 AND code = $2`, grid.BaseLayer, code).
-			Scan(&st.Unit.Name, &level)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
+		u, children, err := unitWithChildren(ctx, tx, code)
 		if err != nil {
 			return err
 		}
-		st.Unit.Code, st.Unit.Level, st.Unit.ByClass = code, grid.Level(level), map[string]ClassCount{}
-		rows, err := tx.Query(ctx, `SELECT code, name FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = $2 ORDER BY code`, grid.BaseLayer, code)
-		if err != nil {
-			return err
-		}
+		st.Unit = UnitStats{Code: code, Name: u.Name, Level: u.Level, ByClass: map[string]ClassCount{}}
 		byCode := map[string]*UnitStats{code: &st.Unit}
-		err = forEach(rows, func() error {
-			u := UnitStats{ByClass: map[string]ClassCount{}}
-			if err := rows.Scan(&u.Code, &u.Name); err != nil {
-				return err
-			}
-			st.Children = append(st.Children, u)
-			return nil
-		})
-		if err != nil {
-			return err
+		for _, c := range children {
+			st.Children = append(st.Children, UnitStats{Code: c.Code, Name: c.Name, ByClass: map[string]ClassCount{}})
 		}
 		for i := range st.Children {
 			byCode[st.Children[i].Code] = &st.Children[i]
@@ -519,15 +547,11 @@ func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
 		// One range scan of the unit on object_counts' primary key
 		// (grid_code, class_code), grouped by the child's code prefix; the
 		// unit's own figures are the sum.
-		childLen := grid.Level(level).Child().CodeLen()
-		if childLen == 0 {
-			childLen = len(code)
-		}
-		rows, err = tx.Query(ctx, `
+		rows, err := tx.Query(ctx, `
 			SELECT left(n.grid_code, $3), n.class_code, cl.name, sum(n.n)::bigint
 			FROM object_counts n JOIN object_classes cl ON cl.code = n.class_code
 			WHERE n.grid_code >= $1 AND n.grid_code < $2
-			GROUP BY 1, 2, 3`, code, codeRangeEnd(code), childLen)
+			GROUP BY 1, 2, 3`, code, codeRangeEnd(code), u.childCodeLen())
 		if err != nil {
 			return err
 		}
