@@ -348,10 +348,9 @@ func (s *Store) reportTx(ctx context.Context, evs []NewEvent, now time.Time) ([]
 		medias                                                                  []string // JSON arrays
 		occurred                                                                []*time.Time
 		deadlines                                                               []time.Time
-		keyCodes, keyNames                                                      []string
+		keyCodes, keyNames, actors                                              []string
 		feedBodies                                                              [][]byte
 	)
-	created := map[int]*Event{}
 	for i, e := range evs {
 		if !live[i] || (e.IdempotencyKey != "" && leader[e.IdempotencyKey] != i) {
 			continue
@@ -390,8 +389,8 @@ func (s *Store) reportTx(ctx context.Context, evs []NewEvent, now time.Time) ([]
 			ReportedAt: now, Deadline: deadline, UpdatedAt: now, Version: 1,
 			Overdue: grid.Overdue(grid.StatusReported, deadline, now),
 			Log:     []LogEntry{{N: 1, To: grid.StatusReported, Actor: reportActor(e), Note: "", At: now}}}
-		created[i] = ev
 		res[i].Event = ev
+		actors = append(actors, ev.Log[0].Actor)
 		codes, classes, statuses = append(codes, code), append(classes, class.Code), append(statuses, string(grid.StatusReported))
 		crss, grids, depts = append(crss, string(crs)), append(grids, ev.GridCode), append(depts, class.Department)
 		descs, sources, reporters = append(descs, e.Description), append(sources, string(e.Source)), append(reporters, e.Reporter)
@@ -416,14 +415,6 @@ func (s *Store) reportTx(ctx context.Context, evs []NewEvent, now time.Time) ([]
 				$9::text[], $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[])
 				AS t(c, cl, st, lon, lat, crs, ilon, ilat, g, l, d, de, so, re, m, o, dl)`,
 			codes, classes, statuses, lons, lats, crss, ilons, ilats, grids, locs, depts, descs, sources, reporters, medias, occurred, deadlines, now)
-		actors := make([]string, len(codes))
-		j := 0
-		for i := range evs {
-			if ev, ok := created[i]; ok {
-				actors[j] = ev.Log[0].Actor
-				j++
-			}
-		}
 		b.Queue(`INSERT INTO event_log (event_code, n, to_status, actor, at)
 			SELECT c, 1, 'reported', a, $3 FROM unnest($1::text[], $2::text[]) AS t(c, a)`, codes, actors, now)
 		if len(keyNames) > 0 {
