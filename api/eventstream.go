@@ -119,10 +119,37 @@ func (h *eventHub) pull(ctx context.Context) error {
 		if err != nil || len(batch) == 0 {
 			return err
 		}
+		if batch[0].Seq > after+1 {
+			// A gap: an aborted transaction's number, or entries pruned
+			// before this server read them (it lagged the whole retention
+			// window).
+			pruned, _, err := h.store.FeedBounds(ctx)
+			if err != nil {
+				return err
+			}
+			if pruned > after {
+				h.lost(pruned)
+			}
+		}
 		h.publish(batch)
 		if len(batch) < 1000 {
 			return nil
 		}
+	}
+}
+
+// lost handles entries pruned before this server read them: the ring
+// starts again after them, and every subscriber is disconnected, so that
+// it resumes and is told what it missed (a reset) instead of never
+// learning of the gap.
+func (h *eventHub) lost(pruned int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log.Warn("event feed: entries were pruned before this server read them", "after", h.last, "pruned_through", pruned)
+	h.entries, h.ringStart, h.last = nil, pruned, pruned
+	for sub := range h.subs {
+		delete(h.subs, sub)
+		close(sub.gone)
 	}
 }
 
