@@ -46,6 +46,17 @@ type Layer struct {
 	singleKind  string
 }
 
+// Timed tells whether the tileset's tiles change with the clock (events:
+// overdue flags, ages), besides their data.
+func (l *Layer) Timed() bool {
+	for _, s := range l.Sources {
+		if s.timed {
+			return true
+		}
+	}
+	return false
+}
+
 // Visible lists the source layers drawn at zoom z.
 func (l *Layer) Visible(z int) []SourceLayer {
 	var out []SourceLayer

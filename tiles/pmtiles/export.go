@@ -325,6 +325,9 @@ func resolveLayers(cat *tiles.Catalogue, names []string) ([]*tiles.Layer, error)
 		if slices.Contains(out, l) {
 			return nil, fmt.Errorf("tileset %q named twice", n)
 		}
+		if l.Timed() {
+			return nil, fmt.Errorf("tileset %q changes with the clock and with every report: an archive of it would be stale when written; serve it live from /tiles/%s", n, n)
+		}
 		for _, s := range l.Sources {
 			if other, dup := sources[s.ID]; dup {
 				return nil, fmt.Errorf("tilesets %s and %s both have a source layer %q", other, n, s.ID)

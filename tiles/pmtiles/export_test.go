@@ -312,6 +312,7 @@ func TestExportErrors(t *testing.T) {
 		{"unknown layer", Options{Layers: []string{"units", "roads"}, MaxZoom: 3}, `no tileset "roads"`},
 		{"no layer", Options{MaxZoom: 3}, "no layers"},
 		{"twice", Options{Layers: []string{"units", "units"}, MaxZoom: 3}, "twice"},
+		{"live events", Options{Layers: []string{"units", "events"}, MaxZoom: 3}, "changes with the clock"},
 		{"zooms", Options{Layers: []string{"units"}, MinZoom: 5, MaxZoom: 3}, "minzoom"},
 		{"zoom too deep", Options{Layers: []string{"units"}, MaxZoom: 23}, "maxzoom"},
 		{"empty bbox", Options{Layers: []string{"units"}, MaxZoom: 3, BBox: &[4]float64{114, 22, 113, 23}}, "empty"},
