@@ -24,6 +24,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	tileZooms := fs.String("tile-zooms", os.Getenv("GRIDMAP_TILE_ZOOMS"), "zoom ranges of the unit levels in tiles, e.g. district=0-10,street=9-12,community=11-14,grid=13-22 (GRIDMAP_TILE_ZOOMS)")
 	tileCache := fs.Int64("tile-cache-bytes", envInt("GRIDMAP_TILE_CACHE_BYTES", int64(api.DefaultTileCacheBytes)), "bytes of gzipped tiles kept in memory; 0 keeps none (GRIDMAP_TILE_CACHE_BYTES)")
 	pmtilesDir := fs.String("pmtiles-dir", envOr("GRIDMAP_PMTILES_DIR", ""), "directory of PMTiles archives served on /pmtiles/ (GRIDMAP_PMTILES_DIR; default "+defaultPMTilesDir+" when it exists)")
+	heartbeat := fs.Duration("sse-heartbeat", envDuration("GRIDMAP_SSE_HEARTBEAT", api.DefaultSSEHeartbeat), "comment interval of event streams (GRIDMAP_SSE_HEARTBEAT)")
+	retention := fs.Duration("event-feed-retention", envDuration("GRIDMAP_EVENT_FEED_RETENTION", api.DefaultEventFeedRetain), "how far back an event stream can resume with Last-Event-ID (GRIDMAP_EVENT_FEED_RETENTION)")
+	writers := fs.Int("report-writers", envInt("GRIDMAP_REPORT_WRITERS", 4), "concurrent event reporting transactions; reports arriving meanwhile share the next one (GRIDMAP_REPORT_WRITERS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +43,8 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), TileCacheBytes: *tileCache, TileZooms: &zooms, Logger: log})
+	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), TileCacheBytes: *tileCache, TileZooms: &zooms,
+		SSEHeartbeat: *heartbeat, EventFeedRetention: *retention, ReportWriters: *writers, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -86,6 +90,16 @@ func displayAddr(a net.Addr) string {
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
+	}
+	return def
+}
+
+func envDuration(k string, def time.Duration) time.Duration {
+	if v := os.Getenv(k); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+		fmt.Fprintf(os.Stderr, "gridmap: ignoring %s=%q: not a duration such as 15s or 24h\n", k, v)
 	}
 	return def
 }
