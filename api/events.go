@@ -409,9 +409,13 @@ func (s *Server) eventFilter(r *http.Request) (data.EventFilter, error) {
 	if f.Statuses, err = statusesParam(q); err != nil {
 		return f, err
 	}
-	cfg, err := s.store.EventConfig(r.Context())
-	if err != nil {
-		return f, err
+	// The configuration only when a parameter needs it: most lists (the
+	// wall's, by unit and status) do not.
+	var cfg *data.EventConfig
+	if q.Has("class") || q.Has("department") || q.Has("from") || q.Has("to") {
+		if cfg, err = s.store.EventConfig(r.Context()); err != nil {
+			return f, err
+		}
 	}
 	for _, c := range listParam(q, "class") {
 		if _, ok := cfg.Classes[c]; !ok {

@@ -211,10 +211,15 @@ func (h *eventHub) subscribe(ctx context.Context, after int64, f streamFilter) (
 		h.subs[sub] = struct{}{}
 		h.m.sseSubscribers.Inc()
 	}
-	if after < 0 {
+	// fromNow registers sub to follow from the present, and says where that is.
+	fromNow := func() int64 {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		register(h.last)
-		h.mu.Unlock()
+		return h.last
+	}
+	if after < 0 {
+		fromNow()
 		return sub, nil, nil, nil
 	}
 	checkedPruned := false
@@ -241,12 +246,8 @@ func (h *eventHub) subscribe(ctx context.Context, after int64, f streamFilter) (
 				return nil, nil, nil, err
 			}
 			if after < pruned {
-				h.mu.Lock()
-				register(h.last)
-				from := h.last
-				h.mu.Unlock()
 				return sub, nil, &resumeGap{Reason: "the events after this id are older than the feed's retention window; reload the state (GET /v1/events) and follow from here",
-					LastEventID: after, PrunedThrough: pruned, From: from}, nil
+					LastEventID: after, PrunedThrough: pruned, From: fromNow()}, nil
 			}
 			checkedPruned = true
 		}
@@ -271,12 +272,8 @@ func (h *eventHub) subscribe(ctx context.Context, after int64, f streamFilter) (
 			after = max(after, ringStart)
 		}
 		if len(backlog) > maxResumeBacklog {
-			h.mu.Lock()
-			register(h.last)
-			from := h.last
-			h.mu.Unlock()
 			return sub, nil, &resumeGap{Reason: fmt.Sprintf("more than %d events to replay; reload the state (GET /v1/events) and follow from here", maxResumeBacklog),
-				LastEventID: after, From: from}, nil
+				LastEventID: after, From: fromNow()}, nil
 		}
 	}
 }
