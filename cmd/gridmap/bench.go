@@ -20,6 +20,7 @@ import (
 	"github.com/paulmach/orb/maptile"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/geo"
 )
 
@@ -49,10 +50,10 @@ func cmdBench(ctx context.Context, args []string) error {
 	defer drop()
 	defer s.Close()
 
-	d := data.DemoDefaults
+	d := demo.Defaults
 	d.Scale, d.District, d.GridsPerCommunity = "small", *district, *gpc
 	t := time.Now()
-	res, err := s.BuildDemo(ctx, d)
+	res, err := demo.Build(ctx, s, d)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func cmdBench(ctx context.Context, args []string) error {
 }
 
 func writeObjectsCSV(ctx context.Context, s *data.Store, name string, n int64) (int64, error) {
-	stream, err := s.DemoObjects(ctx, n, 42, true)
+	stream, err := demo.Objects(ctx, s, n, 42, true)
 	if err != nil {
 		return 0, err
 	}

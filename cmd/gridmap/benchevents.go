@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"gridmap/api"
-	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/grid"
 )
 
@@ -45,7 +45,7 @@ func benchEvents(ctx context.Context, args []string) error {
 	defer drop()
 	defer s.Close()
 	t := time.Now()
-	res, err := s.BuildDemo(ctx, data.DemoDefaults)
+	res, err := demo.Build(ctx, s, demo.Defaults)
 	if err != nil {
 		return err
 	}
