@@ -13,7 +13,8 @@ var imports = regexp.MustCompile(`(?m)^import\s[^;]*?from\s+'([^']+)'`)
 
 // The server serves only the files Page names, so every module of the page
 // must be there: every .js file the binary embeds, and every module one of
-// them imports.
+// them imports (a module imported from elsewhere than beside it would not
+// be served either).
 func TestPageHoldsEveryModule(t *testing.T) {
 	js, err := fs.Glob(files, "*.js")
 	if err != nil {
