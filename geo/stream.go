@@ -162,12 +162,8 @@ func streamErr(err error) error {
 }
 
 func recordFromFeature(pos int64, raw []byte) Record {
-	f := decodeFeature(0, raw)
-	rec := Record{Pos: pos, Properties: f.Properties, Geometry: f.Geometry}
-	if f.Err != nil {
-		rec.Err = errors.New(strings.TrimLeft(strings.TrimPrefix(f.Err.Error(), "features[0]"), ":. "))
-	}
-	return rec
+	f := decodeFeature(0, "", raw)
+	return Record{Pos: pos, Properties: f.Properties, Geometry: f.Geometry, Err: f.Err}
 }
 
 type ndjsonStream struct {
