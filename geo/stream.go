@@ -266,8 +266,8 @@ func (s *csvStream) Next() (Record, error) {
 	if out.Err != nil {
 		return out, nil
 	}
-	out.Geometry = orb.Point{lon, lat}
-	if err := CheckRange(out.Geometry); err != nil {
+	pt := orb.Point{lon, lat}
+	if err := CheckRange(pt); err != nil {
 		out.Err = err
 		return out, nil
 	}
@@ -281,5 +281,7 @@ func (s *csvStream) Next() (Record, error) {
 		}
 		out.Properties["attrs"] = json.RawMessage(v)
 	}
+	// Only now: a record with an error carries no geometry.
+	out.Geometry = pt
 	return out, nil
 }
