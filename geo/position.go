@@ -89,7 +89,9 @@ func DecodeGeometry(raw []byte, where string) (orb.Geometry, error) {
 		err = r.end()
 	}
 	if err != nil {
-		err.(*PositionError).Geometry = where
+		if pe, ok := err.(*PositionError); ok {
+			pe.Geometry = where
+		}
 		return nil, err
 	}
 	return geom, nil
