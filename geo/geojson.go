@@ -9,7 +9,6 @@ import (
 	"math"
 
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/geojson"
 )
 
 // Feature is one GeoJSON feature with its position in the collection, so
@@ -55,12 +54,14 @@ func DecodeFeatureCollection(r io.Reader) ([]Feature, error) {
 	}
 	out := make([]Feature, len(doc.Features))
 	for i, raw := range doc.Features {
-		out[i] = decodeFeature(i, raw)
+		out[i] = decodeFeature(i, fmt.Sprintf("features[%d]", i), raw)
 	}
 	return out, nil
 }
 
-func decodeFeature(i int, raw json.RawMessage) Feature {
+// decodeFeature reads one Feature. where is its path in errors
+// ("features[3]"), empty when the feature is the whole record of a stream.
+func decodeFeature(i int, where string, raw json.RawMessage) Feature {
 	f := Feature{Index: i}
 	var m struct {
 		Type       string          `json:"type"`
@@ -69,7 +70,7 @@ func decodeFeature(i int, raw json.RawMessage) Feature {
 		Geometry   json.RawMessage `json:"geometry"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
-		f.Err = fmt.Errorf("features[%d]: %v", i, err)
+		f.Err = errorAt(where, err.Error())
 		return f
 	}
 	f.ID, f.Properties, f.Raw = m.ID, m.Properties, m.Geometry
@@ -77,28 +78,35 @@ func decodeFeature(i int, raw json.RawMessage) Feature {
 		f.Properties = map[string]any{}
 	}
 	if m.Type != "Feature" {
-		f.Err = fmt.Errorf("features[%d]: type is %q, want \"Feature\"", i, m.Type)
+		f.Err = errorAt(where, fmt.Sprintf("type is %q, want \"Feature\"", m.Type))
 		return f
 	}
 	if len(m.Geometry) == 0 || bytes.Equal(bytes.TrimSpace(m.Geometry), []byte("null")) {
-		f.Err = fmt.Errorf("features[%d]: geometry is missing", i)
+		f.Err = errorAt(where, "geometry is missing")
 		return f
 	}
-	g, err := geojson.UnmarshalGeometry(m.Geometry)
+	geomAt := "geometry"
+	if where != "" {
+		geomAt = where + ".geometry"
+	}
+	g, err := DecodeGeometry(m.Geometry, geomAt)
 	if err != nil {
-		f.Err = fmt.Errorf("features[%d].geometry: %v", i, err)
+		f.Err = err
 		return f
 	}
-	if g.Coordinates == nil {
-		f.Err = fmt.Errorf("features[%d].geometry: type %q is not supported", i, g.Type)
+	if err := CheckRange(g); err != nil {
+		f.Err = fmt.Errorf("%s: %v", geomAt, err)
 		return f
 	}
-	if err := CheckRange(g.Coordinates); err != nil {
-		f.Err = fmt.Errorf("features[%d].geometry: %v", i, err)
-		return f
-	}
-	f.Geometry = g.Coordinates
+	f.Geometry = g
 	return f
+}
+
+func errorAt(where, msg string) error {
+	if where == "" {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("%s: %s", where, msg)
 }
 
 func jsonError(data []byte, err error) error {

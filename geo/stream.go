@@ -162,12 +162,8 @@ func streamErr(err error) error {
 }
 
 func recordFromFeature(pos int64, raw []byte) Record {
-	f := decodeFeature(0, raw)
-	rec := Record{Pos: pos, Properties: f.Properties, Geometry: f.Geometry}
-	if f.Err != nil {
-		rec.Err = errors.New(strings.TrimLeft(strings.TrimPrefix(f.Err.Error(), "features[0]"), ":. "))
-	}
-	return rec
+	f := decodeFeature(0, "", raw)
+	return Record{Pos: pos, Properties: f.Properties, Geometry: f.Geometry, Err: f.Err}
 }
 
 type ndjsonStream struct {
@@ -270,8 +266,8 @@ func (s *csvStream) Next() (Record, error) {
 	if out.Err != nil {
 		return out, nil
 	}
-	out.Geometry = orb.Point{lon, lat}
-	if err := CheckRange(out.Geometry); err != nil {
+	pt := orb.Point{lon, lat}
+	if err := CheckRange(pt); err != nil {
 		out.Err = err
 		return out, nil
 	}
@@ -285,5 +281,7 @@ func (s *csvStream) Next() (Record, error) {
 		}
 		out.Properties["attrs"] = json.RawMessage(v)
 	}
+	// Only now: a record with an error carries no geometry.
+	out.Geometry = pt
 	return out, nil
 }
