@@ -25,7 +25,7 @@ WEB_FILES := web/index.html web/app.css $(wildcard web/*.js)
 WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs
 CJK_FONT  := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: run db db-stop build web web-test browser-deps gdal migrate demo test lint vet bench clean
+.PHONY: run db db-stop build web web-test browser-deps gdal migrate demo test lint vet bench fuzz clean
 
 $(BIN): $(GO_SOURCES) $(WEB_DIST) $(WEB_FILES)
 	$(GO) build -o $(BIN) ./cmd/gridmap
@@ -96,6 +96,16 @@ lint: vet
 ## test: lint, then every test against the real PostGIS (started here), the wall map's in headless Chromium, the tiles' through GDAL
 test: db lint web web-test browser-deps gdal
 	$(GO) test -count=1 -timeout 30m ./...
+
+## fuzz: every Go fuzz target for FUZZTIME each (make test runs them on their seed corpora only)
+FUZZTIME ?= 60s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz: $$pkg $$f for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 ## bench: the Go benchmarks (figures go to docs/benchmarks.md)
 bench: db
