@@ -118,16 +118,6 @@ type ReportResult struct {
 	Err      error
 }
 
-// IdempotencyError is a key reused with another request body.
-type IdempotencyError struct {
-	Key   string
-	Event string // the event the key created
-}
-
-func (e *IdempotencyError) Error() string {
-	return fmt.Sprintf("Idempotency-Key %q was used for another request body (it created event %s); use a new key for a new report", e.Key, e.Event)
-}
-
 // ReportEvents stores reports in one transaction: idempotency keys first
 // (a concurrent twin waits on the key's row and then answers the same
 // event), then per district and date the next codes, the events with their

@@ -55,13 +55,6 @@ type ObjectImportReport struct {
 	Seconds    float64    `json:"seconds"`
 }
 
-// FatalImportError is a stream that cannot be read to its end (malformed
-// or truncated document). Nothing is written.
-type FatalImportError struct{ Err error }
-
-func (e *FatalImportError) Error() string { return e.Err.Error() }
-func (e *FatalImportError) Unwrap() error { return e.Err }
-
 // ImportObjects loads a stream of objects in one transaction without
 // holding it in memory: each record is checked and, for points, assigned
 // to its grid by the in-memory locator while it is COPYed into a staging

@@ -49,17 +49,6 @@ type ObjectPage struct {
 	Next    string
 }
 
-// FilterError is a query that cannot run: no or several selections, a
-// value out of range, a cursor this store did not issue. The API answers
-// it with 400 naming Param.
-type FilterError struct{ Param, Msg string }
-
-func (e *FilterError) Error() string { return e.Param + ": " + e.Msg }
-
-func filterErr(param, format string, args ...any) error {
-	return &FilterError{Param: param, Msg: fmt.Sprintf(format, args...)}
-}
-
 // Orders of a list, and so kinds of cursor.
 const (
 	orderCode     = "code"     // bbox, unassigned: by code

@@ -22,20 +22,6 @@ import (
 //go:embed seed/*.csv
 var seedFiles embed.FS
 
-// InvalidError is input that breaks a rule of the domain: an unknown class,
-// a code that does not fit it, a geometry its class does not allow. The API
-// answers it with 422 (400 for Param-level problems).
-type InvalidError struct {
-	Field string // the member at fault: code, class, geometry, attrs
-	Msg   string
-}
-
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Msg }
-
-func invalid(field, format string, args ...any) error {
-	return &InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}
-}
-
 // seedClasses loads the class catalogue's seed, leaving existing classes
 // as they are.
 func (s *Store) seedClasses(ctx context.Context) error {
@@ -107,9 +93,6 @@ func (s *Store) Classes(ctx context.Context) (map[string]grid.Class, error) {
 	})
 	return out, err
 }
-
-// ErrExists is returned when a class or object code is taken.
-var ErrExists = errors.New("already exists")
 
 // AddClass adds a class to the catalogue.
 func (s *Store) AddClass(ctx context.Context, c grid.Class) error {
@@ -240,28 +223,6 @@ func (s *Store) ReplaceObject(ctx context.Context, o *grid.Object, ifMatch IfMat
 	row, _, err := s.saveObject(ctx, o, saveReplace, ifMatch)
 	return row, err
 }
-
-// ErrStale is the error of a write whose precondition failed: the object
-// changed since the client read it.
-var ErrStale = errors.New("stale version")
-
-// StaleError is a failed precondition: the object's ETag is not one the
-// writer named. It unwraps to ErrStale.
-type StaleError struct {
-	Resource string // "object" when empty, "event", "event class"
-	Code     string // the object's code
-	Current  string // its current ETag
-}
-
-func (e *StaleError) Error() string {
-	what := e.Resource
-	if what == "" {
-		what = "object"
-	}
-	return fmt.Sprintf("%s %s has changed: its current ETag is %s", what, e.Code, e.Current)
-}
-
-func (e *StaleError) Unwrap() error { return ErrStale }
 
 // IfMatch is the precondition of a conditional write: the ETags
 // (ObjectRow.ETag, quotes included, compared byte for byte, so a weak tag

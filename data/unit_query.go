@@ -3,7 +3,6 @@ package data
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,9 +11,6 @@ import (
 
 	"gridmap/grid"
 )
-
-// ErrNotFound is returned when a code names no current unit.
-var ErrNotFound = errors.New("not found")
 
 // GeometryMode chooses how much geometry a read returns.
 type GeometryMode string
