@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"gridmap/grid"
 )
@@ -43,16 +42,10 @@ type EventConfig struct {
 	Days        []CalendarDay
 }
 
-// rowQuerier is a transaction or a connection inside one.
-type rowQuerier interface {
-	querier
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // eventConfig returns the current configuration, reading the version in q
 // (a transaction of the caller, so that the rules it applies are those of
 // its own snapshot) and reloading when it moved.
-func (s *Store) eventConfig(ctx context.Context, q rowQuerier) (*EventConfig, error) {
+func (s *Store) eventConfig(ctx context.Context, q querier) (*EventConfig, error) {
 	var v int64
 	if err := q.QueryRow(ctx, `SELECT version FROM event_config`).Scan(&v); err != nil {
 		return nil, fmt.Errorf("event config version: %w", err)
@@ -71,7 +64,7 @@ func (s *Store) eventConfig(ctx context.Context, q rowQuerier) (*EventConfig, er
 // EventConfig returns the current configuration.
 func (s *Store) EventConfig(ctx context.Context) (*EventConfig, error) {
 	var c *EventConfig
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		var err error
 		c, err = s.eventConfig(ctx, tx)
 		return err
@@ -79,7 +72,7 @@ func (s *Store) EventConfig(ctx context.Context) (*EventConfig, error) {
 	return c, err
 }
 
-func loadEventConfig(ctx context.Context, q rowQuerier, version int64) (*EventConfig, error) {
+func loadEventConfig(ctx context.Context, q querier, version int64) (*EventConfig, error) {
 	c := &EventConfig{Version: version, Classes: map[string]grid.EventClass{}, ClassNames: map[string]string{}, Departments: map[string]Department{}}
 	rows, err := q.Query(ctx, `SELECT code, name FROM departments`)
 	if err != nil {
@@ -314,8 +307,7 @@ func (s *Store) PutEventClass(ctx context.Context, c grid.EventClass, ifVersion 
 				limit_amount = $7, limit_unit = $8, version = version + 1, updated_at = now() WHERE code = $1`,
 				c.Code, c.Major, c.MajorName, c.Minor, c.Name, c.Department, c.Limit.Amount, string(c.Limit.Unit))
 		}
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23503" {
+		if isPgCode(err, "23503") {
 			return invalid("department", "unknown department %q (GET /v1/departments lists them)", c.Department)
 		}
 		return err

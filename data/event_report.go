@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"gridmap/geo"
 	"gridmap/grid"
@@ -146,21 +144,6 @@ func (s *Store) ReportEventsAt(ctx context.Context, evs []NewEvent, now time.Tim
 		}
 	}
 	return res, nil
-}
-
-// retryTx runs fn again when PostgreSQL aborted it for a deadlock or a
-// serialization failure: both are a concurrent writer's fault, not the
-// request's.
-func retryTx(ctx context.Context, fn func() error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		var pe *pgconn.PgError
-		if attempt < 5 && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") && ctx.Err() == nil {
-			time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
-			continue
-		}
-		return err
-	}
 }
 
 func (s *Store) reportTx(ctx context.Context, evs []NewEvent, now time.Time) ([]ReportResult, error) {
@@ -517,7 +500,7 @@ func scanEvent(row pgx.Row, now time.Time, loc *time.Location) (*Event, error) {
 func (s *Store) GetEvent(ctx context.Context, code string, withLog bool) (*Event, error) {
 	now := time.Now()
 	var ev *Event
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		var err error
 		ev, err = scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.code = $1`, code), now, s.cityTime())
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -673,87 +656,75 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 	if f.Limit > 1000 {
 		return nil, filterErr("limit", "limit %d: at most 1000", f.Limit)
 	}
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	q := &sqlQuery{}
 	if len(f.Statuses) > 0 {
 		ss := make([]string, len(f.Statuses))
 		for i, st := range f.Statuses {
 			ss[i] = string(st)
 		}
-		where = append(where, "e.status = ANY("+arg(ss)+")")
+		q.where("e.status = ANY(" + q.arg(ss) + ")")
 	}
 	if len(f.Classes) > 0 {
-		where = append(where, "e.class_code = ANY("+arg(f.Classes)+")")
+		q.where("e.class_code = ANY(" + q.arg(f.Classes) + ")")
 	}
 	if len(f.Departments) > 0 {
-		where = append(where, "e.department_code = ANY("+arg(f.Departments)+")")
+		q.where("e.department_code = ANY(" + q.arg(f.Departments) + ")")
 	}
 	if f.Unit != "" {
-		u := arg(f.Unit)
-		where = append(where, "e.grid_code >= "+u+" AND e.grid_code < gridmap_code_upper("+u+")")
+		u := q.arg(f.Unit)
+		q.where("e.grid_code >= " + u + " AND e.grid_code < gridmap_code_upper(" + u + ")")
 	}
 	if f.BBox != nil {
-		b := f.BBox
-		where = append(where, fmt.Sprintf("e.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", arg(b[0]), arg(b[1]), arg(b[2]), arg(b[3])))
+		q.where("e.geom && " + q.envelope(*f.BBox))
 	}
 	if f.Overdue != nil {
-		n := arg(now)
+		n := q.arg(now)
 		if *f.Overdue {
-			where = append(where, openStatusSQL+" AND e.deadline < "+n)
+			q.where(openStatusSQL + " AND e.deadline < " + n)
 		} else {
-			where = append(where, "NOT ("+openStatusSQL+" AND e.deadline < "+n+")")
+			q.where("NOT (" + openStatusSQL + " AND e.deadline < " + n + ")")
 		}
 	}
 	if f.From != nil {
-		where = append(where, "e.reported_at >= "+arg(*f.From))
+		q.where("e.reported_at >= " + q.arg(*f.From))
 	}
 	if f.To != nil {
-		where = append(where, "e.reported_at < "+arg(*f.To))
+		q.where("e.reported_at < " + q.arg(*f.To))
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor, orderReported)
 		if err != nil {
 			return nil, err
 		}
-		where = append(where, "(e.reported_at, e.code) < ("+arg(c.At)+", "+arg(c.Code)+")")
+		q.where(eventsNewestFirst.after(q, c.At, c.Code))
 	}
-	q := `SELECT ` + eventColumns + eventFrom
-	for i, w := range where {
-		if i == 0 {
-			q += " WHERE " + w
-		} else {
-			q += " AND " + w
-		}
-	}
-	q += " ORDER BY e.reported_at DESC, e.code DESC LIMIT " + arg(f.Limit+1)
-	rows, err := s.Pool.Query(ctx, q, args...)
+	sql := `SELECT ` + eventColumns + eventFrom + q.whereSQL() + eventsNewestFirst.orderLimit(q, f.Limit+1)
+	rows, err := s.Pool.Query(ctx, sql, q.args...)
 	if err != nil {
 		return nil, err
 	}
-	p := &EventPage{Events: []*Event{}}
+	events := []*Event{}
 	err = forEach(rows, func() error {
 		e, err := scanEvent(rows, now, s.cityTime())
 		if err != nil {
 			return err
 		}
-		p.Events = append(p.Events, e)
+		events = append(events, e)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(p.Events) > f.Limit {
-		p.Events = p.Events[:f.Limit]
-		last := p.Events[f.Limit-1]
+	p := &EventPage{}
+	p.Events, p.Next = nextPage(events, f.Limit, func(last *Event) cursor {
 		at := last.ReportedAt
-		p.Next = cursor{Order: orderReported, Code: last.Code, At: &at}.encode()
-	}
+		return cursor{Order: orderReported, Code: last.Code, At: &at}
+	})
 	return p, nil
 }
+
+// eventsNewestFirst is the order of event lists.
+var eventsNewestFirst = keyset{cols: []string{"e.reported_at", "e.code"}, desc: true}
 
 // openStatusSQL is the predicate of the partial index events_open_deadline.
 const openStatusSQL = `e.status IN ('reported', 'registered', 'dispatched', 'handling', 'returned')`

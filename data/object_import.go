@@ -95,7 +95,7 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
 	// Units stay as they are while objects are assigned to them.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtext('gridmap.units'))`); err != nil {
+	if err := lockUnits(ctx, tx, true); err != nil {
 		return nil, err
 	}
 	classes, err := s.Classes(ctx)
@@ -409,9 +409,7 @@ func (s *objectSource) Values() ([]any, error) { return s.row, nil }
 func (s *objectSource) Err() error             { return s.fatal }
 
 // loadUnits reads units (by a WHERE clause) for a locator, through q.
-func loadUnits(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, where string) ([]grid.Unit, error) {
+func loadUnits(ctx context.Context, q querier, where string) ([]grid.Unit, error) {
 	rows, err := q.Query(ctx, `SELECT layer, code, name, level, coalesce(parent_code, ''), geom FROM units `+where+` ORDER BY layer, code`)
 	if err != nil {
 		return nil, err

@@ -2,13 +2,10 @@ package data
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -47,53 +44,6 @@ type ObjectFilter struct {
 type ObjectPage struct {
 	Objects []ObjectRow
 	Next    string
-}
-
-// Orders of a list, and so kinds of cursor.
-const (
-	orderCode     = "code"     // bbox, unassigned: by code
-	orderGrid     = "grid"     // within: by grid code, then code (the index order)
-	orderDistance = "distance" // near, nearest: by distance, then code
-	orderReported = "reported" // events: newest first, then code
-)
-
-// cursor is the position after the last row of a page. Clients get it
-// opaque (base64url of JSON): its form may change.
-type cursor struct {
-	Order string     `json:"o"`
-	Code  string     `json:"c"`
-	Grid  string     `json:"g,omitempty"`
-	Dist  float64    `json:"d,omitempty"`
-	At    *time.Time `json:"t,omitempty"`
-}
-
-func (c cursor) encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(s, order string) (*cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := filterErr("cursor", "cursor %q is not one this list issued: follow the next link of the previous page", truncated(s, 40))
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.Order != order || c.Code == "" ||
-		math.IsNaN(c.Dist) || math.IsInf(c.Dist, 0) || c.Dist < 0 || (order == orderReported) != (c.At != nil) {
-		return nil, bad
-	}
-	return &c, nil
-}
-
-func truncated(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // check validates a filter and fills in defaults.
@@ -181,10 +131,8 @@ func (s *Store) ListObjects(ctx context.Context, f ObjectFilter) (*ObjectPage, e
 	}
 	switch {
 	case f.BBox != nil:
-		b := f.BBox
 		q := &sqlQuery{}
-		env := fmt.Sprintf("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", q.arg(b[0]), q.arg(b[1]), q.arg(b[2]), q.arg(b[3]))
-		q.where("geom && " + env + " AND ST_Intersects(geom, " + env + ")")
+		q.where(q.intersects("geom", *f.BBox))
 		return s.codeOrdered(ctx, q, f)
 	case f.Within != "":
 		return s.within(ctx, f)
@@ -209,25 +157,12 @@ func (s *Store) UnassignedObjects(ctx context.Context, limit int, after string) 
 	return s.codeOrdered(ctx, q, f)
 }
 
-// sqlQuery collects the conditions and arguments of a query.
-type sqlQuery struct {
-	conds []string
-	args  []any
-}
-
-func (q *sqlQuery) arg(v any) string {
-	q.args = append(q.args, v)
-	return fmt.Sprintf("$%d", len(q.args))
-}
-
-func (q *sqlQuery) where(cond string) { q.conds = append(q.conds, cond) }
-
-func (q *sqlQuery) whereSQL() string {
-	if len(q.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(q.conds, " AND ")
-}
+// The orders of object lists.
+var (
+	objectsByCode     = keyset{cols: []string{"code"}}
+	objectsByGrid     = keyset{cols: []string{"grid_code", "code"}} // the (grid_code, code) index
+	objectsByDistance = keyset{cols: []string{"dist", "code"}}
+)
 
 func (s *Store) codeOrdered(ctx context.Context, q *sqlQuery, f ObjectFilter) (*ObjectPage, error) {
 	after, err := decodeCursor(f.Cursor, orderCode)
@@ -238,9 +173,9 @@ func (s *Store) codeOrdered(ctx context.Context, q *sqlQuery, f ObjectFilter) (*
 		q.where("class_code = " + q.arg(f.Class))
 	}
 	if after != nil {
-		q.where("code > " + q.arg(after.Code))
+		q.where(objectsByCode.after(q, after.Code))
 	}
-	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + ` ORDER BY code LIMIT ` + q.arg(f.Limit+1)
+	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + objectsByCode.orderLimit(q, f.Limit+1)
 	rows, err := s.queryObjects(ctx, s.Pool, sql, false, q.args...)
 	if err != nil {
 		return nil, err
@@ -263,9 +198,9 @@ func (s *Store) within(ctx context.Context, f ObjectFilter) (*ObjectPage, error)
 		q.where("class_code = " + q.arg(f.Class))
 	}
 	if after != nil {
-		q.where(fmt.Sprintf("(grid_code, code) > (%s, %s)", q.arg(after.Grid), q.arg(after.Code)))
+		q.where(objectsByGrid.after(q, after.Grid, after.Code))
 	}
-	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + ` ORDER BY grid_code, code LIMIT ` + q.arg(f.Limit+1)
+	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + objectsByGrid.orderLimit(q, f.Limit+1)
 	rows, err := s.queryObjects(ctx, s.Pool, sql, false, q.args...)
 	if err != nil {
 		return nil, err
@@ -296,7 +231,7 @@ func nearQuery(q *sqlQuery, pt [2]float64, radius float64, class string) string 
 	boxes := searchBoxes(pt, radius)
 	var pre []string
 	for _, b := range boxes {
-		pre = append(pre, fmt.Sprintf("o.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", q.arg(b[0]), q.arg(b[1]), q.arg(b[2]), q.arg(b[3])))
+		pre = append(pre, "o.geom && "+q.envelope(b))
 	}
 	r := q.arg(radius)
 	cond := "(" + strings.Join(pre, " OR ") + ") AND ST_DWithin(o.geom::geography, " + ptSQL + ", " + r + ", false)"
@@ -345,11 +280,10 @@ func (s *Store) near(ctx context.Context, f ObjectFilter) (*ObjectPage, error) {
 	}
 	q := &sqlQuery{}
 	inner := nearQuery(q, *f.Near, f.Radius, f.Class)
-	sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + `) o`
 	if after != nil {
-		sql += fmt.Sprintf(" WHERE (dist, code) > (%s::float8, %s::text)", q.arg(after.Dist), q.arg(after.Code))
+		q.where(objectsByDistance.after(q, after.Dist, after.Code))
 	}
-	sql += ` ORDER BY dist, code LIMIT ` + q.arg(f.Limit+1)
+	sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + `) o` + q.whereSQL() + objectsByDistance.orderLimit(q, f.Limit+1)
 	rows, err := s.queryObjects(ctx, s.Pool, sql, true, q.args...)
 	if err != nil {
 		return nil, err
@@ -373,7 +307,7 @@ func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error
 	}
 	pt := *f.Nearest
 	var rows []ObjectRow
-	err = pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		q := &sqlQuery{}
 		ptGeom := fmt.Sprintf("ST_SetSRID(ST_MakePoint(%s, %s), 4326)", q.arg(pt[0]), q.arg(pt[1]))
 		cand := `SELECT geom FROM objects`
@@ -393,11 +327,11 @@ func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error
 		radius := *d*(1+1e-9) + 1e-3
 		q = &sqlQuery{}
 		inner := nearQuery(q, pt, radius, f.Class)
-		sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + ` ORDER BY dist, code LIMIT ` + q.arg(f.K) + `) o`
+		inner += objectsByDistance.orderLimit(q, f.K)
 		if after != nil {
-			sql += fmt.Sprintf(" WHERE (dist, code) > (%s::float8, %s::text)", q.arg(after.Dist), q.arg(after.Code))
+			q.where(objectsByDistance.after(q, after.Dist, after.Code))
 		}
-		sql += ` ORDER BY dist, code LIMIT ` + q.arg(f.Limit+1)
+		sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + `) o` + q.whereSQL() + objectsByDistance.orderLimit(q, f.Limit+1)
 		var err error
 		rows, err = s.queryObjects(ctx, tx, sql, true, q.args...)
 		return err
@@ -406,10 +340,6 @@ func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error
 		return nil, err
 	}
 	return page(rows, f.Limit, distanceCursor), nil
-}
-
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 func (s *Store) queryObjects(ctx context.Context, db querier, sql string, withDistance bool, args ...any) ([]ObjectRow, error) {
@@ -440,11 +370,8 @@ func (s *Store) queryObjects(ctx context.Context, db querier, sql string, withDi
 // page cuts the limit+1 rows a query fetched to limit, with the cursor of
 // the next page when there were more.
 func page(rows []ObjectRow, limit int, next func(ObjectRow) cursor) *ObjectPage {
-	p := &ObjectPage{Objects: rows}
-	if len(rows) > limit {
-		p.Objects = rows[:limit]
-		p.Next = next(rows[limit-1]).encode()
-	}
+	p := &ObjectPage{}
+	p.Objects, p.Next = nextPage(rows, limit, next)
 	return p
 }
 
@@ -520,7 +447,7 @@ func unitWithChildren(ctx context.Context, tx pgx.Tx, code string) (unitRef, []u
 // starts with its code.
 func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
 	st := &ObjectStats{Children: []UnitStats{}}
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		u, children, err := unitWithChildren(ctx, tx, code)
 		if err != nil {
 			return err

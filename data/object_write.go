@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/paulmach/orb"
 
 	"gridmap/geo"
@@ -101,8 +100,7 @@ func (s *Store) AddClass(ctx context.Context, c grid.Class) error {
 	}
 	_, err := s.Pool.Exec(ctx, `INSERT INTO object_classes (code, kind, major, major_name, minor, name, geometry_types)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, c.GeometryTypes)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
+	if isPgCode(err, "23505") {
 		return fmt.Errorf("class %s: %w", c.Code, ErrExists)
 	}
 	return err
@@ -290,7 +288,7 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		// Grids stay as they are until this object is assigned and stored
 		// (a units import holds the same lock exclusively).
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtext('gridmap.units'))`); err != nil {
+		if err := lockUnits(ctx, tx, true); err != nil {
 			return err
 		}
 		if len(ifMatch) > 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,29 +70,27 @@ func (s *Store) ListUnits(ctx context.Context, f UnitFilter) ([]UnitRow, error) 
 	if f.Layer == "" {
 		f.Layer = grid.BaseLayer
 	}
-	where := []string{"valid_to IS NULL", "layer = $1"}
-	args := []any{f.Layer}
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	q := &sqlQuery{}
+	q.where("valid_to IS NULL")
+	q.where("layer = " + q.arg(f.Layer))
 	if f.Level != "" {
-		where = append(where, "level = "+arg(string(f.Level)))
+		q.where("level = " + q.arg(string(f.Level)))
 	}
 	if f.Parent != "" {
-		where = append(where, "parent_code = "+arg(f.Parent))
+		q.where("parent_code = " + q.arg(f.Parent))
 	}
 	if f.BBox != nil {
-		b := f.BBox
-		where = append(where, fmt.Sprintf("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(%[1]s, %[2]s, %[3]s, %[4]s, 4326))",
-			arg(b[0]), arg(b[1]), arg(b[2]), arg(b[3])))
+		q.where(q.intersects("geom", *f.BBox))
 	}
 	if f.After != "" {
-		where = append(where, "code > "+arg(f.After))
+		q.where(unitsByCode.after(q, f.After))
 	}
-	q := unitSelect(f.Geometry) + " WHERE " + strings.Join(where, " AND ") + " ORDER BY code"
-	if f.Limit > 0 {
-		q += " LIMIT " + arg(f.Limit)
-	}
-	return s.queryUnits(ctx, q, args...)
+	sql := unitSelect(f.Geometry) + q.whereSQL() + unitsByCode.orderLimit(q, f.Limit)
+	return s.queryUnits(ctx, sql, q.args...)
 }
+
+// unitsByCode is the order of unit lists.
+var unitsByCode = keyset{cols: []string{"code"}}
 
 func unitSelect(m GeometryMode) string {
 	return `SELECT layer, code, name, level, parent_code, complete, area_m2, version,

@@ -220,16 +220,6 @@ func checkTopology(ctx context.Context, tx pgx.Tx, tol float64, complete bool, r
 	})
 }
 
-func forEach(rows pgx.Rows, fn func() error) error {
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
 // Report is what an import or a check found, and what an import wrote.
 type Report struct {
 	Units     int `json:"units"`
