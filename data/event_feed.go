@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"gridmap/grid"
 )
 
 // FeedEntry is one row of the live feed: what subscribers filter on, and
@@ -67,4 +71,51 @@ func (s *Store) PruneEvents(ctx context.Context, feedRetention, keyRetention tim
 		return feed, 0, err
 	}
 	return feed, tag.RowsAffected(), nil
+}
+
+// EventsChannel is the NOTIFY channel of the event feed: one notice per
+// committed transaction that wrote to event_feed.
+const EventsChannel = "gridmap_events"
+
+// feedLock is the advisory lock that orders event_feed.seq by commit: it
+// is taken just before the feed rows are written and held to commit.
+const feedLock = 0x67726964_6576 // "gridev"
+
+// FeedBody is what live subscribers receive for a creation or a
+// transition (stored in event_feed.body; seq is added when read).
+type FeedBody struct {
+	Type       string           `json:"type"` // created or transition
+	At         time.Time        `json:"at"`
+	Code       string           `json:"code"`
+	Class      string           `json:"class"`
+	ClassName  string           `json:"class_name"`
+	Status     grid.EventStatus `json:"status"`
+	From       grid.EventStatus `json:"from,omitempty"`
+	Lon        float64          `json:"lon"`
+	Lat        float64          `json:"lat"`
+	GridCode   string           `json:"grid_code"`
+	Department string           `json:"department"`
+	ReportedAt time.Time        `json:"reported_at"`
+	Deadline   time.Time        `json:"deadline"`
+	Actor      string           `json:"actor,omitempty"`
+	Note       string           `json:"note,omitempty"`
+	Version    int              `json:"version"`
+}
+
+func feedBody(kind string, ev *Event, from grid.EventStatus, l LogEntry) FeedBody {
+	return FeedBody{Type: kind, At: l.At, Code: ev.Code, Class: ev.Class, ClassName: ev.ClassName, Status: ev.Status, From: from,
+		Lon: ev.Lon, Lat: ev.Lat, GridCode: ev.GridCode, Department: ev.Department, ReportedAt: ev.ReportedAt, Deadline: ev.Deadline,
+		Actor: l.Actor, Note: l.Note, Version: ev.Version}
+}
+
+// queueFeed appends to b: the feed lock, the feed rows and the notice. It
+// must be the last work of the transaction: the lock is held to commit,
+// and what runs under it serialises every writer of the feed.
+func queueFeed(b *pgx.Batch, kind string, from grid.EventStatus, codes, statuses, classes, grids []string, lons, lats []float64, bodies [][]byte) {
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(feedLock))
+	b.Queue(`INSERT INTO event_feed (seq, kind, from_status, event_code, status, class_code, grid_code, lon, lat, body)
+		SELECT nextval('event_feed_seq'), $1, nullif($9, ''), c, st, cl, g, lon, lat, b
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::jsonb[]) AS t(c, st, cl, g, lon, lat, b)`,
+		kind, codes, statuses, classes, grids, lons, lats, bodies, string(from))
+	b.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
 }

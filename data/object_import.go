@@ -407,35 +407,3 @@ func (s *objectSource) prepare(rec geo.Record) ([]any, string, error) {
 
 func (s *objectSource) Values() ([]any, error) { return s.row, nil }
 func (s *objectSource) Err() error             { return s.fatal }
-
-// loadUnits reads units (by a WHERE clause) for a locator, through q.
-func loadUnits(ctx context.Context, q querier, where string) ([]grid.Unit, error) {
-	rows, err := q.Query(ctx, `SELECT layer, code, name, level, coalesce(parent_code, ''), geom FROM units `+where+` ORDER BY layer, code`)
-	if err != nil {
-		return nil, err
-	}
-	var out []grid.Unit
-	err = forEach(rows, func() error {
-		var u grid.Unit
-		var level string
-		var wkb []byte
-		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &wkb); err != nil {
-			return err
-		}
-		mp, err := geo.MultiPolygonFromEWKB(wkb)
-		if err != nil {
-			return fmt.Errorf("unit %s: %w", u.Code, err)
-		}
-		u.Level, u.Geometry = grid.Level(level), mp
-		out = append(out, u)
-		return nil
-	})
-	return out, err
-}
-
-// CountObjects counts stored objects (from the exact per-grid counts).
-func (s *Store) CountObjects(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.Pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM object_counts`).Scan(&n)
-	return n, err
-}

@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -375,123 +376,60 @@ func page(rows []ObjectRow, limit int, next func(ObjectRow) cursor) *ObjectPage 
 	return p
 }
 
-// ClassCount is how many objects of one class a unit holds.
-type ClassCount struct {
-	Name  string `json:"name"`
-	Count int64  `json:"count"`
+// ObjectRow is a stored object as the API shows it.
+type ObjectRow struct {
+	grid.Object
+	GeoJSON   json.RawMessage
+	Distance  *float64 // metres, for near/nearest queries
+	ClassName string
+	CreatedAt string
+	UpdatedAt string
+	// ETag is the object's strong entity-tag, quotes included (set by
+	// GetObject and the writes, not by the list queries).
+	ETag string
 }
 
-// UnitStats are the object counts of one unit.
-type UnitStats struct {
-	Code    string                `json:"code"`
-	Name    string                `json:"name"`
-	Level   grid.Level            `json:"level,omitempty"`
-	Total   int64                 `json:"total"`
-	ByClass map[string]ClassCount `json:"by_class"`
-}
+const objectColumns = `code, class_code, (SELECT c.name FROM object_classes c WHERE c.code = class_code),
+	ST_AsGeoJSON(geom, 9), attrs::text, coalesce(grid_code, ''),
+	to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
 
-// ObjectStats are a unit's counts and those of each of its children.
-type ObjectStats struct {
-	Unit     UnitStats   `json:"unit"`
-	Children []UnitStats `json:"children"`
-}
+// objectETag is an object row's strong entity-tag: an MD5 of everything
+// its representation is made of (code, class, geometry as EWKB, attributes,
+// grid) and of updated_at to the microsecond, so every write changes it,
+// even one that writes the same content back (no A-B-A). Computed in SQL
+// from settings-independent text: hex EWKB, canonical jsonb text, the epoch
+// as a numeric; the record's text form quotes what needs quoting.
+const objectETag = `'"' || md5(ROW(code, class_code, encode(ST_AsEWKB(geom), 'hex'), attrs::text, grid_code,
+	extract(epoch FROM updated_at))::text) || '"'`
 
-// unitRef names a unit in statistics.
-type unitRef struct {
-	Code, Name string
-	Level      grid.Level
-}
-
-// childCodeLen is the length of the codes of u's children: the prefix
-// that groups its grids by child (a grid groups by itself).
-func (u unitRef) childCodeLen() int {
-	if n := u.Level.Child().CodeLen(); n > 0 && u.Level != grid.Grid {
-		return n
+func scanObject(row pgx.Row, extra ...any) (*ObjectRow, error) {
+	var o ObjectRow
+	var gj, attrs string
+	dest := append([]any{&o.Code, &o.Class, &o.ClassName, &gj, &attrs, &o.Grid, &o.CreatedAt, &o.UpdatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
 	}
-	return len(u.Code)
+	o.GeoJSON, o.Attrs = json.RawMessage(gj), json.RawMessage(attrs)
+	o.Community, o.Street, o.District = prefix(o.Grid, 12), prefix(o.Grid, 9), prefix(o.Grid, 6)
+	return &o, nil
 }
 
-// unitWithChildren reads a current base unit and its children (none for a
-// grid), in code order; ErrNotFound when there is no such unit.
-func unitWithChildren(ctx context.Context, tx pgx.Tx, code string) (unitRef, []unitRef, error) {
-	u := unitRef{Code: code}
-	var level string
-	err := tx.QueryRow(ctx, `SELECT name, level FROM units WHERE valid_to IS NULL AND layer = $1 AND code = $2`, grid.BaseLayer, code).
-		Scan(&u.Name, &level)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, nil, ErrNotFound
-	}
-	if err != nil {
-		return u, nil, err
-	}
-	u.Level = grid.Level(level)
-	rows, err := tx.Query(ctx, `SELECT code, name FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = $2 ORDER BY code`, grid.BaseLayer, code)
-	if err != nil {
-		return u, nil, err
-	}
-	var children []unitRef
-	err = forEach(rows, func() error {
-		c := unitRef{Level: u.Level.Child()}
-		if err := rows.Scan(&c.Code, &c.Name); err != nil {
-			return err
-		}
-		children = append(children, c)
-		return nil
-	})
-	return u, children, err
-}
-
-// Stats counts the objects of a base unit and of each of its children (a
-// grid has none), per class, from object_counts, which the triggers on
-// objects keep exact: a unit's count is the sum over the grids whose code
-// starts with its code.
-func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
-	st := &ObjectStats{Children: []UnitStats{}}
-	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
-		u, children, err := unitWithChildren(ctx, tx, code)
-		if err != nil {
-			return err
-		}
-		st.Unit = UnitStats{Code: code, Name: u.Name, Level: u.Level, ByClass: map[string]ClassCount{}}
-		byCode := map[string]*UnitStats{code: &st.Unit}
-		for _, c := range children {
-			st.Children = append(st.Children, UnitStats{Code: c.Code, Name: c.Name, ByClass: map[string]ClassCount{}})
-		}
-		for i := range st.Children {
-			byCode[st.Children[i].Code] = &st.Children[i]
-		}
-		// One range scan of the unit on object_counts' primary key
-		// (grid_code, class_code), grouped by the child's code prefix; the
-		// unit's own figures are the sum.
-		rows, err := tx.Query(ctx, `
-			SELECT left(n.grid_code, $3), n.class_code, cl.name, sum(n.n)::bigint
-			FROM object_counts n JOIN object_classes cl ON cl.code = n.class_code
-			WHERE n.grid_code >= $1 AND n.grid_code < $2
-			GROUP BY 1, 2, 3`, code, codeRangeEnd(code), u.childCodeLen())
-		if err != nil {
-			return err
-		}
-		return forEach(rows, func() error {
-			var child, class, name string
-			var n int64
-			if err := rows.Scan(&child, &class, &name, &n); err != nil {
-				return err
-			}
-			targets := []*UnitStats{&st.Unit}
-			if c := byCode[child]; c != nil && c != &st.Unit {
-				targets = append(targets, c)
-			}
-			for _, us := range targets {
-				c := us.ByClass[class]
-				c.Name, c.Count = name, c.Count+n
-				us.ByClass[class] = c
-				us.Total += n
-			}
-			return nil
-		})
-	})
+// scanObjectETag scans objectColumns, objectETag and extra.
+func scanObjectETag(row pgx.Row, extra ...any) (*ObjectRow, error) {
+	var etag string
+	o, err := scanObject(row, append([]any{&etag}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	return st, nil
+	o.ETag = etag
+	return o, nil
+}
+
+// GetObject returns one object, with its ETag.
+func (s *Store) GetObject(ctx context.Context, code string) (*ObjectRow, error) {
+	o, err := scanObjectETag(s.Pool.QueryRow(ctx, `SELECT `+objectColumns+`, `+objectETag+` FROM objects WHERE code = $1`, code))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return o, err
 }

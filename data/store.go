@@ -4,6 +4,7 @@ package data
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"strings"
@@ -87,3 +88,6 @@ func (s *Store) Ready(ctx context.Context) error {
 	var one int
 	return s.Pool.QueryRow(ctx, `SELECT 1`).Scan(&one)
 }
+
+//go:embed seed/*.csv
+var seedFiles embed.FS

@@ -3,11 +3,13 @@ package data
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"gridmap/geo"
 	"gridmap/grid"
 )
 
@@ -208,4 +210,88 @@ func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol fl
 	}
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
+}
+
+// NearestGrid is the current base grid closest to a point and its
+// distance in metres (on the sphere); ErrNotFound when there are no grids.
+// It tells a reporter whose point fell outside every grid how far off it is.
+func (s *Store) NearestGrid(ctx context.Context, lon, lat float64) (code, name string, metres float64, err error) {
+	err = s.Pool.QueryRow(ctx, `
+		SELECT code, name, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography)
+		FROM units WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid'
+		ORDER BY geom <-> ST_SetSRID(ST_MakePoint($1, $2), 4326) LIMIT 1`, lon, lat).Scan(&code, &name, &metres)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", 0, ErrNotFound
+	}
+	return code, name, metres, err
+}
+
+// loadUnits reads units (by a WHERE clause) for a locator, through q.
+func loadUnits(ctx context.Context, q querier, where string) ([]grid.Unit, error) {
+	rows, err := q.Query(ctx, `SELECT layer, code, name, level, coalesce(parent_code, ''), geom FROM units `+where+` ORDER BY layer, code`)
+	if err != nil {
+		return nil, err
+	}
+	var out []grid.Unit
+	err = forEach(rows, func() error {
+		var u grid.Unit
+		var level string
+		var wkb []byte
+		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &wkb); err != nil {
+			return err
+		}
+		mp, err := geo.MultiPolygonFromEWKB(wkb)
+		if err != nil {
+			return fmt.Errorf("unit %s: %w", u.Code, err)
+		}
+		u.Level, u.Geometry = grid.Level(level), mp
+		out = append(out, u)
+		return nil
+	})
+	return out, err
+}
+
+// unitRef names a unit in statistics.
+type unitRef struct {
+	Code, Name string
+	Level      grid.Level
+}
+
+// childCodeLen is the length of the codes of u's children: the prefix
+// that groups its grids by child (a grid groups by itself).
+func (u unitRef) childCodeLen() int {
+	if n := u.Level.Child().CodeLen(); n > 0 && u.Level != grid.Grid {
+		return n
+	}
+	return len(u.Code)
+}
+
+// unitWithChildren reads a current base unit and its children (none for a
+// grid), in code order; ErrNotFound when there is no such unit.
+func unitWithChildren(ctx context.Context, tx pgx.Tx, code string) (unitRef, []unitRef, error) {
+	u := unitRef{Code: code}
+	var level string
+	err := tx.QueryRow(ctx, `SELECT name, level FROM units WHERE valid_to IS NULL AND layer = $1 AND code = $2`, grid.BaseLayer, code).
+		Scan(&u.Name, &level)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, nil, ErrNotFound
+	}
+	if err != nil {
+		return u, nil, err
+	}
+	u.Level = grid.Level(level)
+	rows, err := tx.Query(ctx, `SELECT code, name FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = $2 ORDER BY code`, grid.BaseLayer, code)
+	if err != nil {
+		return u, nil, err
+	}
+	var children []unitRef
+	err = forEach(rows, func() error {
+		c := unitRef{Level: u.Level.Child()}
+		if err := rows.Scan(&c.Code, &c.Name); err != nil {
+			return err
+		}
+		children = append(children, c)
+		return nil
+	})
+	return u, children, err
 }
