@@ -111,11 +111,26 @@ func feedBody(kind string, ev *Event, from grid.EventStatus, l LogEntry) FeedBod
 // queueFeed appends to b: the feed lock, the feed rows and the notice. It
 // must be the last work of the transaction: the lock is held to commit,
 // and what runs under it serialises every writer of the feed.
-func queueFeed(b *pgx.Batch, kind string, from grid.EventStatus, codes, statuses, classes, grids []string, lons, lats []float64, bodies [][]byte) {
+func queueFeed(b *pgx.Batch, kind string, from grid.EventStatus, feed []FeedBody) error {
+	bodies := make([][]byte, len(feed))
+	for i, f := range feed {
+		var err error
+		if bodies[i], err = json.Marshal(f); err != nil {
+			return err
+		}
+	}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(feedLock))
 	b.Queue(`INSERT INTO event_feed (seq, kind, from_status, event_code, status, class_code, grid_code, lon, lat, body)
 		SELECT nextval('event_feed_seq'), $1, nullif($9, ''), c, st, cl, g, lon, lat, b
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::jsonb[]) AS t(c, st, cl, g, lon, lat, b)`,
-		kind, codes, statuses, classes, grids, lons, lats, bodies, string(from))
+		kind,
+		column(feed, func(f FeedBody) string { return f.Code }),
+		column(feed, func(f FeedBody) string { return string(f.Status) }),
+		column(feed, func(f FeedBody) string { return f.Class }),
+		column(feed, func(f FeedBody) string { return f.GridCode }),
+		column(feed, func(f FeedBody) float64 { return f.Lon }),
+		column(feed, func(f FeedBody) float64 { return f.Lat }),
+		bodies, string(from))
 	b.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
+	return nil
 }

@@ -2,7 +2,6 @@ package data
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -79,17 +78,14 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 				return err
 			}
 			entry := LogEntry{N: n, From: from, To: t.To, Actor: t.Actor, Note: t.Note, Department: t.Department, At: now}
-			body, err := json.Marshal(feedBody("transition", ev, from, entry))
-			if err != nil {
-				return err
-			}
 			b := &pgx.Batch{}
 			b.Queue(`UPDATE events SET status = $2, department_code = $3, handled_at = $4, closed_at = $5, updated_at = $6, version = $7
 				WHERE code = $1`, code, string(ev.Status), ev.Department, ev.HandledAt, ev.ClosedAt, now, ev.Version)
 			b.Queue(`INSERT INTO event_log (event_code, n, from_status, to_status, actor, note, department_code, at)
 				VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8)`, code, n, string(from), string(t.To), t.Actor, t.Note, t.Department, now)
-			queueFeed(b, "transition", from, []string{code}, []string{string(ev.Status)}, []string{ev.Class}, []string{ev.GridCode},
-				[]float64{ev.Lon}, []float64{ev.Lat}, [][]byte{body})
+			if err := queueFeed(b, "transition", from, []FeedBody{feedBody("transition", ev, from, entry)}); err != nil {
+				return err
+			}
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return err
 			}

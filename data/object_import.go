@@ -93,7 +93,7 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
+	defer tx.Rollback(context.Background())
 	// Units stay as they are while objects are assigned to them.
 	if err := lockUnits(ctx, tx, true); err != nil {
 		return nil, err

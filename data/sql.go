@@ -76,6 +76,16 @@ func lockUnits(ctx context.Context, tx pgx.Tx, shared bool) error {
 	return err
 }
 
+// column is one column of rows, for a statement that inserts many rows
+// at once from arrays (unnest($1::text[], $2::float8[], …)).
+func column[R, T any](rows []R, f func(R) T) []T {
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = f(r)
+	}
+	return out
+}
+
 // sqlQuery collects the conditions and the numbered arguments of a query.
 type sqlQuery struct {
 	conds []string

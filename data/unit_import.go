@@ -56,7 +56,7 @@ func (s *Store) ImportUnits(ctx context.Context, drafts []grid.Draft, pre []grid
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
+	defer tx.Rollback(context.Background())
 	// One unit import at a time: the checks read neighbours that a
 	// concurrent import could be changing.
 	if err := lockUnits(ctx, tx, false); err != nil {

@@ -56,7 +56,7 @@ func TestLocatorEqualsPostGIS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck
+	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pts (id int, x float8, y float8, geom geometry(Point, 4326))`); err != nil {
 		t.Fatal(err)
 	}

@@ -187,7 +187,7 @@ func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol fl
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
+	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, createStage); err != nil {
 		return nil, err
 	}
