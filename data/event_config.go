@@ -205,31 +205,24 @@ func SeedEventClasses() ([]grid.EventClass, error) {
 // ReadEventClasses reads classes in the seed's CSV form (header
 // code,major,major_name,minor,name,department,limit_amount,limit_unit).
 func ReadEventClasses(in io.Reader) ([]grid.EventClass, error) {
-	r := csv.NewReader(in)
-	r.FieldsPerRecord = 8
-	if _, err := r.Read(); err != nil {
-		return nil, fmt.Errorf("event class CSV header: %w", err)
-	}
 	var out []grid.EventClass
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("event class CSV: %w", err)
-		}
+	err := readCatalogue(in, "event class", 8, func(rec []string) error {
 		n, err := strconv.Atoi(rec[6])
 		if err != nil {
-			return nil, fmt.Errorf("event class CSV line %d: limit_amount %q is not a number", line, rec[6])
+			return fmt.Errorf("limit_amount %q is not a number", rec[6])
 		}
 		c := grid.EventClass{Code: rec[0], Major: rec[1], MajorName: rec[2], Minor: rec[3], Name: rec[4], Department: rec[5],
 			Limit: grid.Limit{Amount: n, Unit: grid.LimitUnit(rec[7])}}
 		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("event class CSV line %d: %w", line, err)
+			return err
 		}
 		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // EventClassRow is a class with its version (the ETag of PUT).

@@ -3,7 +3,6 @@ package data
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strings"
@@ -42,27 +41,20 @@ func SeedClasses() ([]grid.Class, error) {
 // code,kind,major,major_name,minor,name,geometry_types; types |-separated),
 // naming the line of the first bad row.
 func ReadClasses(in io.Reader) ([]grid.Class, error) {
-	r := csv.NewReader(in)
-	r.FieldsPerRecord = 7
-	if _, err := r.Read(); err != nil {
-		return nil, fmt.Errorf("class CSV header: %w", err)
-	}
 	var out []grid.Class
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("class CSV: %w", err)
-		}
+	err := readCatalogue(in, "class", 7, func(rec []string) error {
 		c := grid.Class{Code: rec[0], Kind: grid.ObjectKind(rec[1]), Major: rec[2], MajorName: rec[3], Minor: rec[4], Name: rec[5],
 			GeometryTypes: strings.Split(rec[6], "|")}
 		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("class CSV line %d: %w", line, err)
+			return err
 		}
 		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // Classes returns the catalogue by code.

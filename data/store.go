@@ -5,8 +5,10 @@ package data
 import (
 	"context"
 	"embed"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 
@@ -91,3 +93,26 @@ func (s *Store) Ready(ctx context.Context) error {
 
 //go:embed seed/*.csv
 var seedFiles embed.FS
+
+// readCatalogue reads a catalogue in CSV (a header line, then rows of
+// fields columns), handing each row to add; an error names what is read
+// and the line.
+func readCatalogue(in io.Reader, what string, fields int, add func(rec []string) error) error {
+	r := csv.NewReader(in)
+	r.FieldsPerRecord = fields
+	if _, err := r.Read(); err != nil {
+		return fmt.Errorf("%s CSV header: %w", what, err)
+	}
+	for line := 2; ; line++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s CSV: %w", what, err)
+		}
+		if err := add(rec); err != nil {
+			return fmt.Errorf("%s CSV line %d: %w", what, line, err)
+		}
+	}
+}
