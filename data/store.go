@@ -1,5 +1,14 @@
-// Package data is gridmap's PostGIS store: migrations, the unit hierarchy,
-// imports with topology checks in SQL, and the demo city generator.
+// Package data is gridmap's PostGIS store: the schema and its migrations,
+// the unit hierarchy with its versions and topology checks, the managed
+// objects with their classes and grid assignment, and the events with
+// their workflow, configuration and live feed.
+//
+// Files are named by domain: unit_* (queries, imports, topology), object_*
+// (classes, writes, imports, queries, stats, reassignment), event_*
+// (reports, transitions, queries, configuration, feed, stats). sql.go holds
+// the SQL helpers they share (querier, forEach, transactions, the WHERE
+// and keyset builder of the lists and their cursors); errors.go every error
+// the store returns, each with the HTTP status the API answers it with.
 package data
 
 import (

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -170,46 +169,6 @@ func (s *Store) CountUnits(ctx context.Context, layer string) (map[grid.Level]in
 // in-memory locator.
 func (s *Store) CurrentUnits(ctx context.Context) ([]grid.Unit, error) {
 	return loadUnits(ctx, s.Pool, `WHERE valid_to IS NULL`)
-}
-
-// TopologyIssues checks what the store holds now: the overlaps, parts
-// outside parents and gaps among the children of parent (the whole layer
-// when parent is empty). Nothing is written.
-func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol float64) (*Report, error) {
-	start := time.Now()
-	if layer == "" {
-		layer = grid.BaseLayer
-	}
-	if tol <= 0 {
-		tol = DefaultToleranceM2
-	}
-	tx, err := s.Pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, createStage); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO stage (layer, code, level, name, parent_code, complete, geom)
-		SELECT layer, code, level, name, parent_code, complete, geom FROM units
-		WHERE valid_to IS NULL AND layer = $1 AND ($2 = '' OR code = $2 OR parent_code = $2)`, layer, parent); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, indexStage); err != nil {
-		return nil, err
-	}
-	r := &Report{}
-	if err := checkTopology(ctx, tx, tol, false, r); err != nil {
-		return nil, err
-	}
-	r.sortFindings()
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM stage`).Scan(&r.Units); err != nil {
-		return nil, err
-	}
-	r.Seconds = time.Since(start).Seconds()
-	return r, nil
 }
 
 // NearestGrid is the current base grid closest to a point and its
