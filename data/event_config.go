@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -180,26 +179,20 @@ func (s *Store) seedEvents(ctx context.Context) error {
 }
 
 func readSeedCSV(name string, fields int) ([][]string, error) {
-	raw, err := seedFiles.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	r := csv.NewReader(bytes.NewReader(raw))
-	r.FieldsPerRecord = fields
-	recs, err := r.ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return recs[1:], nil
+	return readSeed(name, func(in io.Reader) ([][]string, error) {
+		r := csv.NewReader(in)
+		r.FieldsPerRecord = fields
+		recs, err := r.ReadAll()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return recs[1:], nil
+	})
 }
 
 // SeedEventClasses reads data/seed/event_classes.csv.
 func SeedEventClasses() ([]grid.EventClass, error) {
-	raw, err := seedFiles.ReadFile("seed/event_classes.csv")
-	if err != nil {
-		return nil, err
-	}
-	return ReadEventClasses(bytes.NewReader(raw))
+	return readSeed("seed/event_classes.csv", ReadEventClasses)
 }
 
 // ReadEventClasses reads classes in the seed's CSV form (header

@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -30,11 +29,7 @@ func (s *Store) seedClasses(ctx context.Context) error {
 
 // SeedClasses reads data/seed/object_classes.csv.
 func SeedClasses() ([]grid.Class, error) {
-	raw, err := seedFiles.ReadFile("seed/object_classes.csv")
-	if err != nil {
-		return nil, err
-	}
-	return ReadClasses(bytes.NewReader(raw))
+	return readSeed("seed/object_classes.csv", ReadClasses)
 }
 
 // ReadClasses reads a class catalogue in the seed's CSV form (header

@@ -12,6 +12,7 @@
 package data
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/csv"
@@ -102,6 +103,15 @@ func (s *Store) Ready(ctx context.Context) error {
 
 //go:embed seed/*.csv
 var seedFiles embed.FS
+
+// readSeed reads the seed file name (seed/….csv) with read.
+func readSeed[T any](name string, read func(io.Reader) ([]T, error)) ([]T, error) {
+	raw, err := seedFiles.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return read(bytes.NewReader(raw))
+}
 
 // readCatalogue reads a catalogue in CSV (a header line, then rows of
 // fields columns), handing each row to add; an error names what is read
