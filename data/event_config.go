@@ -198,24 +198,15 @@ func SeedEventClasses() ([]grid.EventClass, error) {
 // ReadEventClasses reads classes in the seed's CSV form (header
 // code,major,major_name,minor,name,department,limit_amount,limit_unit).
 func ReadEventClasses(in io.Reader) ([]grid.EventClass, error) {
-	var out []grid.EventClass
-	err := readCatalogue(in, "event class", 8, func(rec []string) error {
+	return readCatalogue(in, "event class", 8, func(rec []string) (grid.EventClass, error) {
 		n, err := strconv.Atoi(rec[6])
 		if err != nil {
-			return fmt.Errorf("limit_amount %q is not a number", rec[6])
+			return grid.EventClass{}, fmt.Errorf("limit_amount %q is not a number", rec[6])
 		}
 		c := grid.EventClass{Code: rec[0], Major: rec[1], MajorName: rec[2], Minor: rec[3], Name: rec[4], Department: rec[5],
 			Limit: grid.Limit{Amount: n, Unit: grid.LimitUnit(rec[7])}}
-		if err := c.Validate(); err != nil {
-			return err
-		}
-		out = append(out, c)
-		return nil
+		return c, c.Validate()
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // EventClassRow is a class with its version (the ETag of PUT).

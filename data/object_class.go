@@ -36,20 +36,11 @@ func SeedClasses() ([]grid.Class, error) {
 // code,kind,major,major_name,minor,name,geometry_types; types |-separated),
 // naming the line of the first bad row.
 func ReadClasses(in io.Reader) ([]grid.Class, error) {
-	var out []grid.Class
-	err := readCatalogue(in, "class", 7, func(rec []string) error {
+	return readCatalogue(in, "class", 7, func(rec []string) (grid.Class, error) {
 		c := grid.Class{Code: rec[0], Kind: grid.ObjectKind(rec[1]), Major: rec[2], MajorName: rec[3], Minor: rec[4], Name: rec[5],
 			GeometryTypes: strings.Split(rec[6], "|")}
-		if err := c.Validate(); err != nil {
-			return err
-		}
-		out = append(out, c)
-		return nil
+		return c, c.Validate()
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // Classes returns the catalogue by code.

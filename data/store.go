@@ -114,24 +114,27 @@ func readSeed[T any](name string, read func(io.Reader) ([]T, error)) ([]T, error
 }
 
 // readCatalogue reads a catalogue in CSV (a header line, then rows of
-// fields columns), handing each row to add; an error names what is read
-// and the line.
-func readCatalogue(in io.Reader, what string, fields int, add func(rec []string) error) error {
+// fields columns), each row made an entry by parse; an error names what
+// is read and the line.
+func readCatalogue[T any](in io.Reader, what string, fields int, parse func(rec []string) (T, error)) ([]T, error) {
 	r := csv.NewReader(in)
 	r.FieldsPerRecord = fields
 	if _, err := r.Read(); err != nil {
-		return fmt.Errorf("%s CSV header: %w", what, err)
+		return nil, fmt.Errorf("%s CSV header: %w", what, err)
 	}
+	var out []T
 	for line := 2; ; line++ {
 		rec, err := r.Read()
 		if err == io.EOF {
-			return nil
+			return out, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s CSV: %w", what, err)
+			return nil, fmt.Errorf("%s CSV: %w", what, err)
 		}
-		if err := add(rec); err != nil {
-			return fmt.Errorf("%s CSV line %d: %w", what, line, err)
+		v, err := parse(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s CSV line %d: %w", what, line, err)
 		}
+		out = append(out, v)
 	}
 }

@@ -21,13 +21,11 @@ func TestReadCatalogue(t *testing.T) {
 		{"row refused", "a,b\n1,2\nx,4\n", nil, "thing CSV line 3: bad row"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var got [][]string
-			err := readCatalogue(strings.NewReader(tc.in), "thing", 2, func(rec []string) error {
+			got, err := readCatalogue(strings.NewReader(tc.in), "thing", 2, func(rec []string) ([]string, error) {
 				if rec[0] == "x" {
-					return bad
+					return nil, bad
 				}
-				got = append(got, rec)
-				return nil
+				return rec, nil
 			})
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
