@@ -174,6 +174,37 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 		return nil, filterErr("limit", "limit %d: at most 1000", f.Limit)
 	}
 	q := &sqlQuery{}
+	if err := f.where(q, now); err != nil {
+		return nil, err
+	}
+	sql := `SELECT ` + eventColumns + eventFrom + q.whereSQL() + eventsNewestFirst.orderLimit(q, f.Limit+1)
+	rows, err := s.Pool.Query(ctx, sql, q.args...)
+	if err != nil {
+		return nil, err
+	}
+	events := []*Event{}
+	err = forEach(rows, func() error {
+		e, err := scanEvent(rows, now, s.cityTime())
+		if err != nil {
+			return err
+		}
+		events = append(events, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &EventPage{}
+	p.Events, p.Next = nextPage(events, f.Limit, func(last *Event) cursor {
+		at := last.ReportedAt
+		return cursor{Order: orderReported, Code: last.Code, At: &at}
+	})
+	return p, nil
+}
+
+// where adds the filter's conditions to q: the events it selects as of
+// now (overdue is a matter of time), after the cursor.
+func (f *EventFilter) where(q *sqlQuery, now time.Time) error {
 	if len(f.Statuses) > 0 {
 		ss := make([]string, len(f.Statuses))
 		for i, st := range f.Statuses {
@@ -211,33 +242,11 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor, orderReported)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		q.where(eventsNewestFirst.after(q, c.At, c.Code))
 	}
-	sql := `SELECT ` + eventColumns + eventFrom + q.whereSQL() + eventsNewestFirst.orderLimit(q, f.Limit+1)
-	rows, err := s.Pool.Query(ctx, sql, q.args...)
-	if err != nil {
-		return nil, err
-	}
-	events := []*Event{}
-	err = forEach(rows, func() error {
-		e, err := scanEvent(rows, now, s.cityTime())
-		if err != nil {
-			return err
-		}
-		events = append(events, e)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	p := &EventPage{}
-	p.Events, p.Next = nextPage(events, f.Limit, func(last *Event) cursor {
-		at := last.ReportedAt
-		return cursor{Order: orderReported, Code: last.Code, At: &at}
-	})
-	return p, nil
+	return nil
 }
 
 // eventsNewestFirst is the order of event lists.
