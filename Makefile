@@ -20,10 +20,12 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './.data/*' -not -path './w
 # MapLibre files are copied into web/dist/ and embedded in the binary.
 WEB_STAMP := web/node_modules/.package-lock.json
 WEB_DIST  := $(addprefix web/dist/,maplibre-gl.mjs maplibre-gl-worker.mjs maplibre-gl.css)
-WEB_FILES := web/index.html web/app.js web/app.css
+WEB_FILES := web/index.html web/app.css $(wildcard web/*.js)
+# The page's pure modules, tested under Node without a browser.
+WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs
 CJK_FONT  := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: run db db-stop build web browser-deps gdal migrate demo test lint vet bench clean
+.PHONY: run db db-stop build web web-test browser-deps gdal migrate demo test lint vet bench clean
 
 $(BIN): $(GO_SOURCES) $(WEB_DIST) $(WEB_FILES)
 	$(GO) build -o $(BIN) ./cmd/gridmap
@@ -39,6 +41,10 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 
 web/dist/%: $(WEB_STAMP)
 	cp web/node_modules/maplibre-gl/dist/$* $@
+
+## web-test: the wall map's pure modules (geometry, units, style) under Node, no browser
+web-test:
+	cd web && node --test $(WEB_UNIT_TESTS)
 
 ## browser-deps: Debian's chromium and a CJK font for the browser test, when missing (apt-get, as root)
 browser-deps:
@@ -88,7 +94,7 @@ lint: vet
 	$(GO) tool staticcheck ./...
 
 ## test: lint, then every test against the real PostGIS (started here), the wall map's in headless Chromium, the tiles' through GDAL
-test: db lint web browser-deps gdal
+test: db lint web web-test browser-deps gdal
 	$(GO) test -count=1 -timeout 30m ./...
 
 ## bench: the Go benchmarks (figures go to docs/benchmarks.md)

@@ -15,6 +15,7 @@ import (
 
 	"gridmap/api"
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 	"gridmap/web"
 )
@@ -50,7 +51,7 @@ func TestWallMapInBrowser(t *testing.T) {
 
 	ctx := context.Background()
 	store := pgtest.NewDemo(t)
-	objs, err := store.DemoObjects(ctx, 600, 7, false)
+	objs, err := demo.Objects(ctx, store, 600, 7, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestWallMapInBrowser(t *testing.T) {
 	}
 	// A month of events, worked through the workflow up to now: counts by
 	// status at low zoom, points from z13, some of them overdue.
-	evs, err := store.DemoEvents(ctx, 300, 7, time.Now())
+	evs, err := demo.Events(ctx, store, 300, 7, time.Now())
 	if err != nil || evs.Events != 300 {
 		t.Fatalf("demo events: %+v, %v", evs, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"gridmap/api"
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 	"gridmap/tiles"
 	"gridmap/tiles/pmtiles"
@@ -26,7 +27,7 @@ func pmtilesEnv(t *testing.T) (*apiEnv, *tiles.Renderer, pmtiles.Stats, string) 
 	t.Helper()
 	ctx := context.Background()
 	e := demoEnv(t)
-	st, err := e.store.DemoObjects(ctx, 300, 11, false)
+	st, err := demo.Objects(ctx, e.store, 300, 11, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"gridmap/api"
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 	"gridmap/tiles"
 )
@@ -52,7 +53,7 @@ func unitPoint(t *testing.T, store *data.Store, code string) orb.Point {
 func withDemoObjects(t *testing.T, store *data.Store, n int64) *data.Store {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := store.DemoObjects(ctx, n, 3, false)
+	stream, err := demo.Objects(ctx, store, n, 3, false)
 	if err != nil {
 		t.Fatal(err)
 	}

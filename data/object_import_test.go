@@ -12,6 +12,7 @@ import (
 	"github.com/paulmach/orb/planar"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 	"gridmap/geo"
 	"gridmap/grid"
@@ -201,7 +202,7 @@ func TestImportObjectsTruncated(t *testing.T) {
 func TestImportAssignmentMatchesBruteForce(t *testing.T) {
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
-	st, err := s.DemoObjects(ctx, 100000, 5, false)
+	st, err := demo.Objects(ctx, s, 100000, 5, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestImportAssignmentMatchesBruteForce(t *testing.T) {
 	}
 	oiCountsExact(t, s)
 
-	st, _ = s.DemoObjects(ctx, 100000, 5, false)
+	st, _ = demo.Objects(ctx, s, 100000, 5, false)
 	rep, err = s.ImportObjects(ctx, st, data.ObjectImportOptions{})
 	if err != nil || rep.Unchanged != 100000 {
 		t.Errorf("re-import through the merge path: %+v, %v", rep, err)
@@ -314,7 +315,7 @@ func TestClassIntegrityInSQL(t *testing.T) {
 func TestUnitImportMovesObjects(t *testing.T) {
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
-	st, err := s.DemoObjects(ctx, 20000, 9, true)
+	st, err := demo.Objects(ctx, s, 20000, 9, true)
 	if err != nil {
 		t.Fatal(err)
 	}

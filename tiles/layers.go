@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gridmap/grid"
 )
 
 // SourceLayer is one layer inside a tile, shown in a zoom range.
@@ -101,14 +103,27 @@ const EventsMinZoom = 13
 // served for less when an open event in it passes its deadline sooner.
 const EventsMaxAge = 60 * time.Second
 
-// eventStatuses are the event states, in workflow order; each is a Number
-// field of the event_counts source layer.
-var eventStatuses = []string{"reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "rejected", "returned"}
+// eventStatuses are grid's event states by name, in workflow order; each is
+// a Number field of the event_counts source layer.
+var eventStatuses = statusNames(func(grid.EventStatus) bool { return true })
 
-// openStatuses is the SQL list of the states whose deadline clock runs:
-// literally the predicate of the partial index events_open_deadline
-// (migration 005), so that the planner can use it.
-const openStatuses = `('reported', 'registered', 'dispatched', 'handling', 'returned')`
+// openStatuses is the SQL list of the states whose deadline clock runs. It
+// must read exactly as the predicate of the partial index
+// events_open_deadline (migration 005), or the planner cannot use the
+// index; a test holds it to the migration's text.
+var openStatuses = "('" + strings.Join(statusNames(grid.EventStatus.Open), "', '") + "')"
+
+// statusNames are the names of grid's event states that keep, in workflow
+// order.
+func statusNames(keep func(grid.EventStatus) bool) []string {
+	var out []string
+	for _, st := range grid.EventStatuses {
+		if keep(st) {
+			out = append(out, string(st))
+		}
+	}
+	return out
+}
 
 // ParseZooms reads "district=0-10,street=9-12,community=11-14,grid=13-22";
 // levels left out keep their default range.

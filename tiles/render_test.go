@@ -13,6 +13,7 @@ import (
 	"github.com/paulmach/orb/maptile"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 	"gridmap/tiles"
 )
@@ -82,7 +83,7 @@ func names(m map[string]mvt.Layer) []string {
 func loadObjects(t *testing.T, store *data.Store, n int64, seed uint64) {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := store.DemoObjects(ctx, n, seed, false)
+	stream, err := demo.Objects(ctx, store, n, seed, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,7 @@
 package tiles
 
+import "gridmap/grid"
+
 // WallStyle is a MapLibre style for a command-centre wall: dark, high
 // contrast, large labels, on the units, objects and events tilesets of base
 // (the server's scheme://host). Sizes are for a 3840×2160 wall seen from
@@ -67,9 +69,10 @@ func WallStyle(base string, z Zooms) map[string]any {
 			"symbol-sort-key": []any{"get", "open"}},
 		"paint": map[string]any{"text-color": "#ffffff", "text-halo-color": "#3a0b10", "text-halo-width": 1.8}})
 	return map[string]any{
-		"version": 8,
-		"name":    "gridmap wall",
-		"glyphs":  base + "/fonts/{fontstack}/{range}.pbf",
+		"version":  8,
+		"name":     "gridmap wall",
+		"glyphs":   base + "/fonts/{fontstack}/{range}.pbf",
+		"metadata": map[string]any{EventStatusesKey: eventStatusMetadata()},
 		// now: the page's clock in Unix seconds (0: use the tiles' overdue flags alone).
 		"state": map[string]any{"now": map[string]any{"default": 0}},
 		"sources": map[string]any{
@@ -85,16 +88,41 @@ func WallStyle(base string, z Zooms) map[string]any {
 // its dark background: hot colours while a case waits for action, blue and
 // cyan while it is worked on, green when verified, greys when it is over,
 // magenta when the verification sent it back.
-var EventStatusColors = map[string]string{
-	"reported":   "#ff6a3d", // 上报: red-orange
-	"registered": "#ffad1f", // 立案: amber
-	"dispatched": "#ffe04a", // 派遣: yellow
-	"handling":   "#3d8bff", // 处置中: blue
-	"handled":    "#22d3ee", // 已处置: cyan
-	"verified":   "#4ade80", // 已核查: green
-	"closed":     "#8b98a9", // 结案: grey
-	"rejected":   "#56606d", // 不予立案: dark grey
-	"returned":   "#e040fb", // 退回: magenta
+var EventStatusColors = map[grid.EventStatus]string{
+	grid.StatusReported:   "#ff6a3d", // 上报: red-orange
+	grid.StatusRegistered: "#ffad1f", // 立案: amber
+	grid.StatusDispatched: "#ffe04a", // 派遣: yellow
+	grid.StatusHandling:   "#3d8bff", // 处置中: blue
+	grid.StatusHandled:    "#22d3ee", // 已处置: cyan
+	grid.StatusVerified:   "#4ade80", // 已核查: green
+	grid.StatusClosed:     "#8b98a9", // 结案: grey
+	grid.StatusRejected:   "#56606d", // 不予立案: dark grey
+	grid.StatusReturned:   "#e040fb", // 退回: magenta
+}
+
+// EventStatusesKey names the style's metadata entry that describes the event
+// states to the page drawing the style (see eventStatusMetadata).
+const EventStatusesKey = "gridmap:event-statuses"
+
+// eventStatusMetadata lists grid's event states in workflow order, each with
+// its name in the command centre's words, its colour on the wall and whether
+// its deadline clock runs: the page's legend, ticker and live layer read
+// them here, so that grid stays their only source.
+func eventStatusMetadata() []any {
+	out := make([]any, 0, len(grid.EventStatuses))
+	for _, st := range grid.EventStatuses {
+		out = append(out, map[string]any{"status": string(st), "name": st.Chinese(), "color": EventStatusColors[st], "open": st.Open()})
+	}
+	return out
+}
+
+// statusIn is an expression true for a feature whose status is one of names.
+func statusIn(names []string) []any {
+	list := make([]any, len(names))
+	for i, n := range names {
+		list[i] = n
+	}
+	return []any{"match", []any{"get", "status"}, list, true, false}
 }
 
 // EventOverdueColor rings and haloes overdue events and colours the count
@@ -106,7 +134,7 @@ const EventOverdueColor = "#ff2d47"
 func eventOverdue() []any {
 	now := []any{"to-number", []any{"global-state", "now"}, 0}
 	deadline := []any{"to-number", []any{"get", "deadline"}, 0}
-	open := []any{"match", []any{"get", "status"}, []any{"reported", "registered", "dispatched", "handling", "returned"}, true, false}
+	open := statusIn(statusNames(grid.EventStatus.Open))
 	return []any{"any",
 		[]any{"==", []any{"get", "overdue"}, true},
 		[]any{"all", open, []any{">", now, 0}, []any{">", deadline, 0}, []any{"<", deadline, now}}}
@@ -116,12 +144,12 @@ func eventOverdue() []any {
 // where a tile passes the cap), single events from EventsMinZoom.
 func eventLayers() []any {
 	statusColor := []any{"match", []any{"get", "status"}}
-	for _, st := range eventStatuses {
-		statusColor = append(statusColor, st, EventStatusColors[st])
+	for _, st := range grid.EventStatuses {
+		statusColor = append(statusColor, string(st), EventStatusColors[st])
 	}
 	statusColor = append(statusColor, "#e6edf3")
 	overdue := eventOverdue()
-	done := []any{"match", []any{"get", "status"}, []any{"closed", "rejected"}, true, false}
+	done := statusIn(statusNames(grid.EventStatus.Final))
 	return []any{
 		map[string]any{"id": "event-counts", "type": "circle", "source": "events", "source-layer": "event_counts",
 			"layout": map[string]any{"circle-sort-key": []any{"get", "open"}},

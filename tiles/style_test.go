@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"gridmap/grid"
 	"gridmap/tiles"
 )
 
@@ -131,8 +132,8 @@ func TestWallStyleMatchesTheCatalogue(t *testing.T) {
 	colours := map[string]string{}
 	for _, st := range []string{"reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "rejected", "returned"} {
 		c := got[st]
-		if c == "" || c != tiles.EventStatusColors[st] {
-			t.Errorf("status %s: colour %q, want %q", st, c, tiles.EventStatusColors[st])
+		if c == "" || c != tiles.EventStatusColors[grid.EventStatus(st)] {
+			t.Errorf("status %s: colour %q, want %q", st, c, tiles.EventStatusColors[grid.EventStatus(st)])
 		}
 		if other, dup := colours[strings.ToLower(c)]; dup {
 			t.Errorf("statuses %s and %s share the colour %s", other, st, c)
@@ -141,6 +142,48 @@ func TestWallStyleMatchesTheCatalogue(t *testing.T) {
 	}
 	if len(got) != len(tiles.EventStatusColors) {
 		t.Errorf("events colours %v, want one per state", got)
+	}
+}
+
+// Every event state of grid has a colour of its own, and no colour is kept
+// for a state grid does not have.
+func TestEventStatusColors(t *testing.T) {
+	seen := map[string]grid.EventStatus{}
+	for _, st := range grid.EventStatuses {
+		c, ok := tiles.EventStatusColors[st]
+		if !ok || c == "" {
+			t.Errorf("status %s has no colour", st)
+			continue
+		}
+		if other, dup := seen[strings.ToLower(c)]; dup {
+			t.Errorf("statuses %s and %s share the colour %s", other, st, c)
+		}
+		seen[strings.ToLower(c)] = st
+	}
+	for st := range tiles.EventStatusColors {
+		if _, err := grid.ParseEventStatus(string(st)); err != nil {
+			t.Errorf("colour for %v: %v", st, err)
+		}
+	}
+}
+
+// The style's metadata tells the page grid's event states in workflow
+// order, with their names, colours and whether the deadline clock runs.
+func TestWallStyleEventStatusMetadata(t *testing.T) {
+	_, style := wallStyleJSON(t)
+	meta, _ := style["metadata"].(map[string]any)
+	list, _ := meta[tiles.EventStatusesKey].([]any)
+	if len(list) != len(grid.EventStatuses) {
+		t.Fatalf("metadata %s: %d states, want %d: %v", tiles.EventStatusesKey, len(list), len(grid.EventStatuses), meta)
+	}
+	for i, st := range grid.EventStatuses {
+		want := map[string]any{"status": string(st), "name": st.Chinese(), "color": tiles.EventStatusColors[st], "open": st.Open()}
+		got, _ := list[i].(map[string]any)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("state %d (%s): %s = %v, want %v", i, st, k, got[k], v)
+			}
+		}
 	}
 }
 

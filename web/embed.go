@@ -1,5 +1,6 @@
 // Package web holds gridmap's browser pages: the command-centre wall map
-// (index.html, app.js, app.css) and the MapLibre GL JS files that
+// (index.html, app.css and its script's ES modules: app.js, which starts
+// the page, and the modules beside it) and the MapLibre GL JS files that
 // `make web` copies from npm (web/node_modules/maplibre-gl/dist) into dist/.
 // Everything is embedded in the binary, which needs no network at run time.
 //
@@ -13,11 +14,20 @@ import (
 	"io/fs"
 )
 
-//go:embed index.html app.js app.css all:dist
+//go:embed index.html app.css *.js all:dist
 var files embed.FS
 
-// Page files, served under /static/ (index.html is served at /).
-var Page = []string{"index.html", "app.js", "app.css"}
+// Page files, served under /static/ (index.html is served at /): the page,
+// its style sheet and every module embedded, so that a new module needs no
+// list kept by hand. The modules import each other by relative URL, so they
+// sit side by side.
+var Page = pageFiles()
+
+func pageFiles() []string {
+	// Glob fails only on a malformed pattern, and this one is constant.
+	js, _ := fs.Glob(files, "*.js")
+	return append([]string{"index.html", "app.css"}, js...)
+}
 
 // MapLibre files, copied from maplibre-gl's dist/ by `make web` and served
 // under /static/. MapLibre GL JS 6 is ES modules: the main module loads its

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +19,7 @@ import (
 	"github.com/paulmach/orb/maptile"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/geo"
 )
 
@@ -32,6 +32,12 @@ func cmdBench(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "objects" {
 		return fmt.Errorf("usage: gridmap bench objects|events [flags]")
 	}
+	return benchObjects(ctx, args[1:])
+}
+
+// benchObjects: gridmap bench objects — the object import next to a raw
+// COPY of the same file, then the object queries on what it loaded.
+func benchObjects(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench objects", flag.ContinueOnError)
 	rows := fs.Int64("rows", 1600000, "objects to load")
 	district := fs.String("district", "440306", "the district to build (宝安区: 10 streets, 142 communities)")
@@ -39,7 +45,7 @@ func cmdBench(ctx context.Context, args []string) error {
 	dbName := fs.String("database", "gridmap_bench", "scratch database created (and dropped) on DATABASE_URL's server")
 	keep := fs.Bool("keep", false, "keep the scratch database")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	s, drop, err := scratchStore(ctx, *dbName, *keep)
@@ -49,18 +55,14 @@ func cmdBench(ctx context.Context, args []string) error {
 	defer drop()
 	defer s.Close()
 
-	d := data.DemoDefaults
+	d := demo.Defaults
 	d.Scale, d.District, d.GridsPerCommunity = "small", *district, *gpc
-	t := time.Now()
-	res, err := s.BuildDemo(ctx, d)
+	res, took, err := benchCity(ctx, s, d)
 	if err != nil {
 		return err
 	}
-	if !res.Import.OK() {
-		return fmt.Errorf("bench city failed validation")
-	}
 	fmt.Printf("city: district %s, %d streets, %d communities, %d grids in %.1fs\n", *district,
-		res.Counts["street"], res.Counts["community"], res.Counts["grid"], time.Since(t).Seconds())
+		res.Counts["street"], res.Counts["community"], res.Counts["grid"], took.Seconds())
 
 	// The same rows for both loads: a CSV file of points.
 	dir, err := os.MkdirTemp("", "gridmap-bench-")
@@ -69,61 +71,93 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "objects.csv")
-	t = time.Now()
+	t := time.Now()
 	size, err := writeObjectsCSV(ctx, s, file, *rows)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("file: %d rows, %.1f MB CSV written in %.1fs\n", *rows, float64(size)/1e6, time.Since(t).Seconds())
 
-	// 1. Raw COPY of the file into a bare table: the physical limit.
-	if _, err := s.Pool.Exec(ctx, `CREATE TABLE bare (code text, class text, lon float8, lat float8, attrs text)`); err != nil {
+	raw, err := benchRawCopy(ctx, s, file)
+	if err != nil {
 		return err
+	}
+	imp, err := benchImport(ctx, s, file, *cpuprofile)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ratio import / raw COPY: %.2f×\n", imp.Seconds()/raw.Seconds())
+	return benchQueries(ctx, s, *district)
+}
+
+// benchCity builds the demo city o in the scratch store and says how long
+// it took.
+func benchCity(ctx context.Context, s *data.Store, o demo.Options) (*demo.Result, time.Duration, error) {
+	t := time.Now()
+	res, err := demo.Build(ctx, s, o)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !res.Import.OK() {
+		return nil, 0, fmt.Errorf("bench city failed validation")
+	}
+	return res, time.Since(t), nil
+}
+
+// benchRawCopy copies the file into a bare table: the physical limit of a
+// load.
+func benchRawCopy(ctx context.Context, s *data.Store, file string) (time.Duration, error) {
+	if _, err := s.Pool.Exec(ctx, `CREATE TABLE bare (code text, class text, lon float8, lat float8, attrs text)`); err != nil {
+		return 0, err
 	}
 	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	defer f.Close()
 	c, err := s.Pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	t = time.Now()
+	defer c.Release()
+	t := time.Now()
 	tag, err := c.Conn().PgConn().CopyFrom(ctx, f, `COPY bare FROM STDIN (FORMAT csv, HEADER)`)
 	raw := time.Since(t)
-	c.Release()
-	f.Close()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Printf("raw COPY into a bare table: %d rows in %.2fs (%.0f rows/s)\n", tag.RowsAffected(), raw.Seconds(), float64(tag.RowsAffected())/raw.Seconds())
+	return raw, nil
+}
 
-	// 2. gridmap's import: check, assign, merge, counts.
-	f, err = os.Open(file)
+// benchImport loads the file through gridmap's import (check, assign,
+// merge, counts), under the CPU profiler when cpuprofile names a file.
+func benchImport(ctx context.Context, s *data.Store, file, cpuprofile string) (time.Duration, error) {
+	f, err := os.Open(file)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer f.Close()
 	stream, err := geo.NewStream(f, geo.FormatCSV)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if *cpuprofile != "" {
-		pf, err := os.Create(*cpuprofile)
+	if cpuprofile != "" {
+		pf, err := os.Create(cpuprofile)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		defer pf.Close()
 		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	t = time.Now()
+	t := time.Now()
 	rep, err := s.ImportObjects(ctx, stream, data.ObjectImportOptions{})
 	imp := time.Since(t)
 	pprof.StopCPUProfile()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Printf("gridmap import objects:     %d rows in %.2fs (%.0f rows/s): %d inserted, %d unassigned, %d rejected\n",
 		rep.Rows, imp.Seconds(), float64(rep.Rows)/imp.Seconds(), rep.Inserted, rep.Unassigned, rep.Rejected)
@@ -133,12 +167,11 @@ func cmdBench(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("  rejected %s %d %s: %s\n", e.Kind, e.Pos, e.Code, e.Reason)
 	}
-	fmt.Printf("ratio import / raw COPY: %.2f×\n", imp.Seconds()/raw.Seconds())
-	return benchQueries(ctx, s, *district)
+	return imp, nil
 }
 
 func writeObjectsCSV(ctx context.Context, s *data.Store, name string, n int64) (int64, error) {
-	stream, err := s.DemoObjects(ctx, n, 42, true)
+	stream, err := demo.Objects(ctx, s, n, 42, true)
 	if err != nil {
 		return 0, err
 	}
@@ -177,20 +210,8 @@ func writeObjectsCSV(ctx context.Context, s *data.Store, name string, n int64) (
 // benchQueries times the object queries on the loaded data: each 200
 // times at random places inside the district's grids.
 func benchQueries(ctx context.Context, s *data.Store, district string) error {
-	var pts []orb.Point
-	rows, err := s.Pool.Query(ctx, `SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM units
-		WHERE valid_to IS NULL AND level = 'grid' ORDER BY md5(code) LIMIT 200) x`)
+	pts, err := benchPoints(ctx, s)
 	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var p orb.Point
-		if err := rows.Scan(&p[0], &p[1]); err != nil {
-			return err
-		}
-		pts = append(pts, p)
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	type query struct {
@@ -225,22 +246,52 @@ func benchQueries(ctx context.Context, s *data.Store, district string) error {
 	}
 	fmt.Println("query latency over 200 runs (p50 / p95 / max), rows per answer (mean):")
 	for _, q := range queries {
-		var ds []time.Duration
-		total := 0
-		for _, p := range pts {
-			t := time.Now()
-			n, err := q.run(p)
-			if err != nil {
-				return fmt.Errorf("%s: %w", q.name, err)
-			}
-			ds = append(ds, time.Since(t))
-			total += n
+		ds, total, err := timeRuns(pts, q.run)
+		if err != nil {
+			return fmt.Errorf("%s: %w", q.name, err)
 		}
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 		fmt.Printf("  %-52s %7.2f / %7.2f / %7.2f ms   %8.1f rows\n", q.name,
 			ms(ds[len(ds)/2]), ms(ds[len(ds)*95/100]), ms(ds[len(ds)-1]), float64(total)/float64(len(ds)))
 	}
 	return nil
+}
+
+// benchPoints are 200 points inside grids of the store, the same for
+// every run on the same city.
+func benchPoints(ctx context.Context, s *data.Store) ([]orb.Point, error) {
+	var pts []orb.Point
+	rows, err := s.Pool.Query(ctx, `SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM units
+		WHERE valid_to IS NULL AND level = 'grid' ORDER BY md5(code) LIMIT 200) x`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p orb.Point
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			return nil, err
+		}
+		pts = append(pts, p)
+	}
+	return pts, rows.Err()
+}
+
+// timeRuns runs run at each point and returns the latencies, sorted, and
+// the rows answered in all.
+func timeRuns(pts []orb.Point, run func(orb.Point) (int, error)) ([]time.Duration, int, error) {
+	var ds []time.Duration
+	total := 0
+	for _, p := range pts {
+		t := time.Now()
+		n, err := run(p)
+		if err != nil {
+			return nil, 0, err
+		}
+		ds = append(ds, time.Since(t))
+		total += n
+	}
+	sortDurations(ds)
+	return ds, total, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -269,7 +320,7 @@ func scratchStore(ctx context.Context, name string, keep bool) (*data.Store, fun
 	}
 	drop := func() {
 		if !keep {
-			conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)") //nolint:errcheck
+			conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
 		}
 		conn.Close(context.Background())
 	}

@@ -20,6 +20,7 @@ import (
 
 	"gridmap/api"
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/grid"
 )
 
@@ -44,107 +45,27 @@ func benchEvents(ctx context.Context, args []string) error {
 	}
 	defer drop()
 	defer s.Close()
-	t := time.Now()
-	res, err := s.BuildDemo(ctx, data.DemoDefaults)
+	res, took, err := benchCity(ctx, s, demo.Defaults)
 	if err != nil {
 		return err
 	}
-	if !res.Import.OK() {
-		return fmt.Errorf("bench city failed validation")
-	}
-	fmt.Printf("city: %d districts, %d grids in %.1fs\n", res.Counts[grid.District], res.Counts[grid.Grid], time.Since(t).Seconds())
+	fmt.Printf("city: %d districts, %d grids in %.1fs\n", res.Counts[grid.District], res.Counts[grid.Grid], took.Seconds())
 
-	srv, err := api.New(ctx, s, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, base, stop, err := benchServer(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go srv.FollowEvents(runCtx)
-	go srv.FollowTiles(runCtx)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln) //nolint:errcheck
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
-
-	pts := gridPoints(srv.Locator(), 20000)
-	classes := []string{"0102", "0505", "0503", "0201", "0104", "0404", "0301", "0510"}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + *subscribers, MaxConnsPerHost: 0}}
-
-	// One report: a random point and class, with an Idempotency-Key, as a
-	// careful client sends it.
-	var seq atomic.Int64
-	report := func(rng *rand.Rand) (time.Duration, error) {
-		p := pts[rng.IntN(len(pts))]
-		body := fmt.Sprintf(`{"class":%q,"lon":%.7f,"lat":%.7f,"source":"grid_worker","reporter":"bench","description":"bench event"}`,
-			classes[rng.IntN(len(classes))], p[0], p[1])
-		req, _ := http.NewRequest(http.MethodPost, base+"/v1/events", bytes.NewBufferString(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", "bench-"+strconv.FormatInt(seq.Add(1), 10))
-		t := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		io.Copy(io.Discard, resp.Body) //nolint:errcheck
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return 0, fmt.Errorf("POST /v1/events: %d", resp.StatusCode)
-		}
-		return time.Since(t), nil
-	}
-
-	// run reports from the clients for d (after a warm-up), at most perSec
-	// per second when perSec > 0, and returns the count and latencies.
-	run := func(d time.Duration, perSec int) (int, []time.Duration, error) {
-		var (
-			mu   sync.Mutex
-			lats []time.Duration
-			n    int
-			ferr error
-			wg   sync.WaitGroup
-		)
-		var tick <-chan time.Time
-		if perSec > 0 {
-			tk := time.NewTicker(time.Second / time.Duration(perSec))
-			defer tk.Stop()
-			tick = tk.C
-		}
-		warm := time.Now().Add(2 * time.Second)
-		end := warm.Add(d)
-		for i := range *clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rng := rand.New(rand.NewPCG(uint64(i), 7))
-				for time.Now().Before(end) {
-					if tick != nil {
-						<-tick
-					}
-					lat, err := report(rng)
-					mu.Lock()
-					if err != nil && ferr == nil {
-						ferr = err
-					}
-					if err == nil && time.Now().After(warm) && time.Now().Before(end) {
-						n++
-						lats = append(lats, lat)
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		return n, lats, ferr
+	defer stop()
+	r := &benchReporter{
+		base:    base,
+		pts:     gridPoints(srv.Locator(), 20000),
+		classes: []string{"0102", "0505", "0503", "0201", "0104", "0404", "0301", "0510"},
+		clients: *clients,
+		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + *subscribers, MaxConnsPerHost: 0}},
 	}
 
 	// 1. Reporting rate.
-	n, lats, err := run(*duration, 0)
+	n, lats, err := r.run(*duration, 0)
 	if err != nil {
 		return err
 	}
@@ -153,27 +74,150 @@ func benchEvents(ctx context.Context, args []string) error {
 		*clients, n, *duration, float64(n)/duration.Seconds(), ms(pct(lats, 50)), ms(pct(lats, 99)), ms(lats[len(lats)-1]))
 
 	// 2. Delivery to subscribers while reports arrive.
-	subCtx, stopSubs := context.WithCancel(runCtx)
-	defer stopSubs()
+	subs := subscribe(ctx, r.client, base, *subscribers)
+	defer subs.stop()
+	n, _, err = r.run(*duration, *rate)
+	if err != nil {
+		return err
+	}
+	delays := subs.collect(int64(*subscribers) * int64(n))
+	if len(delays) == 0 {
+		return fmt.Errorf("no messages reached the subscribers")
+	}
+	fmt.Printf("delivery: %d subscribers, %d events reported in %s (%.0f/s), %d messages received; latency from the report's transaction start to a subscriber's read: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+		*subscribers, n, *duration, float64(n)/duration.Seconds(), len(delays), ms(pct(delays, 50)), ms(pct(delays, 99)), ms(delays[len(delays)-1]))
+	return nil
+}
+
+// benchServer serves the store on a free local port until stop is
+// called, following its events and tiles as `gridmap serve` does.
+func benchServer(ctx context.Context, s *data.Store) (srv *api.Server, base string, stop func(), err error) {
+	srv, err = api.New(ctx, s, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, "", nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	go srv.FollowEvents(runCtx)
+	go srv.FollowTiles(runCtx)
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	stop = func() {
+		hs.Close()
+		cancel()
+		srv.Close()
+	}
+	return srv, "http://" + ln.Addr().String(), stop, nil
+}
+
+// benchReporter reports events to the server from concurrent clients.
+type benchReporter struct {
+	base    string
+	client  *http.Client
+	pts     [][2]float64 // inside grids
+	classes []string
+	clients int
+	seq     atomic.Int64
+}
+
+// report sends one report: a random point and class, with an
+// Idempotency-Key, as a careful client sends it.
+func (r *benchReporter) report(rng *rand.Rand) (time.Duration, error) {
+	p := r.pts[rng.IntN(len(r.pts))]
+	body := fmt.Sprintf(`{"class":%q,"lon":%.7f,"lat":%.7f,"source":"grid_worker","reporter":"bench","description":"bench event"}`,
+		r.classes[rng.IntN(len(r.classes))], p[0], p[1])
+	req, _ := http.NewRequest(http.MethodPost, r.base+"/v1/events", bytes.NewBufferString(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "bench-"+strconv.FormatInt(r.seq.Add(1), 10))
+	t := time.Now()
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return 0, fmt.Errorf("POST /v1/events: %d", resp.StatusCode)
+	}
+	return time.Since(t), nil
+}
+
+// run reports from the clients for d (after a warm-up), at most perSec
+// per second when perSec > 0, and returns the count and latencies.
+func (r *benchReporter) run(d time.Duration, perSec int) (int, []time.Duration, error) {
 	var (
-		smu      sync.Mutex
-		delays   []time.Duration
-		received atomic.Int64
-		ready    sync.WaitGroup
-		done     sync.WaitGroup
+		mu   sync.Mutex
+		lats []time.Duration
+		n    int
+		ferr error
+		wg   sync.WaitGroup
 	)
-	for range *subscribers {
-		ready.Add(1)
-		done.Add(1)
+	var tick <-chan time.Time
+	if perSec > 0 {
+		tk := time.NewTicker(time.Second / time.Duration(perSec))
+		defer tk.Stop()
+		tick = tk.C
+	}
+	warm := time.Now().Add(2 * time.Second)
+	end := warm.Add(d)
+	for i := range r.clients {
+		wg.Add(1)
 		go func() {
-			defer done.Done()
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			for time.Now().Before(end) {
+				if tick != nil {
+					<-tick
+				}
+				lat, err := r.report(rng)
+				mu.Lock()
+				if err != nil && ferr == nil {
+					ferr = err
+				}
+				if err == nil && time.Now().After(warm) && time.Now().Before(end) {
+					n++
+					lats = append(lats, lat)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return n, lats, ferr
+}
+
+// subscribers read the live stream and keep, per message, the delay from
+// the report's transaction start to their read.
+type subscribers struct {
+	stop     context.CancelFunc
+	mu       sync.Mutex
+	delays   []time.Duration
+	received atomic.Int64
+	done     sync.WaitGroup
+}
+
+// subscribe connects n subscribers to the stream and returns when each
+// has its first line.
+func subscribe(ctx context.Context, client *http.Client, base string, n int) *subscribers {
+	ctx, stop := context.WithCancel(ctx)
+	subs := &subscribers{stop: stop}
+	var ready sync.WaitGroup
+	for range n {
+		ready.Add(1)
+		subs.done.Add(1)
+		go func() {
+			defer subs.done.Done()
 			var mine []time.Duration
 			defer func() {
-				smu.Lock()
-				delays = append(delays, mine...)
-				smu.Unlock()
+				subs.mu.Lock()
+				subs.delays = append(subs.delays, mine...)
+				subs.mu.Unlock()
 			}()
-			req, _ := http.NewRequestWithContext(subCtx, http.MethodGet, base+"/v1/events/stream", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/events/stream", nil)
 			resp, err := client.Do(req)
 			if err != nil {
 				ready.Done()
@@ -195,32 +239,27 @@ func benchEvents(ctx context.Context, args []string) error {
 				now := time.Now()
 				if at, ok := feedTime(line[6:]); ok {
 					mine = append(mine, now.Sub(at))
-					received.Add(1)
+					subs.received.Add(1)
 				}
 			}
 		}()
 	}
 	ready.Wait()
-	n, _, err = run(*duration, *rate)
-	if err != nil {
-		return err
-	}
-	// Let the last messages arrive, then hang up.
+	return subs
+}
+
+// collect lets the last of want messages arrive (5 s at most), hangs up
+// and returns the delays, sorted.
+func (subs *subscribers) collect(want int64) []time.Duration {
 	deadline := time.Now().Add(5 * time.Second)
-	want := int64(*subscribers) * int64(n)
-	for received.Load() < want && time.Now().Before(deadline) {
+	for subs.received.Load() < want && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	stopSubs()
-	done.Wait()
-	sortDurations(delays)
-	if len(delays) == 0 {
-		return fmt.Errorf("no messages reached the subscribers")
-	}
-	fmt.Printf("delivery: %d subscribers, %d events reported in %s (%.0f/s), %d messages received; latency from the report's transaction start to a subscriber's read: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-		*subscribers, n, *duration, float64(n)/duration.Seconds(), len(delays), ms(pct(delays, 50)), ms(pct(delays, 99)), ms(delays[len(delays)-1]))
-	return nil
+	subs.stop()
+	subs.done.Wait()
+	sortDurations(subs.delays)
+	return subs.delays
 }
 
 // feedTime reads "at" from a feed message: jsonb writes keys shortest

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/grid"
 )
 
 func cmdDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	d := data.DemoDefaults
+	d := demo.Defaults
 	fs.StringVar(&d.Scale, "scale", d.Scale, "full (Shenzhen, 9 districts) or small (one district)")
 	fs.StringVar(&d.District, "district", d.District, "the district a small demo keeps")
 	fs.IntVar(&d.GridsPerCommunity, "grids-per-community", d.GridsPerCommunity, "grids cut from each community")
@@ -72,7 +73,7 @@ func demoObjects(ctx context.Context, s *data.Store, n int64, seed uint64, ifEmp
 			return nil
 		}
 	}
-	stream, err := s.DemoObjects(ctx, n, seed, false)
+	stream, err := demo.Objects(ctx, s, n, seed, false)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,7 @@ func demoEvents(ctx context.Context, s *data.Store, n int, seed uint64, ifEmpty 
 			return nil
 		}
 	}
-	res, err := s.DemoEvents(ctx, n, seed, time.Now())
+	res, err := demo.Events(ctx, s, n, seed, time.Now())
 	if err != nil {
 		return fmt.Errorf("demo events: %w", err)
 	}
@@ -110,7 +111,7 @@ func demoEvents(ctx context.Context, s *data.Store, n int, seed uint64, ifEmpty 
 	return nil
 }
 
-func demoEventsSummary(res data.DemoEventsResult) string {
+func demoEventsSummary(res demo.EventsResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "demo: %d events (%d log entries):", res.Events, res.LogEntries)
 	for _, st := range grid.EventStatuses {
@@ -121,11 +122,11 @@ func demoEventsSummary(res data.DemoEventsResult) string {
 	return b.String()
 }
 
-func buildDemoCity(ctx context.Context, s *data.Store, d data.DemoOptions, start time.Time) error {
+func buildDemoCity(ctx context.Context, s *data.Store, d demo.Options, start time.Time) error {
 	d.Progress = func(format string, args ...any) {
 		fmt.Printf("demo: %6.1fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	res, err := s.BuildDemo(ctx, d)
+	res, err := demo.Build(ctx, s, d)
 	if err != nil {
 		return err
 	}

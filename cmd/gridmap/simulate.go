@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/grid"
 )
 
@@ -93,7 +94,7 @@ func (st *simStats) fail(err error) {
 // simulate runs until ctx ends or o.Duration has passed, printing a line
 // every o.Every and a last one at the end.
 func simulate(ctx context.Context, s *data.Store, w io.Writer, o simOptions) error {
-	gen, err := s.NewDemoReports(ctx, o.Seed, o.District)
+	gen, err := demo.NewReports(ctx, s, o.Seed, o.District)
 	if err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func pace(ctx context.Context, rate float64, fn func(n int) int) {
 // simReport reports the due events in one transaction per tick, through
 // the store's reporting path (location, code, department, deadline, log,
 // feed).
-func simReport(ctx context.Context, s *data.Store, gen *data.DemoReports, rate float64, st *simStats) {
+func simReport(ctx context.Context, s *data.Store, gen *demo.Reports, rate float64, st *simStats) {
 	pace(ctx, rate, func(n int) int {
 		now := time.Now()
 		batch := make([]data.NewEvent, n)
@@ -213,7 +214,7 @@ const simMinAge = time.Second
 // seconds, or sooner when none is ready) and moves random ones of those
 // that have shown their status for simMinAge, with the version it read as
 // the precondition, as a user of the API would.
-func simAdvance(ctx context.Context, s *data.Store, gen *data.DemoReports, o simOptions, st *simStats) {
+func simAdvance(ctx context.Context, s *data.Store, gen *demo.Reports, o simOptions, st *simStats) {
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0xadd))
 	var pool []*data.Event
 	var refreshed time.Time

@@ -21,11 +21,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 )
 
 // DemoOptions is the small city NewDemo starts from: 盐田区, 5 streets,
 // 24 communities, 8 grids each.
-var DemoOptions = data.DemoOptions{Scale: "small", District: "440308", GridsPerCommunity: 8, Seed: 1}
+var DemoOptions = demo.Options{Scale: "small", District: "440308", GridsPerCommunity: 8, Seed: 1}
 
 var (
 	seq       atomic.Int64
@@ -57,7 +58,7 @@ func New(t testing.TB) *data.Store {
 func NewDemo(t testing.TB) *data.Store {
 	t.Helper()
 	return clone(t, "demo", func(ctx context.Context, s *data.Store) error {
-		res, err := s.BuildDemo(ctx, DemoOptions)
+		res, err := demo.Build(ctx, s, DemoOptions)
 		if err != nil {
 			return err
 		}
@@ -73,7 +74,7 @@ func NewDemo(t testing.TB) *data.Store {
 func NewFullDemo(t testing.TB) *data.Store {
 	t.Helper()
 	return clone(t, "fulldemo", func(ctx context.Context, s *data.Store) error {
-		res, err := s.BuildDemo(ctx, data.DemoDefaults)
+		res, err := demo.Build(ctx, s, demo.Defaults)
 		if err != nil {
 			return err
 		}

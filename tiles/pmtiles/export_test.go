@@ -19,6 +19,7 @@ import (
 	pm "github.com/protomaps/go-pmtiles/pmtiles"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 	"gridmap/tiles"
 )
@@ -28,7 +29,7 @@ func demoRenderer(t *testing.T) *tiles.Renderer {
 	t.Helper()
 	ctx := context.Background()
 	s := pgtest.NewDemo(t)
-	st, err := s.DemoObjects(ctx, 400, 3, false)
+	st, err := demo.Objects(ctx, s, 400, 3, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package data
+package demo
 
 import (
 	"context"
@@ -7,24 +7,27 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strings"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 
+	"gridmap/data"
 	"gridmap/geo"
 	"gridmap/grid"
 )
 
-// demoMix is the class mix of generated objects, in parts per thousand:
-// manholes and street trees dominate a real inventory, then lamps, bins,
-// signs, shops' signboards, buildings and enterprises.
-type demoClass struct {
+// objectClass is a class of generated objects and its share of them.
+type objectClass struct {
 	class string
 	per   int
 	poly  bool // a small polygon instead of a point
 }
 
-var demoMix = []demoClass{
+// objectMix is the class mix of generated objects, in parts per thousand:
+// manholes and street trees dominate a real inventory, then lamps, bins,
+// signs, shops' signboards, buildings and enterprises.
+var objectMix = []objectClass{
 	{"0101", 70, false}, {"0102", 60, false}, {"0103", 60, false}, {"0104", 40, false}, {"0105", 40, false},
 	{"0107", 40, false}, {"0108", 20, false}, {"0114", 20, false}, {"0118", 110, false}, {"0125", 20, false},
 	{"0203", 10, false}, {"0209", 40, false}, {"0214", 10, false}, {"0305", 70, false}, {"0307", 50, false},
@@ -32,20 +35,20 @@ var demoMix = []demoClass{
 	{"0602", 5, true}, {"0609", 15, false}, {"house", 80, false}, {"house", 20, true}, {"enterprise", 30, false},
 }
 
-// DemoObjects is a stream of n synthetic objects spread over the store's
+// Objects is a stream of n synthetic objects spread over the store's
 // base grids (proportionally to area), with the class mix above and codes
 // that are valid for their class and the district they fall in.
 //
 // With pointsOnly every object is a point (for files in CSV).
-func (s *Store) DemoObjects(ctx context.Context, n int64, seed uint64, pointsOnly bool) (geo.Stream, error) {
-	grids, err := loadUnits(ctx, s.Pool, `WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid'`)
+func Objects(ctx context.Context, s *data.Store, n int64, seed uint64, pointsOnly bool) (geo.Stream, error) {
+	grids, err := baseGrids(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	if len(grids) == 0 {
 		return nil, fmt.Errorf("the store has no grids: build the demo city first")
 	}
-	g := &demoObjectStream{pointsOnly: pointsOnly, n: n, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), grids: grids, seq: map[string]int{}}
+	g := &objectStream{pointsOnly: pointsOnly, n: n, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), grids: grids, seq: map[string]int{}}
 	var total float64
 	for _, u := range grids {
 		total += planar.Area(u.Geometry)
@@ -53,13 +56,13 @@ func (s *Store) DemoObjects(ctx context.Context, n int64, seed uint64, pointsOnl
 	}
 	g.total = total
 	g.preps = make([]*geo.Prepared, len(grids))
-	for _, m := range demoMix {
+	for _, m := range objectMix {
 		g.mixTotal += m.per
 	}
 	return g, nil
 }
 
-type demoObjectStream struct {
+type objectStream struct {
 	pointsOnly bool
 	n, i       int64
 	rng        *rand.Rand
@@ -71,9 +74,9 @@ type demoObjectStream struct {
 	seq        map[string]int // district+class → last sequence
 }
 
-func (g *demoObjectStream) PosKind() geo.PosKind { return geo.PosLine }
+func (g *objectStream) PosKind() geo.PosKind { return geo.PosLine }
 
-func (g *demoObjectStream) Next() (geo.Record, error) {
+func (g *objectStream) Next() (geo.Record, error) {
 	if g.i >= g.n {
 		return geo.Record{}, io.EOF
 	}
@@ -125,13 +128,35 @@ func (g *demoObjectStream) Next() (geo.Record, error) {
 	return geo.Record{Pos: g.i, Properties: map[string]any{"code": code, "class": m.class, "attrs": attrs}, Geometry: geom}, nil
 }
 
-func (g *demoObjectStream) pickClass() demoClass {
+func (g *objectStream) pickClass() objectClass {
 	pick := g.rng.IntN(g.mixTotal)
-	for _, x := range demoMix {
+	for _, x := range objectMix {
 		if pick < x.per {
 			return x
 		}
 		pick -= x.per
 	}
-	return demoMix[0]
+	return objectMix[0]
+}
+
+// baseGrids are the store's current base grids, by code.
+func baseGrids(ctx context.Context, s *data.Store) ([]grid.Unit, error) {
+	units, err := s.CurrentUnits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return gridsIn(units, ""), nil
+}
+
+// gridsIn are the base grids among units whose code starts with prefix,
+// by code.
+func gridsIn(units []grid.Unit, prefix string) []grid.Unit {
+	var grids []grid.Unit
+	for _, u := range units {
+		if u.Layer == grid.BaseLayer && u.Level == grid.Grid && strings.HasPrefix(u.Code, prefix) {
+			grids = append(grids, u)
+		}
+	}
+	sort.Slice(grids, func(i, j int) bool { return grids[i].Code < grids[j].Code })
+	return grids
 }

@@ -1,10 +1,10 @@
-package data_test
+package demo_test
 
 import (
 	"context"
 	"testing"
 
-	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 	"gridmap/grid"
 )
@@ -56,7 +56,7 @@ func TestSmallDemoIsASeamlessPartition(t *testing.T) {
 
 func TestDemoIsDeterministic(t *testing.T) {
 	s := pgtest.NewDemo(t)
-	res, err := s.BuildDemo(context.Background(), pgtest.DemoOptions)
+	res, err := demo.Build(context.Background(), s, pgtest.DemoOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestDemoIsDeterministic(t *testing.T) {
 	}
 	other := pgtest.DemoOptions
 	other.Seed = 2
-	res, err = s.BuildDemo(context.Background(), other)
+	res, err = demo.Build(context.Background(), s, other)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestFullDemoCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grids := 788 * data.DemoDefaults.GridsPerCommunity
+	grids := 788 * demo.Defaults.GridsPerCommunity
 	if counts[grid.District] != 9 || counts[grid.Street] != 79 || counts[grid.Community] != 788 || counts[grid.Grid] != grids {
 		t.Errorf("full demo counts %v; want 9, 79, 788, %d", counts, grids)
 	}

@@ -1,4 +1,4 @@
-package data_test
+package demo_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gridmap/data"
+	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 	"gridmap/grid"
 )
@@ -45,11 +46,11 @@ func readDemoEvents(t *testing.T, s *data.Store) []demoRow {
 	return out
 }
 
-func TestDemoEvents(t *testing.T) {
+func TestEvents(t *testing.T) {
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	const n = 2000
-	res, err := s.DemoEvents(ctx, n, 7, demoNow)
+	res, err := demo.Events(ctx, s, n, 7, demoNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestDemoEvents(t *testing.T) {
 	}
 
 	// A live report goes on from the last number of its district and day.
-	gen, err := s.NewDemoReports(ctx, 1, "")
+	gen, err := demo.NewReports(ctx, s, 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func TestDemoEvents(t *testing.T) {
 
 	// The same seed and clock give the same events on the same city.
 	s2 := pgtest.NewDemo(t)
-	if _, err := s2.DemoEvents(ctx, n, 7, demoNow); err != nil {
+	if _, err := demo.Events(ctx, s2, n, 7, demoNow); err != nil {
 		t.Fatal(err)
 	}
 	evs2 := readDemoEvents(t, s2)
@@ -269,13 +270,13 @@ func TestDemoEvents(t *testing.T) {
 	}
 }
 
-// BenchmarkDemoEvents times 20,000 events on the full-scale demo city.
-func BenchmarkDemoEvents(b *testing.B) {
+// BenchmarkEvents times 20,000 events on the full-scale demo city.
+func BenchmarkEvents(b *testing.B) {
 	s := pgtest.SharedFullDemo(b)
 	ctx := context.Background()
 	seed := uint64(1)
 	for b.Loop() {
-		res, err := s.DemoEvents(ctx, 20000, seed, time.Now())
+		res, err := demo.Events(ctx, s, 20000, seed, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,10 @@
-package data
+// Package demo generates a demo city for gridmap: Shenzhen's real divisions
+// with synthetic boundaries (Build), managed objects over its grids
+// (Objects), and events, either as a month of history (Events) or one by
+// one for a live simulation (Reports). It writes through the store's
+// import and report APIs; the same seed gives the same city, objects and
+// events.
+package demo
 
 import (
 	"bytes"
@@ -12,15 +18,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"gridmap/data"
 	"gridmap/geo"
 	"gridmap/grid"
 )
 
-//go:embed demo/shenzhen-divisions.csv demo/shenzhen-outline.geojson demo/district-seeds.csv
-var demoFiles embed.FS
+//go:embed shenzhen-divisions.csv shenzhen-outline.geojson district-seeds.csv
+var inputs embed.FS
 
-// DemoOptions shape the demo city.
-type DemoOptions struct {
+// Options shape the demo city.
+type Options struct {
 	// Scale "full" builds all of Shenzhen; "small" one district.
 	Scale string
 	// District is the district a small city keeps (default 440308 盐田区).
@@ -33,61 +40,70 @@ type DemoOptions struct {
 	Progress func(format string, args ...any)
 }
 
-// DemoDefaults: about 20,000 grids over Shenzhen's 788 communities.
-var DemoDefaults = DemoOptions{Scale: "full", District: "440308", GridsPerCommunity: 25, Seed: 1}
+// Defaults: about 20,000 grids over Shenzhen's 788 communities.
+var Defaults = Options{Scale: "full", District: "440308", GridsPerCommunity: 25, Seed: 1}
 
-// DemoResult says what the demo built and how long each part took.
-type DemoResult struct {
+// Result says what Build built and how long each part took.
+type Result struct {
 	Counts          map[grid.Level]int
 	GenerateSeconds float64
-	Import          *Report
+	Import          *data.Report
 }
 
-// BuildDemo generates the demo city in PostGIS and loads it through the
+// Build generates the demo city in PostGIS and loads it through the
 // same import validation as any file (declared complete, so a gap would
 // fail it). Boundaries: Shenzhen's outline is cut into districts around
 // approximate real centres, then every unit is cut into its children by
 // the Voronoi cells of k-means centres of random points inside it, clipped
 // to the unit: each level is a seamless partition of the one above.
-func (s *Store) BuildDemo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
-	if o.Scale == "" {
-		o.Scale = DemoDefaults.Scale
-	}
-	if o.Scale != "full" && o.Scale != "small" {
-		return nil, fmt.Errorf("scale %q: use full or small", o.Scale)
-	}
-	if o.District == "" {
-		o.District = DemoDefaults.District
-	}
-	if o.GridsPerCommunity <= 0 {
-		o.GridsPerCommunity = DemoDefaults.GridsPerCommunity
-	}
-	if o.GridsPerCommunity > 999 {
-		return nil, fmt.Errorf("grids per community: at most 999 fit the 3-digit sequence")
-	}
-	if o.Seed <= 0 {
-		o.Seed = DemoDefaults.Seed
+func Build(ctx context.Context, s *data.Store, o Options) (*Result, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	say := o.Progress
 	if say == nil {
 		say = func(string, ...any) {}
 	}
 	start := time.Now()
-	drafts, err := s.generateDemo(ctx, o, say)
+	drafts, err := generate(ctx, s, o, say)
 	if err != nil {
 		return nil, err
 	}
-	res := &DemoResult{Counts: map[grid.Level]int{}, GenerateSeconds: time.Since(start).Seconds()}
+	res := &Result{Counts: map[grid.Level]int{}, GenerateSeconds: time.Since(start).Seconds()}
 	for _, d := range drafts {
 		res.Counts[d.Level]++
 	}
 	say("generated %d districts, %d streets, %d communities, %d grids in %.1fs; validating and loading",
 		res.Counts[grid.District], res.Counts[grid.Street], res.Counts[grid.Community], res.Counts[grid.Grid], res.GenerateSeconds)
-	res.Import, err = s.ImportUnits(ctx, drafts, nil, ImportOptions{Complete: true, Actor: "gridmap demo", Reason: "demo city"})
+	res.Import, err = s.ImportUnits(ctx, drafts, nil, data.ImportOptions{Complete: true, Actor: "gridmap demo", Reason: "demo city"})
 	return res, err
 }
 
-func (s *Store) generateDemo(ctx context.Context, o DemoOptions, say func(string, ...any)) ([]grid.Draft, error) {
+// withDefaults fills the options left zero from Defaults and checks the rest.
+func (o Options) withDefaults() (Options, error) {
+	if o.Scale == "" {
+		o.Scale = Defaults.Scale
+	}
+	if o.Scale != "full" && o.Scale != "small" {
+		return o, fmt.Errorf("scale %q: use full or small", o.Scale)
+	}
+	if o.District == "" {
+		o.District = Defaults.District
+	}
+	if o.GridsPerCommunity <= 0 {
+		o.GridsPerCommunity = Defaults.GridsPerCommunity
+	}
+	if o.GridsPerCommunity > 999 {
+		return o, fmt.Errorf("grids per community: at most 999 fit the 3-digit sequence")
+	}
+	if o.Seed <= 0 {
+		o.Seed = Defaults.Seed
+	}
+	return o, nil
+}
+
+func generate(ctx context.Context, s *data.Store, o Options, say func(string, ...any)) ([]grid.Draft, error) {
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -98,19 +114,19 @@ func (s *Store) generateDemo(ctx context.Context, o DemoOptions, say func(string
 		return nil, err
 	}
 	// Everything lives in temporary tables of this transaction.
-	defer tx.Rollback(context.Background()) //nolint:errcheck
+	defer tx.Rollback(context.Background())
 
-	if err := demoInputs(ctx, tx, o); err != nil {
+	if err := loadInputs(ctx, tx, o); err != nil {
 		return nil, err
 	}
 	steps := []struct {
 		level grid.Level
 		sql   string
 	}{
-		{grid.District, demoDistricts},
-		{grid.Street, demoSplit},
-		{grid.Community, demoSplit},
-		{grid.Grid, demoSplit},
+		{grid.District, districtsSQL},
+		{grid.Street, splitSQL},
+		{grid.Community, splitSQL},
+		{grid.Grid, splitSQL},
 	}
 	for _, st := range steps {
 		t := time.Now()
@@ -128,13 +144,10 @@ func (s *Store) generateDemo(ctx context.Context, o DemoOptions, say func(string
 		return nil, err
 	}
 	var drafts []grid.Draft
-	err = forEach(rows, func() error {
-		var d grid.Draft
-		var level string
-		var wkb []byte
-		if err := rows.Scan(&d.Code, &d.Name, &level, &d.ParentCode, &wkb); err != nil {
-			return err
-		}
+	var d grid.Draft
+	var level string
+	var wkb []byte
+	_, err = pgx.ForEachRow(rows, []any{&d.Code, &d.Name, &level, &d.ParentCode, &wkb}, func() error {
 		mp, err := geo.MultiPolygonFromEWKB(wkb)
 		if err != nil {
 			return fmt.Errorf("demo unit %s: %w", d.Code, err)
@@ -146,10 +159,10 @@ func (s *Store) generateDemo(ctx context.Context, o DemoOptions, say func(string
 	return drafts, err
 }
 
-// demoInputs loads the outline, the seeds and the wanted units (divisions
+// loadInputs loads the outline, the seeds and the wanted units (divisions
 // from the CSV, grids numbered per community) into temporary tables.
-func demoInputs(ctx context.Context, tx pgx.Tx, o DemoOptions) error {
-	raw, err := demoFiles.ReadFile("demo/shenzhen-outline.geojson")
+func loadInputs(ctx context.Context, tx pgx.Tx, o Options) error {
+	raw, err := inputs.ReadFile("shenzhen-outline.geojson")
 	if err != nil {
 		return err
 	}
@@ -174,7 +187,7 @@ func demoInputs(ctx context.Context, tx pgx.Tx, o DemoOptions) error {
 		CREATE TEMP TABLE demo_unit (code text PRIMARY KEY, name text, level text, parent text, geom geometry) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	seeds, err := readCSV("demo/district-seeds.csv")
+	seeds, err := readCSV("district-seeds.csv")
 	if err != nil {
 		return err
 	}
@@ -192,7 +205,7 @@ func demoInputs(ctx context.Context, tx pgx.Tx, o DemoOptions) error {
 			return err
 		}
 	}
-	divs, err := readCSV("demo/shenzhen-divisions.csv")
+	divs, err := readCSV("shenzhen-divisions.csv")
 	if err != nil {
 		return err
 	}
@@ -226,7 +239,7 @@ func demoInputs(ctx context.Context, tx pgx.Tx, o DemoOptions) error {
 }
 
 func readCSV(name string) ([][]string, error) {
-	f, err := demoFiles.Open(name)
+	f, err := inputs.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -248,9 +261,9 @@ func readCSV(name string) ([][]string, error) {
 	}
 }
 
-// demoDistricts cuts the outline by the Voronoi cells of the district seeds
+// districtsSQL cuts the outline by the Voronoi cells of the district seeds
 // (a district with two seeds gets the union of both cells).
-const demoDistricts = `
+const districtsSQL = `
 WITH v AS (
     SELECT (ST_Dump(ST_VoronoiPolygons(ST_Collect(geom), 0, (SELECT ST_Expand(g, 1) FROM demo_outline)))).geom AS cell
     FROM demo_seed
@@ -263,11 +276,11 @@ INSERT INTO demo_unit
 SELECT w.code, w.name, w.level, NULL, ST_Multi(d.geom)
 FROM d JOIN demo_want w ON w.code = d.code AND w.level = $1 AND $2::int > 0`
 
-// demoSplit cuts every unit of the level above $1 into as many children as
+// splitSQL cuts every unit of the level above $1 into as many children as
 // demo_want lists for it. Seeds are k-means centres of random points in the
 // parent (ST_GeneratePoints with a seed, so runs repeat), which gives cells
 // of similar size; cells are numbered west→east in north→south bands.
-const demoSplit = `
+const splitSQL = `
 WITH want AS (
     SELECT parent, count(*)::int AS n FROM demo_want WHERE level = $1 GROUP BY parent
 ), parents AS (
