@@ -26,7 +26,7 @@ func Migrate(ctx context.Context, url string) ([]string, error) {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('gridmap.migrate'))`); err != nil {
 		return nil, err
 	}
-	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtext('gridmap.migrate'))`) //nolint:errcheck
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtext('gridmap.migrate'))`)
 	if _, err := conn.Exec(ctx, `SET client_min_messages = warning;
 		CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    text PRIMARY KEY,

@@ -1,11 +1,24 @@
-// Package data is gridmap's PostGIS store: migrations, the unit hierarchy,
-// imports with topology checks in SQL, and the demo city generator.
+// Package data is gridmap's PostGIS store: the schema and its migrations,
+// the unit hierarchy with its versions and topology checks, the managed
+// objects with their classes and grid assignment, and the events with
+// their workflow, configuration and live feed.
+//
+// Files are named by domain: unit_* (queries, imports, topology), object_*
+// (classes, writes, imports, queries, stats, reassignment), event_*
+// (reports, transitions, queries, configuration, feed, stats). sql.go holds
+// the SQL helpers they share (querier, forEach, transactions, the WHERE
+// and keyset builder of the lists and their cursors); errors.go every error
+// the store returns, each with the HTTP status the API answers it with.
 package data
 
 import (
+	"bytes"
 	"context"
+	"embed"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 
@@ -86,4 +99,42 @@ func registerGeometry(ctx context.Context, conn *pgx.Conn) error {
 func (s *Store) Ready(ctx context.Context) error {
 	var one int
 	return s.Pool.QueryRow(ctx, `SELECT 1`).Scan(&one)
+}
+
+//go:embed seed/*.csv
+var seedFiles embed.FS
+
+// readSeed reads the seed file name (seed/….csv) with read.
+func readSeed[T any](name string, read func(io.Reader) ([]T, error)) ([]T, error) {
+	raw, err := seedFiles.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return read(bytes.NewReader(raw))
+}
+
+// readCatalogue reads a catalogue in CSV (a header line, then rows of
+// fields columns), each row made an entry by parse; an error names what
+// is read and the line.
+func readCatalogue[T any](in io.Reader, what string, fields int, parse func(rec []string) (T, error)) ([]T, error) {
+	r := csv.NewReader(in)
+	r.FieldsPerRecord = fields
+	if _, err := r.Read(); err != nil {
+		return nil, fmt.Errorf("%s CSV header: %w", what, err)
+	}
+	var out []T
+	for line := 2; ; line++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s CSV: %w", what, err)
+		}
+		v, err := parse(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s CSV line %d: %w", what, line, err)
+		}
+		out = append(out, v)
+	}
 }

@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"gridmap/grid"
 )
@@ -43,16 +41,10 @@ type EventConfig struct {
 	Days        []CalendarDay
 }
 
-// rowQuerier is a transaction or a connection inside one.
-type rowQuerier interface {
-	querier
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // eventConfig returns the current configuration, reading the version in q
 // (a transaction of the caller, so that the rules it applies are those of
 // its own snapshot) and reloading when it moved.
-func (s *Store) eventConfig(ctx context.Context, q rowQuerier) (*EventConfig, error) {
+func (s *Store) eventConfig(ctx context.Context, q querier) (*EventConfig, error) {
 	var v int64
 	if err := q.QueryRow(ctx, `SELECT version FROM event_config`).Scan(&v); err != nil {
 		return nil, fmt.Errorf("event config version: %w", err)
@@ -71,7 +63,7 @@ func (s *Store) eventConfig(ctx context.Context, q rowQuerier) (*EventConfig, er
 // EventConfig returns the current configuration.
 func (s *Store) EventConfig(ctx context.Context) (*EventConfig, error) {
 	var c *EventConfig
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		var err error
 		c, err = s.eventConfig(ctx, tx)
 		return err
@@ -79,7 +71,7 @@ func (s *Store) EventConfig(ctx context.Context) (*EventConfig, error) {
 	return c, err
 }
 
-func loadEventConfig(ctx context.Context, q rowQuerier, version int64) (*EventConfig, error) {
+func loadEventConfig(ctx context.Context, q querier, version int64) (*EventConfig, error) {
 	c := &EventConfig{Version: version, Classes: map[string]grid.EventClass{}, ClassNames: map[string]string{}, Departments: map[string]Department{}}
 	rows, err := q.Query(ctx, `SELECT code, name FROM departments`)
 	if err != nil {
@@ -187,56 +179,34 @@ func (s *Store) seedEvents(ctx context.Context) error {
 }
 
 func readSeedCSV(name string, fields int) ([][]string, error) {
-	raw, err := seedFiles.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	r := csv.NewReader(bytes.NewReader(raw))
-	r.FieldsPerRecord = fields
-	recs, err := r.ReadAll()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return recs[1:], nil
+	return readSeed(name, func(in io.Reader) ([][]string, error) {
+		r := csv.NewReader(in)
+		r.FieldsPerRecord = fields
+		recs, err := r.ReadAll()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return recs[1:], nil
+	})
 }
 
 // SeedEventClasses reads data/seed/event_classes.csv.
 func SeedEventClasses() ([]grid.EventClass, error) {
-	raw, err := seedFiles.ReadFile("seed/event_classes.csv")
-	if err != nil {
-		return nil, err
-	}
-	return ReadEventClasses(bytes.NewReader(raw))
+	return readSeed("seed/event_classes.csv", ReadEventClasses)
 }
 
 // ReadEventClasses reads classes in the seed's CSV form (header
 // code,major,major_name,minor,name,department,limit_amount,limit_unit).
 func ReadEventClasses(in io.Reader) ([]grid.EventClass, error) {
-	r := csv.NewReader(in)
-	r.FieldsPerRecord = 8
-	if _, err := r.Read(); err != nil {
-		return nil, fmt.Errorf("event class CSV header: %w", err)
-	}
-	var out []grid.EventClass
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("event class CSV: %w", err)
-		}
+	return readCatalogue(in, "event class", 8, func(rec []string) (grid.EventClass, error) {
 		n, err := strconv.Atoi(rec[6])
 		if err != nil {
-			return nil, fmt.Errorf("event class CSV line %d: limit_amount %q is not a number", line, rec[6])
+			return grid.EventClass{}, fmt.Errorf("limit_amount %q is not a number", rec[6])
 		}
 		c := grid.EventClass{Code: rec[0], Major: rec[1], MajorName: rec[2], Minor: rec[3], Name: rec[4], Department: rec[5],
 			Limit: grid.Limit{Amount: n, Unit: grid.LimitUnit(rec[7])}}
-		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("event class CSV line %d: %w", line, err)
-		}
-		out = append(out, c)
-	}
+		return c, c.Validate()
+	})
 }
 
 // EventClassRow is a class with its version (the ETag of PUT).
@@ -314,8 +284,7 @@ func (s *Store) PutEventClass(ctx context.Context, c grid.EventClass, ifVersion 
 				limit_amount = $7, limit_unit = $8, version = version + 1, updated_at = now() WHERE code = $1`,
 				c.Code, c.Major, c.MajorName, c.Minor, c.Name, c.Department, c.Limit.Amount, string(c.Limit.Unit))
 		}
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23503" {
+		if isPgCode(err, "23503") {
 			return invalid("department", "unknown department %q (GET /v1/departments lists them)", c.Department)
 		}
 		return err

@@ -3,127 +3,17 @@ package data
 import (
 	"bytes"
 	"context"
-	"embed"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/paulmach/orb"
 
 	"gridmap/geo"
 	"gridmap/grid"
 )
-
-//go:embed seed/*.csv
-var seedFiles embed.FS
-
-// InvalidError is input that breaks a rule of the domain: an unknown class,
-// a code that does not fit it, a geometry its class does not allow. The API
-// answers it with 422 (400 for Param-level problems).
-type InvalidError struct {
-	Field string // the member at fault: code, class, geometry, attrs
-	Msg   string
-}
-
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Msg }
-
-func invalid(field, format string, args ...any) error {
-	return &InvalidError{Field: field, Msg: fmt.Sprintf(format, args...)}
-}
-
-// seedClasses loads the class catalogue's seed, leaving existing classes
-// as they are.
-func (s *Store) seedClasses(ctx context.Context) error {
-	classes, err := SeedClasses()
-	if err != nil {
-		return err
-	}
-	batch := &pgx.Batch{}
-	for _, c := range classes {
-		batch.Queue(`INSERT INTO object_classes (code, kind, major, major_name, minor, name, geometry_types)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO NOTHING`,
-			c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, c.GeometryTypes)
-	}
-	return s.Pool.SendBatch(ctx, batch).Close()
-}
-
-// SeedClasses reads data/seed/object_classes.csv.
-func SeedClasses() ([]grid.Class, error) {
-	raw, err := seedFiles.ReadFile("seed/object_classes.csv")
-	if err != nil {
-		return nil, err
-	}
-	return ReadClasses(bytes.NewReader(raw))
-}
-
-// ReadClasses reads a class catalogue in the seed's CSV form (header
-// code,kind,major,major_name,minor,name,geometry_types; types |-separated),
-// naming the line of the first bad row.
-func ReadClasses(in io.Reader) ([]grid.Class, error) {
-	r := csv.NewReader(in)
-	r.FieldsPerRecord = 7
-	if _, err := r.Read(); err != nil {
-		return nil, fmt.Errorf("class CSV header: %w", err)
-	}
-	var out []grid.Class
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("class CSV: %w", err)
-		}
-		c := grid.Class{Code: rec[0], Kind: grid.ObjectKind(rec[1]), Major: rec[2], MajorName: rec[3], Minor: rec[4], Name: rec[5],
-			GeometryTypes: strings.Split(rec[6], "|")}
-		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("class CSV line %d: %w", line, err)
-		}
-		out = append(out, c)
-	}
-}
-
-// Classes returns the catalogue by code.
-func (s *Store) Classes(ctx context.Context) (map[string]grid.Class, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT code, kind, major, major_name, minor, name, geometry_types FROM object_classes ORDER BY code`)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]grid.Class{}
-	err = forEach(rows, func() error {
-		var c grid.Class
-		var kind string
-		if err := rows.Scan(&c.Code, &kind, &c.Major, &c.MajorName, &c.Minor, &c.Name, &c.GeometryTypes); err != nil {
-			return err
-		}
-		c.Kind = grid.ObjectKind(kind)
-		out[c.Code] = c
-		return nil
-	})
-	return out, err
-}
-
-// ErrExists is returned when a class or object code is taken.
-var ErrExists = errors.New("already exists")
-
-// AddClass adds a class to the catalogue.
-func (s *Store) AddClass(ctx context.Context, c grid.Class) error {
-	if err := c.Validate(); err != nil {
-		return invalid("class", "%v", err)
-	}
-	_, err := s.Pool.Exec(ctx, `INSERT INTO object_classes (code, kind, major, major_name, minor, name, geometry_types)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, c.GeometryTypes)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		return fmt.Errorf("class %s: %w", c.Code, ErrExists)
-	}
-	return err
-}
 
 // CheckObject applies the rules an object must meet before it is stored:
 // a known class, a code that fits it, an allowed geometry type, positions
@@ -241,28 +131,6 @@ func (s *Store) ReplaceObject(ctx context.Context, o *grid.Object, ifMatch IfMat
 	return row, err
 }
 
-// ErrStale is the error of a write whose precondition failed: the object
-// changed since the client read it.
-var ErrStale = errors.New("stale version")
-
-// StaleError is a failed precondition: the object's ETag is not one the
-// writer named. It unwraps to ErrStale.
-type StaleError struct {
-	Resource string // "object" when empty, "event", "event class"
-	Code     string // the object's code
-	Current  string // its current ETag
-}
-
-func (e *StaleError) Error() string {
-	what := e.Resource
-	if what == "" {
-		what = "object"
-	}
-	return fmt.Sprintf("%s %s has changed: its current ETag is %s", what, e.Code, e.Current)
-}
-
-func (e *StaleError) Unwrap() error { return ErrStale }
-
 // IfMatch is the precondition of a conditional write: the ETags
 // (ObjectRow.ETag, quotes included, compared byte for byte, so a weak tag
 // never matches) the object may have now; "*" matches any existing object.
@@ -329,7 +197,7 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		// Grids stay as they are until this object is assigned and stored
 		// (a units import holds the same lock exclusively).
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtext('gridmap.units'))`); err != nil {
+		if err := lockUnits(ctx, tx, true); err != nil {
 			return err
 		}
 		if len(ifMatch) > 0 {
@@ -412,64 +280,6 @@ func prefix(s string, n int) string {
 	return s[:n]
 }
 
-// ObjectRow is a stored object as the API shows it.
-type ObjectRow struct {
-	grid.Object
-	GeoJSON   json.RawMessage
-	Distance  *float64 // metres, for near/nearest queries
-	ClassName string
-	CreatedAt string
-	UpdatedAt string
-	// ETag is the object's strong entity-tag, quotes included (set by
-	// GetObject and the writes, not by the list queries).
-	ETag string
-}
-
-const objectColumns = `code, class_code, (SELECT c.name FROM object_classes c WHERE c.code = class_code),
-	ST_AsGeoJSON(geom, 9), attrs::text, coalesce(grid_code, ''),
-	to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
-
-// objectETag is an object row's strong entity-tag: an MD5 of everything
-// its representation is made of (code, class, geometry as EWKB, attributes,
-// grid) and of updated_at to the microsecond, so every write changes it,
-// even one that writes the same content back (no A-B-A). Computed in SQL
-// from settings-independent text: hex EWKB, canonical jsonb text, the epoch
-// as a numeric; the record's text form quotes what needs quoting.
-const objectETag = `'"' || md5(ROW(code, class_code, encode(ST_AsEWKB(geom), 'hex'), attrs::text, grid_code,
-	extract(epoch FROM updated_at))::text) || '"'`
-
-func scanObject(row pgx.Row, extra ...any) (*ObjectRow, error) {
-	var o ObjectRow
-	var gj, attrs string
-	dest := append([]any{&o.Code, &o.Class, &o.ClassName, &gj, &attrs, &o.Grid, &o.CreatedAt, &o.UpdatedAt}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return nil, err
-	}
-	o.GeoJSON, o.Attrs = json.RawMessage(gj), json.RawMessage(attrs)
-	o.Community, o.Street, o.District = prefix(o.Grid, 12), prefix(o.Grid, 9), prefix(o.Grid, 6)
-	return &o, nil
-}
-
-// scanObjectETag scans objectColumns, objectETag and extra.
-func scanObjectETag(row pgx.Row, extra ...any) (*ObjectRow, error) {
-	var etag string
-	o, err := scanObject(row, append([]any{&etag}, extra...)...)
-	if err != nil {
-		return nil, err
-	}
-	o.ETag = etag
-	return o, nil
-}
-
-// GetObject returns one object, with its ETag.
-func (s *Store) GetObject(ctx context.Context, code string) (*ObjectRow, error) {
-	o, err := scanObjectETag(s.Pool.QueryRow(ctx, `SELECT `+objectColumns+`, `+objectETag+` FROM objects WHERE code = $1`, code))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	return o, err
-}
-
 // DeleteObject removes one object.
 func (s *Store) DeleteObject(ctx context.Context, code string) error {
 	return s.DeleteObjectIf(ctx, code, nil)
@@ -497,49 +307,4 @@ func (s *Store) DeleteObjectIf(ctx context.Context, code string, ifMatch IfMatch
 		_, err := tx.Exec(ctx, `DELETE FROM objects WHERE code = $1`, code)
 		return err
 	})
-}
-
-// ReassignAfterBoundaryChange moves exactly the objects whose grid changes
-// when a grid's geometry goes from oldGeom to newGeom, inside the caller's
-// transaction (after the unit row itself was updated). Only objects that
-// touch the old or the new geometry can change; each is assigned again by
-// gridmap_assign and updated only if its grid differs. It returns the codes
-// of the moved objects.
-func ReassignAfterBoundaryChange(ctx context.Context, tx pgx.Tx, oldGeom, newGeom orb.Geometry) ([]string, error) {
-	oldB, err := geo.EWKB(oldGeom)
-	if err != nil {
-		return nil, err
-	}
-	newB, err := geo.EWKB(newGeom)
-	if err != nil {
-		return nil, err
-	}
-	return reassignRegion(ctx, tx, `SELECT ST_Union(ST_GeomFromEWKB($1), ST_GeomFromEWKB($2)) AS g`, oldB, newB)
-}
-
-// AddClasses adds classes in one transaction, leaving existing codes as
-// they are; it returns how many were added and the codes that existed.
-func (s *Store) AddClasses(ctx context.Context, classes []grid.Class) (int, []string, error) {
-	added := 0
-	var existing []string
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		for _, c := range classes {
-			if err := c.Validate(); err != nil {
-				return invalid("class", "%v", err)
-			}
-			tag, err := tx.Exec(ctx, `INSERT INTO object_classes (code, kind, major, major_name, minor, name, geometry_types)
-				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO NOTHING`,
-				c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, c.GeometryTypes)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 1 {
-				added++
-			} else {
-				existing = append(existing, c.Code)
-			}
-		}
-		return nil
-	})
-	return added, existing, err
 }

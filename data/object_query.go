@@ -2,13 +2,11 @@ package data
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -47,64 +45,6 @@ type ObjectFilter struct {
 type ObjectPage struct {
 	Objects []ObjectRow
 	Next    string
-}
-
-// FilterError is a query that cannot run: no or several selections, a
-// value out of range, a cursor this store did not issue. The API answers
-// it with 400 naming Param.
-type FilterError struct{ Param, Msg string }
-
-func (e *FilterError) Error() string { return e.Param + ": " + e.Msg }
-
-func filterErr(param, format string, args ...any) error {
-	return &FilterError{Param: param, Msg: fmt.Sprintf(format, args...)}
-}
-
-// Orders of a list, and so kinds of cursor.
-const (
-	orderCode     = "code"     // bbox, unassigned: by code
-	orderGrid     = "grid"     // within: by grid code, then code (the index order)
-	orderDistance = "distance" // near, nearest: by distance, then code
-	orderReported = "reported" // events: newest first, then code
-)
-
-// cursor is the position after the last row of a page. Clients get it
-// opaque (base64url of JSON): its form may change.
-type cursor struct {
-	Order string     `json:"o"`
-	Code  string     `json:"c"`
-	Grid  string     `json:"g,omitempty"`
-	Dist  float64    `json:"d,omitempty"`
-	At    *time.Time `json:"t,omitempty"`
-}
-
-func (c cursor) encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(s, order string) (*cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := filterErr("cursor", "cursor %q is not one this list issued: follow the next link of the previous page", truncated(s, 40))
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.Order != order || c.Code == "" ||
-		math.IsNaN(c.Dist) || math.IsInf(c.Dist, 0) || c.Dist < 0 || (order == orderReported) != (c.At != nil) {
-		return nil, bad
-	}
-	return &c, nil
-}
-
-func truncated(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // check validates a filter and fills in defaults.
@@ -192,10 +132,8 @@ func (s *Store) ListObjects(ctx context.Context, f ObjectFilter) (*ObjectPage, e
 	}
 	switch {
 	case f.BBox != nil:
-		b := f.BBox
 		q := &sqlQuery{}
-		env := fmt.Sprintf("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", q.arg(b[0]), q.arg(b[1]), q.arg(b[2]), q.arg(b[3]))
-		q.where("geom && " + env + " AND ST_Intersects(geom, " + env + ")")
+		q.where(q.intersects("geom", *f.BBox))
 		return s.codeOrdered(ctx, q, f)
 	case f.Within != "":
 		return s.within(ctx, f)
@@ -220,25 +158,12 @@ func (s *Store) UnassignedObjects(ctx context.Context, limit int, after string) 
 	return s.codeOrdered(ctx, q, f)
 }
 
-// sqlQuery collects the conditions and arguments of a query.
-type sqlQuery struct {
-	conds []string
-	args  []any
-}
-
-func (q *sqlQuery) arg(v any) string {
-	q.args = append(q.args, v)
-	return fmt.Sprintf("$%d", len(q.args))
-}
-
-func (q *sqlQuery) where(cond string) { q.conds = append(q.conds, cond) }
-
-func (q *sqlQuery) whereSQL() string {
-	if len(q.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(q.conds, " AND ")
-}
+// The orders of object lists.
+var (
+	objectsByCode     = keyset{cols: []string{"code"}}
+	objectsByGrid     = keyset{cols: []string{"grid_code", "code"}} // the (grid_code, code) index
+	objectsByDistance = keyset{cols: []string{"dist", "code"}}
+)
 
 func (s *Store) codeOrdered(ctx context.Context, q *sqlQuery, f ObjectFilter) (*ObjectPage, error) {
 	after, err := decodeCursor(f.Cursor, orderCode)
@@ -249,9 +174,9 @@ func (s *Store) codeOrdered(ctx context.Context, q *sqlQuery, f ObjectFilter) (*
 		q.where("class_code = " + q.arg(f.Class))
 	}
 	if after != nil {
-		q.where("code > " + q.arg(after.Code))
+		q.where(objectsByCode.after(q, after.Code))
 	}
-	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + ` ORDER BY code LIMIT ` + q.arg(f.Limit+1)
+	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + objectsByCode.orderLimit(q, f.Limit+1)
 	rows, err := s.queryObjects(ctx, s.Pool, sql, false, q.args...)
 	if err != nil {
 		return nil, err
@@ -274,9 +199,9 @@ func (s *Store) within(ctx context.Context, f ObjectFilter) (*ObjectPage, error)
 		q.where("class_code = " + q.arg(f.Class))
 	}
 	if after != nil {
-		q.where(fmt.Sprintf("(grid_code, code) > (%s, %s)", q.arg(after.Grid), q.arg(after.Code)))
+		q.where(objectsByGrid.after(q, after.Grid, after.Code))
 	}
-	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + ` ORDER BY grid_code, code LIMIT ` + q.arg(f.Limit+1)
+	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + objectsByGrid.orderLimit(q, f.Limit+1)
 	rows, err := s.queryObjects(ctx, s.Pool, sql, false, q.args...)
 	if err != nil {
 		return nil, err
@@ -307,7 +232,7 @@ func nearQuery(q *sqlQuery, pt [2]float64, radius float64, class string) string 
 	boxes := searchBoxes(pt, radius)
 	var pre []string
 	for _, b := range boxes {
-		pre = append(pre, fmt.Sprintf("o.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", q.arg(b[0]), q.arg(b[1]), q.arg(b[2]), q.arg(b[3])))
+		pre = append(pre, "o.geom && "+q.envelope(b))
 	}
 	r := q.arg(radius)
 	cond := "(" + strings.Join(pre, " OR ") + ") AND ST_DWithin(o.geom::geography, " + ptSQL + ", " + r + ", false)"
@@ -356,11 +281,10 @@ func (s *Store) near(ctx context.Context, f ObjectFilter) (*ObjectPage, error) {
 	}
 	q := &sqlQuery{}
 	inner := nearQuery(q, *f.Near, f.Radius, f.Class)
-	sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + `) o`
 	if after != nil {
-		sql += fmt.Sprintf(" WHERE (dist, code) > (%s::float8, %s::text)", q.arg(after.Dist), q.arg(after.Code))
+		q.where(objectsByDistance.after(q, after.Dist, after.Code))
 	}
-	sql += ` ORDER BY dist, code LIMIT ` + q.arg(f.Limit+1)
+	sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + `) o` + q.whereSQL() + objectsByDistance.orderLimit(q, f.Limit+1)
 	rows, err := s.queryObjects(ctx, s.Pool, sql, true, q.args...)
 	if err != nil {
 		return nil, err
@@ -384,7 +308,7 @@ func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error
 	}
 	pt := *f.Nearest
 	var rows []ObjectRow
-	err = pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		q := &sqlQuery{}
 		ptGeom := fmt.Sprintf("ST_SetSRID(ST_MakePoint(%s, %s), 4326)", q.arg(pt[0]), q.arg(pt[1]))
 		cand := `SELECT geom FROM objects`
@@ -404,11 +328,11 @@ func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error
 		radius := *d*(1+1e-9) + 1e-3
 		q = &sqlQuery{}
 		inner := nearQuery(q, pt, radius, f.Class)
-		sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + ` ORDER BY dist, code LIMIT ` + q.arg(f.K) + `) o`
+		inner += objectsByDistance.orderLimit(q, f.K)
 		if after != nil {
-			sql += fmt.Sprintf(" WHERE (dist, code) > (%s::float8, %s::text)", q.arg(after.Dist), q.arg(after.Code))
+			q.where(objectsByDistance.after(q, after.Dist, after.Code))
 		}
-		sql += ` ORDER BY dist, code LIMIT ` + q.arg(f.Limit+1)
+		sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + `) o` + q.whereSQL() + objectsByDistance.orderLimit(q, f.Limit+1)
 		var err error
 		rows, err = s.queryObjects(ctx, tx, sql, true, q.args...)
 		return err
@@ -417,10 +341,6 @@ func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error
 		return nil, err
 	}
 	return page(rows, f.Limit, distanceCursor), nil
-}
-
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 func (s *Store) queryObjects(ctx context.Context, db querier, sql string, withDistance bool, args ...any) ([]ObjectRow, error) {
@@ -451,131 +371,65 @@ func (s *Store) queryObjects(ctx context.Context, db querier, sql string, withDi
 // page cuts the limit+1 rows a query fetched to limit, with the cursor of
 // the next page when there were more.
 func page(rows []ObjectRow, limit int, next func(ObjectRow) cursor) *ObjectPage {
-	p := &ObjectPage{Objects: rows}
-	if len(rows) > limit {
-		p.Objects = rows[:limit]
-		p.Next = next(rows[limit-1]).encode()
-	}
+	p := &ObjectPage{}
+	p.Objects, p.Next = nextPage(rows, limit, next)
 	return p
 }
 
-// ClassCount is how many objects of one class a unit holds.
-type ClassCount struct {
-	Name  string `json:"name"`
-	Count int64  `json:"count"`
+// ObjectRow is a stored object as the API shows it.
+type ObjectRow struct {
+	grid.Object
+	GeoJSON   json.RawMessage
+	Distance  *float64 // metres, for near/nearest queries
+	ClassName string
+	CreatedAt string
+	UpdatedAt string
+	// ETag is the object's strong entity-tag, quotes included (set by
+	// GetObject and the writes, not by the list queries).
+	ETag string
 }
 
-// UnitStats are the object counts of one unit.
-type UnitStats struct {
-	Code    string                `json:"code"`
-	Name    string                `json:"name"`
-	Level   grid.Level            `json:"level,omitempty"`
-	Total   int64                 `json:"total"`
-	ByClass map[string]ClassCount `json:"by_class"`
-}
+const objectColumns = `code, class_code, (SELECT c.name FROM object_classes c WHERE c.code = class_code),
+	ST_AsGeoJSON(geom, 9), attrs::text, coalesce(grid_code, ''),
+	to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
 
-// ObjectStats are a unit's counts and those of each of its children.
-type ObjectStats struct {
-	Unit     UnitStats   `json:"unit"`
-	Children []UnitStats `json:"children"`
-}
+// objectETag is an object row's strong entity-tag: an MD5 of everything
+// its representation is made of (code, class, geometry as EWKB, attributes,
+// grid) and of updated_at to the microsecond, so every write changes it,
+// even one that writes the same content back (no A-B-A). Computed in SQL
+// from settings-independent text: hex EWKB, canonical jsonb text, the epoch
+// as a numeric; the record's text form quotes what needs quoting.
+const objectETag = `'"' || md5(ROW(code, class_code, encode(ST_AsEWKB(geom), 'hex'), attrs::text, grid_code,
+	extract(epoch FROM updated_at))::text) || '"'`
 
-// unitRef names a unit in statistics.
-type unitRef struct {
-	Code, Name string
-	Level      grid.Level
-}
-
-// childCodeLen is the length of the codes of u's children: the prefix
-// that groups its grids by child (a grid groups by itself).
-func (u unitRef) childCodeLen() int {
-	if n := u.Level.Child().CodeLen(); n > 0 && u.Level != grid.Grid {
-		return n
+func scanObject(row pgx.Row, extra ...any) (*ObjectRow, error) {
+	var o ObjectRow
+	var gj, attrs string
+	dest := append([]any{&o.Code, &o.Class, &o.ClassName, &gj, &attrs, &o.Grid, &o.CreatedAt, &o.UpdatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
 	}
-	return len(u.Code)
+	o.GeoJSON, o.Attrs = json.RawMessage(gj), json.RawMessage(attrs)
+	o.Community, o.Street, o.District = prefix(o.Grid, 12), prefix(o.Grid, 9), prefix(o.Grid, 6)
+	return &o, nil
 }
 
-// unitWithChildren reads a current base unit and its children (none for a
-// grid), in code order; ErrNotFound when there is no such unit.
-func unitWithChildren(ctx context.Context, tx pgx.Tx, code string) (unitRef, []unitRef, error) {
-	u := unitRef{Code: code}
-	var level string
-	err := tx.QueryRow(ctx, `SELECT name, level FROM units WHERE valid_to IS NULL AND layer = $1 AND code = $2`, grid.BaseLayer, code).
-		Scan(&u.Name, &level)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, nil, ErrNotFound
-	}
-	if err != nil {
-		return u, nil, err
-	}
-	u.Level = grid.Level(level)
-	rows, err := tx.Query(ctx, `SELECT code, name FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = $2 ORDER BY code`, grid.BaseLayer, code)
-	if err != nil {
-		return u, nil, err
-	}
-	var children []unitRef
-	err = forEach(rows, func() error {
-		c := unitRef{Level: u.Level.Child()}
-		if err := rows.Scan(&c.Code, &c.Name); err != nil {
-			return err
-		}
-		children = append(children, c)
-		return nil
-	})
-	return u, children, err
-}
-
-// Stats counts the objects of a base unit and of each of its children (a
-// grid has none), per class, from object_counts, which the triggers on
-// objects keep exact: a unit's count is the sum over the grids whose code
-// starts with its code.
-func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
-	st := &ObjectStats{Children: []UnitStats{}}
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		u, children, err := unitWithChildren(ctx, tx, code)
-		if err != nil {
-			return err
-		}
-		st.Unit = UnitStats{Code: code, Name: u.Name, Level: u.Level, ByClass: map[string]ClassCount{}}
-		byCode := map[string]*UnitStats{code: &st.Unit}
-		for _, c := range children {
-			st.Children = append(st.Children, UnitStats{Code: c.Code, Name: c.Name, ByClass: map[string]ClassCount{}})
-		}
-		for i := range st.Children {
-			byCode[st.Children[i].Code] = &st.Children[i]
-		}
-		// One range scan of the unit on object_counts' primary key
-		// (grid_code, class_code), grouped by the child's code prefix; the
-		// unit's own figures are the sum.
-		rows, err := tx.Query(ctx, `
-			SELECT left(n.grid_code, $3), n.class_code, cl.name, sum(n.n)::bigint
-			FROM object_counts n JOIN object_classes cl ON cl.code = n.class_code
-			WHERE n.grid_code >= $1 AND n.grid_code < $2
-			GROUP BY 1, 2, 3`, code, codeRangeEnd(code), u.childCodeLen())
-		if err != nil {
-			return err
-		}
-		return forEach(rows, func() error {
-			var child, class, name string
-			var n int64
-			if err := rows.Scan(&child, &class, &name, &n); err != nil {
-				return err
-			}
-			targets := []*UnitStats{&st.Unit}
-			if c := byCode[child]; c != nil && c != &st.Unit {
-				targets = append(targets, c)
-			}
-			for _, us := range targets {
-				c := us.ByClass[class]
-				c.Name, c.Count = name, c.Count+n
-				us.ByClass[class] = c
-				us.Total += n
-			}
-			return nil
-		})
-	})
+// scanObjectETag scans objectColumns, objectETag and extra.
+func scanObjectETag(row pgx.Row, extra ...any) (*ObjectRow, error) {
+	var etag string
+	o, err := scanObject(row, append([]any{&etag}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	return st, nil
+	o.ETag = etag
+	return o, nil
+}
+
+// GetObject returns one object, with its ETag.
+func (s *Store) GetObject(ctx context.Context, code string) (*ObjectRow, error) {
+	o, err := scanObjectETag(s.Pool.QueryRow(ctx, `SELECT `+objectColumns+`, `+objectETag+` FROM objects WHERE code = $1`, code))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return o, err
 }

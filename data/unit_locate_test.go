@@ -42,12 +42,11 @@ func TestLocatorEqualsPostGIS(t *testing.T) {
 		t.Fatal(err)
 	}
 	vertices := 0
-	if err := forEachRow(rows, func() error {
-		var p [2]float64
+	var p [2]float64
+	if _, err := pgx.ForEachRow(rows, []any{&p[0], &p[1]}, func() error {
 		vertices++
-		err := rows.Scan(&p[0], &p[1])
 		pts = append(pts, p)
-		return err
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +55,7 @@ func TestLocatorEqualsPostGIS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck
+	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE pts (id int, x float8, y float8, geom geometry(Point, 4326))`); err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +75,9 @@ func TestLocatorEqualsPostGIS(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := make([]map[grid.Level]string, len(pts))
-	if err := forEachRow(rows, func() error {
-		var id int
-		var level, code string
-		if err := rows.Scan(&id, &level, &code); err != nil {
-			return err
-		}
+	var id int
+	var level, code string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &level, &code}, func() error {
 		if want[id] == nil {
 			want[id] = map[grid.Level]string{}
 		}
@@ -143,14 +139,4 @@ func TestLocatorEqualsPostGIS(t *testing.T) {
 	if mismatches > 0 {
 		t.Errorf("%d level answers differ from PostGIS", mismatches)
 	}
-}
-
-func forEachRow(rows pgx.Rows, fn func() error) error {
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }

@@ -49,12 +49,9 @@ func newEvCity(t *testing.T) *evCity {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := forEachRow(rows, func() error {
-		var code string
-		var p [2]float64
-		if err := rows.Scan(&code, &p[0], &p[1]); err != nil {
-			return err
-		}
+	var code string
+	var p [2]float64
+	if _, err := pgx.ForEachRow(rows, []any{&code, &p[0], &p[1]}, func() error {
 		c.grids = append(c.grids, code)
 		c.pt[code] = p
 		return nil

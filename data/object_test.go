@@ -696,7 +696,7 @@ func TestReassignAfterBoundaryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck
+	defer tx.Rollback(ctx)
 	// The strip of a within 0.001° of b goes to b.
 	if _, err := tx.Exec(ctx, `
 		CREATE TEMP TABLE moved AS

@@ -81,7 +81,7 @@ func (s *Store) EventStats(ctx context.Context, code, by string, from, to *time.
 	}
 	now := time.Now()
 	st := &EventStats{By: by, From: from, To: to, Children: []EventUnitStats{}}
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		u, children, err := unitWithChildren(ctx, tx, code)
 		if err != nil {
 			return err

@@ -55,13 +55,6 @@ type ObjectImportReport struct {
 	Seconds    float64    `json:"seconds"`
 }
 
-// FatalImportError is a stream that cannot be read to its end (malformed
-// or truncated document). Nothing is written.
-type FatalImportError struct{ Err error }
-
-func (e *FatalImportError) Error() string { return e.Err.Error() }
-func (e *FatalImportError) Unwrap() error { return e.Err }
-
 // ImportObjects loads a stream of objects in one transaction without
 // holding it in memory: each record is checked and, for points, assigned
 // to its grid by the in-memory locator while it is COPYed into a staging
@@ -75,12 +68,56 @@ func (e *FatalImportError) Unwrap() error { return e.Err }
 // applies the same rule as gridmap_assign (lowest code among the grids
 // covering the point), which TestImportAssignmentMatchesBruteForce checks.
 func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImportOptions) (*ObjectImportReport, error) {
-	start := time.Now()
+	imp := &objectImport{in: in, opts: o, start: time.Now(), rep: &ObjectImportReport{Errors: []RowError{}}}
+	if err := imp.opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background())
+	// Units stay as they are while objects are assigned to them.
+	if err := lockUnits(ctx, tx, true); err != nil {
+		return nil, err
+	}
+	if err := s.stageObjects(ctx, tx, imp); err != nil {
+		return nil, err
+	}
+	trace("copy", imp.start)
+	if err := imp.checkStage(ctx, tx); err != nil {
+		return nil, err
+	}
+	rep := imp.rep
+	if rep.Rejected > 0 && imp.opts.OnError == OnErrorAbort {
+		rep.Aborted = true
+		rep.Seconds = time.Since(imp.start).Seconds()
+		return rep, nil
+	}
+	if err := imp.writeObjects(ctx, tx); err != nil {
+		return nil, err
+	}
+	trace("merge", imp.start)
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	if rep.Inserted+rep.Updated >= 10000 {
+		if _, err := s.Pool.Exec(ctx, `ANALYZE objects`); err != nil {
+			return nil, err
+		}
+	}
+	trace("commit+analyze", imp.start)
+	rep.Seconds = time.Since(imp.start).Seconds()
+	return rep, nil
+}
+
+// setDefaults fills in the options left zero and checks OnError.
+func (o *ObjectImportOptions) setDefaults() error {
 	if o.OnError == "" {
 		o.OnError = OnErrorAbort
 	}
 	if o.OnError != OnErrorAbort && o.OnError != OnErrorSkip {
-		return nil, fmt.Errorf("on-error %q: use abort or skip", o.OnError)
+		return fmt.Errorf("on-error %q: use abort or skip", o.OnError)
 	}
 	if o.MaxReported <= 0 {
 		o.MaxReported = 1000
@@ -88,32 +125,46 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 100000
 	}
-	rep := &ObjectImportReport{Errors: []RowError{}}
-	reject := func(pos int64, code, reason string) {
-		rep.Rejected++
-		if len(rep.Errors) < o.MaxReported {
-			rep.Errors = append(rep.Errors, RowError{Pos: pos, Kind: in.PosKind(), Code: code, Reason: reason})
-		}
-	}
+	return nil
+}
 
-	tx, err := s.Pool.Begin(ctx)
-	if err != nil {
-		return nil, err
+// objectImport is one run of ImportObjects: its stream, its options (with
+// defaults) and what it has found so far.
+type objectImport struct {
+	in    geo.Stream
+	opts  ObjectImportOptions
+	start time.Time
+	rep   *ObjectImportReport
+}
+
+// reject counts a bad row and lists it while the report has room.
+func (imp *objectImport) reject(pos int64, code, reason string) {
+	imp.rep.Rejected++
+	if len(imp.rep.Errors) < imp.opts.MaxReported {
+		imp.rep.Errors = append(imp.rep.Errors, RowError{Pos: pos, Kind: imp.in.PosKind(), Code: code, Reason: reason})
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-	// Units stay as they are while objects are assigned to them.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtext('gridmap.units'))`); err != nil {
-		return nil, err
+}
+
+// progress tells the caller, when it asked, how far the stream has been
+// read.
+func (imp *objectImport) progress() {
+	if imp.opts.Progress != nil {
+		imp.opts.Progress(imp.rep.Rows, time.Since(imp.start))
 	}
+}
+
+// stageObjects COPYs the stream into the temporary table obj_stage,
+// checking each record against the class catalogue and locating points
+// among the current grids on the way.
+func (s *Store) stageObjects(ctx context.Context, tx pgx.Tx, imp *objectImport) error {
 	classes, err := s.Classes(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	grids, err := loadUnits(ctx, tx, `WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid'`)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	loc := grid.NewLocator(grids)
 	if _, err := tx.Exec(ctx, `
 		CREATE TEMP TABLE obj_stage (
 			pos        bigint NOT NULL,
@@ -124,40 +175,44 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 			grid_code  text,
 			located    boolean NOT NULL
 		) ON COMMIT DROP`); err != nil {
-		return nil, err
+		return err
 	}
-
-	src := &objectSource{in: in, classes: classes, loc: loc, reject: reject, rep: rep, opts: o, start: start}
+	src := &objectSource{imp: imp, classes: classes, loc: grid.NewLocator(grids)}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"obj_stage"},
 		[]string{"pos", "code", "class_code", "geom", "attrs", "grid_code", "located"}, src); err != nil {
 		if src.fatal != nil {
-			return nil, &FatalImportError{src.fatal}
+			return &FatalImportError{src.fatal}
 		}
-		return nil, fmt.Errorf("stage objects: %w", err)
+		return fmt.Errorf("stage objects: %w", err)
 	}
-	if o.Progress != nil && rep.Rows%o.ProgressEvery != 0 {
-		o.Progress(rep.Rows, time.Since(start)) // the last, partial stretch
+	if imp.rep.Rows%imp.opts.ProgressEvery != 0 {
+		imp.progress() // the last, partial stretch
 	}
-	trace("copy", start)
+	return nil
+}
 
+// checkStage applies the rules that need PostGIS or the whole set, and
+// assigns lines, polygons and multipoints to grids. Bad rows are
+// rejected; those with invalid geometry also leave the stage.
+func (imp *objectImport) checkStage(ctx context.Context, tx pgx.Tx) error {
 	// Invalid lines and polygons cannot be intersected with grids (GEOS
 	// throws): they are rejected with PostGIS's reason and leave the stage.
-	if err := stageRejects(ctx, tx, `
+	if err := imp.stageRejects(ctx, tx, `
 		SELECT pos, code, 'geometry: invalid geometry: ' || ST_IsValidReason(geom)
-		FROM obj_stage WHERE NOT located AND NOT ST_IsValid(geom) ORDER BY 1`, reject); err != nil {
-		return nil, err
+		FROM obj_stage WHERE NOT located AND NOT ST_IsValid(geom) ORDER BY 1`); err != nil {
+		return err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM obj_stage WHERE NOT located AND NOT ST_IsValid(geom)`); err != nil {
-		return nil, err
+		return err
 	}
 	// Lines, polygons and multipoints: the grid holding the largest share.
 	if _, err := tx.Exec(ctx, `UPDATE obj_stage SET grid_code = gridmap_assign(geom) WHERE NOT located`); err != nil {
-		return nil, fmt.Errorf("assign lines and polygons: %w", err)
+		return fmt.Errorf("assign lines and polygons: %w", err)
 	}
-	trace("assign", start)
+	trace("assign", imp.start)
 	// Rules that need the whole set: a component or house code names the
 	// district the object lies in; a code appears once per file.
-	if err := stageRejects(ctx, tx, `
+	return imp.stageRejects(ctx, tx, `
 		SELECT s.pos, s.code, 'code names district ' || left(s.code, 6) || ', but the object lies in district '
 		       || left(s.grid_code, 6) || ' (grid ' || s.grid_code || ')'
 		FROM obj_stage s JOIN object_classes c ON c.code = s.class_code
@@ -167,49 +222,55 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 		SELECT s.pos, s.code, 'duplicate code (first at ' || d.first || ')'
 		FROM (SELECT code, min(pos) AS first FROM obj_stage GROUP BY code HAVING count(*) > 1) d
 		JOIN obj_stage s ON s.code = d.code AND s.pos <> d.first
-		ORDER BY 1`, reject); err != nil {
-		return nil, err
+		ORDER BY 1`)
+}
+
+// stageRejects rejects the rows q finds (pos, code, reason).
+func (imp *objectImport) stageRejects(ctx context.Context, tx pgx.Tx, q string) error {
+	rows, err := tx.Query(ctx, q)
+	if err != nil {
+		return err
 	}
-	if rep.Rejected > 0 && o.OnError == OnErrorAbort {
-		rep.Aborted = true
-		rep.Seconds = time.Since(start).Seconds()
-		return rep, nil
-	}
+	return forEach(rows, func() error {
+		var pos int64
+		var code, reason string
+		if err := rows.Scan(&pos, &code, &reason); err != nil {
+			return err
+		}
+		imp.reject(pos, code, reason)
+		return nil
+	})
+}
+
+// writeObjects leaves the rejected rows out of the stage (on_error=skip)
+// and writes the rest into objects: a bulk load into an empty table, else
+// a merge.
+func (imp *objectImport) writeObjects(ctx context.Context, tx pgx.Tx) error {
+	rep := imp.rep
 	if rep.Rejected > 0 {
 		if _, err := tx.Exec(ctx, `
 			DELETE FROM obj_stage s USING object_classes c
 			WHERE c.code = s.class_code AND NOT s.located AND s.grid_code IS NOT NULL
 			  AND c.kind IN ('component', 'building') AND left(s.code, 6) <> left(s.grid_code, 6);
 			DELETE FROM obj_stage s WHERE EXISTS (SELECT 1 FROM obj_stage f WHERE f.code = s.code AND f.pos < s.pos)`); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	var staged int64
 	if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE grid_code IS NULL) FROM obj_stage`).Scan(&staged, &rep.Unassigned); err != nil {
-		return nil, err
+		return err
 	}
 	bulk, err := bulkLoadInto(ctx, tx, staged)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if bulk {
 		rep.Inserted = staged
 	} else if err := mergeStage(ctx, tx, rep); err != nil {
-		return nil, err
+		return err
 	}
-	trace("merge", start)
 	rep.Unchanged = staged - rep.Inserted - rep.Updated
-	if err := tx.Commit(ctx); err != nil {
-		return nil, err
-	}
-	if rep.Inserted+rep.Updated >= 10000 {
-		if _, err := s.Pool.Exec(ctx, `ANALYZE objects`); err != nil {
-			return nil, err
-		}
-	}
-	trace("commit+analyze", start)
-	rep.Seconds = time.Since(start).Seconds()
-	return rep, nil
+	return nil
 }
 
 // mergeStage upserts the stage into objects: new codes are inserted, changed
@@ -309,39 +370,19 @@ func trace(what string, start time.Time) {
 	}
 }
 
-func stageRejects(ctx context.Context, tx pgx.Tx, q string, reject func(int64, string, string)) error {
-	rows, err := tx.Query(ctx, q)
-	if err != nil {
-		return err
-	}
-	return forEach(rows, func() error {
-		var pos int64
-		var code, reason string
-		if err := rows.Scan(&pos, &code, &reason); err != nil {
-			return err
-		}
-		reject(pos, code, reason)
-		return nil
-	})
-}
-
 // objectSource feeds COPY from the stream: it checks each record, locates
 // points, and hands over rows; bad records are reported, not copied.
 type objectSource struct {
-	in      geo.Stream
+	imp     *objectImport
 	classes map[string]grid.Class
 	loc     *grid.Locator
-	reject  func(int64, string, string)
-	rep     *ObjectImportReport
-	opts    ObjectImportOptions
-	start   time.Time
 	row     []any
 	fatal   error
 }
 
 func (s *objectSource) Next() bool {
 	for {
-		rec, err := s.in.Next()
+		rec, err := s.imp.in.Next()
 		if err == io.EOF {
 			return false
 		}
@@ -349,13 +390,13 @@ func (s *objectSource) Next() bool {
 			s.fatal = err
 			return false
 		}
-		s.rep.Rows++
-		if s.opts.Progress != nil && s.rep.Rows%s.opts.ProgressEvery == 0 {
-			s.opts.Progress(s.rep.Rows, time.Since(s.start))
+		s.imp.rep.Rows++
+		if s.imp.rep.Rows%s.imp.opts.ProgressEvery == 0 {
+			s.imp.progress()
 		}
 		row, code, err := s.prepare(rec)
 		if err != nil {
-			s.reject(rec.Pos, code, err.Error())
+			s.imp.reject(rec.Pos, code, err.Error())
 			continue
 		}
 		// After a rejection in abort mode nothing will be written, but the
@@ -414,37 +455,3 @@ func (s *objectSource) prepare(rec geo.Record) ([]any, string, error) {
 
 func (s *objectSource) Values() ([]any, error) { return s.row, nil }
 func (s *objectSource) Err() error             { return s.fatal }
-
-// loadUnits reads units (by a WHERE clause) for a locator, through q.
-func loadUnits(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, where string) ([]grid.Unit, error) {
-	rows, err := q.Query(ctx, `SELECT layer, code, name, level, coalesce(parent_code, ''), geom FROM units `+where+` ORDER BY layer, code`)
-	if err != nil {
-		return nil, err
-	}
-	var out []grid.Unit
-	err = forEach(rows, func() error {
-		var u grid.Unit
-		var level string
-		var wkb []byte
-		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &wkb); err != nil {
-			return err
-		}
-		mp, err := geo.MultiPolygonFromEWKB(wkb)
-		if err != nil {
-			return fmt.Errorf("unit %s: %w", u.Code, err)
-		}
-		u.Level, u.Geometry = grid.Level(level), mp
-		out = append(out, u)
-		return nil
-	})
-	return out, err
-}
-
-// CountObjects counts stored objects (from the exact per-grid counts).
-func (s *Store) CountObjects(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.Pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM object_counts`).Scan(&n)
-	return n, err
-}

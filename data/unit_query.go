@@ -5,16 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"gridmap/geo"
 	"gridmap/grid"
 )
-
-// ErrNotFound is returned when a code names no current unit.
-var ErrNotFound = errors.New("not found")
 
 // GeometryMode chooses how much geometry a read returns.
 type GeometryMode string
@@ -75,29 +71,27 @@ func (s *Store) ListUnits(ctx context.Context, f UnitFilter) ([]UnitRow, error) 
 	if f.Layer == "" {
 		f.Layer = grid.BaseLayer
 	}
-	where := []string{"valid_to IS NULL", "layer = $1"}
-	args := []any{f.Layer}
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	q := &sqlQuery{}
+	q.where("valid_to IS NULL")
+	q.where("layer = " + q.arg(f.Layer))
 	if f.Level != "" {
-		where = append(where, "level = "+arg(string(f.Level)))
+		q.where("level = " + q.arg(string(f.Level)))
 	}
 	if f.Parent != "" {
-		where = append(where, "parent_code = "+arg(f.Parent))
+		q.where("parent_code = " + q.arg(f.Parent))
 	}
 	if f.BBox != nil {
-		b := f.BBox
-		where = append(where, fmt.Sprintf("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND ST_Intersects(geom, ST_MakeEnvelope(%[1]s, %[2]s, %[3]s, %[4]s, 4326))",
-			arg(b[0]), arg(b[1]), arg(b[2]), arg(b[3])))
+		q.where(q.intersects("geom", *f.BBox))
 	}
 	if f.After != "" {
-		where = append(where, "code > "+arg(f.After))
+		q.where(unitsByCode.after(q, f.After))
 	}
-	q := unitSelect(f.Geometry) + " WHERE " + strings.Join(where, " AND ") + " ORDER BY code"
-	if f.Limit > 0 {
-		q += " LIMIT " + arg(f.Limit)
-	}
-	return s.queryUnits(ctx, q, args...)
+	sql := unitSelect(f.Geometry) + q.whereSQL() + unitsByCode.orderLimit(q, f.Limit)
+	return s.queryUnits(ctx, sql, q.args...)
 }
+
+// unitsByCode is the order of unit lists.
+var unitsByCode = keyset{cols: []string{"code"}}
 
 func unitSelect(m GeometryMode) string {
 	return `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
@@ -177,42 +171,86 @@ func (s *Store) CurrentUnits(ctx context.Context) ([]grid.Unit, error) {
 	return loadUnits(ctx, s.Pool, `WHERE valid_to IS NULL`)
 }
 
-// TopologyIssues checks what the store holds now: the overlaps, parts
-// outside parents and gaps among the children of parent (the whole layer
-// when parent is empty). Nothing is written.
-func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol float64) (*Report, error) {
-	start := time.Now()
-	if layer == "" {
-		layer = grid.BaseLayer
+// NearestGrid is the current base grid closest to a point and its
+// distance in metres (on the sphere); ErrNotFound when there are no grids.
+// It tells a reporter whose point fell outside every grid how far off it is.
+func (s *Store) NearestGrid(ctx context.Context, lon, lat float64) (code, name string, metres float64, err error) {
+	err = s.Pool.QueryRow(ctx, `
+		SELECT code, name, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography)
+		FROM units WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid'
+		ORDER BY geom <-> ST_SetSRID(ST_MakePoint($1, $2), 4326) LIMIT 1`, lon, lat).Scan(&code, &name, &metres)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", 0, ErrNotFound
 	}
-	if tol <= 0 {
-		tol = DefaultToleranceM2
-	}
-	tx, err := s.Pool.Begin(ctx)
+	return code, name, metres, err
+}
+
+// loadUnits reads units (by a WHERE clause) for a locator, through q.
+func loadUnits(ctx context.Context, q querier, where string) ([]grid.Unit, error) {
+	rows, err := q.Query(ctx, `SELECT layer, code, name, level, coalesce(parent_code, ''), geom FROM units `+where+` ORDER BY layer, code`)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-	if _, err := tx.Exec(ctx, createStage); err != nil {
-		return nil, err
+	var out []grid.Unit
+	err = forEach(rows, func() error {
+		var u grid.Unit
+		var level string
+		var wkb []byte
+		if err := rows.Scan(&u.Layer, &u.Code, &u.Name, &level, &u.ParentCode, &wkb); err != nil {
+			return err
+		}
+		mp, err := geo.MultiPolygonFromEWKB(wkb)
+		if err != nil {
+			return fmt.Errorf("unit %s: %w", u.Code, err)
+		}
+		u.Level, u.Geometry = grid.Level(level), mp
+		out = append(out, u)
+		return nil
+	})
+	return out, err
+}
+
+// unitRef names a unit in statistics.
+type unitRef struct {
+	Code, Name string
+	Level      grid.Level
+}
+
+// childCodeLen is the length of the codes of u's children: the prefix
+// that groups its grids by child (a grid groups by itself).
+func (u unitRef) childCodeLen() int {
+	if n := u.Level.Child().CodeLen(); n > 0 && u.Level != grid.Grid {
+		return n
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO stage (layer, code, level, name, parent_code, complete, geom)
-		SELECT layer, code, level, name, parent_code, complete, geom FROM units
-		WHERE valid_to IS NULL AND layer = $1 AND ($2 = '' OR code = $2 OR parent_code = $2)`, layer, parent); err != nil {
-		return nil, err
+	return len(u.Code)
+}
+
+// unitWithChildren reads a current base unit and its children (none for a
+// grid), in code order; ErrNotFound when there is no such unit.
+func unitWithChildren(ctx context.Context, tx pgx.Tx, code string) (unitRef, []unitRef, error) {
+	u := unitRef{Code: code}
+	var level string
+	err := tx.QueryRow(ctx, `SELECT name, level FROM units WHERE valid_to IS NULL AND layer = $1 AND code = $2`, grid.BaseLayer, code).
+		Scan(&u.Name, &level)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, nil, ErrNotFound
 	}
-	if _, err := tx.Exec(ctx, indexStage); err != nil {
-		return nil, err
+	if err != nil {
+		return u, nil, err
 	}
-	r := &Report{}
-	if err := checkTopology(ctx, tx, tol, false, r); err != nil {
-		return nil, err
+	u.Level = grid.Level(level)
+	rows, err := tx.Query(ctx, `SELECT code, name FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = $2 ORDER BY code`, grid.BaseLayer, code)
+	if err != nil {
+		return u, nil, err
 	}
-	r.sortFindings()
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM stage`).Scan(&r.Units); err != nil {
-		return nil, err
-	}
-	r.Seconds = time.Since(start).Seconds()
-	return r, nil
+	var children []unitRef
+	err = forEach(rows, func() error {
+		c := unitRef{Level: u.Level.Child()}
+		if err := rows.Scan(&c.Code, &c.Name); err != nil {
+			return err
+		}
+		children = append(children, c)
+		return nil
+	})
+	return u, children, err
 }

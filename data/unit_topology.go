@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -220,16 +221,6 @@ func checkTopology(ctx context.Context, tx pgx.Tx, tol float64, complete bool, r
 	})
 }
 
-func forEach(rows pgx.Rows, fn func() error) error {
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
 // Report is what an import or a check found, and what an import wrote.
 type Report struct {
 	Units     int `json:"units"`
@@ -280,4 +271,44 @@ func featureOrder(v grid.Violation) int {
 		return 1 << 30
 	}
 	return *v.Feature
+}
+
+// TopologyIssues checks what the store holds now: the overlaps, parts
+// outside parents and gaps among the children of parent (the whole layer
+// when parent is empty). Nothing is written.
+func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol float64) (*Report, error) {
+	start := time.Now()
+	if layer == "" {
+		layer = grid.BaseLayer
+	}
+	if tol <= 0 {
+		tol = DefaultToleranceM2
+	}
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, createStage); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO stage (layer, code, level, name, parent_code, complete, geom)
+		SELECT layer, code, level, name, parent_code, complete, geom FROM units
+		WHERE valid_to IS NULL AND layer = $1 AND ($2 = '' OR code = $2 OR parent_code = $2)`, layer, parent); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, indexStage); err != nil {
+		return nil, err
+	}
+	r := &Report{}
+	if err := checkTopology(ctx, tx, tol, false, r); err != nil {
+		return nil, err
+	}
+	r.sortFindings()
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM stage`).Scan(&r.Units); err != nil {
+		return nil, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
 }

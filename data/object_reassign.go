@@ -4,6 +4,9 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
+
+	"gridmap/geo"
 )
 
 // reassignRegion assigns again every object that touches the region (a
@@ -34,3 +37,21 @@ func reassignRegion(ctx context.Context, tx pgx.Tx, region string, args ...any) 
 const changedGridsRegion = `
 	SELECT geom AS g FROM units
 	WHERE layer = 'base' AND level = 'grid' AND (valid_to = now() OR (valid_to IS NULL AND valid_from = now()))`
+
+// ReassignAfterBoundaryChange moves exactly the objects whose grid changes
+// when a grid's geometry goes from oldGeom to newGeom, inside the caller's
+// transaction (after the unit row itself was updated). Only objects that
+// touch the old or the new geometry can change; each is assigned again by
+// gridmap_assign and updated only if its grid differs. It returns the codes
+// of the moved objects.
+func ReassignAfterBoundaryChange(ctx context.Context, tx pgx.Tx, oldGeom, newGeom orb.Geometry) ([]string, error) {
+	oldB, err := geo.EWKB(oldGeom)
+	if err != nil {
+		return nil, err
+	}
+	newB, err := geo.EWKB(newGeom)
+	if err != nil {
+		return nil, err
+	}
+	return reassignRegion(ctx, tx, `SELECT ST_Union(ST_GeomFromEWKB($1), ST_GeomFromEWKB($2)) AS g`, oldB, newB)
+}

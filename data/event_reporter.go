@@ -30,9 +30,6 @@ type pending struct {
 	done chan ReportResult
 }
 
-// ErrReporterClosed is a report sent after Close.
-var ErrReporterClosed = errors.New("event reporter is closed")
-
 // NewReporter starts writers goroutines (default 4), each taking up to
 // maxBatch queued reports per transaction (default 256). afterCommit, when
 // set, runs after each committed batch before its reports are answered (a

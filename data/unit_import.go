@@ -56,10 +56,10 @@ func (s *Store) ImportUnits(ctx context.Context, drafts []grid.Draft, pre []grid
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
+	defer tx.Rollback(context.Background())
 	// One unit import at a time: the checks read neighbours that a
 	// concurrent import could be changing.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('gridmap.units'))`); err != nil {
+	if err := lockUnits(ctx, tx, false); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, createStage); err != nil {

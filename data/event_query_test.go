@@ -1,0 +1,52 @@
+package data
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"gridmap/grid"
+)
+
+func TestEventFilterWhere(t *testing.T) {
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	yes, no := true, false
+	at := now.Add(-time.Hour)
+	next := cursor{Order: orderReported, Code: "E1", At: &at}.encode()
+	for _, tc := range []struct {
+		name     string
+		f        EventFilter
+		wantSQL  string
+		wantArgs []any
+	}{
+		{"all", EventFilter{}, "", nil},
+		{"statuses and classes", EventFilter{Statuses: []grid.EventStatus{grid.StatusReported}, Classes: []string{"0101"}},
+			" WHERE e.status = ANY($1) AND e.class_code = ANY($2)", []any{[]string{"reported"}, []string{"0101"}}},
+		{"unit", EventFilter{Unit: "110101"},
+			" WHERE e.grid_code >= $1 AND e.grid_code < gridmap_code_upper($1)", []any{"110101"}},
+		{"box", EventFilter{BBox: &[4]float64{1, 2, 3, 4}},
+			" WHERE e.geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)", []any{1.0, 2.0, 3.0, 4.0}},
+		{"overdue", EventFilter{Overdue: &yes},
+			" WHERE " + openStatusSQL + " AND e.deadline < $1", []any{now}},
+		{"not overdue", EventFilter{Overdue: &no},
+			" WHERE NOT (" + openStatusSQL + " AND e.deadline < $1)", []any{now}},
+		{"time range and cursor", EventFilter{From: &at, To: &now, Cursor: next},
+			" WHERE e.reported_at >= $1 AND e.reported_at < $2 AND (e.reported_at, e.code) < ($3, $4)", []any{at, now, &at, "E1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &sqlQuery{}
+			if err := tc.f.where(q, now); err != nil {
+				t.Fatal(err)
+			}
+			if got := q.whereSQL(); got != tc.wantSQL {
+				t.Errorf("SQL\n got %q\nwant %q", got, tc.wantSQL)
+			}
+			if !reflect.DeepEqual(q.args, tc.wantArgs) {
+				t.Errorf("args %v, want %v", q.args, tc.wantArgs)
+			}
+		})
+	}
+	if err := (&EventFilter{Cursor: "nonsense"}).where(&sqlQuery{}, now); err == nil {
+		t.Error("a cursor this list did not issue was accepted")
+	}
+}
