@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -252,5 +253,18 @@ func (f *EventFilter) where(q *sqlQuery, now time.Time) error {
 // eventsNewestFirst is the order of event lists.
 var eventsNewestFirst = keyset{cols: []string{"e.reported_at", "e.code"}, desc: true}
 
-// openStatusSQL is the predicate of the partial index events_open_deadline.
-const openStatusSQL = `e.status IN ('reported', 'registered', 'dispatched', 'handling', 'returned')`
+// openStatusSQL is the predicate of the partial index events_open_deadline,
+// built from grid's open states. It must read as the index's predicate
+// (migration 005) or the planner cannot use the index; a test holds it to
+// the migration's text.
+var openStatusSQL = "e.status IN " + openStatusList()
+
+func openStatusList() string {
+	var open []string
+	for _, st := range grid.EventStatuses {
+		if st.Open() {
+			open = append(open, string(st))
+		}
+	}
+	return "('" + strings.Join(open, "', '") + "')"
+}

@@ -1,7 +1,9 @@
 package data
 
 import (
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +50,23 @@ func TestEventFilterWhere(t *testing.T) {
 	}
 	if err := (&EventFilter{Cursor: "nonsense"}).where(&sqlQuery{}, now); err == nil {
 		t.Error("a cursor this list did not issue was accepted")
+	}
+}
+
+// The open-state predicate, built from grid, reads exactly as the partial
+// index events_open_deadline's, which the planner uses only for a query
+// with the same predicate.
+func TestOpenStatusesMatchTheIndex(t *testing.T) {
+	sql, err := os.ReadFile("migrations/005_events.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, index, ok := strings.Cut(string(sql), "CREATE INDEX events_open_deadline")
+	if !ok {
+		t.Fatal("migration 005 has no index events_open_deadline")
+	}
+	index, _, _ = strings.Cut(index, ";")
+	if want := "WHERE status IN " + openStatusList(); !strings.Contains(index, want) {
+		t.Errorf("events_open_deadline is%s\nwant its predicate to read %s", index, want)
 	}
 }
