@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -19,13 +18,6 @@ import (
 	"gridmap/grid"
 )
 
-// Problem types of events.
-const (
-	probOutside           = "https://gridmap.dev/problems/outside-grids"      // a report outside every grid: 422
-	probIllegalTransition = "https://gridmap.dev/problems/illegal-transition" // 409 with the allowed moves
-	probIdempotency       = "https://gridmap.dev/problems/idempotency-key-reused"
-)
-
 // Limits of a report.
 const (
 	maxEventBodyBytes  = 64 << 10
@@ -38,20 +30,20 @@ const (
 )
 
 func (s *Server) eventRoutes(r *mux.Router) {
-	r.HandleFunc("/v1/events", s.reportEvent).Methods(http.MethodPost)
-	r.HandleFunc("/v1/events", s.listEvents).Methods(http.MethodGet)
-	r.HandleFunc("/v1/events/stream", s.eventStream).Methods(http.MethodGet)
-	r.HandleFunc("/v1/events/{code}", s.getEvent).Methods(http.MethodGet)
-	r.HandleFunc("/v1/events/{code}/transitions", s.transitionEvent).Methods(http.MethodPost)
-	r.HandleFunc("/v1/event-classes", s.listEventClasses).Methods(http.MethodGet)
-	r.HandleFunc("/v1/event-classes/{code}", s.getEventClass).Methods(http.MethodGet)
-	r.HandleFunc("/v1/event-classes/{code}", s.putEventClass).Methods(http.MethodPut)
-	r.HandleFunc("/v1/departments", s.listDepartments).Methods(http.MethodGet)
-	r.HandleFunc("/v1/departments/{code}", s.putDepartment).Methods(http.MethodPut)
-	r.HandleFunc("/v1/calendar", s.getCalendar).Methods(http.MethodGet)
-	r.HandleFunc("/v1/calendar/hours", s.putWorkHours).Methods(http.MethodPut)
-	r.HandleFunc("/v1/calendar/days/{day}", s.putCalendarDay).Methods(http.MethodPut)
-	r.HandleFunc("/v1/calendar/days/{day}", s.deleteCalendarDay).Methods(http.MethodDelete)
+	s.handle(r, "/v1/events", s.reportEvent, http.MethodPost)
+	s.handle(r, "/v1/events", s.listEvents, http.MethodGet)
+	s.handle(r, "/v1/events/stream", s.eventStream, http.MethodGet)
+	s.handle(r, "/v1/events/{code}", s.getEvent, http.MethodGet)
+	s.handle(r, "/v1/events/{code}/transitions", s.transitionEvent, http.MethodPost)
+	s.handle(r, "/v1/event-classes", listed("classes", s.store.EventClasses), http.MethodGet)
+	s.handle(r, "/v1/event-classes/{code}", s.getEventClass, http.MethodGet)
+	s.handle(r, "/v1/event-classes/{code}", s.putEventClass, http.MethodPut)
+	s.handle(r, "/v1/departments", listed("departments", s.store.Departments), http.MethodGet)
+	s.handle(r, "/v1/departments/{code}", s.putDepartment, http.MethodPut)
+	s.handle(r, "/v1/calendar", s.getCalendar, http.MethodGet)
+	s.handle(r, "/v1/calendar/hours", s.putWorkHours, http.MethodPut)
+	s.handle(r, "/v1/calendar/days/{day}", s.putCalendarDay, http.MethodPut)
+	s.handle(r, "/v1/calendar/days/{day}", s.deleteCalendarDay, http.MethodDelete)
 }
 
 // reportBody is POST /v1/events. Pointers tell a missing member from a zero.
@@ -67,59 +59,25 @@ type reportBody struct {
 	OccurredAt  *string  `json:"occurred_at"` // parsed in checkReport, so an error names the member
 }
 
-// invalidMember answers 422 naming a body member.
-func invalidMember(w http.ResponseWriter, r *http.Request, member, detail string) {
-	writeProblem(w, r, Problem{Type: probInvalid, Title: "Invalid " + member, Status: http.StatusUnprocessableEntity, Param: member, Detail: detail})
-}
-
-// decodeStrict decodes a JSON object body, refusing members it does not
-// know (a misspelt "descripton" would otherwise vanish silently) and
-// trailing data; on failure it has answered.
-func decodeStrict(w http.ResponseWriter, r *http.Request, raw []byte, v any, want string) bool {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON object")
-	}
-	if err == nil {
-		return true
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		member := strings.Trim(name, `"`)
-		invalidMember(w, r, member, fmt.Sprintf("unknown member %s in %s", name, want))
-		return false
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		invalidMember(w, r, te.Field, fmt.Sprintf("%s is a JSON %s, want %s", te.Field, te.Value, jsonTypeName(te.Type.Kind().String())))
-		return false
-	}
-	writeProblem(w, r, Problem{Type: probBadRequest, Title: "Malformed JSON", Status: http.StatusBadRequest, Detail: fmt.Sprintf("want %s: %v", want, err)})
-	return false
-}
-
 // reportEvent: POST /v1/events. Located, coded, routed and logged in one
 // transaction; with an Idempotency-Key the same key and body answer the
 // same event (200, Idempotent-Replayed: true), another body a 422.
-func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) {
+func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) error {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
-		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Bad Idempotency-Key", Status: http.StatusBadRequest,
-			Detail: fmt.Sprintf("Idempotency-Key must be 1–%d printable ASCII characters (a UUID is a good choice)", maxIdempotencyKey)})
-		return
+		return badRequest("Bad Idempotency-Key", fmt.Sprintf("Idempotency-Key must be 1–%d printable ASCII characters (a UUID is a good choice)", maxIdempotencyKey))
 	}
-	raw := readBodyMax(w, r, maxEventBodyBytes)
-	if raw == nil {
-		return
+	raw, err := readBodyMax(w, r, maxEventBodyBytes)
+	if err != nil {
+		return err
 	}
 	var b reportBody
-	if !decodeStrict(w, r, raw, &b, "a JSON object with class, lon, lat, source and optional crs, description, reporter, media, occurred_at") {
-		return
+	if err := decodeStrict(raw, &b, "a JSON object with class, lon, lat, source and optional crs, description, reporter, media, occurred_at"); err != nil {
+		return err
 	}
-	ev, ok := s.checkReport(w, r, &b)
-	if !ok {
-		return
+	ev, err := s.checkReport(r, &b)
+	if err != nil {
+		return err
 	}
 	if key != "" {
 		// The hash of the decoded body: the same report sent with other
@@ -130,18 +88,10 @@ func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.reporter.Report(r.Context(), *ev)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
-	var ie *data.IdempotencyError
-	switch {
-	case errors.As(res.Err, &ie):
-		writeProblem(w, r, Problem{Type: probIdempotency, Title: "Idempotency-Key reused", Status: http.StatusUnprocessableEntity,
-			Detail: ie.Error(), Extensions: map[string]any{"event": ie.Event}})
-		return
-	case res.Err != nil:
-		objectFail(w, r, res.Err)
-		return
+	if res.Err != nil {
+		return res.Err
 	}
 	s.metrics.eventReported(res.Replayed)
 	status := http.StatusCreated
@@ -151,83 +101,69 @@ func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/events/"+res.Event.Code)
 	s.writeEvent(w, status, res.Event)
+	return nil
 }
 
 // checkReport applies the rules that need no database: members, ranges,
-// the coordinate system, and the location (in memory). On failure it has
-// answered.
-func (s *Server) checkReport(w http.ResponseWriter, r *http.Request, b *reportBody) (*data.NewEvent, bool) {
+// the coordinate system, and the location (in memory).
+func (s *Server) checkReport(r *http.Request, b *reportBody) (*data.NewEvent, error) {
 	switch {
 	case b.Class == "":
-		invalidMember(w, r, "class", "class is missing: an event class code such as 0102 (GET /v1/event-classes lists them)")
-		return nil, false
+		return nil, invalidMember("class", "class is missing: an event class code such as 0102 (GET /v1/event-classes lists them)")
 	case b.Lon == nil || b.Lat == nil:
-		invalidMember(w, r, map[bool]string{true: "lon", false: "lat"}[b.Lon == nil], "lon and lat are required: the position of the event")
-		return nil, false
+		return nil, invalidMember(map[bool]string{true: "lon", false: "lat"}[b.Lon == nil], "lon and lat are required: the position of the event")
 	case !(*b.Lon >= -180 && *b.Lon <= 180):
-		invalidMember(w, r, "lon", fmt.Sprintf("longitude %g is out of range [-180, 180]", *b.Lon))
-		return nil, false
+		return nil, invalidMember("lon", fmt.Sprintf("longitude %g is out of range [-180, 180]", *b.Lon))
 	case !(*b.Lat >= -90 && *b.Lat <= 90):
-		invalidMember(w, r, "lat", fmt.Sprintf("latitude %g is out of range [-90, 90]", *b.Lat))
-		return nil, false
+		return nil, invalidMember("lat", fmt.Sprintf("latitude %g is out of range [-90, 90]", *b.Lat))
 	case b.Source == "":
-		invalidMember(w, r, "source", fmt.Sprintf("source is missing: one of %s", sourceNames()))
-		return nil, false
+		return nil, invalidMember("source", fmt.Sprintf("source is missing: one of %s", sourceNames()))
 	case utf8.RuneCountInString(b.Description) > maxDescription:
-		invalidMember(w, r, "description", fmt.Sprintf("description has %d characters; at most %d", utf8.RuneCountInString(b.Description), maxDescription))
-		return nil, false
+		return nil, invalidMember("description", fmt.Sprintf("description has %d characters; at most %d", utf8.RuneCountInString(b.Description), maxDescription))
 	case utf8.RuneCountInString(b.Reporter) > maxShortText:
-		invalidMember(w, r, "reporter", fmt.Sprintf("reporter has more than %d characters", maxShortText))
-		return nil, false
+		return nil, invalidMember("reporter", fmt.Sprintf("reporter has more than %d characters", maxShortText))
 	case len(b.Media) > maxMedia:
-		invalidMember(w, r, "media", fmt.Sprintf("media has %d links; at most %d", len(b.Media), maxMedia))
-		return nil, false
+		return nil, invalidMember("media", fmt.Sprintf("media has %d links; at most %d", len(b.Media), maxMedia))
 	}
 	var occurred *time.Time
 	if b.OccurredAt != nil {
 		t, err := time.Parse(time.RFC3339, *b.OccurredAt)
 		switch {
 		case err != nil:
-			invalidMember(w, r, "occurred_at", fmt.Sprintf("occurred_at %q is not an RFC 3339 time such as 2026-11-23T09:30:00+08:00", truncate(*b.OccurredAt, 60)))
-			return nil, false
+			return nil, invalidMember("occurred_at", fmt.Sprintf("occurred_at %q is not an RFC 3339 time such as 2026-11-23T09:30:00+08:00", truncate(*b.OccurredAt, 60)))
 		case t.After(time.Now().Add(occurredAtFutureOK)):
-			invalidMember(w, r, "occurred_at", fmt.Sprintf("occurred_at %s is in the future", t.Format(time.RFC3339)))
-			return nil, false
+			return nil, invalidMember("occurred_at", fmt.Sprintf("occurred_at %s is in the future", t.Format(time.RFC3339)))
 		}
 		occurred = &t
 	}
 	crs, err := geo.ParseCRS(b.CRS)
 	if err != nil {
-		invalidMember(w, r, "crs", err.Error())
-		return nil, false
+		return nil, invalidMember("crs", err.Error())
 	}
 	src, err := grid.ParseEventSource(b.Source)
 	if err != nil {
-		invalidMember(w, r, "source", err.Error())
-		return nil, false
+		return nil, invalidMember("source", err.Error())
 	}
 	for i, m := range b.Media {
 		u, err := url.Parse(m)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(m) > maxMediaURL {
-			invalidMember(w, r, fmt.Sprintf("media[%d]", i), fmt.Sprintf("media[%d] %q: want an http(s) URL of at most %d bytes", i, truncate(m, 80), maxMediaURL))
-			return nil, false
+			return nil, invalidMember(fmt.Sprintf("media[%d]", i), fmt.Sprintf("media[%d] %q: want an http(s) URL of at most %d bytes", i, truncate(m, 80), maxMediaURL))
 		}
 	}
 	lon, lat := geo.ToWGS84(crs, *b.Lon, *b.Lat)
 	loc := s.Locator().Locate(lon, lat)
 	if loc.Grid == nil {
-		s.outsideGrids(w, r, loc, lon, lat, crs)
-		return nil, false
+		return nil, s.outsideGrids(r, loc, lon, lat, crs)
 	}
 	return &data.NewEvent{Class: b.Class, Lon: lon, Lat: lat, CRS: crs, InputLon: *b.Lon, InputLat: *b.Lat, Location: loc,
-		Description: b.Description, Source: src, Reporter: b.Reporter, Media: b.Media, OccurredAt: occurred}, true
+		Description: b.Description, Source: src, Reporter: b.Reporter, Media: b.Media, OccurredAt: occurred}, nil
 }
 
 // outsideGrids refuses a report no grid covers, saying how far the nearest
 // grid is: such a point is a wrong position (a GPS fix in the sea, swapped
 // lon/lat, a coordinate system other than the one named), and an event no
 // grid owns would reach no grid worker.
-func (s *Server) outsideGrids(w http.ResponseWriter, r *http.Request, loc grid.Location, lon, lat float64, crs geo.CRS) {
+func (s *Server) outsideGrids(r *http.Request, loc grid.Location, lon, lat float64, crs geo.CRS) *Problem {
 	detail := fmt.Sprintf("(%g, %g) in WGS-84 lies outside every grid", lon, lat)
 	ext := map[string]any{"lon": lon, "lat": lat}
 	if loc.District != nil {
@@ -240,8 +176,8 @@ func (s *Server) outsideGrids(w http.ResponseWriter, r *http.Request, loc grid.L
 	if crs == geo.WGS84 && !geo.OutsideChina(lon, lat) {
 		detail += "; if the position came from a Chinese map (Amap, Tencent, Baidu), name its crs (gcj02 or bd09)"
 	}
-	writeProblem(w, r, Problem{Type: probOutside, Title: "Outside every grid", Status: http.StatusUnprocessableEntity,
-		Param: "lon", Detail: detail, Extensions: ext})
+	return &Problem{Type: probOutside, Title: "Outside every grid", Status: http.StatusUnprocessableEntity,
+		Param: "lon", Detail: detail, Extensions: ext}
 }
 
 func sourceNames() string {
@@ -272,29 +208,33 @@ func toEventFeature(e *data.Event) eventFeature {
 func (s *Server) writeEvent(w http.ResponseWriter, status int, e *data.Event) {
 	w.Header().Set("ETag", e.ETag())
 	w.Header().Set("Cache-Control", "no-cache")
-	writeGeoJSONStatus(w, status, toEventFeature(e))
+	writeJSON(w, status, ctGeoJSON, toEventFeature(e))
+}
+
+// eventCodeParam is the {code} of an event path, checked.
+func eventCodeParam(r *http.Request) (string, error) {
+	code := mux.Vars(r)["code"]
+	if _, _, _, err := grid.ParseEventCode(code); err != nil {
+		return "", &paramError{"code", fmt.Sprintf("event code %q: %v", code, err)}
+	}
+	return code, nil
 }
 
 // getEvent: GET /v1/events/{code}, with its log.
-func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
-	code := mux.Vars(r)["code"]
-	if _, _, _, err := grid.ParseEventCode(code); err != nil {
-		badParam(w, r, "code", fmt.Sprintf("event code %q: %v", code, err))
-		return
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
+	code, err := eventCodeParam(r)
+	if err != nil {
+		return err
 	}
 	e, err := s.store.GetEvent(r.Context(), code, true)
-	if errors.Is(err, data.ErrNotFound) {
-		notFound(w, r, fmt.Sprintf("no event with code %q", code))
-		return
-	}
 	if err != nil {
-		fail(w, r, err)
-		return
+		return notFoundAs(err, "no event with code %q", code)
 	}
 	if notModified(w, r, e.ETag()) {
-		return
+		return nil
 	}
 	s.writeEvent(w, http.StatusOK, e)
+	return nil
 }
 
 type transitionBody struct {
@@ -306,98 +246,56 @@ type transitionBody struct {
 
 // transitionEvent: POST /v1/events/{code}/transitions. With If-Match the
 // event must still be at that version (412 otherwise).
-func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) {
-	code := mux.Vars(r)["code"]
-	if _, _, _, err := grid.ParseEventCode(code); err != nil {
-		badParam(w, r, "code", fmt.Sprintf("event code %q: %v", code, err))
-		return
+func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) error {
+	code, err := eventCodeParam(r)
+	if err != nil {
+		return err
 	}
-	raw := readBodyMax(w, r, maxEventBodyBytes)
-	if raw == nil {
-		return
+	raw, err := readBodyMax(w, r, maxEventBodyBytes)
+	if err != nil {
+		return err
 	}
 	var b transitionBody
-	if !decodeStrict(w, r, raw, &b, `a JSON object {"to", "actor", "note", "department"}`) {
-		return
+	if err := decodeStrict(raw, &b, `a JSON object {"to", "actor", "note", "department"}`); err != nil {
+		return err
 	}
 	to, err := grid.ParseEventStatus(b.To)
 	if err != nil {
-		invalidMember(w, r, "to", err.Error())
-		return
+		return invalidMember("to", err.Error())
 	}
 	if strings.TrimSpace(b.Actor) == "" || utf8.RuneCountInString(b.Actor) > maxShortText {
-		invalidMember(w, r, "actor", fmt.Sprintf("actor names who makes the move (1–%d characters)", maxShortText))
-		return
+		return invalidMember("actor", fmt.Sprintf("actor names who makes the move (1–%d characters)", maxShortText))
 	}
 	if utf8.RuneCountInString(b.Note) > maxDescription {
-		invalidMember(w, r, "note", fmt.Sprintf("note has more than %d characters", maxDescription))
-		return
+		return invalidMember("note", fmt.Sprintf("note has more than %d characters", maxDescription))
 	}
-	ifVersion, ok := versionPrecondition(w, r, "event "+code)
-	if !ok {
-		return
+	ifVersion, err := versionPrecondition(r, "event "+code)
+	if err != nil {
+		return err
 	}
 	t := data.Transition{To: to, Actor: b.Actor, Note: b.Note, Department: b.Department, IfVersion: ifVersion}
 	e, err := s.store.TransitionEvent(r.Context(), code, t)
-	var te *grid.TransitionError
-	var stale *data.StaleError
-	switch {
-	case errors.Is(err, data.ErrNotFound):
-		notFound(w, r, fmt.Sprintf("no event with code %q", code))
-	case errors.As(err, &te):
-		allowed := make([]string, len(te.Allowed))
-		for i, a := range te.Allowed {
-			allowed[i] = string(a)
-		}
-		writeProblem(w, r, Problem{Type: probIllegalTransition, Title: "Illegal transition", Status: http.StatusConflict,
-			Detail: te.Error(), Extensions: map[string]any{"from": te.From, "to": te.To, "allowed": allowed}})
-	case errors.As(err, &stale):
-		writeEventStale(w, r, code, stale.Current)
-	case err != nil:
-		objectFail(w, r, err)
-	default:
-		s.syncTiles(r.Context())
-		s.writeEvent(w, http.StatusOK, e)
+	if err != nil {
+		return notFoundAs(err, "no event with code %q", code)
 	}
-}
-
-func writeEventStale(w http.ResponseWriter, r *http.Request, code, current string) {
-	detail := fmt.Sprintf("event %s has changed since the version named in If-Match", code)
-	ext := map[string]any{}
-	if current != "" {
-		detail += fmt.Sprintf(": its current ETag is %s; GET it again, check the move still makes sense and send If-Match: %s", current, current)
-		ext["etag"] = current
-	}
-	writeProblem(w, r, Problem{Type: probStale, Title: "Stale version", Status: http.StatusPreconditionFailed, Detail: detail, Extensions: ext})
-}
-
-// eventCollection is a page of events.
-type eventCollection struct {
-	Type           string         `json:"type"`
-	Features       []eventFeature `json:"features"`
-	NumberReturned int            `json:"numberReturned"`
-	Links          []link         `json:"links,omitempty"`
+	s.syncTiles(r.Context())
+	s.writeEvent(w, http.StatusOK, e)
+	return nil
 }
 
 // listEvents: GET /v1/events?status=&class=&department=&unit=&bbox=&overdue=&from=&to=&limit=&cursor=
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	f, err := s.eventFilter(r)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	p, err := s.store.ListEvents(r.Context(), f)
 	if err != nil {
-		objectFail(w, r, err)
-		return
+		return err
 	}
-	fc := eventCollection{Type: "FeatureCollection", Features: make([]eventFeature, len(p.Events)), NumberReturned: len(p.Events)}
-	for i, e := range p.Events {
-		fc.Features[i] = toEventFeature(e)
-	}
-	fc.Links = nextLink(r, p.Next)
 	w.Header().Set("Cache-Control", "no-cache")
-	writeGeoJSON(w, fc)
+	writePage(w, r, p.Events, toEventFeature, p.Next)
+	return nil
 }
 
 // eventFilter reads the list's (and the stream's) filter parameters,
@@ -418,8 +316,8 @@ func (s *Server) eventFilter(r *http.Request) (data.EventFilter, error) {
 		}
 	}
 	for _, c := range listParam(q, "class") {
-		if _, ok := cfg.Classes[c]; !ok {
-			return f, &paramError{"class", fmt.Sprintf("unknown event class %q (GET /v1/event-classes lists them)", c)}
+		if err := knownEventClass(cfg, c); err != nil {
+			return f, err
 		}
 		f.Classes = append(f.Classes, c)
 	}
@@ -432,10 +330,8 @@ func (s *Server) eventFilter(r *http.Request) (data.EventFilter, error) {
 	if f.Unit, err = s.unitParam(r, q.Get("unit")); err != nil {
 		return f, err
 	}
-	if v := q.Get("bbox"); v != "" {
-		if f.BBox, err = parseBBox(v); err != nil {
-			return f, err
-		}
+	if f.BBox, err = parseBBox(q.Get("bbox")); err != nil {
+		return f, err
 	}
 	if q.Has("overdue") {
 		b, err := parseBoolParam(q, "overdue")
@@ -458,6 +354,14 @@ func (s *Server) eventFilter(r *http.Request) (data.EventFilter, error) {
 	}
 	f.Cursor = q.Get("cursor")
 	return f, nil
+}
+
+// knownEventClass checks class= against the configuration.
+func knownEventClass(cfg *data.EventConfig, class string) error {
+	if _, ok := cfg.Classes[class]; !ok {
+		return &paramError{"class", fmt.Sprintf("unknown event class %q (GET /v1/event-classes lists them)", class)}
+	}
+	return nil
 }
 
 // listParam splits a comma-separated parameter (given once or repeated).

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 
@@ -12,73 +11,65 @@ import (
 )
 
 // locateOne: GET /v1/locate?lon=&lat=
-func (s *Server) locateOne(w http.ResponseWriter, r *http.Request) {
+func (s *Server) locateOne(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	lon, err := parseFloatParam(q, "lon", -180, 180)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	lat, err := parseFloatParam(q, "lat", -90, 90)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	s.metrics.locateSingle.Inc()
-	writeJSON(w, http.StatusOK, s.Locator().Locate(lon, lat))
+	writeJSON(w, http.StatusOK, ctJSON, s.Locator().Locate(lon, lat))
+	return nil
 }
 
 // bytesPerPoint bounds the body of a batch: "[114.123456789,22.123456789]," with room.
 const bytesPerPoint = 64
 
 // locateMany: POST /v1/locate {"points":[[lon,lat],…]} → {"results":[…]} in input order.
-func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) {
+func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 	limit := s.opts.MaxLocatePoints
-	tooMany := func(n string) {
-		writeProblem(w, r, Problem{Type: probTooLarge, Title: "Too many points", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("a batch may hold at most %d points%s; split it", limit, n), Extensions: map[string]any{"limit": limit}})
+	tooMany := func(n string) error {
+		return &Problem{Type: probTooLarge, Title: "Too many points", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("a batch may hold at most %d points%s; split it", limit, n), Extensions: map[string]any{"limit": limit}}
 	}
-	body := http.MaxBytesReader(w, r.Body, int64(limit)*bytesPerPoint+4096)
-	raw, err := io.ReadAll(body)
+	raw, err := readBodyMax(w, r, int64(limit)*bytesPerPoint+4096)
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return tooMany("")
+	}
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			tooMany("")
-			return
-		}
-		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Unreadable body", Status: http.StatusBadRequest, Detail: err.Error()})
-		return
+		return err
 	}
+	const want = `{"points": [[lon, lat], …]}`
 	var req struct {
 		Points []json.RawMessage `json:"points"`
 	}
+	// Not decodeJSON: a points member of the wrong type is as malformed
+	// as the rest.
 	if err := json.Unmarshal(raw, &req); err != nil {
-		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Malformed JSON", Status: http.StatusBadRequest,
-			Detail: fmt.Sprintf("want {\"points\": [[lon, lat], …]}: %v", err)})
-		return
+		return malformedJSON(want, err)
 	}
 	if req.Points == nil {
-		badParam(w, r, "points", `the body needs "points": [[lon, lat], …]`)
-		return
+		return &paramError{"points", `the body needs "points": [[lon, lat], …]`}
 	}
 	if len(req.Points) > limit {
-		tooMany(fmt.Sprintf(", this one has %d", len(req.Points)))
-		return
+		return tooMany(fmt.Sprintf(", this one has %d", len(req.Points)))
 	}
 	pts := make([][2]float64, len(req.Points))
 	for i, p := range req.Points {
+		param := fmt.Sprintf("points[%d]", i)
 		var xy []float64
 		if err := json.Unmarshal(p, &xy); err != nil || len(xy) != 2 {
-			badParam(w, r, fmt.Sprintf("points[%d]", i), fmt.Sprintf("points[%d] is %s: want [lon, lat] as two numbers", i, truncate(string(p), 60)))
-			return
+			return &paramError{param, fmt.Sprintf("%s is %s: want [lon, lat] as two numbers", param, truncate(string(p), 60))}
 		}
 		if math.IsNaN(xy[0]) || xy[0] < -180 || xy[0] > 180 {
-			badParam(w, r, fmt.Sprintf("points[%d]", i), fmt.Sprintf("points[%d]: longitude %g is out of range [-180, 180]", i, xy[0]))
-			return
+			return &paramError{param, fmt.Sprintf("%s: longitude %g is out of range [-180, 180]", param, xy[0])}
 		}
 		if math.IsNaN(xy[1]) || xy[1] < -90 || xy[1] > 90 {
-			badParam(w, r, fmt.Sprintf("points[%d]", i), fmt.Sprintf("points[%d]: latitude %g is out of range [-90, 90]", i, xy[1]))
-			return
+			return &paramError{param, fmt.Sprintf("%s: latitude %g is out of range [-90, 90]", param, xy[1])}
 		}
 		pts[i] = [2]float64{xy[0], xy[1]}
 	}
@@ -88,7 +79,8 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) {
 	for i, p := range pts {
 		out[i] = loc.Locate(p[0], p[1])
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": out})
+	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"results": out})
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -19,8 +19,7 @@ const DefaultMaxObjectImportBytes = 2 << 30
 // format comes from ?format= or the Content-Type: application/geo+json
 // (FeatureCollection), application/geo+json-seq or application/x-ndjson
 // (one Feature per line), text/csv (lon and lat columns).
-func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) {
-	defer s.metrics.imported(w, "objects")
+func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := q.Get("format")
 	if f == "" {
@@ -33,66 +32,53 @@ func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) {
 		case "text/csv":
 			f = "csv"
 		default:
-			badParam(w, r, "format", fmt.Sprintf("Content-Type %q: send application/geo+json, application/geo+json-seq, application/x-ndjson or text/csv, or give ?format=", mt))
-			return
+			return &paramError{"format", fmt.Sprintf("Content-Type %q: send application/geo+json, application/geo+json-seq, application/x-ndjson or text/csv, or give ?format=", mt)}
 		}
 	}
 	format, err := geo.ParseFormat(f)
 	if err != nil {
-		badParam(w, r, "format", err.Error())
-		return
+		return &paramError{"format", err.Error()}
 	}
 	onError := data.OnError(q.Get("on_error"))
 	if onError == "" {
 		onError = data.OnErrorAbort
 	}
 	if onError != data.OnErrorAbort && onError != data.OnErrorSkip {
-		badParam(w, r, "on_error", fmt.Sprintf("on_error=%q: use abort or skip", onError))
-		return
+		return &paramError{"on_error", fmt.Sprintf("on_error=%q: use abort or skip", onError)}
 	}
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxObjectImportBytes)
 	stream, err := geo.NewStream(body, format)
 	if err != nil {
-		s.objectImportFailed(w, r, err, true)
-		return
+		return s.objectImportFailed(err, true)
 	}
 	rep, err := s.store.ImportObjects(r.Context(), stream, data.ObjectImportOptions{OnError: onError})
 	if err != nil {
-		var fatal *data.FatalImportError
-		s.objectImportFailed(w, r, err, errors.As(err, &fatal))
-		return
+		_, fatal := errors.AsType[*data.FatalImportError](err)
+		return s.objectImportFailed(err, fatal)
 	}
 	s.metrics.objectRows(rep)
 	if rep.Inserted+rep.Updated > 0 {
 		s.syncTiles(r.Context())
 	}
 	if rep.Aborted {
-		writeProblem(w, r, Problem{Type: probViolations, Title: "Rejected rows", Status: http.StatusUnprocessableEntity,
+		return &Problem{Type: probViolations, Title: "Rejected rows", Status: http.StatusUnprocessableEntity,
 			Detail:     fmt.Sprintf("%d of %d rows were rejected; nothing was written (on_error=skip leaves them out instead)", rep.Rejected, rep.Rows),
-			Extensions: map[string]any{"errors": rep.Errors, "rows": rep.Rows, "rejected": rep.Rejected}})
-		return
+			Extensions: map[string]any{"errors": rep.Errors, "rows": rep.Rows, "rejected": rep.Rejected}}
 	}
-	status := http.StatusOK
-	if rep.Inserted > 0 {
-		status = http.StatusCreated
-	}
-	writeJSON(w, status, rep)
+	writeJSON(w, createdOr(rep.Inserted > 0), ctJSON, rep)
+	return nil
 }
 
-// objectImportFailed answers an import that stopped: a body over the limit
-// (413), a document that cannot be read (400: malformed, truncated, a CSV
-// without lon and lat), or a failure of ours (500). Nothing was written.
-func (s *Server) objectImportFailed(w http.ResponseWriter, r *http.Request, err error, clientFault bool) {
-	var tooBig *http.MaxBytesError
+// objectImportFailed is the error of an import that stopped: a body over
+// the limit (413), a document that cannot be read (400: malformed,
+// truncated, a CSV without lon and lat), or a failure of ours (500).
+// Nothing was written.
+func (s *Server) objectImportFailed(err error, clientFault bool) error {
 	switch {
-	case errors.As(err, &tooBig):
-		writeProblem(w, r, Problem{Type: probTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
-			Detail:     fmt.Sprintf("an object import may hold at most %d bytes; nothing was written", s.opts.MaxObjectImportBytes),
-			Extensions: map[string]any{"limit_bytes": s.opts.MaxObjectImportBytes}})
+	case errors.As(err, new(*http.MaxBytesError)):
+		return tooLarge("an object import", s.opts.MaxObjectImportBytes, "; nothing was written")
 	case clientFault:
-		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Unreadable object file", Status: http.StatusBadRequest,
-			Detail: err.Error() + "; nothing was written"})
-	default:
-		fail(w, r, err)
+		return badRequest("Unreadable object file", err.Error()+"; nothing was written")
 	}
+	return err
 }
