@@ -7,8 +7,16 @@ import (
 	"math"
 	"net/http"
 
+	"github.com/gorilla/mux"
+
 	"gridmap/grid"
 )
+
+// locateRoutes registers the point locator, single and batch.
+func (s *Server) locateRoutes(r *mux.Router) {
+	s.handle(r, "/v1/locate", s.locateOne, http.MethodGet)
+	s.handle(r, "/v1/locate", s.locateMany, http.MethodPost)
+}
 
 // locateOne: GET /v1/locate?lon=&lat=
 func (s *Server) locateOne(w http.ResponseWriter, r *http.Request) error {

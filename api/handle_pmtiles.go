@@ -49,12 +49,13 @@ func (s *Server) pmtilesRoutes(r *mux.Router) {
 	s.handle(r, "/pmtiles/{name}.pmtiles", s.pmtilesFile, http.MethodGet, http.MethodHead)
 }
 
-// pmtilesArchive is the directory, or a 404 when none is configured or it
-// does not hold name.
-func (s *Server) pmtilesArchive(name string) (*pmtiles.Dir, error) {
+// pmtilesArchive is the directory and the archive name the path names, or
+// a 404 when no directory is configured or it does not hold the archive.
+func (s *Server) pmtilesArchive(r *http.Request) (*pmtiles.Dir, string, error) {
+	name := mux.Vars(r)["name"]
 	d := s.pmtilesDir()
 	if d == nil {
-		return nil, notFound("no PMTiles directory is configured (gridmap serve --pmtiles-dir DIR)")
+		return nil, name, notFound("no PMTiles directory is configured (gridmap serve --pmtiles-dir DIR)")
 	}
 	if _, err := d.File(name); err != nil {
 		names := d.Names()
@@ -62,9 +63,9 @@ func (s *Server) pmtilesArchive(name string) (*pmtiles.Dir, error) {
 		if len(names) > 0 {
 			there = "there are " + strings.Join(names, ", ")
 		}
-		return nil, notFound("no PMTiles archive %q: %s", name, there)
+		return nil, name, notFound("no PMTiles archive %q: %s", name, there)
 	}
-	return d, nil
+	return d, name, nil
 }
 
 // pmtilesList: GET /pmtiles, the archives and where their TileJSON is.
@@ -89,19 +90,18 @@ func (s *Server) pmtilesList(w http.ResponseWriter, r *http.Request) error {
 // server. A tile the archive leaves out inside its zooms and bounds has no
 // features: 204, as on /tiles; outside them, 404.
 func (s *Server) pmtilesTile(w http.ResponseWriter, r *http.Request) error {
-	v := mux.Vars(r)
 	zxy, err := tileParams(r)
 	if err != nil {
 		return err
 	}
-	d, err := s.pmtilesArchive(v["name"])
+	d, name, err := s.pmtilesArchive(r)
 	if err != nil {
 		return err
 	}
-	t, err := d.Tile(r.Context(), v["name"], zxy[0], zxy[1], zxy[2])
+	t, err := d.Tile(r.Context(), name, zxy[0], zxy[1], zxy[2])
 	switch {
 	case errors.Is(err, pmtiles.ErrNoArchive):
-		return notFound("no PMTiles archive %q", v["name"])
+		return notFound("no PMTiles archive %q", name)
 	case errors.Is(err, pmtiles.ErrNoTile):
 		return notFound("%v", err)
 	case err != nil:
@@ -113,11 +113,11 @@ func (s *Server) pmtilesTile(w http.ResponseWriter, r *http.Request) error {
 	body, encoding, etag := t.Data, t.Encoding, t.ETag
 	if encoding != "" && !acceptsEncoding(r.Header.Get("Accept-Encoding"), encoding) {
 		if encoding != "gzip" {
-			return fmt.Errorf("archive %q stores %s tiles and the client does not accept %s", v["name"], encoding, encoding)
+			return fmt.Errorf("archive %q stores %s tiles and the client does not accept %s", name, encoding, encoding)
 		}
 		raw, err := gunzip(body)
 		if err != nil {
-			return fmt.Errorf("tile %s/%d/%d/%d: %w", v["name"], zxy[0], zxy[1], zxy[2], err)
+			return fmt.Errorf("tile %s/%d/%d/%d: %w", name, zxy[0], zxy[1], zxy[2], err)
 		}
 		body, encoding = raw, ""
 		etag = strings.TrimSuffix(etag, `"`) + `-identity"`
@@ -153,8 +153,7 @@ func gunzip(b []byte) ([]byte, error) {
 // pmtilesTileJSON: GET /pmtiles/{name}.json, TileJSON 3.0.0 from the
 // archive's header and metadata, its tiles on /pmtiles/{name}/{z}/{x}/{y}.mvt.
 func (s *Server) pmtilesTileJSON(w http.ResponseWriter, r *http.Request) error {
-	name := mux.Vars(r)["name"]
-	d, err := s.pmtilesArchive(name)
+	d, name, err := s.pmtilesArchive(r)
 	if err != nil {
 		return err
 	}
@@ -173,8 +172,7 @@ func (s *Server) pmtilesTileJSON(w http.ResponseWriter, r *http.Request) error {
 // pmtilesFile: GET /pmtiles/{name}.pmtiles, the archive itself with Range
 // requests, If-Range and ETag (MapLibre's pmtiles protocol reads it so).
 func (s *Server) pmtilesFile(w http.ResponseWriter, r *http.Request) error {
-	name := mux.Vars(r)["name"]
-	d, err := s.pmtilesArchive(name)
+	d, name, err := s.pmtilesArchive(r)
 	if err != nil {
 		return err
 	}

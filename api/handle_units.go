@@ -19,7 +19,7 @@ const (
 	maxListLimit     = 10000
 )
 
-type feature struct {
+type unitFeature struct {
 	Type       string          `json:"type"`
 	ID         string          `json:"id"`
 	Geometry   json.RawMessage `json:"geometry"`
@@ -40,12 +40,12 @@ type unitProps struct {
 
 var nullGeometry = json.RawMessage("null")
 
-func toFeature(u data.UnitRow) feature {
+func toUnitFeature(u data.UnitRow) unitFeature {
 	g := u.Geometry
 	if g == nil {
 		g = nullGeometry
 	}
-	return feature{Type: "Feature", ID: u.Code, Geometry: g, Properties: unitProps{
+	return unitFeature{Type: "Feature", ID: u.Code, Geometry: g, Properties: unitProps{
 		Code: u.Code, Name: u.Name, Level: u.Level, ParentCode: u.ParentCode, Layer: u.Layer,
 		AreaM2: roundTo(u.AreaM2, 1), Complete: u.Complete, Version: u.Version, ValidFrom: u.ValidFrom,
 	}}
@@ -112,7 +112,7 @@ func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f data.UnitF
 	if len(rows) == f.Limit {
 		next = rows[len(rows)-1].Code
 	}
-	writePage(w, r, rows, toFeature, next)
+	writePage(w, r, rows, toUnitFeature, next)
 	return nil
 }
 
@@ -138,7 +138,7 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	w.Header().Set("ETag", etag)
-	writeJSON(w, http.StatusOK, ctGeoJSON, toFeature(*u))
+	writeJSON(w, http.StatusOK, ctGeoJSON, toUnitFeature(*u))
 	return nil
 }
 
@@ -165,15 +165,17 @@ func (s *Server) unitChildren(w http.ResponseWriter, r *http.Request) error {
 
 // importUnits: POST /v1/units:import?repair=&tolerance=&complete=&layer=
 func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) error {
-	return s.runImport(w, r, false)
+	return s.checkAndImportUnits(w, r, false)
 }
 
 // validateUnits: POST /v1/units:validate — the same checks, nothing written.
 func (s *Server) validateUnits(w http.ResponseWriter, r *http.Request) error {
-	return s.runImport(w, r, true)
+	return s.checkAndImportUnits(w, r, true)
 }
 
-func (s *Server) runImport(w http.ResponseWriter, r *http.Request, dryRun bool) error {
+// checkAndImportUnits reads a FeatureCollection of units, checks it, and
+// unless dryRun writes it.
+func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dryRun bool) error {
 	q := r.URL.Query()
 	opts := data.ImportOptions{DryRun: dryRun, Actor: r.Header.Get("X-Actor"), Reason: q.Get("reason")}
 	var err error

@@ -180,8 +180,7 @@ func (s *Server) Handler() http.Handler {
 	// v1.8.1 lets a later route's prefix match erase an earlier route's
 	// method mismatch, and a wrong method answers 404 instead of 405.
 	s.unitRoutes(r)
-	s.handle(r, "/v1/locate", s.locateOne, http.MethodGet)
-	s.handle(r, "/v1/locate", s.locateMany, http.MethodPost)
+	s.locateRoutes(r)
 	s.objectRoutes(r)
 	s.eventRoutes(r)
 	s.tileRoutes(r)
