@@ -2,11 +2,25 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"gridmap/data"
+	"gridmap/grid"
 )
 
-// Problem is an RFC 9457 problem detail, the body of every error.
+// This file writes every error the API answers. Handlers return errors
+// (handlerFunc); writeError maps them to problems in one place: problemFor.
+
+// Problem is an RFC 9457 problem detail, the body of every error. A handler
+// returns one as an error when no store error says what went wrong.
 type Problem struct {
 	Type     string `json:"type"`
 	Title    string `json:"title"`
@@ -18,6 +32,8 @@ type Problem struct {
 	// Extensions are merged into the top-level object (violations, limit …).
 	Extensions map[string]any `json:"-"`
 }
+
+func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
 
 // MarshalJSON flattens the extensions into the problem object.
 func (p Problem) MarshalJSON() ([]byte, error) {
@@ -45,16 +61,142 @@ func (p Problem) MarshalJSON() ([]byte, error) {
 
 // Problem types: stable URIs clients can switch on, documented in docs/api.md.
 const (
-	probBadRequest   = "https://gridmap.dev/problems/bad-request"
-	probBadParameter = "https://gridmap.dev/problems/bad-parameter"
-	probNotFound     = "https://gridmap.dev/problems/not-found"
-	probTooLarge     = "https://gridmap.dev/problems/too-large"
-	probViolations   = "https://gridmap.dev/problems/topology-violations"
-	probUnavailable  = "https://gridmap.dev/problems/unavailable"
-	probInternal     = "https://gridmap.dev/problems/internal"
-	probNotAllowed   = "https://gridmap.dev/problems/method-not-allowed"
-	probStale        = "https://gridmap.dev/problems/stale" // If-Match names an old version: 412
+	probBadRequest        = "https://gridmap.dev/problems/bad-request"
+	probBadParameter      = "https://gridmap.dev/problems/bad-parameter"
+	probNotFound          = "https://gridmap.dev/problems/not-found"
+	probTooLarge          = "https://gridmap.dev/problems/too-large"
+	probViolations        = "https://gridmap.dev/problems/topology-violations"
+	probUnavailable       = "https://gridmap.dev/problems/unavailable"
+	probInternal          = "https://gridmap.dev/problems/internal"
+	probNotAllowed        = "https://gridmap.dev/problems/method-not-allowed"
+	probStale             = "https://gridmap.dev/problems/stale" // If-Match names an old version: 412
+	probInvalid           = "https://gridmap.dev/problems/invalid"
+	probConflict          = "https://gridmap.dev/problems/conflict"
+	probOutside           = "https://gridmap.dev/problems/outside-grids"      // a report outside every grid: 422
+	probIllegalTransition = "https://gridmap.dev/problems/illegal-transition" // 409 with the allowed moves
+	probIdempotency       = "https://gridmap.dev/problems/idempotency-key-reused"
 )
+
+// handlerFunc is a handler that returns its error rather than answering
+// it, so that every error is answered the same way (writeError).
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers h for path and methods on r.
+func (s *Server) handle(r *mux.Router, path string, h handlerFunc, methods ...string) {
+	r.Handle(path, s.serve(h)).Methods(methods...)
+}
+
+// serve adapts h to net/http: a returned error is answered by writeError.
+func (s *Server) serve(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// writeError answers err with its problem. A client that has gone gets
+// nothing; a failure of ours is logged with a request id, which the answer
+// names instead of the internal detail.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if isClientGone(r.Context(), err) {
+		return
+	}
+	p := problemFor(err)
+	if p == nil {
+		id := requestID()
+		s.log.Error("internal error", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+		p = &Problem{Type: probInternal, Title: "Internal error", Status: http.StatusInternalServerError,
+			Detail: "the server failed to answer; its log names the cause under request id " + id, Extensions: map[string]any{"request_id": id}}
+	}
+	writeProblem(w, r, *p)
+}
+
+// problemFor maps an error to the problem that answers it; nil for a
+// failure of ours (a 500).
+func problemFor(err error) *Problem {
+	var (
+		p     *Problem
+		pe    *paramError
+		fe    *data.FilterError
+		inv   *data.InvalidError
+		stale *data.StaleError
+		te    *grid.TransitionError
+		ie    *data.IdempotencyError
+		mb    *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &pe):
+		return badParam(pe.param, pe.detail)
+	case errors.As(err, &fe):
+		return badParam(fe.Param, fe.Msg)
+	case errors.As(err, &inv):
+		return &Problem{Type: probInvalid, Title: "Invalid " + inv.Field, Status: http.StatusUnprocessableEntity, Param: inv.Field, Detail: inv.Msg}
+	case errors.As(err, &stale):
+		return staleProblem(stale)
+	case errors.As(err, &te):
+		allowed := make([]string, len(te.Allowed))
+		for i, a := range te.Allowed {
+			allowed[i] = string(a)
+		}
+		return &Problem{Type: probIllegalTransition, Title: "Illegal transition", Status: http.StatusConflict,
+			Detail: te.Error(), Extensions: map[string]any{"from": te.From, "to": te.To, "allowed": allowed}}
+	case errors.As(err, &ie):
+		return &Problem{Type: probIdempotency, Title: "Idempotency-Key reused", Status: http.StatusUnprocessableEntity,
+			Detail: ie.Error(), Extensions: map[string]any{"event": ie.Event}}
+	case errors.As(err, &mb):
+		return tooLarge("the body", mb.Limit, "")
+	case errors.Is(err, data.ErrExists):
+		return &Problem{Type: probConflict, Title: "Already exists", Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, data.ErrNotFound):
+		return notFound("%v", err)
+	}
+	return nil
+}
+
+// staleProblem is the 412 of a write whose If-Match names an old version:
+// it names the current ETag (also as the member etag) so that the client
+// can read the resource again and retry.
+func staleProblem(e *data.StaleError) *Problem {
+	what := e.Resource
+	if what == "" {
+		what = "object"
+	}
+	return &Problem{Type: probStale, Title: "Stale version", Status: http.StatusPreconditionFailed,
+		Detail: fmt.Sprintf("%s %s has changed since the version named in If-Match: its current ETag is %s; GET it again, reapply the change and send If-Match: %s",
+			what, e.Code, e.Current, e.Current),
+		Extensions: map[string]any{"etag": e.Current}}
+}
+
+func badParam(param, detail string) *Problem {
+	return &Problem{Type: probBadParameter, Title: "Bad parameter", Status: http.StatusBadRequest, Param: param, Detail: detail}
+}
+
+func badRequest(title, detail string) *Problem {
+	return &Problem{Type: probBadRequest, Title: title, Status: http.StatusBadRequest, Detail: detail}
+}
+
+func notFound(format string, args ...any) *Problem {
+	return &Problem{Type: probNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: fmt.Sprintf(format, args...)}
+}
+
+// notFoundAs gives data.ErrNotFound the detail its 404 answers with; any
+// other error is returned as it is.
+func notFoundAs(err error, format string, args ...any) error {
+	if errors.Is(err, data.ErrNotFound) {
+		return notFound(format, args...)
+	}
+	return err
+}
+
+// tooLarge is the 413 of a body over its limit; what names the body.
+func tooLarge(what string, limit int64, more string) *Problem {
+	return &Problem{Type: probTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
+		Detail:     fmt.Sprintf("%s may hold at most %d bytes%s", what, limit, more),
+		Extensions: map[string]any{"limit_bytes": limit}}
+}
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	if p.Instance == "" && r != nil {
@@ -68,22 +210,14 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	_ = enc.Encode(p)
 }
 
-func badParam(w http.ResponseWriter, r *http.Request, param, detail string) {
-	writeProblem(w, r, Problem{Type: probBadParameter, Title: "Bad parameter", Status: http.StatusBadRequest, Param: param, Detail: detail})
+// requestID ties a 500 to its line in the log.
+func requestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
-func notFound(w http.ResponseWriter, r *http.Request, detail string) {
-	writeProblem(w, r, Problem{Type: probNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: detail})
-}
-
-func internalError(w http.ResponseWriter, r *http.Request, err error) {
-	writeProblem(w, r, Problem{Type: probInternal, Title: "Internal error", Status: http.StatusInternalServerError, Detail: err.Error()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+// isClientGone tells a cancelled request from a failure worth a 500.
+func isClientGone(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
 }

@@ -4,11 +4,9 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 
 	"gridmap/data"
 	"gridmap/grid"
+	"gridmap/live"
 	"gridmap/tiles"
 )
 
@@ -68,7 +67,7 @@ type Server struct {
 	reload  sync.Mutex
 	metrics *metrics
 
-	events   *eventHub
+	hub      *live.Hub // the live event feed of this server's streams
 	reporter *data.Reporter
 }
 
@@ -120,7 +119,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err := s.initTileCache(ctx); err != nil {
 		return nil, err
 	}
-	if s.events, err = newEventHub(ctx, store, s.log, s.metrics); err != nil {
+	if s.hub, err = live.NewHub(ctx, store, s.log, live.Metrics{Subscribers: s.metrics.sseSubscribers, Dropped: s.metrics.sseDropped}); err != nil {
 		return nil, err
 	}
 	s.reporter = data.NewReporter(store, opts.ReportWriters, 0, func() { s.syncTiles(context.Background()) })
@@ -158,25 +157,15 @@ func (s *Server) RefreshLocator(ctx context.Context) error {
 }
 
 // FollowUnits keeps the locator current when other processes change units:
-// it LISTENs on the units channel and refreshes on every notice, and after a
-// lost connection (when notices may have been missed). It returns when ctx ends.
+// it follows the units channel and refreshes on every notice, and after a
+// lost connection (when notices may have been missed). It returns when ctx
+// ends.
 func (s *Server) FollowUnits(ctx context.Context) {
-	for ctx.Err() == nil {
-		err := s.store.Listen(ctx, data.UnitsChannel, func() {
-			if err := s.RefreshLocator(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("refresh locator", "err", err)
-			}
-		})
-		if ctx.Err() != nil {
-			return
+	s.store.Follow(ctx, data.UnitsChannel, s.log, func(time.Duration) {
+		if err := s.RefreshLocator(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("refresh locator", "err", err)
 		}
-		s.log.Warn("units listener lost; reconnecting", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
+	})
 }
 
 // Handler is the HTTP interface.
@@ -184,35 +173,29 @@ func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
 	s.webRoutes(r) // the wall map at /, /static/…, /districts
-	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	s.handle(r, "/healthz", s.healthz, http.MethodGet, http.MethodHead)
+	s.handle(r, "/readyz", s.readyz, http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet, http.MethodHead)
 	// Full paths on the root router: with a /v1 subrouter, gorilla/mux
 	// v1.8.1 lets a later route's prefix match erase an earlier route's
 	// method mismatch, and a wrong method answers 404 instead of 405.
-	r.HandleFunc("/v1/units", s.listUnits).Methods(http.MethodGet)
-	r.HandleFunc("/v1/units:import", s.importUnits).Methods(http.MethodPost)
-	r.HandleFunc("/v1/units:validate", s.validateUnits).Methods(http.MethodPost)
-	r.HandleFunc("/v1/units/{code}", s.getUnit).Methods(http.MethodGet)
-	r.HandleFunc("/v1/units/{code}/children", s.unitChildren).Methods(http.MethodGet)
-	r.HandleFunc("/v1/topology/issues", s.topologyIssues).Methods(http.MethodGet)
-	r.HandleFunc("/v1/locate", s.locateOne).Methods(http.MethodGet)
-	r.HandleFunc("/v1/locate", s.locateMany).Methods(http.MethodPost)
+	s.unitRoutes(r)
+	s.locateRoutes(r)
 	s.objectRoutes(r)
 	s.eventRoutes(r)
 	s.tileRoutes(r)
 	s.pmtilesRoutes(r)
 	s.fontRoutes(r)
 	r.Use(routeLabel)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		notFound(w, r, fmt.Sprintf("no resource at %s", r.URL.Path))
+	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {
+		return notFound("no resource at %s", r.URL.Path)
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.MethodNotAllowedHandler = s.serve(func(w http.ResponseWriter, req *http.Request) error {
 		allowed := allowedMethods(r, req)
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeProblem(w, req, Problem{Type: probNotAllowed, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+		return &Problem{Type: probNotAllowed, Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
 			Detail:     fmt.Sprintf("%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allowed, " or ")),
-			Extensions: map[string]any{"allow": allowed}})
+			Extensions: map[string]any{"allow": allowed}}
 	})
 	return s.metrics.instrument(s.recoverer(r))
 }
@@ -230,40 +213,4 @@ func allowedMethods(router *mux.Router, req *http.Request) []string {
 		}
 	}
 	return out
-}
-
-func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic", "path", r.URL.Path, "value", v, "stack", string(debug.Stack()))
-				internalError(w, r, fmt.Errorf("unexpected error"))
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ready(ctx); err != nil {
-		writeProblem(w, r, Problem{Type: probUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable, Detail: err.Error()})
-		return
-	}
-	st := s.locator.Load()
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "database": "ok",
-		"locator": map[string]any{"units": st.Len(), "built": st.built.UTC().Format(time.RFC3339)}})
-}
-
-// isClientGone tells a cancelled request from a failure worth a 500.
-func isClientGone(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && errors.Is(err, context.Canceled)
 }

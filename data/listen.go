@@ -2,15 +2,17 @@ package data
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// Listen holds one connection LISTENing on channel and calls fn once when
+// listen holds one connection LISTENing on channel and calls fn once when
 // listening starts and then after each notification (one per committed
 // change: a bulk import is one). It returns when ctx ends or the
 // connection fails.
-func (s *Store) Listen(ctx context.Context, channel string, fn func()) error {
+func (s *Store) listen(ctx context.Context, channel string, fn func()) error {
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -33,6 +35,50 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func()) error {
 			return ctx.Err()
 		}
 		fn()
+	}
+}
+
+// Backoff of Follow between connection attempts: doubling from the first
+// to the last, and back to the first once a connection listens again.
+const (
+	followRetryFirst = time.Second
+	followRetryMax   = 30 * time.Second
+)
+
+// Follow keeps a listener on channel until ctx ends. It calls fn each time
+// listening starts, to catch up, and after each notification; after a lost
+// connection it connects again with backoff, logging each loss. down is how
+// long the listener was down before this call: zero but on the first call
+// after a reconnection, when fn may decide that catching up is no longer
+// worth it (notices sent meanwhile are lost, and whatever they announced
+// may be gone too).
+func (s *Store) Follow(ctx context.Context, channel string, log *slog.Logger, fn func(down time.Duration)) {
+	var lostAt time.Time
+	retry := followRetryFirst
+	for ctx.Err() == nil {
+		err := s.listen(ctx, channel, func() {
+			var down time.Duration
+			if !lostAt.IsZero() {
+				down, lostAt = time.Since(lostAt), time.Time{}
+			}
+			retry = followRetryFirst
+			fn(down)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if lostAt.IsZero() {
+			lostAt = time.Now()
+		}
+		log.Warn("listener lost; reconnecting", "channel", channel, "err", err, "retry_seconds", retry.Seconds())
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		retry = min(2*retry, followRetryMax)
 	}
 }
 

@@ -40,16 +40,14 @@ type districtRow struct {
 
 // districts: GET /districts — the districts of layer base as an HTML table
 // with links into the API (the wall map at / links here).
-func (s *Server) districts(w http.ResponseWriter, r *http.Request) {
+func (s *Server) districts(w http.ResponseWriter, r *http.Request) error {
 	rows, err := s.store.ListUnits(r.Context(), data.UnitFilter{Level: grid.District, Geometry: data.GeometryNone})
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	counts, err := s.store.CountUnits(r.Context(), grid.BaseLayer)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	v := struct {
 		Districts []districtRow
@@ -62,5 +60,6 @@ func (s *Server) districts(w http.ResponseWriter, r *http.Request) {
 		v.Districts = append(v.Districts, districtRow{u.Code, u.Name, u.AreaM2 / 1e6})
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = districtsPage.Execute(w, v)
+	_ = districtsPage.Execute(w, v) // a write error: the client has gone
+	return nil
 }

@@ -20,9 +20,9 @@ import (
 // webRoutes registers the wall map (/), its files (/static/…) and the
 // district list (/districts).
 func (s *Server) webRoutes(r *mux.Router) {
-	r.HandleFunc("/", s.wallPage).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/static/{file}", s.static).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/districts", s.districts).Methods(http.MethodGet, http.MethodHead)
+	s.handle(r, "/", s.wallPage, http.MethodGet, http.MethodHead)
+	s.handle(r, "/static/{file}", s.static, http.MethodGet, http.MethodHead)
+	s.handle(r, "/districts", s.districts, http.MethodGet, http.MethodHead)
 }
 
 // asset is one embedded file, ready to serve: its bytes, a gzip copy (for
@@ -79,28 +79,32 @@ func isMapLibre(name string) bool {
 }
 
 // wallPage: GET / — the command-centre wall map (web/index.html).
-func (s *Server) wallPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) wallPage(w http.ResponseWriter, r *http.Request) error {
 	serveAsset(w, r, assets()["index.html"])
+	return nil
 }
 
 // static: GET /static/{file} — the wall map's script and style sheet and
 // MapLibre GL JS. A MapLibre file the binary was built without (no
 // `make web` before `go build`) is a 503 that says so.
-func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+func (s *Server) static(w http.ResponseWriter, r *http.Request) error {
 	serveStatic(w, r, assets(), mux.Vars(r)["file"])
+	return nil
 }
 
+// serveStatic answers the file name of files. Its problems involve no
+// store, so it writes them itself and can be tested without a server.
 func serveStatic(w http.ResponseWriter, r *http.Request, files map[string]*asset, name string) {
 	if a, ok := files[name]; ok && name != "index.html" {
 		serveAsset(w, r, a)
 		return
 	}
+	p := notFound("no static file %q", name)
 	if isMapLibre(name) {
-		writeProblem(w, r, Problem{Type: probUnavailable, Title: "Web assets not built", Status: http.StatusServiceUnavailable,
-			Detail: fmt.Sprintf("%s is not in this binary: it was built without `make web` (which copies MapLibre GL JS from web/node_modules/maplibre-gl/dist into web/dist); run `make web` and build again", name)})
-		return
+		p = &Problem{Type: probUnavailable, Title: "Web assets not built", Status: http.StatusServiceUnavailable,
+			Detail: fmt.Sprintf("%s is not in this binary: it was built without `make web` (which copies MapLibre GL JS from web/node_modules/maplibre-gl/dist into web/dist); run `make web` and build again", name)}
 	}
-	notFound(w, r, fmt.Sprintf("no static file %q", name))
+	writeProblem(w, r, *p)
 }
 
 // serveAsset answers an embedded file with its ETag (304 on If-None-Match),
@@ -114,21 +118,11 @@ func serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
 	body, etag := a.body, a.etag
 	if a.gz != nil {
 		h.Set("Vary", "Accept-Encoding")
-		if acceptsGzip(r) {
+		if acceptsEncoding(r.Header.Get("Accept-Encoding"), "gzip") {
 			body, etag = a.gz, strings.TrimSuffix(a.etag, `"`)+`-gz"`
 			h.Set("Content-Encoding", "gzip")
 		}
 	}
 	h.Set("ETag", etag)
 	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(body))
-}
-
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
-			return true
-		}
-	}
-	return false
 }

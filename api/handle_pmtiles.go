@@ -43,19 +43,19 @@ func (s *Server) pmtilesDir() *pmtiles.Dir {
 // pmtilesRoutes registers the PMTiles archives: their tiles, TileJSON,
 // and the files themselves with Range requests (MapLibre's pmtiles://).
 func (s *Server) pmtilesRoutes(r *mux.Router) {
-	r.HandleFunc("/pmtiles", s.pmtilesList).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/pmtiles/{name}/{z}/{x}/{y}.mvt", s.pmtilesTile).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/pmtiles/{name}.json", s.pmtilesTileJSON).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/pmtiles/{name}.pmtiles", s.pmtilesFile).Methods(http.MethodGet, http.MethodHead)
+	s.handle(r, "/pmtiles", s.pmtilesList, http.MethodGet, http.MethodHead)
+	s.handle(r, "/pmtiles/{name}/{z}/{x}/{y}.mvt", s.pmtilesTile, http.MethodGet, http.MethodHead)
+	s.handle(r, "/pmtiles/{name}.json", s.pmtilesTileJSON, http.MethodGet, http.MethodHead)
+	s.handle(r, "/pmtiles/{name}.pmtiles", s.pmtilesFile, http.MethodGet, http.MethodHead)
 }
 
-// pmtilesArchive is the directory, or a 404 when none is configured or it
-// does not hold name.
-func (s *Server) pmtilesArchive(w http.ResponseWriter, r *http.Request, name string) (*pmtiles.Dir, bool) {
+// pmtilesArchive is the directory and the archive name the path names, or
+// a 404 when no directory is configured or it does not hold the archive.
+func (s *Server) pmtilesArchive(r *http.Request) (*pmtiles.Dir, string, error) {
+	name := mux.Vars(r)["name"]
 	d := s.pmtilesDir()
 	if d == nil {
-		notFound(w, r, "no PMTiles directory is configured (gridmap serve --pmtiles-dir DIR)")
-		return nil, false
+		return nil, name, notFound("no PMTiles directory is configured (gridmap serve --pmtiles-dir DIR)")
 	}
 	if _, err := d.File(name); err != nil {
 		names := d.Names()
@@ -63,14 +63,13 @@ func (s *Server) pmtilesArchive(w http.ResponseWriter, r *http.Request, name str
 		if len(names) > 0 {
 			there = "there are " + strings.Join(names, ", ")
 		}
-		notFound(w, r, fmt.Sprintf("no PMTiles archive %q: %s", name, there))
-		return nil, false
+		return nil, name, notFound("no PMTiles archive %q: %s", name, there)
 	}
-	return d, true
+	return d, name, nil
 }
 
 // pmtilesList: GET /pmtiles, the archives and where their TileJSON is.
-func (s *Server) pmtilesList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) pmtilesList(w http.ResponseWriter, r *http.Request) error {
 	type archive struct {
 		Name     string `json:"name"`
 		TileJSON string `json:"tilejson"`
@@ -83,47 +82,42 @@ func (s *Server) pmtilesList(w http.ResponseWriter, r *http.Request) {
 			out = append(out, archive{Name: n, TileJSON: base + n + ".json", URL: base + n + pmtiles.Ext})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"archives": out})
+	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"archives": out})
+	return nil
 }
 
 // pmtilesTile: GET /pmtiles/{name}/{z}/{x}/{y}.mvt through go-pmtiles'
 // server. A tile the archive leaves out inside its zooms and bounds has no
 // features: 204, as on /tiles; outside them, 404.
-func (s *Server) pmtilesTile(w http.ResponseWriter, r *http.Request) {
-	v := mux.Vars(r)
-	zxy, ok := tileParams(w, r)
-	if !ok {
-		return
+func (s *Server) pmtilesTile(w http.ResponseWriter, r *http.Request) error {
+	zxy, err := tileParams(r)
+	if err != nil {
+		return err
 	}
-	d, ok := s.pmtilesArchive(w, r, v["name"])
-	if !ok {
-		return
+	d, name, err := s.pmtilesArchive(r)
+	if err != nil {
+		return err
 	}
-	t, err := d.Tile(r.Context(), v["name"], zxy[0], zxy[1], zxy[2])
+	t, err := d.Tile(r.Context(), name, zxy[0], zxy[1], zxy[2])
 	switch {
 	case errors.Is(err, pmtiles.ErrNoArchive):
-		notFound(w, r, fmt.Sprintf("no PMTiles archive %q", v["name"]))
-		return
+		return notFound("no PMTiles archive %q", name)
 	case errors.Is(err, pmtiles.ErrNoTile):
-		notFound(w, r, err.Error())
-		return
+		return notFound("%v", err)
 	case err != nil:
-		fail(w, r, err)
-		return
+		return err
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "public, max-age=0, must-revalidate")
 	h.Set("Vary", "Accept-Encoding")
 	body, encoding, etag := t.Data, t.Encoding, t.ETag
-	if encoding != "" && !strings.Contains(r.Header.Get("Accept-Encoding"), encoding) {
+	if encoding != "" && !acceptsEncoding(r.Header.Get("Accept-Encoding"), encoding) {
 		if encoding != "gzip" {
-			fail(w, r, fmt.Errorf("archive %q stores %s tiles and the client does not accept %s", v["name"], encoding, encoding))
-			return
+			return fmt.Errorf("archive %q stores %s tiles and the client does not accept %s", name, encoding, encoding)
 		}
 		raw, err := gunzip(body)
 		if err != nil {
-			fail(w, r, fmt.Errorf("tile %s/%d/%d/%d: %w", v["name"], zxy[0], zxy[1], zxy[2], err))
-			return
+			return fmt.Errorf("tile %s/%d/%d/%d: %w", name, zxy[0], zxy[1], zxy[2], err)
 		}
 		body, encoding = raw, ""
 		etag = strings.TrimSuffix(etag, `"`) + `-identity"`
@@ -131,14 +125,13 @@ func (s *Server) pmtilesTile(w http.ResponseWriter, r *http.Request) {
 	if etag == "" {
 		etag = `"empty"`
 	}
-	h.Set("ETag", etag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	if notModified(w, r, etag) {
+		return nil
 	}
+	h.Set("ETag", etag)
 	if t.Data == nil {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 	h.Set("Content-Type", "application/vnd.mapbox-vector-tile")
 	if encoding != "" {
@@ -146,6 +139,7 @@ func (s *Server) pmtilesTile(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
+	return nil
 }
 
 func gunzip(b []byte) ([]byte, error) {
@@ -158,52 +152,48 @@ func gunzip(b []byte) ([]byte, error) {
 
 // pmtilesTileJSON: GET /pmtiles/{name}.json, TileJSON 3.0.0 from the
 // archive's header and metadata, its tiles on /pmtiles/{name}/{z}/{x}/{y}.mvt.
-func (s *Server) pmtilesTileJSON(w http.ResponseWriter, r *http.Request) {
-	name := mux.Vars(r)["name"]
-	d, ok := s.pmtilesArchive(w, r, name)
-	if !ok {
-		return
+func (s *Server) pmtilesTileJSON(w http.ResponseWriter, r *http.Request) error {
+	d, name, err := s.pmtilesArchive(r)
+	if err != nil {
+		return err
 	}
 	info, err := d.Info(name)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	b, err := info.TileJSON(baseURL(r) + "/pmtiles/" + name)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, json.RawMessage(b))
+	writeJSON(w, http.StatusOK, ctJSON, json.RawMessage(b))
+	return nil
 }
 
 // pmtilesFile: GET /pmtiles/{name}.pmtiles, the archive itself with Range
 // requests, If-Range and ETag (MapLibre's pmtiles protocol reads it so).
-func (s *Server) pmtilesFile(w http.ResponseWriter, r *http.Request) {
-	name := mux.Vars(r)["name"]
-	d, ok := s.pmtilesArchive(w, r, name)
-	if !ok {
-		return
+func (s *Server) pmtilesFile(w http.ResponseWriter, r *http.Request) error {
+	d, name, err := s.pmtilesArchive(r)
+	if err != nil {
+		return err
 	}
+	gone := notFound("no PMTiles archive %q", name)
 	p, err := d.File(name)
 	if err != nil {
-		notFound(w, r, fmt.Sprintf("no PMTiles archive %q", name))
-		return
+		return gone
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		notFound(w, r, fmt.Sprintf("no PMTiles archive %q", name))
-		return
+		return gone
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", pmtiles.ContentType)
 	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
 	h.Set("Cache-Control", "public, max-age=0, must-revalidate")
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+	return nil
 }

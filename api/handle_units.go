@@ -19,7 +19,7 @@ const (
 	maxListLimit     = 10000
 )
 
-type feature struct {
+type unitFeature struct {
 	Type       string          `json:"type"`
 	ID         string          `json:"id"`
 	Geometry   json.RawMessage `json:"geometry"`
@@ -38,27 +38,14 @@ type unitProps struct {
 	ValidFrom  string     `json:"valid_from"`
 }
 
-type link struct {
-	Rel  string `json:"rel"`
-	Href string `json:"href"`
-	Type string `json:"type,omitempty"`
-}
-
-type featureCollection struct {
-	Type           string    `json:"type"`
-	Features       []feature `json:"features"`
-	NumberReturned int       `json:"numberReturned"`
-	Links          []link    `json:"links,omitempty"`
-}
-
 var nullGeometry = json.RawMessage("null")
 
-func toFeature(u data.UnitRow) feature {
+func toUnitFeature(u data.UnitRow) unitFeature {
 	g := u.Geometry
 	if g == nil {
 		g = nullGeometry
 	}
-	return feature{Type: "Feature", ID: u.Code, Geometry: g, Properties: unitProps{
+	return unitFeature{Type: "Feature", ID: u.Code, Geometry: g, Properties: unitProps{
 		Code: u.Code, Name: u.Name, Level: u.Level, ParentCode: u.ParentCode, Layer: u.Layer,
 		AreaM2: roundTo(u.AreaM2, 1), Complete: u.Complete, Version: u.Version, ValidFrom: u.ValidFrom,
 	}}
@@ -69,32 +56,32 @@ func roundTo(v float64, decimals int) float64 {
 	return p
 }
 
-func writeGeoJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/geo+json")
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+// unitRoutes registers the unit hierarchy: lists, single units, imports
+// and the topology report.
+func (s *Server) unitRoutes(r *mux.Router) {
+	s.handle(r, "/v1/units", s.listUnits, http.MethodGet)
+	s.handle(r, "/v1/units:import", s.countImport("units", s.importUnits), http.MethodPost)
+	s.handle(r, "/v1/units:validate", s.validateUnits, http.MethodPost)
+	s.handle(r, "/v1/units/{code}", s.getUnit, http.MethodGet)
+	s.handle(r, "/v1/units/{code}/children", s.unitChildren, http.MethodGet)
+	s.handle(r, "/v1/topology/issues", s.topologyIssues, http.MethodGet)
 }
 
 // listUnits: GET /v1/units?level=&parent=&layer=&bbox=&geometry=&limit=&cursor=
-func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f, err := s.unitFilter(r)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
-	f.Level, err = parseLevel(q.Get("level"))
-	if err != nil {
-		fail(w, r, err)
-		return
+	if f.Level, err = parseLevel(q.Get("level")); err != nil {
+		return err
 	}
 	f.Parent = q.Get("parent")
 	if f.BBox, err = parseBBox(q.Get("bbox")); err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
-	s.writeUnits(w, r, f)
+	return s.writeUnits(w, r, f)
 }
 
 // unitFilter reads what every unit list shares: layer, geometry, paging.
@@ -116,134 +103,114 @@ func (s *Server) unitFilter(r *http.Request) (data.UnitFilter, error) {
 }
 
 // writeUnits answers a page of units; a full page links to the next one.
-func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f data.UnitFilter) {
+func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f data.UnitFilter) error {
 	rows, err := s.store.ListUnits(r.Context(), f)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
-	fc := featureCollection{Type: "FeatureCollection", Features: make([]feature, len(rows)), NumberReturned: len(rows)}
-	for i, u := range rows {
-		fc.Features[i] = toFeature(u)
-	}
+	var next string
 	if len(rows) == f.Limit {
-		next := *r.URL
-		q := next.Query()
-		q.Set("cursor", rows[len(rows)-1].Code)
-		next.RawQuery = q.Encode()
-		fc.Links = append(fc.Links, link{Rel: "next", Href: next.RequestURI(), Type: "application/geo+json"})
+		next = rows[len(rows)-1].Code
 	}
-	writeGeoJSON(w, fc)
+	writePage(w, r, rows, toUnitFeature, next)
+	return nil
 }
 
 // getUnit: GET /v1/units/{code}, with an ETag; If-None-Match gives a 304.
-func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
 	code := mux.Vars(r)["code"]
 	layer, err := s.layerParam(r)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	mode, err := parseGeometryMode(r.URL.Query().Get("geometry"), data.GeometryFull)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	u, err := s.store.GetUnit(r.Context(), layer, code, mode)
-	if errors.Is(err, data.ErrNotFound) {
-		notFound(w, r, fmt.Sprintf("no unit with code %q in layer %q", code, layer))
-		return
-	}
 	if err != nil {
-		fail(w, r, err)
-		return
+		return notFoundAs(err, "no unit with code %q in layer %q", code, layer)
 	}
 	// A unit's ETag follows its version (every changing import makes a
 	// new one) and the geometry mode of the answer.
 	etag := `"` + u.Revision + "-" + string(mode) + `"`
 	if notModified(w, r, etag) {
-		return
+		return nil
 	}
 	w.Header().Set("ETag", etag)
-	writeGeoJSON(w, toFeature(*u))
+	writeJSON(w, http.StatusOK, ctGeoJSON, toUnitFeature(*u))
+	return nil
+}
+
+// unitExists checks that code names a current unit of layer (a 404
+// otherwise).
+func (s *Server) unitExists(r *http.Request, layer, code string) error {
+	_, err := s.store.GetUnit(r.Context(), layer, code, data.GeometryNone)
+	return notFoundAs(err, "no unit with code %q in layer %q", code, layer)
 }
 
 // unitChildren: GET /v1/units/{code}/children
-func (s *Server) unitChildren(w http.ResponseWriter, r *http.Request) {
+func (s *Server) unitChildren(w http.ResponseWriter, r *http.Request) error {
 	code := mux.Vars(r)["code"]
 	f, err := s.unitFilter(r)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
-	if _, err := s.store.GetUnit(r.Context(), f.Layer, code, data.GeometryNone); errors.Is(err, data.ErrNotFound) {
-		notFound(w, r, fmt.Sprintf("no unit with code %q in layer %q", code, f.Layer))
-		return
-	} else if err != nil {
-		fail(w, r, err)
-		return
+	if err := s.unitExists(r, f.Layer, code); err != nil {
+		return err
 	}
 	f.Parent = code
-	s.writeUnits(w, r, f)
+	return s.writeUnits(w, r, f)
 }
 
 // importUnits: POST /v1/units:import?repair=&tolerance=&complete=&layer=
-func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) {
-	defer s.metrics.imported(w, "units")
-	s.runImport(w, r, false)
+func (s *Server) importUnits(w http.ResponseWriter, r *http.Request) error {
+	return s.checkAndImportUnits(w, r, false)
 }
 
 // validateUnits: POST /v1/units:validate — the same checks, nothing written.
-func (s *Server) validateUnits(w http.ResponseWriter, r *http.Request) { s.runImport(w, r, true) }
+func (s *Server) validateUnits(w http.ResponseWriter, r *http.Request) error {
+	return s.checkAndImportUnits(w, r, true)
+}
 
-func (s *Server) runImport(w http.ResponseWriter, r *http.Request, dryRun bool) {
+// checkAndImportUnits reads a FeatureCollection of units, checks it, and
+// unless dryRun writes it.
+func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dryRun bool) error {
 	q := r.URL.Query()
 	opts := data.ImportOptions{DryRun: dryRun, Actor: r.Header.Get("X-Actor"), Reason: q.Get("reason")}
 	var err error
 	if opts.Repair, err = parseBoolParam(q, "repair"); err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	if opts.Complete, err = parseBoolParam(q, "complete"); err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
-	if t := q.Get("tolerance"); t != "" {
+	if q.Get("tolerance") != "" {
 		if opts.ToleranceM2, err = parseFloatParam(q, "tolerance", 0, 1e12); err != nil {
-			fail(w, r, err)
-			return
+			return err
 		}
 	}
 	layer := q.Get("layer")
 	if layer != "" && !grid.ValidLayerName(layer) {
-		badParam(w, r, "layer", fmt.Sprintf("layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", layer))
-		return
+		return &paramError{"layer", fmt.Sprintf("layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", layer)}
 	}
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
 	features, err := geo.DecodeFeatureCollection(body)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			writeProblem(w, r, Problem{Type: probTooLarge, Title: "Body too large", Status: http.StatusRequestEntityTooLarge,
-				Detail:     fmt.Sprintf("an import body may hold at most %d bytes", s.opts.MaxImportBytes),
-				Extensions: map[string]any{"limit_bytes": s.opts.MaxImportBytes}})
-		default:
-			writeProblem(w, r, Problem{Type: probBadRequest, Title: "Malformed GeoJSON", Status: http.StatusBadRequest, Detail: err.Error()})
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return tooLarge("an import body", s.opts.MaxImportBytes, "")
 		}
-		return
+		return badRequest("Malformed GeoJSON", err.Error())
 	}
 	drafts, bad := grid.DraftsFromFeatures(features, layer)
 	rep, err := s.store.ImportUnits(r.Context(), drafts, bad, opts)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	if !rep.OK() {
-		writeProblem(w, r, Problem{Type: probViolations, Title: "Topology or coding rules violated", Status: http.StatusUnprocessableEntity,
+		return &Problem{Type: probViolations, Title: "Topology or coding rules violated", Status: http.StatusUnprocessableEntity,
 			Detail:     fmt.Sprintf("%d violation(s) in %d feature(s); nothing was written", len(rep.Violations), len(features)),
-			Extensions: map[string]any{"violations": rep.Violations, "warnings": rep.Warnings, "units": rep.Units}})
-		return
+			Extensions: map[string]any{"violations": rep.Violations, "warnings": rep.Warnings, "units": rep.Units}}
 	}
 	if !dryRun && rep.Inserted+rep.Updated > 0 {
 		// Read-your-writes: a locate right after the import sees it.
@@ -253,43 +220,34 @@ func (s *Server) runImport(w http.ResponseWriter, r *http.Request, dryRun bool) 
 		// and a tile right after it too.
 		s.syncTiles(r.Context())
 	}
-	status := http.StatusOK
-	if rep.Inserted > 0 {
-		status = http.StatusCreated
-	}
-	writeJSON(w, status, rep)
+	writeJSON(w, createdOr(rep.Inserted > 0), ctJSON, rep)
+	return nil
 }
 
 // topologyIssues: GET /v1/topology/issues?parent=&layer=&tolerance=
-func (s *Server) topologyIssues(w http.ResponseWriter, r *http.Request) {
+func (s *Server) topologyIssues(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	layer, err := s.layerParam(r)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	var tol float64
 	if q.Get("tolerance") != "" {
 		if tol, err = parseFloatParam(q, "tolerance", 0, 1e12); err != nil {
-			fail(w, r, err)
-			return
+			return err
 		}
 	}
 	parent := q.Get("parent")
 	if parent != "" {
-		if _, err := s.store.GetUnit(r.Context(), layer, parent, data.GeometryNone); errors.Is(err, data.ErrNotFound) {
-			notFound(w, r, fmt.Sprintf("no unit with code %q in layer %q", parent, layer))
-			return
-		} else if err != nil {
-			fail(w, r, err)
-			return
+		if err := s.unitExists(r, layer, parent); err != nil {
+			return err
 		}
 	}
 	rep, err := s.store.TopologyIssues(r.Context(), layer, parent, tol)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return err
 	}
 	issues := append(append([]grid.Violation{}, rep.Violations...), rep.Warnings...)
-	writeJSON(w, http.StatusOK, map[string]any{"layer": layer, "parent": parent, "units_checked": rep.Units, "issues": issues, "seconds": roundTo(rep.Seconds, 3)})
+	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"layer": layer, "parent": parent, "units_checked": rep.Units, "issues": issues, "seconds": roundTo(rep.Seconds, 3)})
+	return nil
 }

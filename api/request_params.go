@@ -125,15 +125,3 @@ func (s *Server) layerParam(r *http.Request) (string, error) {
 	}
 	return "", &paramError{"layer", fmt.Sprintf("unknown layer %q: the store has %s", layer, strings.Join(layers, ", "))}
 }
-
-// fail answers err: a paramError as 400, anything else as 500.
-func fail(w http.ResponseWriter, r *http.Request, err error) {
-	if pe, ok := err.(*paramError); ok {
-		badParam(w, r, pe.param, pe.detail)
-		return
-	}
-	if isClientGone(r.Context(), err) {
-		return
-	}
-	internalError(w, r, err)
-}

@@ -1,0 +1,99 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"gridmap/grid"
+)
+
+// locateRoutes registers the point locator, single and batch.
+func (s *Server) locateRoutes(r *mux.Router) {
+	s.handle(r, "/v1/locate", s.locateOne, http.MethodGet)
+	s.handle(r, "/v1/locate", s.locateMany, http.MethodPost)
+}
+
+// locateOne: GET /v1/locate?lon=&lat=
+func (s *Server) locateOne(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	lon, err := parseFloatParam(q, "lon", -180, 180)
+	if err != nil {
+		return err
+	}
+	lat, err := parseFloatParam(q, "lat", -90, 90)
+	if err != nil {
+		return err
+	}
+	s.metrics.locateSingle.Inc()
+	writeJSON(w, http.StatusOK, ctJSON, s.Locator().Locate(lon, lat))
+	return nil
+}
+
+// bytesPerPoint bounds the body of a batch: "[114.123456789,22.123456789]," with room.
+const bytesPerPoint = 64
+
+// locateMany: POST /v1/locate {"points":[[lon,lat],…]} → {"results":[…]} in input order.
+func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
+	limit := s.opts.MaxLocatePoints
+	tooMany := func(n string) error {
+		return &Problem{Type: probTooLarge, Title: "Too many points", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("a batch may hold at most %d points%s; split it", limit, n), Extensions: map[string]any{"limit": limit}}
+	}
+	raw, err := readBodyMax(w, r, int64(limit)*bytesPerPoint+4096)
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return tooMany("")
+	}
+	if err != nil {
+		return err
+	}
+	const want = `{"points": [[lon, lat], …]}`
+	var req struct {
+		Points []json.RawMessage `json:"points"`
+	}
+	// Not decodeJSON: a points member of the wrong type is as malformed
+	// as the rest.
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return malformedJSON(want, err)
+	}
+	if req.Points == nil {
+		return &paramError{"points", `the body needs "points": [[lon, lat], …]`}
+	}
+	if len(req.Points) > limit {
+		return tooMany(fmt.Sprintf(", this one has %d", len(req.Points)))
+	}
+	pts := make([][2]float64, len(req.Points))
+	for i, p := range req.Points {
+		param := fmt.Sprintf("points[%d]", i)
+		var xy []float64
+		if err := json.Unmarshal(p, &xy); err != nil || len(xy) != 2 {
+			return &paramError{param, fmt.Sprintf("%s is %s: want [lon, lat] as two numbers", param, truncate(string(p), 60))}
+		}
+		if math.IsNaN(xy[0]) || xy[0] < -180 || xy[0] > 180 {
+			return &paramError{param, fmt.Sprintf("%s: longitude %g is out of range [-180, 180]", param, xy[0])}
+		}
+		if math.IsNaN(xy[1]) || xy[1] < -90 || xy[1] > 90 {
+			return &paramError{param, fmt.Sprintf("%s: latitude %g is out of range [-90, 90]", param, xy[1])}
+		}
+		pts[i] = [2]float64{xy[0], xy[1]}
+	}
+	s.metrics.locateBatch.Add(float64(len(pts)))
+	loc := s.Locator()
+	out := make([]grid.Location, len(pts))
+	for i, p := range pts {
+		out[i] = loc.Locate(p[0], p[1])
+	}
+	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"results": out})
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,358 @@
+// Package live is the server's live event feed: one reader per process
+// follows the store's event_feed (LISTEN, then "seq > last"), keeps the
+// recent entries in a ring, and fans them out to subscribers, each with its
+// own filter. A subscriber that resumes after an id gets every matching
+// entry after it, from the ring or, further back, from the table, as long
+// as it is within the feed's retention; beyond that it is told of the gap.
+// The HTTP side (Server-Sent Events) is api's.
+package live
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"gridmap/data"
+	"gridmap/grid"
+)
+
+// Sizes of the hub.
+const (
+	// RingSize is the number of entries kept in memory (up to twice as
+	// many between trims); older ones are read from the table.
+	RingSize = 20000
+	// MaxBacklog is the most entries a resuming subscriber is given; with
+	// more it is told to reload instead.
+	MaxBacklog = 200000
+	// SubscriberQueue is the batches queued per subscriber before it counts
+	// as too slow and is dropped.
+	SubscriberQueue = 1024
+	readBatch       = 1000
+)
+
+// Counter and Gauge are what the hub counts with (Prometheus' types fit).
+type (
+	Counter interface{ Inc() }
+	Gauge   interface {
+		Inc()
+		Dec()
+	}
+)
+
+// Metrics are where the hub reports its subscribers; nil members count
+// nothing.
+type Metrics struct {
+	Subscribers Gauge   // open subscriptions
+	Dropped     Counter // subscribers dropped for reading too slowly
+}
+
+// Hub is one process's reader of the event feed and its subscribers.
+type Hub struct {
+	store *data.Store
+	log   *slog.Logger
+	m     Metrics
+	ring  int
+
+	mu        sync.Mutex
+	entries   []data.FeedEntry // seq order
+	ringStart int64            // entries hold every committed entry with seq in (ringStart, last]
+	last      int64
+	subs      map[*Subscription]struct{}
+
+	wake chan struct{}
+}
+
+// Subscription is one subscriber's queue.
+type Subscription struct {
+	filter Filter
+	floor  int64 // entries at or below were sent from the backlog (or precede the resume point)
+	ch     chan []data.FeedEntry
+	gone   chan struct{} // closed when dropped
+}
+
+// C delivers batches of matching entries in seq order.
+func (s *Subscription) C() <-chan []data.FeedEntry { return s.ch }
+
+// Gone is closed when the hub dropped the subscription: it read too slowly,
+// or the hub lost entries it should have had. The subscriber resumes from
+// the last id it received.
+func (s *Subscription) Gone() <-chan struct{} { return s.gone }
+
+// Gap says a subscriber asked to resume from an entry no longer kept.
+type Gap struct {
+	Reason        string `json:"reason"`
+	LastEventID   int64  `json:"last_event_id"`
+	PrunedThrough int64  `json:"pruned_through,omitempty"`
+	// From is where the subscription goes on, so that a client that
+	// reconnects before the next entry does not ask again for what is gone.
+	From int64 `json:"from"`
+}
+
+// NewHub starts at the newest committed entry: its subscribers see what is
+// committed from now on, and what they resume after.
+func NewHub(ctx context.Context, store *data.Store, log *slog.Logger, m Metrics) (*Hub, error) {
+	_, newest, err := store.FeedBounds(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("event feed: %w", err)
+	}
+	if m.Subscribers == nil {
+		m.Subscribers = nopMetric{}
+	}
+	if m.Dropped == nil {
+		m.Dropped = nopMetric{}
+	}
+	return &Hub{store: store, log: log, m: m, ring: RingSize, ringStart: newest, last: newest,
+		subs: map[*Subscription]struct{}{}, wake: make(chan struct{}, 1)}, nil
+}
+
+type nopMetric struct{}
+
+func (nopMetric) Inc() {}
+func (nopMetric) Dec() {}
+
+// Run reads the feed whenever a notice arrives (and on every (re)connection
+// of the listener, to catch up) until ctx ends.
+func (h *Hub) Run(ctx context.Context) {
+	go h.store.Follow(ctx, data.EventsChannel, h.log, func(time.Duration) { h.poke() })
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		}
+		if err := h.pull(ctx); err != nil && ctx.Err() == nil {
+			h.log.Error("event feed: read", "err", err)
+			h.poke() // try again after a pause
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// poke asks the reader for a pass; notices that arrive while it reads
+// coalesce into one more pass.
+func (h *Hub) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pull reads every committed entry after the last one seen and fans it out.
+func (h *Hub) pull(ctx context.Context) error {
+	for {
+		h.mu.Lock()
+		after := h.last
+		h.mu.Unlock()
+		batch, err := h.store.ReadFeed(ctx, after, readBatch)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		if batch[0].Seq > after+1 {
+			// A gap: an aborted transaction's number, or entries pruned
+			// before this server read them (it lagged the whole retention
+			// window).
+			pruned, _, err := h.store.FeedBounds(ctx)
+			if err != nil {
+				return err
+			}
+			if pruned > after {
+				h.lost(pruned)
+			}
+		}
+		h.publish(batch)
+		if len(batch) < readBatch {
+			return nil
+		}
+	}
+}
+
+// lost handles entries pruned before this server read them: the ring
+// starts again after them, and every subscriber is dropped, so that it
+// resumes and is told what it missed (a gap) instead of never learning of
+// it.
+func (h *Hub) lost(pruned int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.log.Warn("event feed: entries were pruned before this server read them", "after", h.last, "pruned_through", pruned)
+	h.entries, h.ringStart, h.last = nil, pruned, pruned
+	for sub := range h.subs {
+		delete(h.subs, sub)
+		close(sub.gone)
+	}
+}
+
+// publish appends a batch to the ring and queues it to every subscriber
+// whose filter it matches. Under the hub's lock, so that a subscriber
+// registering at the same time gets each entry exactly once (from its
+// backlog or from here).
+func (h *Hub) publish(batch []data.FeedEntry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.entries = append(h.entries, batch...)
+	h.last = batch[len(batch)-1].Seq
+	// Trim to the ring's size once it holds twice that: one copy per ring's
+	// worth of entries rather than one per batch.
+	if over := len(h.entries) - h.ring; over >= h.ring {
+		h.ringStart = h.entries[over-1].Seq
+		h.entries = append([]data.FeedEntry(nil), h.entries[over:]...)
+	}
+	for sub := range h.subs {
+		var out []data.FeedEntry
+		for _, e := range batch {
+			if e.Seq > sub.floor && sub.filter.Match(e) {
+				out = append(out, e)
+			}
+		}
+		if len(out) == 0 {
+			continue
+		}
+		select {
+		case sub.ch <- out:
+		default:
+			// Too slow: drop it rather than hold everyone back; it
+			// resumes from the ring or the table.
+			delete(h.subs, sub)
+			close(sub.gone)
+			h.m.Dropped.Inc()
+		}
+	}
+}
+
+// Subscribe registers a subscriber. With after ≥ 0 (the last id it
+// received) the backlog holds every matching entry after it; gap is set
+// when some of those are no longer kept (the subscription then starts at
+// the present). With after < 0 it starts at the present.
+func (h *Hub) Subscribe(ctx context.Context, after int64, f Filter) (sub *Subscription, backlog []data.FeedEntry, gap *Gap, err error) {
+	sub = &Subscription{filter: f, ch: make(chan []data.FeedEntry, SubscriberQueue), gone: make(chan struct{})}
+	register := func(floor int64) {
+		sub.floor = floor
+		h.subs[sub] = struct{}{}
+		h.m.Subscribers.Inc()
+	}
+	// fromNow registers sub to follow from the present, and says where that is.
+	fromNow := func() int64 {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		register(h.last)
+		return h.last
+	}
+	if after < 0 {
+		fromNow()
+		return sub, nil, nil, nil
+	}
+	checkedPruned := false
+	for {
+		h.mu.Lock()
+		if after >= h.ringStart {
+			for _, e := range h.entries {
+				if e.Seq > after && f.Match(e) {
+					backlog = append(backlog, e)
+				}
+			}
+			// An id from a server ahead of this one: what this one reads
+			// later up to it has been sent already.
+			register(max(after, h.last))
+			h.mu.Unlock()
+			return sub, backlog, nil, nil
+		}
+		ringStart := h.ringStart
+		h.mu.Unlock()
+		// Older than the ring: read the table up to where the ring begins.
+		if !checkedPruned {
+			pruned, _, err := h.store.FeedBounds(ctx)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if after < pruned {
+				return sub, nil, &Gap{Reason: "the events after this id are older than the feed's retention window; reload the state (GET /v1/events) and follow from here",
+					LastEventID: after, PrunedThrough: pruned, From: fromNow()}, nil
+			}
+			checkedPruned = true
+		}
+		rows, err := h.store.ReadFeed(ctx, after, readBatch)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if len(rows) == 0 {
+			after = ringStart // nothing committed between: the ring covers the rest
+			continue
+		}
+		for _, e := range rows {
+			if e.Seq > ringStart {
+				break
+			}
+			if f.Match(e) {
+				backlog = append(backlog, e)
+			}
+			after = e.Seq
+		}
+		if len(rows) < readBatch || rows[len(rows)-1].Seq >= ringStart {
+			after = max(after, ringStart)
+		}
+		if len(backlog) > MaxBacklog {
+			return sub, nil, &Gap{Reason: fmt.Sprintf("more than %d events to replay; reload the state (GET /v1/events) and follow from here", MaxBacklog),
+				LastEventID: after, From: fromNow()}, nil
+		}
+	}
+}
+
+// Unsubscribe ends a subscription (dropped or not).
+func (h *Hub) Unsubscribe(sub *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, sub)
+	h.m.Subscribers.Dec()
+}
+
+// Prune drops feed rows and idempotency keys past their retention, every
+// minute until ctx ends (every server does it; the work is shared).
+func (h *Hub) Prune(ctx context.Context, feed, keys time.Duration) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, k, err := h.store.PruneEvents(ctx, feed, keys); err != nil && ctx.Err() == nil {
+			h.log.Error("event feed: prune", "err", err)
+		} else if n+k > 0 {
+			h.log.Debug("event feed: pruned", "entries", n, "keys", k)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Filter is what a subscriber asked for; empty members match all.
+type Filter struct {
+	BBox     *[4]float64 // minLon, minLat, maxLon, maxLat
+	Unit     string      // a unit code: entries of grids under it
+	Statuses map[grid.EventStatus]bool
+	Classes  map[string]bool
+}
+
+// Match: a transition matches a status filter when the event enters or
+// leaves the statuses named, so a client keeping a set of, say, open
+// events sees them go.
+func (f Filter) Match(e data.FeedEntry) bool {
+	if f.BBox != nil && (e.Lon < f.BBox[0] || e.Lon > f.BBox[2] || e.Lat < f.BBox[1] || e.Lat > f.BBox[3]) {
+		return false
+	}
+	if f.Unit != "" && !strings.HasPrefix(e.GridCode, f.Unit) {
+		return false
+	}
+	if f.Statuses != nil && !f.Statuses[grid.EventStatus(e.Status)] && !f.Statuses[grid.EventStatus(e.From)] {
+		return false
+	}
+	if f.Classes != nil && !f.Classes[e.Class] {
+		return false
+	}
+	return true
+}

@@ -1,0 +1,128 @@
+package live
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"gridmap/data"
+	"gridmap/grid"
+)
+
+func TestFilterMatch(t *testing.T) {
+	e := data.FeedEntry{Seq: 1, Kind: "transition", Status: "dispatched", From: "registered", Class: "0102", GridCode: "440304001001", Lon: 114.05, Lat: 22.54}
+	for _, c := range []struct {
+		name string
+		f    Filter
+		want bool
+	}{
+		{"empty", Filter{}, true},
+		{"bbox around", Filter{BBox: &[4]float64{114, 22.5, 114.1, 22.6}}, true},
+		{"bbox beside", Filter{BBox: &[4]float64{113, 22.5, 114, 22.6}}, false},
+		{"unit above", Filter{Unit: "440304"}, true},
+		{"other unit", Filter{Unit: "440305"}, false},
+		{"enters a status", Filter{Statuses: map[grid.EventStatus]bool{"dispatched": true}}, true},
+		{"leaves a status", Filter{Statuses: map[grid.EventStatus]bool{"registered": true}}, true},
+		{"neither status", Filter{Statuses: map[grid.EventStatus]bool{"closed": true}}, false},
+		{"class", Filter{Classes: map[string]bool{"0102": true}}, true},
+		{"other class", Filter{Classes: map[string]bool{"0103": true}}, false},
+		{"all members", Filter{Unit: "4403", Classes: map[string]bool{"0102": true}, Statuses: map[grid.EventStatus]bool{"dispatched": true}}, true},
+	} {
+		if got := c.f.Match(e); got != c.want {
+			t.Errorf("%s: Match = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// testHub is a hub whose feed starts after seq start, with no store: what
+// it is given comes through publish.
+func testHub(start int64, ring int) *Hub {
+	return &Hub{log: slog.New(slog.NewTextHandler(io.Discard, nil)), m: Metrics{Subscribers: nopMetric{}, Dropped: nopMetric{}},
+		ring: ring, ringStart: start, last: start, subs: map[*Subscription]struct{}{}, wake: make(chan struct{}, 1)}
+}
+
+func entries(from, to int64, class string) []data.FeedEntry {
+	var out []data.FeedEntry
+	for s := from; s <= to; s++ {
+		out = append(out, data.FeedEntry{Seq: s, Class: class})
+	}
+	return out
+}
+
+func seqs(es []data.FeedEntry) []int64 {
+	out := make([]int64, len(es))
+	for i, e := range es {
+		out[i] = e.Seq
+	}
+	return out
+}
+
+func TestHubResumeFromRing(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		after   int64
+		f       Filter
+		backlog []int64
+		next    []int64 // of the batch 16..17 published afterwards
+	}{
+		{"from now", -1, Filter{}, nil, []int64{16, 17}},
+		{"from the ring's start", 10, Filter{}, []int64{11, 12, 13, 14, 15}, []int64{16, 17}},
+		{"from inside the ring", 13, Filter{}, []int64{14, 15}, []int64{16, 17}},
+		{"filtered", 10, Filter{Classes: map[string]bool{"b": true}}, []int64{14, 15}, []int64{17}},
+		{"ahead of this server", 16, Filter{}, nil, []int64{17}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := testHub(10, 100)
+			h.publish(append(entries(11, 13, "a"), entries(14, 15, "b")...))
+			sub, backlog, gap, err := h.Subscribe(context.Background(), c.after, c.f)
+			if err != nil || gap != nil {
+				t.Fatalf("Subscribe: %v %+v", err, gap)
+			}
+			defer h.Unsubscribe(sub)
+			if !slices.Equal(seqs(backlog), c.backlog) {
+				t.Errorf("backlog %v, want %v", seqs(backlog), c.backlog)
+			}
+			h.publish([]data.FeedEntry{{Seq: 16, Class: "a"}, {Seq: 17, Class: "b"}})
+			var got []int64
+			select {
+			case b := <-sub.C():
+				got = seqs(b)
+			default:
+			}
+			if !slices.Equal(got, c.next) {
+				t.Errorf("then %v, want %v", got, c.next)
+			}
+		})
+	}
+}
+
+func TestHubDropsSlowSubscriber(t *testing.T) {
+	h := testHub(0, 100)
+	slow, _, _, _ := h.Subscribe(context.Background(), -1, Filter{})
+	defer h.Unsubscribe(slow)
+	for i := int64(1); i <= SubscriberQueue+1; i++ {
+		h.publish(entries(i, i, "a"))
+	}
+	select {
+	case <-slow.Gone():
+	default:
+		t.Fatalf("a subscriber that read nothing of %d batches is still subscribed", SubscriberQueue+1)
+	}
+	if len(h.subs) != 0 {
+		t.Errorf("%d subscribers left", len(h.subs))
+	}
+}
+
+func TestHubRingTrim(t *testing.T) {
+	h := testHub(0, 10)
+	h.publish(entries(1, 19, "a"))
+	if h.ringStart != 0 || len(h.entries) != 19 {
+		t.Fatalf("under twice the ring: start %d, %d entries", h.ringStart, len(h.entries))
+	}
+	h.publish(entries(20, 25, "a"))
+	if h.ringStart != 15 || len(h.entries) != 10 || h.entries[0].Seq != 16 {
+		t.Errorf("trimmed: start %d, %d entries from %d; want 15, 10 from 16", h.ringStart, len(h.entries), h.entries[0].Seq)
+	}
+}
