@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gridmap/geo"
 	"gridmap/grid"
 )
 
@@ -69,9 +70,14 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 	pts := make([][2]float64, len(req.Points))
 	for i, p := range req.Points {
 		param := fmt.Sprintf("points[%d]", i)
-		var xy []float64
-		if err := json.Unmarshal(p, &xy); err != nil || len(xy) != 2 {
-			return &paramError{param, fmt.Sprintf("%s is %s: want [lon, lat] as two numbers", param, truncate(string(p), 60))}
+		xy, err := geo.ParsePosition(p, 2)
+		if err != nil {
+			why := err.Error()
+			var pe *geo.PositionError
+			if errors.As(err, &pe) {
+				why = param + pe.Member + ": " + pe.Msg
+			}
+			return &paramError{param, fmt.Sprintf("%s is %s: want [lon, lat] as two numbers; %s", param, truncate(string(p), 60), why)}
 		}
 		if math.IsNaN(xy[0]) || xy[0] < -180 || xy[0] > 180 {
 			return &paramError{param, fmt.Sprintf("%s: longitude %g is out of range [-180, 180]", param, xy[0])}

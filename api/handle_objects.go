@@ -12,9 +12,9 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
-	"github.com/paulmach/orb/geojson"
 
 	"gridmap/data"
+	"gridmap/geo"
 	"gridmap/grid"
 )
 
@@ -136,14 +136,11 @@ func objectFromBody(w http.ResponseWriter, r *http.Request) (*grid.Object, error
 		o.Attrs = nil
 	}
 	if g := bytes.TrimSpace(in.Geometry); len(g) > 0 && !bytes.Equal(g, []byte("null")) {
-		geom, err := geojson.UnmarshalGeometry(g)
+		geom, err := geo.DecodeGeometry(g, "geometry")
 		if err != nil {
-			return nil, invalidMember("geometry", fmt.Sprintf("geometry: %v", err))
+			return nil, invalidMember("geometry", err.Error())
 		}
-		if geom.Coordinates == nil {
-			return nil, invalidMember("geometry", fmt.Sprintf("geometry type %q is not supported: use %s", geom.Type, strings.Join(grid.GeometryTypeNames, ", ")))
-		}
-		o.Geometry = geom.Coordinates
+		o.Geometry = geom
 	}
 	return o, nil
 }
