@@ -94,7 +94,7 @@ func (s *Server) noTileset(name string) error {
 // draws nothing, as for an empty 200).
 func (s *Server) tile(w http.ResponseWriter, r *http.Request) error {
 	v := mux.Vars(r)
-	if _, ok := s.tiles.Catalogue.Layer(v["layer"]); !ok {
+	if _, ok := s.tiles.Catalogue.Tileset(v["layer"]); !ok {
 		return s.noTileset(v["layer"])
 	}
 	zxy, err := tileParams(r)
@@ -169,7 +169,7 @@ func baseURL(r *http.Request) string {
 // tileJSON: GET /tiles/{layer}.json (TileJSON 3.0.0).
 func (s *Server) tileJSON(w http.ResponseWriter, r *http.Request) error {
 	name := mux.Vars(r)["layer"]
-	l, ok := s.tiles.Catalogue.Layer(name)
+	l, ok := s.tiles.Catalogue.Tileset(name)
 	if !ok {
 		return s.noTileset(name)
 	}

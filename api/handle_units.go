@@ -177,7 +177,7 @@ func (s *Server) validateUnits(w http.ResponseWriter, r *http.Request) error {
 // unless dryRun writes it.
 func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dryRun bool) error {
 	q := r.URL.Query()
-	opts := data.ImportOptions{DryRun: dryRun, Actor: r.Header.Get("X-Actor"), Reason: q.Get("reason")}
+	opts := data.UnitImportOptions{DryRun: dryRun, Actor: r.Header.Get("X-Actor"), Reason: q.Get("reason")}
 	var err error
 	if opts.Repair, err = parseBoolParam(q, "repair"); err != nil {
 		return err

@@ -356,7 +356,7 @@ func TestUnitImportMovesObjects(t *testing.T) {
 		drafts = append(drafts, grid.Draft{Feature: i, Unit: grid.Unit{Layer: grid.BaseLayer, Code: u.code, Name: "网格 " + u.code,
 			Level: grid.Grid, ParentCode: parent, Geometry: mp}})
 	}
-	rep, err := s.ImportUnits(ctx, drafts, nil, data.ImportOptions{})
+	rep, err := s.ImportUnits(ctx, drafts, nil, data.UnitImportOptions{})
 	if err != nil || !rep.OK() || rep.Updated != 2 {
 		t.Fatalf("boundary move: %+v, %v", rep, err)
 	}

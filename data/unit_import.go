@@ -12,8 +12,8 @@ import (
 	"gridmap/grid"
 )
 
-// ImportOptions tune an import of units.
-type ImportOptions struct {
+// UnitImportOptions tune an import of units.
+type UnitImportOptions struct {
 	// Repair makes invalid geometry valid (ST_MakeValid, polygonal parts
 	// only) and reports each repair as a warning instead of a violation.
 	Repair bool
@@ -42,13 +42,13 @@ const UnitsChannel = "gridmap_units"
 // interval), identical ones are left alone. pre carries the violations found
 // before the database was reached (parsing, codes); they are reported with
 // the rest and also stop the import. On any violation nothing is written.
-func (s *Store) ImportUnits(ctx context.Context, drafts []grid.Draft, pre []grid.Violation, opts ImportOptions) (*Report, error) {
+func (s *Store) ImportUnits(ctx context.Context, drafts []grid.Draft, pre []grid.Violation, opts UnitImportOptions) (*UnitImportReport, error) {
 	start := time.Now()
 	tol := opts.ToleranceM2
 	if tol <= 0 {
 		tol = DefaultToleranceM2
 	}
-	r := &Report{Units: len(drafts), DryRun: opts.DryRun}
+	r := &UnitImportReport{Units: len(drafts), DryRun: opts.DryRun}
 	for _, v := range pre {
 		r.add(v)
 	}
@@ -129,7 +129,7 @@ func copyDrafts(ctx context.Context, tx pgx.Tx, drafts []grid.Draft) error {
 }
 
 // checkValidity applies rule 1 with PostGIS's own reasons and locations.
-func checkValidity(ctx context.Context, tx pgx.Tx, repair bool, r *Report) error {
+func checkValidity(ctx context.Context, tx pgx.Tx, repair bool, r *UnitImportReport) error {
 	rows, err := tx.Query(ctx, `
 		SELECT feature, code, (d).reason, ST_X((d).location), ST_Y((d).location), ST_AsGeoJSON(geom, 9),
 		       gridmap_area_m2(ST_MakeValid(geom))
@@ -195,7 +195,7 @@ func checkValidity(ctx context.Context, tx pgx.Tx, repair bool, r *Report) error
 	return nil
 }
 
-func checkParents(ctx context.Context, tx pgx.Tx, r *Report) error {
+func checkParents(ctx context.Context, tx pgx.Tx, r *UnitImportReport) error {
 	rows, err := tx.Query(ctx, unknownParents)
 	if err != nil {
 		return err
@@ -215,7 +215,7 @@ func checkParents(ctx context.Context, tx pgx.Tx, r *Report) error {
 }
 
 // writeStage turns stage into current versions.
-func writeStage(ctx context.Context, tx pgx.Tx, opts ImportOptions, r *Report) error {
+func writeStage(ctx context.Context, tx pgx.Tx, opts UnitImportOptions, r *UnitImportReport) error {
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO layers (name) SELECT DISTINCT layer FROM stage ON CONFLICT DO NOTHING;
 		CREATE TEMP TABLE outcome ON COMMIT DROP AS

@@ -37,7 +37,7 @@ var (
 	streetE  = feat("440399002", "street", sq(114.05, 22.5, 114.1, 22.6))
 )
 
-func importJSON(t *testing.T, s *data.Store, doc string, opts data.ImportOptions) *data.Report {
+func importJSON(t *testing.T, s *data.Store, doc string, opts data.UnitImportOptions) *data.UnitImportReport {
 	t.Helper()
 	fs, err := geo.DecodeFeatureCollection(strings.NewReader(doc))
 	if err != nil {
@@ -73,38 +73,38 @@ func TestImportViolationsWriteNothing(t *testing.T) {
 	cases := []struct {
 		name      string
 		doc       string
-		opts      data.ImportOptions
+		opts      data.UnitImportOptions
 		want      map[string]int // rule → count of violations
 		inMessage string
 	}{
 		{"self-intersecting ring", collection(district, feat("440399001", "street", bowtie), streetE),
-			data.ImportOptions{}, map[string]int{grid.RuleInvalidGeometry: 1}, "Self-intersection at 114.025000 22.550000"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleInvalidGeometry: 1}, "Self-intersection at 114.025000 22.550000"},
 		{"letters in a code", collection(district, feat("44039900A", "street", sq(114.0, 22.5, 114.05, 22.6)), streetE),
-			data.ImportOptions{}, map[string]int{grid.RuleBadCode: 1}, "digits 9"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleBadCode: 1}, "digits 9"},
 		{"street code out of range", collection(district, feat("440399600", "street", sq(114.0, 22.5, 114.05, 22.6)), streetE),
-			data.ImportOptions{}, map[string]int{grid.RuleBadCode: 1}, "digits 7-9"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleBadCode: 1}, "digits 7-9"},
 		{"prefix is not the parent", collection(district, feat("440399001", "street", sq(114.0, 22.5, 114.05, 22.6), `"parent_code":"440398"`), streetE),
-			data.ImportOptions{}, map[string]int{grid.RuleBadCode: 1}, "code_prefix"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleBadCode: 1}, "code_prefix"},
 		{"unknown parent", collection(feat("440398001", "street", sq(114.0, 22.5, 114.05, 22.6))),
-			data.ImportOptions{}, map[string]int{grid.RuleUnknownParent: 1}, "440398"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleUnknownParent: 1}, "440398"},
 		{"duplicate code", collection(district, streetW, streetW),
-			data.ImportOptions{}, map[string]int{grid.RuleDuplicateCode: 1}, "first at features[1]"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleDuplicateCode: 1}, "first at features[1]"},
 		{"unknown level", collection(district, feat("440399001", "town", sq(114.0, 22.5, 114.05, 22.6))),
-			data.ImportOptions{}, map[string]int{grid.RuleBadLevel: 1}, "unknown level"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleBadLevel: 1}, "unknown level"},
 		{"line instead of polygon", collection(district, feat("440399001", "street", `{"type":"LineString","coordinates":[[114.0,22.5],[114.1,22.6]]}`)),
-			data.ImportOptions{}, map[string]int{grid.RuleInvalidGeoJSON: 1}, "Polygon or MultiPolygon"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleInvalidGeoJSON: 1}, "Polygon or MultiPolygon"},
 		{"longitude out of range", collection(district, feat("440399001", "street", sq(114.0, 22.5, 214.05, 22.6))),
-			data.ImportOptions{}, map[string]int{grid.RuleInvalidGeoJSON: 1}, "longitude out of range"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleInvalidGeoJSON: 1}, "longitude out of range"},
 		{"child outside its parent", collection(district, feat("440399001", "street", sq(113.99, 22.5, 114.05, 22.6)), streetE),
-			data.ImportOptions{}, map[string]int{grid.RuleOutsideParent: 1}, "outside its parent 440399"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleOutsideParent: 1}, "outside its parent 440399"},
 		{"siblings overlap", collection(district, feat("440399001", "street", sq(114.0, 22.5, 114.06, 22.6)), streetE),
-			data.ImportOptions{}, map[string]int{grid.RuleOverlap: 1}, "440399001 and 440399002 overlap"},
+			data.UnitImportOptions{}, map[string]int{grid.RuleOverlap: 1}, "440399001 and 440399002 overlap"},
 		{"gap under a complete parent", collection(district, feat("440399001", "street", sq(114.0, 22.5, 114.04, 22.6)), streetE),
-			data.ImportOptions{Complete: true}, map[string]int{grid.RuleGap: 1}, "declared complete"},
+			data.UnitImportOptions{Complete: true}, map[string]int{grid.RuleGap: 1}, "declared complete"},
 		{"every violation at once", collection(district,
 			feat("440399001", "street", sq(113.99, 22.5, 114.06, 22.6)), streetE,
 			feat("440399003", "street", bowtie), feat("44039900X", "street", sq(114, 22.5, 114.01, 22.51))),
-			data.ImportOptions{}, map[string]int{grid.RuleOutsideParent: 1, grid.RuleOverlap: 1, grid.RuleInvalidGeometry: 1, grid.RuleBadCode: 1}, ""},
+			data.UnitImportOptions{}, map[string]int{grid.RuleOutsideParent: 1, grid.RuleOverlap: 1, grid.RuleInvalidGeometry: 1, grid.RuleBadCode: 1}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -150,7 +150,7 @@ func TestImportViolationsWriteNothing(t *testing.T) {
 func TestImportOverlapAreaAndGeometry(t *testing.T) {
 	s := pgtest.New(t)
 	// West street reaches 0.01° into the east one: 0.01° × 0.1° ≈ 1,031 m × 11,120 m.
-	r := importJSON(t, s, collection(district, feat("440399001", "street", sq(114.0, 22.5, 114.06, 22.6)), streetE), data.ImportOptions{})
+	r := importJSON(t, s, collection(district, feat("440399001", "street", sq(114.0, 22.5, 114.06, 22.6)), streetE), data.UnitImportOptions{})
 	if len(r.Violations) != 1 {
 		t.Fatalf("violations: %+v", r.Violations)
 	}
@@ -166,7 +166,7 @@ func TestImportOverlapAreaAndGeometry(t *testing.T) {
 func TestImportRepair(t *testing.T) {
 	s := pgtest.New(t)
 	bowtie := `{"type":"Polygon","coordinates":[[[114.0,22.5],[114.05,22.6],[114.05,22.5],[114.0,22.6],[114.0,22.5]]]}`
-	r := importJSON(t, s, collection(district, feat("440399001", "street", bowtie)), data.ImportOptions{Repair: true})
+	r := importJSON(t, s, collection(district, feat("440399001", "street", bowtie)), data.UnitImportOptions{Repair: true})
 	if !r.OK() {
 		t.Fatalf("repair import failed: %+v", r.Violations)
 	}
@@ -186,7 +186,7 @@ func TestImportRepair(t *testing.T) {
 func TestImportGapIsWarningUnlessComplete(t *testing.T) {
 	s := pgtest.New(t)
 	narrow := feat("440399001", "street", sq(114.0, 22.5, 114.04, 22.6))
-	r := importJSON(t, s, collection(district, narrow, streetE), data.ImportOptions{})
+	r := importJSON(t, s, collection(district, narrow, streetE), data.UnitImportOptions{})
 	if !r.OK() || rules(r.Warnings)[grid.RuleGap] != 1 {
 		t.Fatalf("want a passing import with one gap warning: violations %+v warnings %+v", r.Violations, r.Warnings)
 	}
@@ -202,10 +202,10 @@ func TestImportTolerance(t *testing.T) {
 	// Overlap 0.00001° × 0.1° ≈ 1.03 m × 11,120 m ≈ 11,460 m².
 	doc := collection(district, feat("440399001", "street", sq(114.0, 22.5, 114.05001, 22.6)), streetE)
 	s := pgtest.New(t)
-	if r := importJSON(t, s, doc, data.ImportOptions{DryRun: true}); r.OK() {
+	if r := importJSON(t, s, doc, data.UnitImportOptions{DryRun: true}); r.OK() {
 		t.Errorf("an 11,460 m² overlap passed the default 1 m² tolerance")
 	}
-	if r := importJSON(t, s, doc, data.ImportOptions{ToleranceM2: 20000}); !r.OK() {
+	if r := importJSON(t, s, doc, data.UnitImportOptions{ToleranceM2: 20000}); !r.OK() {
 		t.Errorf("an 11,460 m² overlap failed a 20,000 m² tolerance: %+v", r.Violations)
 	}
 }
@@ -215,7 +215,7 @@ func TestImportNormalisesAndVersions(t *testing.T) {
 	ctx := context.Background()
 	// Clockwise ring with a repeated vertex, as a plain Polygon.
 	cw := `{"type":"Polygon","coordinates":[[[114.0,22.5],[114.0,22.6],[114.0,22.6],[114.1,22.6],[114.1,22.5],[114.0,22.5]]]}`
-	r := importJSON(t, s, collection(feat("440399", "district", cw)), data.ImportOptions{Actor: "tester", Reason: "first"})
+	r := importJSON(t, s, collection(feat("440399", "district", cw)), data.UnitImportOptions{Actor: "tester", Reason: "first"})
 	if !r.OK() || r.Inserted != 1 {
 		t.Fatalf("first import: %+v", r)
 	}
@@ -228,11 +228,11 @@ func TestImportNormalisesAndVersions(t *testing.T) {
 	if typ != "MULTIPOLYGON" || npoints != 5 || !ccw {
 		t.Errorf("stored %s with %d points, ccw=%v; want MULTIPOLYGON, 5, true", typ, npoints, ccw)
 	}
-	r = importJSON(t, s, collection(feat("440399", "district", cw)), data.ImportOptions{})
+	r = importJSON(t, s, collection(feat("440399", "district", cw)), data.UnitImportOptions{})
 	if r.Unchanged != 1 || r.Inserted+r.Updated != 0 {
 		t.Errorf("re-import of the same unit: %+v", r)
 	}
-	r = importJSON(t, s, collection(feat("440399", "district", sq(114.0, 22.5, 114.2, 22.6))), data.ImportOptions{})
+	r = importJSON(t, s, collection(feat("440399", "district", sq(114.0, 22.5, 114.2, 22.6))), data.UnitImportOptions{})
 	if r.Updated != 1 {
 		t.Fatalf("changed unit: %+v", r)
 	}
@@ -251,18 +251,18 @@ func TestImportNormalisesAndVersions(t *testing.T) {
 
 func TestImportIntoExistingHierarchy(t *testing.T) {
 	s := pgtest.New(t)
-	if r := importJSON(t, s, collection(district, streetW, streetE), data.ImportOptions{}); !r.OK() {
+	if r := importJSON(t, s, collection(district, streetW, streetE), data.UnitImportOptions{}); !r.OK() {
 		t.Fatalf("base import: %+v", r.Violations)
 	}
 	// A community that pokes into the east street is outside its parent
 	// (the west street, already stored) and overlaps nothing at its level.
-	r := importJSON(t, s, collection(feat("440399001001", "community", sq(114.0, 22.5, 114.06, 22.55))), data.ImportOptions{})
+	r := importJSON(t, s, collection(feat("440399001001", "community", sq(114.0, 22.5, 114.06, 22.55))), data.UnitImportOptions{})
 	if got := rules(r.Violations); got[grid.RuleOutsideParent] != 1 {
 		t.Fatalf("violations %v, want outside_parent against the stored street", got)
 	}
 	// Replacing the west street with a smaller one leaves its stored
 	// sibling alone but opens a gap in the stored district.
-	r = importJSON(t, s, collection(feat("440399001", "street", sq(114.0, 22.5, 114.04, 22.6))), data.ImportOptions{})
+	r = importJSON(t, s, collection(feat("440399001", "street", sq(114.0, 22.5, 114.04, 22.6))), data.UnitImportOptions{})
 	if !r.OK() || rules(r.Warnings)[grid.RuleGap] != 1 || r.Updated != 1 {
 		t.Fatalf("replacing a street: %+v", r)
 	}

@@ -145,7 +145,7 @@ FROM merged m WHERE m.staged AND m.complete AND m.layer = s.layer AND m.code = s
 // checkTopology runs rules 2–4 on stage (already indexed) and adds what it
 // finds to r. With complete, every staged unit that has children is
 // declared complete first. It leaves the merged table behind.
-func checkTopology(ctx context.Context, tx pgx.Tx, tol float64, complete bool, r *Report) error {
+func checkTopology(ctx context.Context, tx pgx.Tx, tol float64, complete bool, r *UnitImportReport) error {
 	if _, err := tx.Exec(ctx, buildMerged); err != nil {
 		return fmt.Errorf("collect neighbours: %w", err)
 	}
@@ -221,8 +221,8 @@ func checkTopology(ctx context.Context, tx pgx.Tx, tol float64, complete bool, r
 	})
 }
 
-// Report is what an import or a check found, and what an import wrote.
-type Report struct {
+// UnitImportReport is what an import or a check found, and what an import wrote.
+type UnitImportReport struct {
 	Units     int `json:"units"`
 	Inserted  int `json:"inserted"`
 	Updated   int `json:"updated"`
@@ -236,9 +236,9 @@ type Report struct {
 }
 
 // OK reports whether nothing stops the import.
-func (r *Report) OK() bool { return len(r.Violations) == 0 }
+func (r *UnitImportReport) OK() bool { return len(r.Violations) == 0 }
 
-func (r *Report) add(v grid.Violation) {
+func (r *UnitImportReport) add(v grid.Violation) {
 	if v.Severity == grid.SeverityWarning {
 		r.Warnings = append(r.Warnings, v)
 	} else {
@@ -248,7 +248,7 @@ func (r *Report) add(v grid.Violation) {
 
 // sortFindings orders findings by feature then rule, so reports read in
 // file order.
-func (r *Report) sortFindings() {
+func (r *UnitImportReport) sortFindings() {
 	for _, vs := range [][]grid.Violation{r.Violations, r.Warnings} {
 		sort.SliceStable(vs, func(i, j int) bool {
 			fi, fj := featureOrder(vs[i]), featureOrder(vs[j])
@@ -276,7 +276,7 @@ func featureOrder(v grid.Violation) int {
 // TopologyIssues checks what the store holds now: the overlaps, parts
 // outside parents and gaps among the children of parent (the whole layer
 // when parent is empty). Nothing is written.
-func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol float64) (*Report, error) {
+func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol float64) (*UnitImportReport, error) {
 	start := time.Now()
 	if layer == "" {
 		layer = grid.BaseLayer
@@ -301,7 +301,7 @@ func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol fl
 	if _, err := tx.Exec(ctx, indexStage); err != nil {
 		return nil, err
 	}
-	r := &Report{}
+	r := &UnitImportReport{}
 	if err := checkTopology(ctx, tx, tol, false, r); err != nil {
 		return nil, err
 	}

@@ -80,7 +80,7 @@ func TestParseZooms(t *testing.T) {
 		}
 	}
 	c, _ := NewCatalogue(z)
-	units, _ := c.Layer("units")
+	units, _ := c.Tileset("units")
 	if got := len(units.Visible(13)); got != 1 { // only the community level at z13 with grid from z14
 		t.Errorf("%d source layers visible at z13, want 1", got)
 	}

@@ -31,8 +31,9 @@ type SourceLayer struct {
 	timed bool
 }
 
-// Layer is a tileset: /tiles/{name}/{z}/{x}/{y}.mvt.
-type Layer struct {
+// Tileset is what /tiles/{name}/{z}/{x}/{y}.mvt serves: one or more source
+// layers rendered together, with its zoom range and cache policy.
+type Tileset struct {
 	Name        string
 	Description string
 	MinZoom     int
@@ -50,7 +51,7 @@ type Layer struct {
 
 // Timed tells whether the tileset's tiles change with the clock (events:
 // overdue flags, ages), besides their data.
-func (l *Layer) Timed() bool {
+func (l *Tileset) Timed() bool {
 	for _, s := range l.Sources {
 		if s.timed {
 			return true
@@ -60,7 +61,7 @@ func (l *Layer) Timed() bool {
 }
 
 // Visible lists the source layers drawn at zoom z.
-func (l *Layer) Visible(z int) []SourceLayer {
+func (l *Tileset) Visible(z int) []SourceLayer {
 	var out []SourceLayer
 	for _, s := range l.Sources {
 		if z >= s.MinZoom && z <= s.MaxZoom {
@@ -161,7 +162,7 @@ func ParseZooms(s string) (Zooms, error) {
 
 // Catalogue is the set of tilesets.
 type Catalogue struct {
-	layers map[string]*Layer
+	layers map[string]*Tileset
 	// Zooms are the unit levels' ranges the catalogue was built with.
 	Zooms Zooms
 }
@@ -178,14 +179,14 @@ func NewCatalogue(z Zooms) (*Catalogue, error) {
 	unit := func(level string, r [2]int, desc string) SourceLayer {
 		return SourceLayer{ID: level, Description: desc, MinZoom: r[0], MaxZoom: r[1], Fields: unitFields, query: unitQuery(level)}
 	}
-	units := &Layer{Name: "units", Description: "The unit hierarchy: districts, streets, communities and grids by zoom",
+	units := &Tileset{Name: "units", Description: "The unit hierarchy: districts, streets, communities and grids by zoom",
 		MinZoom: 0, MaxZoom: MaxZoom, Sources: []SourceLayer{
 			unit("district", z.District, "区 districts"),
 			unit("street", z.Street, "街道 streets"),
 			unit("community", z.Community, "社区 communities"),
 			unit("grid", z.Grid, "网格 grids"),
 		}}
-	objects := &Layer{Name: "objects", Description: "Managed objects from z14; per-unit counts below",
+	objects := &Tileset{Name: "objects", Description: "Managed objects from z14; per-unit counts below",
 		MinZoom: 0, MaxZoom: MaxZoom, singlesFrom: ObjectsMinZoom, inTile: countObjectsInTile, singleKind: "object", Sources: []SourceLayer{
 			{ID: "object_counts", Description: fmt.Sprintf("objects per unit below z%d (district, street or community by zoom), and per grid where a tile would hold more than %d objects", ObjectsMinZoom, ObjectCap),
 				MinZoom: 0, MaxZoom: MaxZoom, Fields: map[string]string{"code": "String", "name": "String", "level": "String", "count": "Number"}, countOf: countQuery},
@@ -196,7 +197,7 @@ func NewCatalogue(z Zooms) (*Catalogue, error) {
 	for _, st := range eventStatuses {
 		countFields[st] = "Number"
 	}
-	events := &Layer{Name: "events", Description: fmt.Sprintf("Events (事件) from z%d; per-unit counts by status below. Tiles expire with the clock (overdue, age_h): at most %d s after rendering, and when an open event in them passes its deadline", EventsMinZoom, int(EventsMaxAge/time.Second)),
+	events := &Tileset{Name: "events", Description: fmt.Sprintf("Events (事件) from z%d; per-unit counts by status below. Tiles expire with the clock (overdue, age_h): at most %d s after rendering, and when an open event in them passes its deadline", EventsMinZoom, int(EventsMaxAge/time.Second)),
 		MinZoom: 0, MaxZoom: MaxZoom, singlesFrom: EventsMinZoom, inTile: countEventsInTile, singleKind: "event", Sources: []SourceLayer{
 			{ID: "event_counts", Description: fmt.Sprintf("events per unit below z%d (district, street or community by zoom), and per grid where a tile would hold more than %d events: total, open, overdue (open and past the deadline) and one count per status", EventsMinZoom, ObjectCap),
 				MinZoom: 0, MaxZoom: MaxZoom, Fields: countFields, countOf: eventCountQuery, timed: true},
@@ -205,11 +206,11 @@ func NewCatalogue(z Zooms) (*Catalogue, error) {
 					"status": "String", "overdue": "Boolean", "age_h": "Number", "reported_at": "Number", "deadline": "Number", "grid_code": "String"},
 				query: eventQuery, timed: true},
 		}}
-	return &Catalogue{layers: map[string]*Layer{"units": units, "objects": objects, "events": events}, Zooms: z}, nil
+	return &Catalogue{layers: map[string]*Tileset{"units": units, "objects": objects, "events": events}, Zooms: z}, nil
 }
 
-// Layer returns a tileset by name.
-func (c *Catalogue) Layer(name string) (*Layer, bool) {
+// Tileset returns a tileset by name.
+func (c *Catalogue) Tileset(name string) (*Tileset, bool) {
 	l, ok := c.layers[name]
 	return l, ok
 }

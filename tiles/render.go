@@ -194,7 +194,7 @@ func (r *Renderer) Render(ctx context.Context, layer string, z, x, y int) ([]byt
 // on the clock are rendered at r.Now and carry their expiry.
 func (r *Renderer) RenderTile(ctx context.Context, layer string, z, x, y int) (Rendered, error) {
 	var out Rendered
-	l, ok := r.Catalogue.Layer(layer)
+	l, ok := r.Catalogue.Tileset(layer)
 	if !ok {
 		return out, &ErrNoLayer{layer}
 	}

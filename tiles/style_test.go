@@ -80,7 +80,7 @@ func TestWallStyleMatchesTheCatalogue(t *testing.T) {
 			continue
 		}
 		srcName, _ := l["source"].(string)
-		tl, ok := cat.Layer(srcName)
+		tl, ok := cat.Tileset(srcName)
 		if !ok {
 			t.Errorf("layer %s: source %q is no tileset", id, srcName)
 			continue

@@ -34,7 +34,7 @@ type TileJSON struct {
 // Describe builds the TileJSON of a tileset whose tiles live under base
 // (e.g. "https://host/tiles/units"); bounds and centre come from the
 // districts in the store.
-func Describe(ctx context.Context, pool *pgxpool.Pool, l *Layer, base string) (*TileJSON, error) {
+func Describe(ctx context.Context, pool *pgxpool.Pool, l *Tileset, base string) (*TileJSON, error) {
 	tj := &TileJSON{TileJSON: "3.0.0", Name: l.Name, Description: l.Description, Version: "1.0.0", Scheme: "xyz",
 		Tiles: []string{base + "/{z}/{x}/{y}.mvt"}, MinZoom: l.MinZoom, MaxZoom: l.MaxZoom,
 		Bounds: [4]float64{-180, -85.05112878, 180, 85.05112878}, Center: [3]float64{0, 0, 2}}

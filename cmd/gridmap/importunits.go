@@ -15,7 +15,7 @@ import (
 
 func cmdImportUnits(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("import units", flag.ContinueOnError)
-	var o data.ImportOptions
+	var o data.UnitImportOptions
 	fs.BoolVar(&o.Repair, "repair", false, "make invalid geometry valid (ST_MakeValid) and report it as a warning")
 	fs.Float64Var(&o.ToleranceM2, "tolerance", data.DefaultToleranceM2, "area in m² below which overlaps, gaps and overhangs are ignored")
 	fs.BoolVar(&o.Complete, "complete", false, "declare every imported parent complete: gaps under it are violations")
@@ -71,7 +71,7 @@ func cmdImportUnits(ctx context.Context, args []string) int {
 
 // printReport writes an import report for people: one line per finding,
 // the geometry left out (the API has it as GeoJSON).
-func printReport(w io.Writer, r *data.Report) {
+func printReport(w io.Writer, r *data.UnitImportReport) {
 	for _, v := range r.Violations {
 		fmt.Fprintf(w, "ERROR   %-16s %-34s %s\n", v.Rule, strings.Join(v.Codes, ","), v.Message)
 	}

@@ -47,7 +47,7 @@ var Defaults = Options{Scale: "full", District: "440308", GridsPerCommunity: 25,
 type Result struct {
 	Counts          map[grid.Level]int
 	GenerateSeconds float64
-	Import          *data.Report
+	Import          *data.UnitImportReport
 }
 
 // Build generates the demo city in PostGIS and loads it through the
@@ -76,7 +76,7 @@ func Build(ctx context.Context, s *data.Store, o Options) (*Result, error) {
 	}
 	say("generated %d districts, %d streets, %d communities, %d grids in %.1fs; validating and loading",
 		res.Counts[grid.District], res.Counts[grid.Street], res.Counts[grid.Community], res.Counts[grid.Grid], res.GenerateSeconds)
-	res.Import, err = s.ImportUnits(ctx, drafts, nil, data.ImportOptions{Complete: true, Actor: "gridmap demo", Reason: "demo city"})
+	res.Import, err = s.ImportUnits(ctx, drafts, nil, data.UnitImportOptions{Complete: true, Actor: "gridmap demo", Reason: "demo city"})
 	return res, err
 }
 

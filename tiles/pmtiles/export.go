@@ -311,14 +311,14 @@ func writeArchive(w io.Writer, h pm.HeaderV3, entries []pm.EntryV3, meta []byte,
 
 // resolveLayers finds the tilesets; their source layers must not share a
 // name, since one tile holds them all.
-func resolveLayers(cat *tiles.Catalogue, names []string) ([]*tiles.Layer, error) {
+func resolveLayers(cat *tiles.Catalogue, names []string) ([]*tiles.Tileset, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no layers to export: choose among %s", strings.Join(cat.Names(), ", "))
 	}
-	var out []*tiles.Layer
+	var out []*tiles.Tileset
 	sources := map[string]string{}
 	for _, n := range names {
-		l, ok := cat.Layer(n)
+		l, ok := cat.Tileset(n)
 		if !ok {
 			return nil, fmt.Errorf("no tileset %q: choose among %s", n, strings.Join(cat.Names(), ", "))
 		}
@@ -340,7 +340,7 @@ func resolveLayers(cat *tiles.Catalogue, names []string) ([]*tiles.Layer, error)
 }
 
 // exportBounds is the bbox asked for, or the store's district extent.
-func exportBounds(ctx context.Context, r *tiles.Renderer, l *tiles.Layer, bbox *[4]float64) ([4]float64, error) {
+func exportBounds(ctx context.Context, r *tiles.Renderer, l *tiles.Tileset, bbox *[4]float64) ([4]float64, error) {
 	var b [4]float64
 	if bbox != nil {
 		b = *bbox
@@ -420,7 +420,7 @@ func e7(v float64) int32 { return int32(math.Round(v * 1e7)) }
 
 // metadata is the archive's JSON metadata: TileJSON-like names and the
 // vector_layers of the chosen tilesets, their zooms cut to the archive's.
-func metadata(layers []*tiles.Layer, o Options, minZ, maxZ uint8, b [4]float64) map[string]any {
+func metadata(layers []*tiles.Tileset, o Options, minZ, maxZ uint8, b [4]float64) map[string]any {
 	var names, descs []string
 	var vls []any
 	for _, l := range layers {
@@ -465,7 +465,7 @@ type rendered struct {
 // renderInOrder renders every tile of the ranges with a pool of workers
 // and hands them to write in ascending tile ID order; at most a window of
 // tiles is in flight, so memory stays bounded.
-func renderInOrder(ctx context.Context, r *tiles.Renderer, layers []*tiles.Layer, ranges []tileRange, workers int,
+func renderInOrder(ctx context.Context, r *tiles.Renderer, layers []*tiles.Tileset, ranges []tileRange, workers int,
 	write func(rendered) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -538,7 +538,7 @@ func renderInOrder(ctx context.Context, r *tiles.Renderer, layers []*tiles.Layer
 
 // renderTile concatenates the layers' MVTs of one tile (an MVT is a list
 // of layers), gzips and hashes it.
-func renderTile(ctx context.Context, r *tiles.Renderer, layers []*tiles.Layer, t *rendered, buf *bytes.Buffer, zw *gzip.Writer) error {
+func renderTile(ctx context.Context, r *tiles.Renderer, layers []*tiles.Tileset, t *rendered, buf *bytes.Buffer, zw *gzip.Writer) error {
 	for _, l := range layers {
 		b, err := r.Render(ctx, l.Name, t.z, t.x, t.y)
 		if err != nil {

@@ -144,7 +144,7 @@ func TestExportDemo(t *testing.T) {
 	if h.MinZoom != 0 || h.MaxZoom != 14 || h.CenterZoom < h.MinZoom || h.CenterZoom > h.MaxZoom {
 		t.Errorf("header zooms: %d–%d, centre %d", h.MinZoom, h.MaxZoom, h.CenterZoom)
 	}
-	units, _ := r.Catalogue.Layer("units")
+	units, _ := r.Catalogue.Tileset("units")
 	tj, err := tiles.Describe(ctx, r.Pool, units, "")
 	if err != nil {
 		t.Fatal(err)
