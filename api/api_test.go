@@ -288,6 +288,7 @@ func sqlInt(t *testing.T, s *data.Store, q string, args ...any) int {
 }
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	var body map[string]string
 	expect(t, e.get("/healthz"), http.StatusOK, ctJSON, &body)
@@ -300,6 +301,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	var body struct {
 		Status   string `json:"status"`
@@ -322,6 +324,7 @@ func TestReadyz(t *testing.T) {
 }
 
 func TestReadyzDatabaseDown(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	e := newEnv(t, s, api.Options{})
 	s.Close() // pgtest's cleanup closes it again, which is harmless
@@ -333,6 +336,7 @@ func TestReadyzDatabaseDown(t *testing.T) {
 // TestDistrictsPage: the HTML district list, at /districts since the wall
 // map took / (web_test.go).
 func TestDistrictsPage(t *testing.T) {
+	t.Parallel()
 	t.Run("demo", func(t *testing.T) {
 		e := demoEnv(t)
 		r := e.get("/districts")
@@ -367,6 +371,7 @@ func TestDistrictsPage(t *testing.T) {
 }
 
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	cases := []struct {
 		method, path string
@@ -402,6 +407,7 @@ func TestRouting(t *testing.T) {
 // TestMethodNotAllowedAllow: RFC 9110 §15.5.6 — a 405 response MUST carry
 // an Allow header listing the methods the resource supports.
 func TestMethodNotAllowedAllow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	cases := []struct{ method, path, allow string }{
 		{http.MethodDelete, "/v1/locate", "GET, POST"},
@@ -424,6 +430,7 @@ func TestMethodNotAllowedAllow(t *testing.T) {
 }
 
 func TestListUnitsFilters(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	s := e.store
 	firstStreet := sqlStrings(t, s, `SELECT code FROM units WHERE level='street' ORDER BY code LIMIT 1`)[0]
@@ -486,6 +493,7 @@ func bboxOf(t *testing.T, s *data.Store, code string) string {
 }
 
 func TestListUnitsGeometryModes(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	vertices := func(raw json.RawMessage) int { return strings.Count(string(raw), "],[") }
 	got := map[string]unitCollection{}
@@ -521,6 +529,7 @@ func TestListUnitsGeometryModes(t *testing.T) {
 }
 
 func TestListUnitsPaging(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	community := sqlStrings(t, e.store, `SELECT code FROM units WHERE level='community' ORDER BY code LIMIT 1`)[0]
 	cases := []struct {
@@ -605,6 +614,7 @@ func TestListUnitsPaging(t *testing.T) {
 }
 
 func TestListUnitsBadParams(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	cases := []struct {
 		query, param string
@@ -649,6 +659,7 @@ func TestListUnitsBadParams(t *testing.T) {
 }
 
 func TestGetUnit(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	s := e.store
 	street := sqlStrings(t, s, `SELECT code FROM units WHERE level='street' ORDER BY code LIMIT 1`)[0]
@@ -720,6 +731,7 @@ func deref(p *string) string {
 }
 
 func TestUnitChildren(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	s := e.store
 	community := sqlStrings(t, s, `SELECT code FROM units WHERE level='community' ORDER BY code DESC LIMIT 1`)[0]
@@ -766,6 +778,7 @@ func TestUnitChildren(t *testing.T) {
 }
 
 func TestTopologyIssuesDemo(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	type issues struct {
 		Layer        string      `json:"layer"`

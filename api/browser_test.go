@@ -30,6 +30,7 @@ import (
 // Node.js, playwright-core (`make web`) or Chromium (`make browser-deps`)
 // fail it.
 func TestWallMapInBrowser(t *testing.T) {
+	t.Parallel()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("Node.js is needed for the wall map's browser test: %v", err)

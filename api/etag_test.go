@@ -95,6 +95,7 @@ func objectState(t *testing.T, e *apiEnv, code string) (string, string) {
 }
 
 func TestObjectETag(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	x, y, _ := demoPoint(t, e, "")
 	code := demoDistrict + "0101000001"
@@ -248,6 +249,7 @@ func TestObjectETag(t *testing.T) {
 // 412, and the store holds the winner's write. Every fifth round a DELETE
 // races the PUT; when the DELETE wins, the PUT finds no object (404).
 func TestObjectETagRace(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	x, y, _ := demoPoint(t, e, "")
 	code := demoDistrict + "0101000001"
@@ -325,6 +327,7 @@ func TestObjectETagRace(t *testing.T) {
 }
 
 func TestUnitETag(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.NewDemo(t), api.Options{})
 	path := "/v1/units/" + demoDistrict
 	r := e.get(path)

@@ -248,6 +248,7 @@ func cityCalendar(t *testing.T, e *apiEnv) *grid.Calendar {
 }
 
 func TestReportEventAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	g := grids[10]
@@ -315,6 +316,7 @@ func TestReportEventAPI(t *testing.T) {
 // TestReportEventCRS: a position from a Chinese map is converted to
 // WGS-84; the position as sent is kept.
 func TestReportEventCRS(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	for i, tc := range []struct {
@@ -371,6 +373,7 @@ func metresApart(lon1, lat1, lon2, lat2 float64) float64 {
 // TestReportEventBadInput: each bad report is a problem naming what is
 // wrong, and none of them writes anything.
 func TestReportEventBadInput(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	g := grids[0]
@@ -497,6 +500,7 @@ func unblockLockWaiters(t *testing.T, s *data.Store) int {
 // the same Idempotency-Key at the same moment: one event, one 201, the
 // rest 200 Idempotent-Replayed, all with the same code.
 func TestReportEventIdempotencyAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	g := grids[33]
@@ -613,6 +617,7 @@ func TestReportEventIdempotencyAPI(t *testing.T) {
 // TestEventTransitionsAPI drives an event through every legal step to
 // closed, and checks each refusal.
 func TestEventTransitionsAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	f := e.reportEvent(evReport("0102", grids[3].lon, grids[3].lat, "reporter", "网格员甲"))
@@ -852,6 +857,7 @@ func pageEvents(t *testing.T, e *apiEnv, first string, limit int) []string {
 }
 
 func TestListEventsAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	codes := seedEventSet(t, e)
 	if len(codes) != 30 {
@@ -952,6 +958,7 @@ type evStatsUnit struct {
 }
 
 func TestEventStatsAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	seedEventSet(t, e)
 	counts := func(key, where string) map[string]int64 {
@@ -1031,6 +1038,7 @@ func TestEventStatsAPI(t *testing.T) {
 }
 
 func TestEventConfigAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	g := grids[7]
@@ -1230,6 +1238,7 @@ func mustDay(t *testing.T, day string, loc *time.Location) time.Time {
 // with If-Match one wins and the rest get 412, without it one wins and the
 // rest get 409 (the move is no longer legal). One log entry, one feed row.
 func TestEventTransitionRace(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	for _, withIfMatch := range []bool{true, false} {

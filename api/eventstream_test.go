@@ -235,6 +235,7 @@ func (c *sseConn) expectEntries(what string, want []data.FeedEntry, d time.Durat
 // seq as id, to every subscriber whose filter matches: unit, bbox, status
 // (entering or leaving it) and class.
 func TestEventStreamDelivers(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	g1 := grids[0]
@@ -350,6 +351,7 @@ func TestEventStreamDelivers(t *testing.T) {
 }
 
 func TestEventStreamBadParams(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	for _, c := range []struct {
 		path   string
@@ -375,6 +377,7 @@ func TestEventStreamBadParams(t *testing.T) {
 // TestEventStreamHeartbeat: an idle stream carries a comment every
 // heartbeat.
 func TestEventStreamHeartbeat(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.NewDemo(t), api.Options{SSEHeartbeat: 100 * time.Millisecond})
 	c := openSSE(t, e.url, "/v1/events/stream")
 	beats := 0
@@ -403,6 +406,7 @@ func TestEventStreamHeartbeat(t *testing.T) {
 // server's ring, and from another server whose ring started later (from
 // the table, then its ring).
 func TestEventStreamResume(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	a := newEnv(t, store, api.Options{})
 	grids := evGridPoints(t, store)
@@ -529,6 +533,7 @@ func TestEventStreamResume(t *testing.T) {
 // TestEventStreamReset: resuming from an id whose entries were pruned is
 // told so with a reset message, and then follows the present.
 func TestEventStreamReset(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	a := newEnv(t, store, api.Options{})
 	grids := evGridPoints(t, store)
@@ -585,6 +590,7 @@ func TestEventStreamReset(t *testing.T) {
 // TestEventStreamAcrossProcesses: a report and a move made through one
 // server reach a subscriber of another server process within 5 s.
 func TestEventStreamAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	a := newEnv(t, store, api.Options{})
 	b := startServe(t, store)
@@ -617,6 +623,7 @@ func TestEventStreamAcrossProcesses(t *testing.T) {
 // TestEventStreamManySubscribers: fifty subscribers each get every
 // message of a burst of two hundred reports, in order.
 func TestEventStreamManySubscribers(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := evGridPoints(t, e.store)
 	start := newestFeedSeq(t, e.store)
@@ -667,6 +674,7 @@ func TestEventStreamManySubscribers(t *testing.T) {
 // half way, so its ring begins after the ids it is asked to resume from).
 // What it reads, end to end, is the feed: no gap, no duplicate.
 func TestEventStreamReconnectUnderLoad(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	servers := []*apiEnv{newEnv(t, store, api.Options{}), newEnv(t, store, api.Options{})}
 	grids := evGridPoints(t, store)

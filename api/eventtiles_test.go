@@ -37,6 +37,7 @@ func reportAt(t *testing.T, store *data.Store, code, class string, at time.Time)
 
 // GET /tiles/events.json describes both source layers with their fields.
 func TestEventTileJSON(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	var tj tileJSON
 	expect(t, e.get("/tiles/events.json"), http.StatusOK, ctJSON, &tj)
@@ -72,6 +73,7 @@ func TestEventTileJSON(t *testing.T) {
 // Events tiles, like the others, are revalidated by clients on every use
 // (a live wall reloads them after a change), with ETag and 304.
 func TestEventTileCacheControl(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	e := newEnv(t, store, api.Options{})
 	ctx := context.Background()

@@ -114,6 +114,7 @@ func expectNothingWritten(t *testing.T, e *apiEnv, units int, codes ...string) {
 }
 
 func TestImportAndReimport(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	req, err := http.NewRequest(http.MethodPost, e.url+"/v1/units:import?reason=test+load", strings.NewReader(testCity))
 	if err != nil {
@@ -188,6 +189,7 @@ func TestImportAndReimport(t *testing.T) {
 }
 
 func TestImportCreatedReport(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	var rep importReport
 	expect(t, e.post("/v1/units:import", testCity), http.StatusCreated, ctJSON, &rep)
@@ -203,6 +205,7 @@ func TestImportCreatedReport(t *testing.T) {
 // a 14-digit (CJ/T 213-2005) grid code is widened to 15 digits, and a
 // district's parent city code is dropped.
 func TestImportNormalisesCodes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	doc := featureCollection(
 		`{"type":"Feature","properties":{"code":440399,"name":"d","level":"district","parent_code":"4403"},"geometry":`+square(113.0, 22.0, 113.1, 22.1)+`}`,
@@ -235,6 +238,7 @@ func TestImportNormalisesCodes(t *testing.T) {
 }
 
 func TestImportEveryViolationAtOnce(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := countAllUnits(t, e)
 	sq, street, area := overlapSquare(t, e, 0.0005)
@@ -317,6 +321,7 @@ func TestImportEveryViolationAtOnce(t *testing.T) {
 }
 
 func TestImportFeatureErrors(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := countAllUnits(t, e)
 	cases := []struct {
@@ -361,6 +366,7 @@ func TestImportFeatureErrors(t *testing.T) {
 }
 
 func TestImportMalformedBody(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := countAllUnits(t, e)
 	cases := []struct {
@@ -387,6 +393,7 @@ func TestImportMalformedBody(t *testing.T) {
 }
 
 func TestImportQueryParams(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := countAllUnits(t, e)
 	cases := []struct{ query, param, inDetail string }{
@@ -409,6 +416,7 @@ func TestImportQueryParams(t *testing.T) {
 }
 
 func TestImportRepair(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := countAllUnits(t, e)
 	doc := featureCollection(unitFeat("440399", "district", bowtie))
@@ -447,6 +455,7 @@ func TestImportRepair(t *testing.T) {
 }
 
 func TestImportComplete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	// The west street leaves 113.04–113.05 uncovered: ≈ 1.03 km × 11.07 km.
 	doc := featureCollection(testDistrict, unitFeat("440399001", "street", square(113.0, 22.0, 113.04, 22.1)), testStreetE)
@@ -485,6 +494,7 @@ func TestImportComplete(t *testing.T) {
 }
 
 func TestImportTolerance(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := countAllUnits(t, e)
 	sq, street, area := overlapSquare(t, e, 0.0005) // ≈ 11,500 m² inside one demo street
@@ -534,6 +544,7 @@ func policeLayer(x, y float64) string {
 }
 
 func TestImportLayer(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := countAllUnits(t, e)
 	x, y, _ := demoPoint(t, e, "")
@@ -594,6 +605,7 @@ func TestImportLayer(t *testing.T) {
 }
 
 func TestValidateWritesNothing(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := countAllUnits(t, e)
 	var rep importReport
@@ -622,6 +634,7 @@ func TestValidateWritesNothing(t *testing.T) {
 }
 
 func TestImportBodyLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{MaxImportBytes: 1024})
 	small := featureCollection(testDistrict)
 	if len(small) >= 1024 {

@@ -69,6 +69,7 @@ func unitName(t *testing.T, e *apiEnv, code string) string {
 }
 
 func TestLocateInside(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := sqlStrings(t, e.store, `SELECT code FROM units WHERE level='grid' ORDER BY code`)
 	for _, code := range []string{grids[0], grids[len(grids)/2], grids[len(grids)-1]} {
@@ -114,6 +115,7 @@ func TestLocateInside(t *testing.T) {
 }
 
 func TestLocateOutside(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	for _, p := range [][2]float64{{0, 0}, {-180, -90}, {180, 90}, {114.0, 22.0}} {
 		r := e.get(locatePath(p[0], p[1]))
@@ -141,6 +143,7 @@ func TestLocateOutside(t *testing.T) {
 }
 
 func TestLocateBadParams(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	cases := []struct{ query, param, inDetail string }{
 		{"", "lon", "required"},
@@ -196,6 +199,7 @@ func sharedVertex(t *testing.T, e *apiEnv) (x, y float64, grids []string) {
 }
 
 func TestLocateSharedVertex(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	x, y, grids := sharedVertex(t, e)
 	t.Logf("vertex %s %s of %v", num(x), num(y), grids)
@@ -214,6 +218,7 @@ func TestLocateSharedVertex(t *testing.T) {
 }
 
 func TestLocateBatch(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	grids := sqlStrings(t, e.store, `SELECT code FROM units WHERE level='grid' ORDER BY code`)
 	x1, y1, _ := demoPoint(t, e, grids[len(grids)-1])
@@ -266,6 +271,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 func TestLocateBatchErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{MaxLocatePoints: 5})
 	points := func(n int) string {
 		ps := make([]string, n)
@@ -319,6 +325,7 @@ func TestLocateBatchErrors(t *testing.T) {
 // TestLocateReadYourWrites: an import through the API is located by the
 // very next request, in the base layer and in a new layer.
 func TestLocateReadYourWrites(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	var loc location
 	expect(t, e.get("/v1/locate?lon=113.02&lat=22.05"), http.StatusOK, ctJSON, &loc)
@@ -458,6 +465,7 @@ func waitLocated(t *testing.T, e *apiEnv, lon, lat float64, district string) (ti
 // TestLocateCrossProcessFreshness: a unit imported through one server is
 // located by another one on the same database, without a restart.
 func TestLocateCrossProcessFreshness(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	e2, _ := follower(t, e)
 	listenerPID(t, e, 0)
@@ -487,6 +495,7 @@ func TestLocateCrossProcessFreshness(t *testing.T) {
 // session is killed, a unit is imported while it is down, and the follower
 // must still see it once it has reconnected.
 func TestLocateFreshnessAfterLostListener(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	e2, _ := follower(t, e)
 	pid := listenerPID(t, e, 0)

@@ -49,6 +49,7 @@ func expectSamples(t *testing.T, exposition string, lines ...string) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	x, y, _ := demoPoint(t, e, "")
 
@@ -131,6 +132,7 @@ func TestMetrics(t *testing.T) {
 // Two servers in one process each have their own registry: no duplicate
 // registration panic, and one's requests do not show in the other's metrics.
 func TestMetricsTwoServers(t *testing.T) {
+	t.Parallel()
 	store := pgtest.New(t)
 	a := newEnv(t, store, api.Options{})
 	b := newEnv(t, store, api.Options{})

@@ -130,6 +130,7 @@ func checkObjFeature(t *testing.T, f objFeature, code, class, className, grid st
 }
 
 func TestClassesAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	var body struct {
 		Classes []struct {
@@ -193,6 +194,7 @@ func TestClassesAPI(t *testing.T) {
 }
 
 func TestObjectLifecycleAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	x, y, gridA := demoPoint(t, e, "")
 	code := demoDistrict + "0101000001"
@@ -316,6 +318,7 @@ func abs(v float64) float64 {
 }
 
 func TestCreateObjectErrors(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	x, y, _ := demoPoint(t, e, "")
 	pt := pointJSON(x, y)
@@ -444,6 +447,7 @@ func featureCodes(fs []objFeature) []string {
 }
 
 func TestListObjectsAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	objSeed(t, e, 900)
 	s := e.store
@@ -544,6 +548,7 @@ func TestListObjectsAPI(t *testing.T) {
 }
 
 func TestListObjectsBadParams(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	objSeed(t, e, 20)
 	var fc objCollection
@@ -617,6 +622,7 @@ type statsBody struct {
 }
 
 func TestStatsAPI(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	objSeed(t, e, 600)
 	s := e.store
@@ -699,6 +705,7 @@ func TestStatsAPI(t *testing.T) {
 }
 
 func TestObjectRoutes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	cases := []struct{ method, path, allow string }{
 		{http.MethodDelete, "/v1/classes", "GET, POST"},

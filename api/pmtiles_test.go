@@ -71,6 +71,7 @@ func render(t *testing.T, r *tiles.Renderer, z, x, y int) []byte {
 }
 
 func TestPMTilesTiles(t *testing.T) {
+	t.Parallel()
 	e, r, stats, _ := pmtilesEnv(t)
 
 	// A z14 tile on a grid: gzip as stored, or plain for a client that
@@ -134,6 +135,7 @@ func TestPMTilesTiles(t *testing.T) {
 }
 
 func TestPMTilesTileJSON(t *testing.T) {
+	t.Parallel()
 	e, _, stats, _ := pmtilesEnv(t)
 	var tj struct {
 		TileJSON     string     `json:"tilejson"`
@@ -187,6 +189,7 @@ func TestPMTilesTileJSON(t *testing.T) {
 }
 
 func TestPMTilesRange(t *testing.T) {
+	t.Parallel()
 	e, _, _, path := pmtilesEnv(t)
 	file, err := os.ReadFile(path)
 	if err != nil {
@@ -232,6 +235,7 @@ func TestPMTilesRange(t *testing.T) {
 }
 
 func TestPMTilesNotConfigured(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	expectProblem(t, e.get("/pmtiles/demo/0/0/0.mvt"), 404, typeNotFound, "", "--pmtiles-dir")
 	expectProblem(t, e.get("/pmtiles/demo.json"), 404, typeNotFound, "", "--pmtiles-dir")

@@ -59,6 +59,7 @@ func ringWith(x, y float64, bad string) string {
 }
 
 func TestPositionsRefusedByObjectWrites(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	x, y, _ := demoPoint(t, e, "")
 	code := demoDistrict + "0101000001"
@@ -97,6 +98,7 @@ type importProblem struct {
 }
 
 func TestPositionsRefusedByObjectImports(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	x, y, _ := demoPoint(t, e, "")
 	good := objFeatureJSON(demoDistrict+"0101000001", "0101", pointJSON(x, y), "")
@@ -159,6 +161,7 @@ func TestPositionsRefusedByObjectImports(t *testing.T) {
 }
 
 func TestPositionsRefusedByUnitImports(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	before := tableState(t, e)
 	for _, b := range badPositions {
@@ -193,6 +196,7 @@ func TestPositionsRefusedByUnitImports(t *testing.T) {
 // An event's position is two members, lon and lat: the bad positions of the
 // issue become a missing, null, string or extra member, each a 422 naming it.
 func TestPositionsRefusedByEvents(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	g := evGridPoints(t, e.store)[0]
 	before := tableState(t, e)
@@ -221,6 +225,7 @@ func TestPositionsRefusedByEvents(t *testing.T) {
 // member. Until api/locate.go reads points with geo.ParsePosition,
 // [null,22] is located as (0, 22) and the member is not named.
 func TestPositionsRefusedByLocateBatch(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	g := evGridPoints(t, e.store)[0]
 	before := tableState(t, e)

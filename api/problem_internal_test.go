@@ -16,6 +16,7 @@ import (
 )
 
 func TestProblemFor(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name   string
 		err    error
@@ -59,6 +60,7 @@ func TestProblemFor(t *testing.T) {
 // A failure of ours answers 500 with a request id, and not its cause; a
 // client that has gone gets nothing.
 func TestWriteErrorInternal(t *testing.T) {
+	t.Parallel()
 	var log strings.Builder
 	s := &Server{log: slog.New(slog.NewTextHandler(&log, nil))}
 	w := httptest.NewRecorder()
@@ -81,6 +83,7 @@ func TestWriteErrorInternal(t *testing.T) {
 }
 
 func TestAcceptsEncoding(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		header, coding string
 		want           bool
@@ -106,6 +109,7 @@ func TestAcceptsEncoding(t *testing.T) {
 }
 
 func TestDecodeBody(t *testing.T) {
+	t.Parallel()
 	type body struct {
 		Name  string `json:"name"`
 		Count int    `json:"count"`

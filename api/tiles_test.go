@@ -96,6 +96,7 @@ func expectCache(t *testing.T, r reply, want string) {
 }
 
 func TestTileParameters(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	for _, tc := range []struct {
 		path, param, detail string
@@ -119,6 +120,7 @@ func TestTileParameters(t *testing.T) {
 
 // An empty tile (open sea) is 204 No Content, with an ETag, cached too.
 func TestTileEmptyIs204(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	path := tilePath("units", orb.Point{116.5, 20.5}, 14)
 	r := e.getTile(path)
@@ -138,6 +140,7 @@ func TestTileEmptyIs204(t *testing.T) {
 // The cache: a miss, then hits; the ETag of the uncompressed bytes; 304 on
 // If-None-Match; gzip as stored or unzipped for clients that do not take it.
 func TestTileCacheAndConditionalRequests(t *testing.T) {
+	t.Parallel()
 	store := withDemoObjects(t, pgtest.NewDemo(t), 1000)
 	e := newEnv(t, store, api.Options{})
 	p := unitPoint(t, store, demoDistrict)
@@ -186,6 +189,7 @@ func TestTileCacheAndConditionalRequests(t *testing.T) {
 
 // The byte bound holds: with room for a few tiles, older ones are evicted.
 func TestTileCacheByteBound(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	const bound = 6000
 	e := newEnv(t, store, api.Options{TileCacheBytes: bound})
@@ -236,6 +240,7 @@ type tileSource struct {
 }
 
 func TestTileJSON(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	want := map[string][]string{"units": {"district", "street", "community", "grid"}, "objects": {"object_counts", "objects"}}
 	for name, sources := range want {
@@ -276,6 +281,7 @@ func TestTileJSON(t *testing.T) {
 
 // The wall style is a structurally valid MapLibre style on the tilesets.
 func TestWallStyle(t *testing.T) {
+	t.Parallel()
 	e := demoEnv(t)
 	var style struct {
 		Version int                       `json:"version"`
@@ -451,6 +457,7 @@ func awaitNewETag(t *testing.T, e *apiEnv, path, old string) reply {
 // those: a tile far away stays cached. A itself answers the new tile at
 // once.
 func TestTileInvalidationAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	store := withDemoObjects(t, pgtest.NewDemo(t), 2000)
 	a := newEnv(t, store, api.Options{})
 	b := startServe(t, store)
@@ -553,6 +560,7 @@ func TestTileInvalidationAcrossProcesses(t *testing.T) {
 // many features as the database holds units meeting the tile with its
 // buffer.
 func TestTilesReadByGDAL(t *testing.T) {
+	t.Parallel()
 	ogrinfo, err := exec.LookPath("ogrinfo")
 	if err != nil {
 		t.Fatalf("ogrinfo (GDAL, Debian package gdal-bin) is not installed: `make test` installs it; %v", err)

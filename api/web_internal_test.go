@@ -13,6 +13,7 @@ import (
 // A binary built without `make web` has the page but no MapLibre: its
 // files answer 503 problem+json naming the fix, the page's own files 200.
 func TestStaticWithoutMapLibre(t *testing.T) {
+	t.Parallel()
 	files := loadAssets(func(name string) ([]byte, error) {
 		if isMapLibre(name) {
 			return nil, fs.ErrNotExist

@@ -18,6 +18,7 @@ import (
 // with ETags, and every file the page names is there (MapLibre when the
 // binary was built after `make web`, else a 503 that says so).
 func TestWallPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.New(t), api.Options{})
 	r := e.get("/")
 	expect(t, r, http.StatusOK, "text/html", nil)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestEventFilterWhere(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	yes, no := true, false
 	at := now.Add(-time.Hour)
@@ -57,6 +58,7 @@ func TestEventFilterWhere(t *testing.T) {
 // index events_open_deadline's, which the planner uses only for a query
 // with the same predicate.
 func TestOpenStatusesMatchTheIndex(t *testing.T) {
+	t.Parallel()
 	sql, err := os.ReadFile("migrations/005_events.sql")
 	if err != nil {
 		t.Fatal(err)

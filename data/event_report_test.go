@@ -14,6 +14,7 @@ import (
 // no database: which reports are refused, which lead their key and are
 // written, and how followers of a key are answered.
 func TestReportBatchRouteAndFollowers(t *testing.T) {
+	t.Parallel()
 	periods, err := grid.ParsePeriods("09:00-12:00")
 	if err != nil {
 		t.Fatal(err)

@@ -178,6 +178,7 @@ func newestSeq(t *testing.T, s *data.Store) int64 {
 // department and deadline come from the class and the working calendar;
 // the report is log entry 1 and a feed row; event_counts stay exact.
 func TestReportEventsCodesAndRouting(t *testing.T) {
+	t.Parallel()
 	c := newEvCity(t)
 	s, ctx := c.s, context.Background()
 	monday10 := time.Date(2026, 11, 23, 10, 0, 0, 0, cst) // a Monday without holidays around
@@ -329,6 +330,7 @@ func TestReportEventsCodesAndRouting(t *testing.T) {
 // TestReportEventsPartialBatch: a report with an unknown class (or no
 // grid) fails alone; the rest of its batch is written.
 func TestReportEventsPartialBatch(t *testing.T) {
+	t.Parallel()
 	c := newEvCity(t)
 	s := c.s
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, cst)
@@ -371,6 +373,7 @@ func TestReportEventsPartialBatch(t *testing.T) {
 // event (Replayed); another body is an *IdempotencyError; a key twice in
 // one batch follows its first report; concurrent twins make one event.
 func TestReportEventsIdempotency(t *testing.T) {
+	t.Parallel()
 	c := newEvCity(t)
 	s, ctx := c.s, context.Background()
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, cst)
@@ -497,6 +500,7 @@ func TestReportEventsIdempotency(t *testing.T) {
 // two, both connections taken by twins blocked on the key; when the key's
 // first holder goes away one twin leads and the other waits on it.
 func TestReportEventsKeyWaitDoesNotStarvePool(t *testing.T) {
+	t.Parallel()
 	c := newEvCity(t)
 	s, ctx := c.s, context.Background()
 	small, err := data.Open(ctx, s.URL())
@@ -607,6 +611,7 @@ type step struct {
 // re-dispatches and a failed verification, and checks that every illegal
 // or stale move writes nothing.
 func TestTransitionEventLoop(t *testing.T) {
+	t.Parallel()
 	c := newEvCity(t)
 	s, ctx := c.s, context.Background()
 	day := func(hm string) time.Time {
@@ -906,6 +911,7 @@ func listEvents(t *testing.T, s *data.Store, f data.EventFilter) []string {
 }
 
 func TestListEventsFiltersAndPages(t *testing.T) {
+	t.Parallel()
 	es := buildEventSet(t)
 	s := es.s
 	now := time.Now()
@@ -990,6 +996,7 @@ func isFilterErr(err error, param string) bool {
 }
 
 func TestEventStats(t *testing.T) {
+	t.Parallel()
 	es := buildEventSet(t)
 	s, ctx := es.s, context.Background()
 	district := es.grids[0][:6]
@@ -1183,6 +1190,7 @@ func fmtCount(c data.EventCount) string {
 // TestPruneEventsAndFeedBounds: pruning drops feed rows and keys past
 // their retention and moves the pruned mark; new rows continue above it.
 func TestPruneEventsAndFeedBounds(t *testing.T) {
+	t.Parallel()
 	c := newEvCity(t)
 	s, ctx := c.s, context.Background()
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, cst)
@@ -1255,6 +1263,7 @@ func TestPruneEventsAndFeedBounds(t *testing.T) {
 // next report, on this store and on another store (another server) on
 // the same database; events already reported keep their deadline.
 func TestEventConfigEdits(t *testing.T) {
+	t.Parallel()
 	c := newEvCity(t)
 	s, ctx := c.s, context.Background()
 	other, err := data.Open(ctx, s.URL())
@@ -1414,6 +1423,7 @@ func TestEventConfigEdits(t *testing.T) {
 // count rows they all update) all succeed and keep event_counts exact;
 // the feed holds one row per report and move, in seq order.
 func TestEventsConcurrentReportsAndMoves(t *testing.T) {
+	t.Parallel()
 	c := newEvCity(t)
 	s, ctx := c.s, context.Background()
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, cst)

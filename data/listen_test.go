@@ -14,6 +14,7 @@ import (
 // notice, and again after its connection is lost, telling how long it was
 // down; it returns when its context ends.
 func TestFollowReconnects(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := make(chan time.Duration, 16)

@@ -68,6 +68,7 @@ func oiInside(t *testing.T, s *data.Store) (lon, lat float64, gridCode string) {
 }
 
 func TestImportObjectsFormats(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	lon, lat, g := oiInside(t, s)
 	d := g[:6]
@@ -108,6 +109,7 @@ func TestImportObjectsFormats(t *testing.T) {
 }
 
 func TestImportObjectsBadRows(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	lon, lat, g := oiInside(t, s)
 	d := g[:6]
@@ -176,6 +178,7 @@ func TestImportObjectsBadRows(t *testing.T) {
 }
 
 func TestImportObjectsTruncated(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	lon, lat, g := oiInside(t, s)
 	fc := fmt.Sprintf(`{"type":"FeatureCollection","features":[
@@ -200,6 +203,7 @@ func TestImportObjectsTruncated(t *testing.T) {
 // polygon against a brute-force largest-share over all grids in PostGIS.
 // A second import of the same stream goes through the merge path.
 func TestImportAssignmentMatchesBruteForce(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	st, err := demo.Objects(ctx, s, 100000, 5, false)
@@ -280,6 +284,7 @@ func TestImportAssignmentMatchesBruteForce(t *testing.T) {
 // key: a statement with an unknown class fails whole, and a class in use
 // cannot be removed.
 func TestClassIntegrityInSQL(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	lon, lat, g := oiInside(t, s)
@@ -313,6 +318,7 @@ func TestClassIntegrityInSQL(t *testing.T) {
 // moved boundary re-assigns exactly the objects in the strip that changed
 // hands, in the import's transaction.
 func TestUnitImportMovesObjects(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	st, err := demo.Objects(ctx, s, 20000, 9, true)

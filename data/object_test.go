@@ -76,6 +76,7 @@ func wantInvalid(t *testing.T, err error, field string, inMsg ...string) {
 }
 
 func TestObjectClassSeed(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	ctx := context.Background()
 	seed, err := data.SeedClasses()
@@ -126,6 +127,7 @@ func TestObjectClassSeed(t *testing.T) {
 }
 
 func TestAddClass(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	ctx := context.Background()
 	shop := grid.Class{Code: "shop", Kind: grid.KindBuilding, Name: "商铺", GeometryTypes: []string{"Point", "Polygon"}}
@@ -162,6 +164,7 @@ func TestAddClass(t *testing.T) {
 }
 
 func TestValidateUSCC(t *testing.T) {
+	t.Parallel()
 	for _, code := range []string{"91350100M000100Y43", "91110000802100433B", "91440300708461136T"} {
 		if err := grid.ValidateUSCC(code); err != nil {
 			t.Errorf("%s: %v", code, err)
@@ -193,6 +196,7 @@ func TestValidateUSCC(t *testing.T) {
 }
 
 func TestCheckObject(t *testing.T) {
+	t.Parallel()
 	seed, err := data.SeedClasses()
 	if err != nil {
 		t.Fatal(err)
@@ -298,6 +302,7 @@ func straddle(t *testing.T, s *data.Store, a, b string, m orb.Point) orb.Geometr
 }
 
 func TestSaveObjectAssignsGrid(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	a, b, m := twoGrids(t, s)
@@ -550,6 +555,7 @@ func randomPoints(rng *rand.Rand, b [4]float64, w float64, n, seq int) []objPoin
 }
 
 func TestObjectCountsExact(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	ext := demoExtent(t, s)
@@ -656,6 +662,7 @@ func TestObjectCountsExact(t *testing.T) {
 }
 
 func TestReassignAfterBoundaryChange(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	a, b, _ := twoGrids(t, s)
@@ -860,6 +867,7 @@ func compareRanked(t *testing.T, what string, got []data.ObjectRow, want []ranke
 }
 
 func TestNearAndNearestEqualBruteForce(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ext := demoExtent(t, s)
 	rng := rand.New(rand.NewPCG(11, 13))
@@ -961,6 +969,7 @@ func rowCodes(rows []data.ObjectRow) []string {
 // TestNearAtTheEdgesOfTheMap: the bounding-box prefilter wraps at the
 // antimeridian and opens to all longitudes near a pole.
 func TestNearAtTheEdgesOfTheMap(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	rng := rand.New(rand.NewPCG(17, 19))
 	var pts []objPoint
@@ -1011,6 +1020,7 @@ func TestNearAtTheEdgesOfTheMap(t *testing.T) {
 }
 
 func TestListObjectsBBoxWithin(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	ext := demoExtent(t, s)
@@ -1077,6 +1087,7 @@ func TestListObjectsBBoxWithin(t *testing.T) {
 }
 
 func TestListObjectsFilterErrors(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	ctx := context.Background()
 	pt := [2]float64{114, 22}
@@ -1136,6 +1147,7 @@ func TestListObjectsFilterErrors(t *testing.T) {
 }
 
 func TestObjectStats(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	ext := demoExtent(t, s)

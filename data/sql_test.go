@@ -10,6 +10,7 @@ import (
 )
 
 func TestSQLQueryBuilder(t *testing.T) {
+	t.Parallel()
 	byCode := keyset{cols: []string{"code"}}
 	byGrid := keyset{cols: []string{"grid_code", "code"}}
 	newest := keyset{cols: []string{"e.reported_at", "e.code"}, desc: true}
@@ -59,6 +60,7 @@ func TestSQLQueryBuilder(t *testing.T) {
 }
 
 func TestNextPage(t *testing.T) {
+	t.Parallel()
 	next := func(s string) cursor { return cursor{Order: orderCode, Code: s} }
 	for _, tc := range []struct {
 		rows     []string
@@ -85,6 +87,7 @@ func TestNextPage(t *testing.T) {
 }
 
 func TestCursorRoundTrip(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	for _, tc := range []struct {
 		name  string
@@ -123,6 +126,7 @@ func TestCursorRoundTrip(t *testing.T) {
 }
 
 func TestIsPgCode(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err  error
 		code string

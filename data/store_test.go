@@ -8,6 +8,7 @@ import (
 )
 
 func TestReadCatalogue(t *testing.T) {
+	t.Parallel()
 	bad := errors.New("bad row")
 	for _, tc := range []struct {
 		name, in string

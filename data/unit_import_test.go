@@ -69,6 +69,7 @@ func rules(vs []grid.Violation) map[string]int {
 }
 
 func TestImportViolationsWriteNothing(t *testing.T) {
+	t.Parallel()
 	bowtie := `{"type":"Polygon","coordinates":[[[114.0,22.5],[114.05,22.6],[114.05,22.5],[114.0,22.6],[114.0,22.5]]]}`
 	cases := []struct {
 		name      string
@@ -148,6 +149,7 @@ func TestImportViolationsWriteNothing(t *testing.T) {
 }
 
 func TestImportOverlapAreaAndGeometry(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	// West street reaches 0.01° into the east one: 0.01° × 0.1° ≈ 1,031 m × 11,120 m.
 	r := importJSON(t, s, collection(district, feat("440399001", "street", sq(114.0, 22.5, 114.06, 22.6)), streetE), data.UnitImportOptions{})
@@ -164,6 +166,7 @@ func TestImportOverlapAreaAndGeometry(t *testing.T) {
 }
 
 func TestImportRepair(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	bowtie := `{"type":"Polygon","coordinates":[[[114.0,22.5],[114.05,22.6],[114.05,22.5],[114.0,22.6],[114.0,22.5]]]}`
 	r := importJSON(t, s, collection(district, feat("440399001", "street", bowtie)), data.UnitImportOptions{Repair: true})
@@ -184,6 +187,7 @@ func TestImportRepair(t *testing.T) {
 }
 
 func TestImportGapIsWarningUnlessComplete(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	narrow := feat("440399001", "street", sq(114.0, 22.5, 114.04, 22.6))
 	r := importJSON(t, s, collection(district, narrow, streetE), data.UnitImportOptions{})
@@ -199,6 +203,7 @@ func TestImportGapIsWarningUnlessComplete(t *testing.T) {
 }
 
 func TestImportTolerance(t *testing.T) {
+	t.Parallel()
 	// Overlap 0.00001° × 0.1° ≈ 1.03 m × 11,120 m ≈ 11,460 m².
 	doc := collection(district, feat("440399001", "street", sq(114.0, 22.5, 114.05001, 22.6)), streetE)
 	s := pgtest.New(t)
@@ -211,6 +216,7 @@ func TestImportTolerance(t *testing.T) {
 }
 
 func TestImportNormalisesAndVersions(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	ctx := context.Background()
 	// Clockwise ring with a repeated vertex, as a plain Polygon.
@@ -250,6 +256,7 @@ func TestImportNormalisesAndVersions(t *testing.T) {
 }
 
 func TestImportIntoExistingHierarchy(t *testing.T) {
+	t.Parallel()
 	s := pgtest.New(t)
 	if r := importJSON(t, s, collection(district, streetW, streetE), data.UnitImportOptions{}); !r.OK() {
 		t.Fatalf("base import: %+v", r.Violations)

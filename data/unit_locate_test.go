@@ -17,6 +17,7 @@ import (
 // points over the city's extent, plus every vertex of 2,000 grids, which lie
 // on shared edges and exercise the edge rule.
 func TestLocatorEqualsPostGIS(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewFullDemo(t)
 	ctx := context.Background()
 	units, err := s.CurrentUnits(ctx)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestFilterMatch(t *testing.T) {
+	t.Parallel()
 	e := data.FeedEntry{Seq: 1, Kind: "transition", Status: "dispatched", From: "registered", Class: "0102", GridCode: "440304001001", Lon: 114.05, Lat: 22.54}
 	for _, c := range []struct {
 		name string
@@ -60,6 +61,7 @@ func seqs(es []data.FeedEntry) []int64 {
 }
 
 func TestHubResumeFromRing(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name    string
 		after   int64
@@ -99,6 +101,7 @@ func TestHubResumeFromRing(t *testing.T) {
 }
 
 func TestHubDropsSlowSubscriber(t *testing.T) {
+	t.Parallel()
 	h := testHub(0, 100)
 	slow, _, _, _ := h.Subscribe(context.Background(), -1, Filter{})
 	defer h.Unsubscribe(slow)
@@ -116,6 +119,7 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 }
 
 func TestHubRingTrim(t *testing.T) {
+	t.Parallel()
 	h := testHub(0, 10)
 	h.publish(entries(1, 19, "a"))
 	if h.ringStart != 0 || len(h.entries) != 19 {

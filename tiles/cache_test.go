@@ -21,6 +21,7 @@ func constRender(b []byte) func(context.Context) ([]byte, error) {
 }
 
 func TestCacheHitMissAndEntry(t *testing.T) {
+	t.Parallel()
 	c := NewCache(1 << 20)
 	ctx := context.Background()
 	k := Key{"units", 14, 13390, 7140}
@@ -55,6 +56,7 @@ func TestCacheHitMissAndEntry(t *testing.T) {
 }
 
 func TestCacheRenderErrorIsNotKept(t *testing.T) {
+	t.Parallel()
 	c := NewCache(1 << 20)
 	k := Key{"units", 1, 0, 0}
 	boom := errors.New("boom")
@@ -67,6 +69,7 @@ func TestCacheRenderErrorIsNotKept(t *testing.T) {
 }
 
 func TestCacheConcurrentMissesRenderOnce(t *testing.T) {
+	t.Parallel()
 	c := NewCache(1 << 20)
 	k := Key{"objects", 10, 836, 446}
 	release := make(chan struct{})
@@ -107,6 +110,7 @@ func TestCacheConcurrentMissesRenderOnce(t *testing.T) {
 }
 
 func TestCacheByteBoundEvictsLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
 	const tileBytes = 10000
 	random := func() []byte { b := make([]byte, tileBytes); _, _ = rand.Read(b); return b } // incompressible
 	c := NewCache(10 * (tileBytes + 200))
@@ -171,6 +175,7 @@ func cachedKeys(c *Cache) map[Key]bool {
 }
 
 func TestInvalidateExactly(t *testing.T) {
+	t.Parallel()
 	// A 3×3 block of z14 tiles around the centre tile, their parents and
 	// children, in two tilesets.
 	centre := maptile.At(orb.Point{114.2, 22.55}, 14)
@@ -261,6 +266,7 @@ func neighbours(k Key) []Key {
 // A render running when a change under its tile arrives is served but not
 // kept; one elsewhere is kept.
 func TestInvalidateDuringRender(t *testing.T) {
+	t.Parallel()
 	c := NewCache(1 << 20)
 	p := orb.Point{114.2, 22.55}
 	under, elsewhere := keyAt("units", p, 14), keyAt("units", orb.Point{114.3, 22.6}, 14)
@@ -292,6 +298,7 @@ func TestInvalidateDuringRender(t *testing.T) {
 
 // tileRange never leaves out a tile that meets the bound.
 func TestTileRangeCoversEveryTouchedTile(t *testing.T) {
+	t.Parallel()
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	for i := 0; i < 300; i++ {
 		lon, lat := 113.7+rng.Float64()*0.9, 22.4+rng.Float64()*0.4
@@ -312,6 +319,7 @@ func TestTileRangeCoversEveryTouchedTile(t *testing.T) {
 }
 
 func TestSegmentMeets(t *testing.T) {
+	t.Parallel()
 	b := orb.Bound{Min: orb.Point{0, 0}, Max: orb.Point{1, 1}}
 	for _, tc := range []struct {
 		p, q orb.Point
@@ -334,6 +342,7 @@ func TestSegmentMeets(t *testing.T) {
 }
 
 func TestChangeZooms(t *testing.T) {
+	t.Parallel()
 	cat, err := NewCatalogue(DefaultZooms)
 	if err != nil {
 		t.Fatal(err)

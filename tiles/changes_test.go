@@ -106,6 +106,7 @@ func gridPair(t *testing.T, store *data.Store) (near, far string) {
 // those where its count point does at the zooms where grids carry counts
 // (14–22), nothing else.
 func TestChangesDropExactlyTheTouchedTiles(t *testing.T) {
+	t.Parallel()
 	e := newChangeEnv(t)
 	ctx := context.Background()
 	g, f := gridPair(t, e.store)
@@ -151,6 +152,7 @@ func TestChangesDropExactlyTheTouchedTiles(t *testing.T) {
 // Transactions commit in any order: one that wrote its change first (lower
 // id) but commits after a later one is still seen.
 func TestChangesSeeLateCommits(t *testing.T) {
+	t.Parallel()
 	e := newChangeEnv(t)
 	ctx := context.Background()
 	g, f := gridPair(t, e.store)
@@ -187,6 +189,7 @@ func TestChangesSeeLateCommits(t *testing.T) {
 // A bulk load is recorded as a bounded number of cell extents, which
 // still drop every tile it touched.
 func TestChangesBulkLoad(t *testing.T) {
+	t.Parallel()
 	e := newChangeEnv(t)
 	ctx := context.Background()
 	g, _ := gridPair(t, e.store)

@@ -238,6 +238,7 @@ func statusCounts(t *testing.T, store *data.Store, code string, now time.Time) m
 // as the store has them, per-unit counts below that agree with the events
 // table, the same bytes twice, and per-grid counts past the cap.
 func TestEventTiles(t *testing.T) {
+	t.Parallel()
 	city := newEvCity(t)
 	city.scatter(2000, 1)
 	store := city.store
@@ -467,6 +468,7 @@ func mustFloat(t *testing.T, code string) float64 {
 // An event past its deadline is overdue (open, deadline < now), with its
 // age in whole hours; once handled or rejected it is not.
 func TestEventTileOverdueAndAge(t *testing.T) {
+	t.Parallel()
 	city := newEvCity(t)
 	ctx := context.Background()
 	p := pointOf(t, city.store, "440308")
@@ -524,6 +526,7 @@ func (c *fakeClock) Set(t time.Time) {
 // it draws (or counts), nor more than a minute after it was rendered: the
 // cache renders it again, and the overdue flag and counts turn.
 func TestEventTileExpiry(t *testing.T) {
+	t.Parallel()
 	city := newEvCity(t)
 	ctx := context.Background()
 	p := pointOf(t, city.store, "440308")
@@ -639,6 +642,7 @@ func mustGet(e *tiles.Entry, _ bool) *tiles.Entry { return e }
 // community at their zooms; not a far-away tile. So does a transition, and
 // a renamed unit (whose name the count points carry).
 func TestEventTileInvalidation(t *testing.T) {
+	t.Parallel()
 	city := newEvCity(t)
 	city.scatter(200, 2)
 	store := city.store
@@ -842,6 +846,7 @@ func BenchmarkEventTiles(b *testing.B) {
 
 // Where a change recorded in tile_changes is drawn, per tileset and kind.
 func TestEventChangeZooms(t *testing.T) {
+	t.Parallel()
 	cat, err := tiles.NewCatalogue(tiles.DefaultZooms)
 	if err != nil {
 		t.Fatal(err)

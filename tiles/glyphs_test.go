@@ -8,6 +8,7 @@ import (
 )
 
 func TestEDTMatchesBruteForce(t *testing.T) {
+	t.Parallel()
 	const W, H = 13, 9
 	grid := make([]float64, W*H)
 	seeds := [][2]int{{2, 3}, {10, 1}, {6, 7}}
@@ -32,6 +33,7 @@ func TestEDTMatchesBruteForce(t *testing.T) {
 }
 
 func TestGlyphRange(t *testing.T) {
+	t.Parallel()
 	g, err := NewGlyphs()
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +69,7 @@ func TestGlyphRange(t *testing.T) {
 }
 
 func TestParseZooms(t *testing.T) {
+	t.Parallel()
 	z, err := ParseZooms("street=8-12, grid=14-22")
 	if err != nil || z.Street != [2]int{8, 12} || z.Grid != [2]int{14, 22} || z.District != DefaultZooms.District {
 		t.Errorf("ParseZooms: %+v, %v", z, err)

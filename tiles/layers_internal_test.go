@@ -12,6 +12,7 @@ import (
 // predicate of the partial index events_open_deadline, which the planner
 // uses only for a query with the same predicate.
 func TestOpenStatusesMatchTheIndex(t *testing.T) {
+	t.Parallel()
 	sql, err := os.ReadFile("../data/migrations/005_events.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +29,7 @@ func TestOpenStatusesMatchTheIndex(t *testing.T) {
 
 // The names tiles use for the event states are grid's, in grid's order.
 func TestStatusNames(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		keep func(grid.EventStatus) bool

@@ -97,6 +97,7 @@ func loadObjects(t *testing.T, store *data.Store, n int64, seed uint64) {
 // features are ordered by code (pg_tileserv's are not, so its ETags differ
 // between two requests).
 func TestRenderIsDeterministic(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	loadObjects(t, store, 2000, 7)
 	r := renderer(t, store)
@@ -147,6 +148,7 @@ func TestRenderIsDeterministic(t *testing.T) {
 // Every feature carries a numeric id: a unit's is its code, an object's a
 // hash of its code.
 func TestRenderFeatureIDs(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	loadObjects(t, store, 2000, 7)
 	r := renderer(t, store)
@@ -185,6 +187,7 @@ func TestRenderFeatureIDs(t *testing.T) {
 // The tiles at the antimeridian's columns (x = 2^z − 1 holds Shenzhen at
 // z1 and z2) are drawn: their buffer past 180° must not wrap the envelope.
 func TestRenderAntimeridianColumn(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	r := renderer(t, store)
 	p := pointOf(t, store, "440308")
@@ -199,6 +202,7 @@ func TestRenderAntimeridianColumn(t *testing.T) {
 // A tile with nothing in it is empty: no layers, no bytes (the API answers
 // 204).
 func TestRenderEmptyTile(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	r := renderer(t, store)
 	ocean := orb.Point{116.5, 20.5} // the South China Sea
@@ -214,6 +218,7 @@ func TestRenderEmptyTile(t *testing.T) {
 // Past the object cap a tile carries per-grid counts instead of objects,
 // never a cut list.
 func TestRenderObjectCap(t *testing.T) {
+	t.Parallel()
 	store := pgtest.NewDemo(t)
 	loadObjects(t, store, 3000, 7)
 	r := renderer(t, store)

@@ -46,6 +46,7 @@ func walk(v any, fn func([]any)) {
 // every global state it reads is declared; the event states each have a
 // colour of their own.
 func TestWallStyleMatchesTheCatalogue(t *testing.T) {
+	t.Parallel()
 	_, style := wallStyleJSON(t)
 	cat, err := tiles.NewCatalogue(tiles.DefaultZooms)
 	if err != nil {
@@ -148,6 +149,7 @@ func TestWallStyleMatchesTheCatalogue(t *testing.T) {
 // Every event state of grid has a colour of its own, and no colour is kept
 // for a state grid does not have.
 func TestEventStatusColors(t *testing.T) {
+	t.Parallel()
 	seen := map[string]grid.EventStatus{}
 	for _, st := range grid.EventStatuses {
 		c, ok := tiles.EventStatusColors[st]
@@ -170,6 +172,7 @@ func TestEventStatusColors(t *testing.T) {
 // The style's metadata tells the page grid's event states in workflow
 // order, with their names, colours and whether the deadline clock runs.
 func TestWallStyleEventStatusMetadata(t *testing.T) {
+	t.Parallel()
 	_, style := wallStyleJSON(t)
 	meta, _ := style["metadata"].(map[string]any)
 	list, _ := meta[tiles.EventStatusesKey].([]any)
@@ -190,6 +193,7 @@ func TestWallStyleEventStatusMetadata(t *testing.T) {
 // The wall style passes MapLibre's own style validator (the style-spec
 // package `make web` installs with MapLibre GL JS), expressions included.
 func TestWallStyleValidates(t *testing.T) {
+	t.Parallel()
 	raw, _ := wallStyleJSON(t)
 	node, err := exec.LookPath("node")
 	if err != nil {

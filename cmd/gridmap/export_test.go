@@ -18,6 +18,7 @@ import (
 )
 
 func TestExportPMTilesCommand(t *testing.T) {
+	t.Parallel()
 	bin := gridmapBin(t)
 	s := pgtest.NewDemo(t)
 	dir := t.TempDir()

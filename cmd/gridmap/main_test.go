@@ -40,6 +40,7 @@ func runBin(t *testing.T, bin, url string, args ...string) (string, int) {
 }
 
 func TestImportUnitsCommand(t *testing.T) {
+	t.Parallel()
 	bin := gridmapBin(t)
 	s := pgtest.New(t)
 	dir := t.TempDir()
@@ -80,6 +81,7 @@ func TestImportUnitsCommand(t *testing.T) {
 }
 
 func TestDemoCommandIfEmpty(t *testing.T) {
+	t.Parallel()
 	bin := gridmapBin(t)
 	s := pgtest.NewDemo(t)
 	out, code := runBin(t, bin, s.URL(), "demo", "--if-empty")
@@ -89,6 +91,7 @@ func TestDemoCommandIfEmpty(t *testing.T) {
 }
 
 func TestImportObjectsAndClassesCommands(t *testing.T) {
+	t.Parallel()
 	bin := gridmapBin(t)
 	s := pgtest.NewDemo(t)
 	dir := t.TempDir()

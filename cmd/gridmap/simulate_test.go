@@ -11,6 +11,7 @@ import (
 )
 
 func TestSimulate(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	var out bytes.Buffer
@@ -54,6 +55,7 @@ func TestSimulate(t *testing.T) {
 }
 
 func TestSimulateAndDemoEventsCommands(t *testing.T) {
+	t.Parallel()
 	bin := gridmapBin(t)
 	s := pgtest.NewDemo(t)
 	out, code := runBin(t, bin, s.URL(), "demo", "--if-empty", "--events", "300")

@@ -10,6 +10,7 @@ import (
 )
 
 func TestSmallDemoIsASeamlessPartition(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	counts, err := s.CountUnits(ctx, grid.BaseLayer)
@@ -55,6 +56,7 @@ func TestSmallDemoIsASeamlessPartition(t *testing.T) {
 }
 
 func TestDemoIsDeterministic(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	res, err := demo.Build(context.Background(), s, pgtest.DemoOptions)
 	if err != nil {
@@ -76,6 +78,7 @@ func TestDemoIsDeterministic(t *testing.T) {
 }
 
 func TestFullDemoCounts(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewFullDemo(t)
 	counts, err := s.CountUnits(context.Background(), grid.BaseLayer)
 	if err != nil {

@@ -47,6 +47,7 @@ func readDemoEvents(t *testing.T, s *data.Store) []demoRow {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
 	const n = 2000

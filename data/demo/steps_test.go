@@ -10,6 +10,7 @@ import (
 )
 
 func TestOptionsWithDefaults(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		in   Options
@@ -47,6 +48,7 @@ func pastLog(at time.Time, to ...grid.EventStatus) []data.LogEntry {
 }
 
 func TestEventsResultCount(t *testing.T) {
+	t.Parallel()
 	reported := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	now := reported.Add(48 * time.Hour)
 	const (
@@ -92,6 +94,7 @@ func TestEventsResultCount(t *testing.T) {
 }
 
 func TestWalkAdd(t *testing.T) {
+	t.Parallel()
 	reported := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 	now := reported.Add(time.Hour)
 	type step struct {

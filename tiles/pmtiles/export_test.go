@@ -109,6 +109,7 @@ func (a *archive) tile(t *testing.T, id uint64) []byte {
 }
 
 func TestExportDemo(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := demoRenderer(t)
 	dir := t.TempDir()
@@ -301,6 +302,7 @@ func testDir(t *testing.T, dir string, a *archive) {
 }
 
 func TestExportErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := demoRenderer(t)
 	dir := t.TempDir()
@@ -348,6 +350,7 @@ func TestExportErrors(t *testing.T) {
 // TestWriteArchiveLeaves writes a directory too large for the root (leaf
 // directories) and checks it with the verifier and the reader.
 func TestWriteArchiveLeaves(t *testing.T) {
+	t.Parallel()
 	var entries []pm.EntryV3
 	var tileData bytes.Buffer
 	contents := [][]byte{[]byte("aaaa"), []byte("bbbbbb"), []byte("c")}
