@@ -1,5 +1,10 @@
-// Package api is gridmap's HTTP interface: JSON and GeoJSON resources,
-// problem+json errors, and the web pages.
+// Package api is gridmap's HTTP interface. Handlers (handle_*.go, one file
+// per resource) return errors, and problem.go turns every error into an
+// application/problem+json answer in one place. request_body.go and
+// request_params.go read bodies and query parameters strictly, etag.go
+// holds the ETag preconditions, response.go the JSON and GeoJSON writers,
+// middleware_*.go what wraps every request. The live event hub is package
+// live; api serves it as Server-Sent Events.
 package api
 
 import (

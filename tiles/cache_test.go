@@ -143,7 +143,9 @@ func TestCacheByteBoundEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 	// A cache without room keeps nothing.
 	none := NewCache(0)
-	none.Get(ctx, first, constRender([]byte("x"))) //nolint:errcheck
+	if _, _, err := none.Get(ctx, first, constRender([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
 	if _, hit, _ := none.Get(ctx, first, constRender([]byte("x"))); hit || none.Stats().Entries != 0 {
 		t.Errorf("a zero-byte cache kept a tile")
 	}

@@ -163,7 +163,7 @@ func TestChangesSeeLateCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer early.Rollback(ctx) //nolint:errcheck
+	defer func() { _ = early.Rollback(ctx) }()
 	if _, err := early.Exec(ctx, `UPDATE units SET name = name || ' (early)' WHERE valid_to IS NULL AND code = $1`, f); err != nil {
 		t.Fatal(err)
 	}

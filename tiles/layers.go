@@ -1,6 +1,10 @@
-// Package tiles renders Mapbox Vector Tiles (MVT 2.1) of the unit hierarchy,
-// the managed objects and the events from PostGIS (ST_AsMVT), describes them
-// as TileJSON 3.0.0 and a MapLibre style, and serves them over HTTP.
+// Package tiles renders Mapbox Vector Tiles (MVT 2.1) of the unit
+// hierarchy, the managed objects and the events from PostGIS (ST_AsMVT)
+// through a catalogue of tilesets (layers.go, render.go); keeps rendered
+// tiles in a bytes-bounded cache that the tile_changes table invalidates
+// exactly, across processes (cache.go, changes.go); and describes them as
+// TileJSON 3.0.0 and the wall's MapLibre style with its glyphs. HTTP is
+// api's; PMTiles archives are tiles/pmtiles'.
 package tiles
 
 import (

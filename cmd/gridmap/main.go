@@ -6,8 +6,11 @@
 //	gridmap simulate [flags]      a live wall: report events and move them along the workflow
 //	gridmap import units FILE     import units from a GeoJSON FeatureCollection
 //	gridmap import objects FILE   import managed objects (GeoJSON, NDJSON, CSV), streamed
+//	gridmap import classes FILE   add object classes from a CSV
 //	gridmap bench objects         1.6 M objects vs a raw COPY of the same rows
+//	gridmap bench events          the reporting rate and the stream's delivery latency
 //	gridmap export pmtiles        a PMTiles archive of the tilesets
+//	gridmap help                  this list
 //
 // Every command reads DATABASE_URL (default: the project-local cluster).
 package main
@@ -37,7 +40,9 @@ commands:
   import objects FILE  import managed objects: GeoJSON, newline-delimited GeoJSON or CSV, streamed
   import classes FILE  add object classes from a CSV (the form of data/seed/object_classes.csv)
   bench objects        time a 1.6 M-object import against a raw COPY of the same rows
+  bench events         the reporting rate over HTTP and the stream's delivery latency (see gridmap bench events -h)
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
+  help                 this text
 
 environment:
   DATABASE_URL         PostgreSQL/PostGIS to use (default %s)
