@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/paulmach/orb"
-	"github.com/tidwall/rtree"
 
 	"gridmap/geo"
 )
@@ -68,7 +67,7 @@ func (l Location) MarshalJSON() ([]byte, error) {
 // new one when units change and swap it in.
 type Locator struct {
 	layers []string // sorted, base first
-	trees  map[treeKey]*rtree.RTreeG[int32]
+	trees  map[treeKey]*geo.RTree[int32]
 	units  []located
 }
 
@@ -86,7 +85,8 @@ type located struct {
 
 // NewLocator indexes units (current versions only).
 func NewLocator(units []Unit) *Locator {
-	l := &Locator{trees: map[treeKey]*rtree.RTreeG[int32]{}, units: make([]located, len(units))}
+	l := &Locator{trees: map[treeKey]*geo.RTree[int32]{}, units: make([]located, len(units))}
+	boxes := map[treeKey][]geo.RTreeEntry[int32]{}
 	seen := map[string]bool{}
 	index := make(map[[2]string]int32, len(units))
 	for i, u := range units {
@@ -100,16 +100,14 @@ func NewLocator(units []Unit) *Locator {
 		}
 		l.units[i] = located{ref: Ref{Code: u.Code, Name: u.Name}, level: u.Level, parent: parent, prep: p}
 		k := treeKey{u.Layer, u.Level}
-		t := l.trees[k]
-		if t == nil {
-			t = &rtree.RTreeG[int32]{}
-			l.trees[k] = t
-		}
-		t.Insert(p.Bound.Min, p.Bound.Max, int32(i))
+		boxes[k] = append(boxes[k], geo.RTreeEntry[int32]{Box: p.Bound, Item: int32(i)})
 		if !seen[u.Layer] {
 			seen[u.Layer] = true
 			l.layers = append(l.layers, u.Layer)
 		}
+	}
+	for k, b := range boxes {
+		l.trees[k] = geo.NewRTree(b)
 	}
 	sort.Slice(l.layers, func(i, j int) bool {
 		a, b := l.layers[i], l.layers[j]
@@ -141,7 +139,7 @@ func (l *Locator) find(layer string, level Level, p orb.Point) *located {
 		return nil
 	}
 	var best *located
-	t.Search(p, p, func(_, _ [2]float64, i int32) bool {
+	t.Search(orb.Bound{Min: p, Max: p}, func(i int32) bool {
 		u := &l.units[i]
 		if (best == nil || u.ref.Code < best.ref.Code) && u.prep.Covers(p) {
 			best = u
