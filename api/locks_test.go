@@ -216,18 +216,27 @@ func TestStalledImportBodyHoldsNoLocks(t *testing.T) {
 	c := stalledImport(t, e)
 	time.Sleep(300 * time.Millisecond) // the server is reading the body
 	x, y, g := demoPoint(t, e, "")
-	expect(t, e.post("/v1/objects", objFeatureJSON(g[:6]+"0101000001", "0101", pointJSON(x, y), "")), http.StatusCreated, ctGeoJSON, nil)
-	expect(t, e.post("/v1/units:import", testCity), http.StatusCreated, ctJSON, nil)
-	csv := fmt.Sprintf("code,class,lon,lat\n%s0101000002,0101,%g,%g\n", g[:6], x, y)
-	req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/objects:import", strings.NewReader(csv))
-	req.Header.Set("Content-Type", "text/csv")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("second object import: status %d", resp.StatusCode)
+	done := make(chan []int, 1)
+	go func() {
+		var got []int
+		got = append(got, e.post("/v1/objects", objFeatureJSON(g[:6]+"0101000001", "0101", pointJSON(x, y), "")).Status)
+		got = append(got, e.post("/v1/units:import", testCity).Status)
+		csv := fmt.Sprintf("code,class,lon,lat\n%s0101000002,0101,%g,%g\n", g[:6], x, y)
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/objects:import", strings.NewReader(csv))
+		req.Header.Set("Content-Type", "text/csv")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			got = append(got, resp.StatusCode)
+		}
+		done <- got
+	}()
+	select {
+	case got := <-done:
+		if fmt.Sprint(got) != "[201 201 201]" {
+			t.Fatalf("object write, unit import, object import answered %v, want [201 201 201]", got)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the writes did not finish within 60 s of a stalled import body")
 	}
 	// The stalled client is still connected and unanswered.
 	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
