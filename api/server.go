@@ -33,6 +33,9 @@ type Options struct {
 	MaxLocatePoints int
 	// MaxObjectImportBytes caps a streamed object import (default 2 GiB).
 	MaxObjectImportBytes int64
+	// BodyStallTimeout is how long an object import body may send nothing
+	// (default 30 s; then 408).
+	BodyStallTimeout time.Duration
 	// TileCacheBytes bounds the in-memory tile cache (default 256 MiB;
 	// negative: no cache).
 	TileCacheBytes int64

@@ -300,17 +300,26 @@ func mergeStage(ctx context.Context, tx pgx.Tx, rep *ObjectImportReport) error {
 const bulkMinRows = 50000
 
 // bulkLoadInto loads the stage into an empty objects table without its
-// indexes and rebuilds them from their own definitions. The table is locked
-// for the rest of the transaction. It reports false, doing nothing, when
-// the table is not empty or the load is small.
+// indexes and rebuilds them from their own definitions. Dropping indexes
+// takes an ACCESS EXCLUSIVE lock, held to the commit, which stops every
+// reader of objects: so only an empty table, where readers have nothing to
+// miss, is loaded this way, and only when the lock is free at once (a lock
+// request waiting behind a long read would queue every later reader behind
+// it). It reports false, doing nothing, when the table is not empty, the
+// lock is taken or the load is small; the caller then merges, which takes
+// row locks only.
 func bulkLoadInto(ctx context.Context, tx pgx.Tx, staged int64) (bool, error) {
 	if staged < bulkMinRows {
 		return false, nil
 	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE objects IN ACCESS EXCLUSIVE MODE`); err != nil {
+	var empty bool
+	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM objects)`).Scan(&empty); err != nil || !empty {
 		return false, err
 	}
-	var empty bool
+	if locked, err := lockNowait(ctx, tx, `LOCK TABLE objects IN ACCESS EXCLUSIVE MODE NOWAIT`); err != nil || !locked {
+		return false, err
+	}
+	// A writer may have added objects between the look and the lock.
 	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM objects)`).Scan(&empty); err != nil || !empty {
 		return false, err
 	}

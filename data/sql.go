@@ -76,6 +76,22 @@ func lockUnits(ctx context.Context, tx pgx.Tx, shared bool) error {
 	return err
 }
 
+// lockNowait runs a LOCK … NOWAIT statement in a savepoint of tx: false,
+// with tx still usable, when another transaction holds a conflicting lock.
+func lockNowait(ctx context.Context, tx pgx.Tx, lock string) (bool, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	if _, err := sp.Exec(ctx, lock); err != nil {
+		if isPgCode(err, "55P03") { // lock_not_available
+			return false, sp.Rollback(ctx)
+		}
+		return false, err
+	}
+	return true, sp.Commit(ctx)
+}
+
 // column is one column of rows, for a statement that inserts many rows
 // at once from arrays (unnest($1::text[], $2::float8[], …)).
 func column[R, T any](rows []R, f func(R) T) []T {

@@ -52,16 +52,11 @@ func (s *Store) ImportUnits(ctx context.Context, drafts []grid.Draft, pre []grid
 	for _, v := range pre {
 		r.add(v)
 	}
-	tx, err := s.Pool.Begin(ctx)
+	tx, err := beginCheck(ctx, s, opts.DryRun)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(context.Background())
-	// One unit import at a time: the checks read neighbours that a
-	// concurrent import could be changing.
-	if err := lockUnits(ctx, tx, false); err != nil {
-		return nil, err
-	}
 	if _, err := tx.Exec(ctx, createStage); err != nil {
 		return nil, err
 	}
@@ -103,6 +98,28 @@ func (s *Store) ImportUnits(ctx context.Context, drafts []grid.Draft, pre []grid
 	}
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
+}
+
+// beginCheck begins the transaction of a unit import or check. An import
+// takes the units lock exclusively: one import at a time, since the checks
+// read neighbours that a concurrent import could be changing, and no object
+// is assigned to grids it is replacing. A dry run writes only its
+// temporary tables: it takes no lock, and reads one snapshot (REPEATABLE
+// READ) so that an import committing meanwhile cannot show it half a city.
+// It cannot be READ ONLY, which refuses CREATE TEMP TABLE.
+func beginCheck(ctx context.Context, s *Store, dryRun bool) (pgx.Tx, error) {
+	if dryRun {
+		return s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	}
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockUnits(ctx, tx, false); err != nil {
+		tx.Rollback(context.Background())
+		return nil, err
+	}
+	return tx, nil
 }
 
 func copyDrafts(ctx context.Context, tx pgx.Tx, drafts []grid.Draft) error {

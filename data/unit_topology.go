@@ -284,7 +284,7 @@ func (s *Store) TopologyIssues(ctx context.Context, layer, parent string, tol fl
 	if tol <= 0 {
 		tol = DefaultToleranceM2
 	}
-	tx, err := s.Pool.Begin(ctx)
+	tx, err := beginCheck(ctx, s, true)
 	if err != nil {
 		return nil, err
 	}
