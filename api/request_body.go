@@ -53,7 +53,9 @@ func bodyText(raw []byte) error {
 	if te == nil {
 		return nil
 	}
-	member := te.Path
+	// As decodeError does: an object's members are named without the
+	// Feature's "properties." (attrs.owner, not properties.attrs.owner).
+	member := strings.TrimPrefix(te.Path, "properties.")
 	if member == "" {
 		member = "body"
 	}
