@@ -172,3 +172,24 @@ func BenchmarkStreamCSV(b *testing.B) {
 	}
 	benchStream(b, FormatCSV, buf.Bytes(), benchRecords)
 }
+
+// BenchmarkCheckJSONText: the check alone on an NDJSON-sized feature with
+// Chinese text, raw and escaped (the fast path), and with a surrogate pair
+// (the token walk, which only suspect documents pay).
+func BenchmarkCheckJSONText(b *testing.B) {
+	for name, doc := range map[string]string{
+		"raw":     `{"type":"Feature","properties":{"code":"OBJ000001","class":"0118","name":"井盖 1 号","attrs":{"owner":"水务局"}},"geometry":{"type":"Point","coordinates":[114.05,22.55]}}`,
+		"escaped": `{"type":"Feature","properties":{"code":"OBJ000001","class":"0118","name":"\u4e95\u76d6 1 \u53f7","attrs":{"owner":"\u6c34\u52a1\u5c40"}},"geometry":{"type":"Point","coordinates":[114.05,22.55]}}`,
+		"walked":  `{"type":"Feature","properties":{"code":"OBJ000001","class":"0118","name":"井盖 \ud83d\ude00","attrs":{"owner":"\\u0000"}},"geometry":{"type":"Point","coordinates":[114.05,22.55]}}`,
+	} {
+		raw := []byte(doc)
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if te := CheckJSONText(raw); te != nil {
+					b.Fatal(te)
+				}
+			}
+		})
+	}
+}
