@@ -101,8 +101,12 @@ func (s *Server) putWorkHours(w http.ResponseWriter, r *http.Request) error {
 // dayParam is the {day} of a calendar path, checked.
 func dayParam(r *http.Request) (string, error) {
 	day := mux.Vars(r)["day"]
-	if _, err := time.Parse(time.DateOnly, day); err != nil {
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
 		return "", &paramError{"day", fmt.Sprintf("%q is not a date (YYYY-MM-DD)", day)}
+	}
+	if !storableTime(t) {
+		return "", &paramError{"day", fmt.Sprintf("%s: there is no year 0000; years run from 0001 to 9999", day)}
 	}
 	return day, nil
 }

@@ -63,7 +63,10 @@ type reportBody struct {
 // transaction; with an Idempotency-Key the same key and body answer the
 // same event (200, Idempotent-Replayed: true), another body a 422.
 func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) error {
-	key := r.Header.Get("Idempotency-Key")
+	key, err := headerText(r, "Idempotency-Key")
+	if err != nil {
+		return err
+	}
 	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) {
 		return badRequest("Bad Idempotency-Key", fmt.Sprintf("Idempotency-Key must be 1–%d printable ASCII characters (a UUID is a good choice)", maxIdempotencyKey))
 	}
@@ -131,6 +134,8 @@ func (s *Server) checkReport(r *http.Request, b *reportBody) (*data.NewEvent, er
 		switch {
 		case err != nil:
 			return nil, invalidMember("occurred_at", fmt.Sprintf("occurred_at %q is not an RFC 3339 time such as 2026-11-23T09:30:00+08:00", truncate(*b.OccurredAt, 60)))
+		case !storableTime(t):
+			return nil, invalidMember("occurred_at", fmt.Sprintf("occurred_at %s is outside the years 0001 to 9999 (in UTC too)", *b.OccurredAt))
 		case t.After(time.Now().Add(occurredAtFutureOK)):
 			return nil, invalidMember("occurred_at", fmt.Sprintf("occurred_at %s is in the future", t.Format(time.RFC3339)))
 		}
@@ -410,10 +415,14 @@ func timeParam(q url.Values, name string, cfg *data.EventConfig) (*time.Time, er
 	if v == "" {
 		return nil, nil
 	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return &t, nil
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		t, err = time.ParseInLocation(time.DateOnly, v, cfg.Calendar.Location())
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, v, cfg.Calendar.Location()); err == nil {
+	if err == nil {
+		if !storableTime(t) {
+			return nil, &paramError{name, fmt.Sprintf("%s=%q is outside the years 0001 to 9999 (in UTC too)", name, v)}
+		}
 		return &t, nil
 	}
 	return nil, &paramError{name, fmt.Sprintf("%s=%q: want an RFC 3339 time (2026-11-23T09:00:00+08:00) or a date (2026-11-23)", name, v)}

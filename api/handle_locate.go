@@ -56,6 +56,9 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Points []json.RawMessage `json:"points"`
 	}
+	if err := bodyText(raw); err != nil {
+		return err
+	}
 	// Not decodeJSON: a points member of the wrong type is as malformed
 	// as the rest.
 	if err := json.Unmarshal(raw, &req); err != nil {

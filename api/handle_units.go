@@ -177,8 +177,11 @@ func (s *Server) validateUnits(w http.ResponseWriter, r *http.Request) error {
 // unless dryRun writes it.
 func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dryRun bool) error {
 	q := r.URL.Query()
-	opts := data.UnitImportOptions{DryRun: dryRun, Actor: r.Header.Get("X-Actor"), Reason: q.Get("reason")}
-	var err error
+	actor, err := headerText(r, "X-Actor")
+	if err != nil {
+		return err
+	}
+	opts := data.UnitImportOptions{DryRun: dryRun, Actor: actor, Reason: q.Get("reason")}
 	if opts.Repair, err = parseBoolParam(q, "repair"); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"gridmap/data"
 	"gridmap/grid"
@@ -153,7 +154,29 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, data.ErrNotFound):
 		return notFound("%v", err)
 	}
+	if p := unstorableProblem(err); p != nil {
+		return p
+	}
 	return nil
+}
+
+// unstorableDetail says, without the SQL, what PostgreSQL refused in a
+// value a check before it missed: the request's checks name the place
+// (docs/api.md, Text), this is the net under them.
+var unstorableDetail = map[string]string{
+	"22021": "a text value holds a character that cannot be stored (such as NUL, U+0000)",
+	"22P05": "a text value holds a character that cannot be stored (such as NUL, U+0000)",
+	"22008": "a date or time is out of the range that can be stored (years 0001 to 9999)",
+	"22007": "a date or time is not in a form that can be stored",
+	"54000": "a value is too large to be stored or indexed",
+}
+
+func unstorableProblem(err error) *Problem {
+	pg, ok := errors.AsType[*pgconn.PgError](err)
+	if !ok || unstorableDetail[pg.Code] == "" {
+		return nil
+	}
+	return &Problem{Type: probInvalid, Title: "Value cannot be stored", Status: http.StatusUnprocessableEntity, Detail: unstorableDetail[pg.Code]}
 }
 
 // staleProblem is the 412 of a write whose If-Match names an old version:

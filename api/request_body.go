@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"gridmap/data"
+	"gridmap/geo"
 )
 
 // maxObjectBodyBytes caps the body of a single object, class or setting.
@@ -37,13 +38,42 @@ func readBodyMax(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, e
 // does not fit): malformed JSON is a 400, a member of the wrong JSON type a
 // 422 naming it.
 func decodeJSON(raw []byte, v any, want string) error {
+	if err := bodyText(raw); err != nil {
+		return err
+	}
 	return decodeError(json.Unmarshal(raw, v), want)
+}
+
+// bodyText refuses a body with a string that could not be stored as sent:
+// bytes that are not UTF-8 (not JSON text: a 400) or an escaped NUL or lone
+// surrogate (a 422), naming the member. encoding/json would turn the
+// latter two into U+FFFD silently, and PostgreSQL refuses a NUL as a 500.
+func bodyText(raw []byte) error {
+	te := geo.CheckJSONText(raw)
+	if te == nil {
+		return nil
+	}
+	// As decodeError does: an object's members are named without the
+	// Feature's "properties." (attrs.owner, not properties.attrs.owner).
+	member := strings.TrimPrefix(te.Path, "properties.")
+	if member == "" {
+		member = "body"
+	}
+	if te.Encoding {
+		p := badRequest("Body not UTF-8", fmt.Sprintf("%s: byte %d is not UTF-8; JSON bodies must be UTF-8", member, te.Offset))
+		p.Param = member
+		return p
+	}
+	return invalidMember(member, fmt.Sprintf("%s %s (byte %d)", member, te.Msg, te.Offset))
 }
 
 // decodeStrict decodes a JSON object body like decodeJSON, and refuses
 // members it does not know (a misspelt "descripton" would otherwise vanish
 // silently) and trailing data.
 func decodeStrict(raw []byte, v any, want string) error {
+	if err := bodyText(raw); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

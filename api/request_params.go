@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"gridmap/data"
 	"gridmap/grid"
@@ -124,4 +125,17 @@ func (s *Server) layerParam(r *http.Request) (string, error) {
 		}
 	}
 	return "", &paramError{"layer", fmt.Sprintf("unknown layer %q: the store has %s", layer, strings.Join(layers, ", "))}
+}
+
+// storableTime says whether PostgreSQL can take t as a date or timestamp
+// as sent: time.Parse reads year 0000, which PostgreSQL has no such year
+// for, and an offset can move year 0001 or 9999 out of the four digits in
+// UTC.
+func storableTime(t time.Time) bool {
+	for _, y := range []int{t.Year(), t.UTC().Year()} {
+		if y < 1 || y > 9999 {
+			return false
+		}
+	}
+	return true
 }

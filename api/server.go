@@ -178,6 +178,10 @@ func (s *Server) FollowUnits(ctx context.Context) {
 
 // Handler is the HTTP interface.
 func (s *Server) Handler() http.Handler {
+	return s.metrics.instrument(s.recoverer(s.checkText(s.router())))
+}
+
+func (s *Server) router() *mux.Router {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
 	s.webRoutes(r) // the wall map at /, /static/…, /districts
@@ -205,7 +209,7 @@ func (s *Server) Handler() http.Handler {
 			Detail:     fmt.Sprintf("%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allowed, " or ")),
 			Extensions: map[string]any{"allow": allowed}}
 	})
-	return s.metrics.instrument(s.recoverer(r))
+	return r
 }
 
 // allowedMethods lists the methods the router would accept for req's path

@@ -63,6 +63,10 @@ func DecodeFeatureCollection(r io.Reader) ([]Feature, error) {
 // ("features[3]"), empty when the feature is the whole record of a stream.
 func decodeFeature(i int, where string, raw json.RawMessage) Feature {
 	f := Feature{Index: i}
+	if te := CheckJSONText(raw); te != nil {
+		f.Err = errorAt(joinPath(where, te.Path), te.Msg)
+		return f
+	}
 	var m struct {
 		Type       string          `json:"type"`
 		ID         any             `json:"id"`

@@ -213,6 +213,9 @@ func newCSVStream(r io.Reader) (*csvStream, error) {
 	}
 	s := &csvStream{r: cr, header: append([]string(nil), h...), lon: -1, lat: -1, attrs: -1, line: 1}
 	for i, name := range s.header {
+		if msg := CheckText(name); msg != "" {
+			return nil, fmt.Errorf("CSV header: column %d's name %s", i+1, msg)
+		}
 		switch strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\ufeff"))) {
 		case "lon", "lng", "longitude", "x":
 			s.lon = i
@@ -231,6 +234,13 @@ func newCSVStream(r io.Reader) (*csvStream, error) {
 
 func (s *csvStream) PosKind() PosKind { return PosLine }
 
+func (s *csvStream) columnName(i int) string {
+	if i < len(s.header) {
+		return s.header[i]
+	}
+	return "beyond the header"
+}
+
 func (s *csvStream) Next() (Record, error) {
 	rec, err := s.r.Read()
 	if err == io.EOF {
@@ -244,6 +254,11 @@ func (s *csvStream) Next() (Record, error) {
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("line %d: %w", s.line, err)
+	}
+	for i, v := range rec {
+		if msg := CheckText(v); msg != "" {
+			return Record{Pos: s.line, Err: fmt.Errorf("column %d (%s) %s", i+1, s.columnName(i), msg)}, nil
+		}
 	}
 	out := Record{Pos: s.line, Properties: make(map[string]any, len(rec))}
 	for i, v := range rec {
@@ -277,6 +292,10 @@ func (s *csvStream) Next() (Record, error) {
 		v := strings.TrimSpace(rec[i])
 		if !strings.HasPrefix(v, "{") || !json.Valid([]byte(v)) {
 			out.Err = fmt.Errorf("attrs is not a JSON object")
+			return out, nil
+		}
+		if te := CheckJSONText([]byte(v)); te != nil {
+			out.Err = fmt.Errorf("column %d (attrs): %s: %s", i+1, joinPath("attrs", te.Path), te.Msg)
 			return out, nil
 		}
 		out.Properties["attrs"] = json.RawMessage(v)

@@ -1,0 +1,19 @@
+package api
+
+import "github.com/gorilla/mux"
+
+// Routes lists the router's path templates and their methods, for tests
+// that must cover every route.
+func (s *Server) Routes() map[string][]string {
+	out := map[string][]string{}
+	_ = s.router().Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := route.GetPathTemplate()
+		if err != nil {
+			return nil
+		}
+		ms, _ := route.GetMethods()
+		out[tpl] = append(out[tpl], ms...)
+		return nil
+	})
+	return out
+}
