@@ -101,8 +101,9 @@ func (s *Server) putWorkHours(w http.ResponseWriter, r *http.Request) error {
 // dayParam is the {day} of a calendar path, checked.
 func dayParam(r *http.Request) (string, error) {
 	day := mux.Vars(r)["day"]
-	if _, err := time.Parse(time.DateOnly, day); err != nil {
-		return "", &paramError{"day", fmt.Sprintf("%q is not a date (YYYY-MM-DD)", day)}
+	// Year 0000 parses, but PostgreSQL has no year 0.
+	if t, err := time.Parse(time.DateOnly, day); err != nil || t.Year() < 1 {
+		return "", &paramError{"day", fmt.Sprintf("%q is not a date (YYYY-MM-DD)", truncate(day, 40))}
 	}
 	return day, nil
 }

@@ -215,7 +215,7 @@ func (s *Server) writeEvent(w http.ResponseWriter, status int, e *data.Event) {
 func eventCodeParam(r *http.Request) (string, error) {
 	code := mux.Vars(r)["code"]
 	if _, _, _, err := grid.ParseEventCode(code); err != nil {
-		return "", &paramError{"code", fmt.Sprintf("event code %q: %v", code, err)}
+		return "", &paramError{"code", fmt.Sprintf("event code %q: %v", truncate(code, 40), err)}
 	}
 	return code, nil
 }
@@ -410,11 +410,12 @@ func timeParam(q url.Values, name string, cfg *data.EventConfig) (*time.Time, er
 	if v == "" {
 		return nil, nil
 	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
+	// Year 0000 parses, but no event is that old (nor can a code spell it).
+	if t, err := time.Parse(time.RFC3339, v); err == nil && t.Year() >= 1 {
 		return &t, nil
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, v, cfg.Calendar.Location()); err == nil {
+	if t, err := time.ParseInLocation(time.DateOnly, v, cfg.Calendar.Location()); err == nil && t.Year() >= 1 {
 		return &t, nil
 	}
-	return nil, &paramError{name, fmt.Sprintf("%s=%q: want an RFC 3339 time (2026-11-23T09:00:00+08:00) or a date (2026-11-23)", name, v)}
+	return nil, &paramError{name, fmt.Sprintf("%s=%q: want an RFC 3339 time (2026-11-23T09:00:00+08:00) or a date (2026-11-23)", name, truncate(v, 40))}
 }
