@@ -189,8 +189,9 @@ func FuzzDecodeCursor(f *testing.F) {
 				t.Fatalf("%q → %+v → %q → %+v, %v", s, c, c.encode(), again, err)
 			}
 		}
-		// Cursors are made of rows' values, which are valid UTF-8.
-		if !utf8.ValidString(code) || !utf8.ValidString(gridCode) || code == "" {
+		// Cursors are made of the list's order and rows' values, which are
+		// valid UTF-8.
+		if !utf8.ValidString(order) || !utf8.ValidString(code) || !utf8.ValidString(gridCode) || code == "" {
 			return
 		}
 		out := cursor{Order: order, Code: code, Grid: gridCode, Dist: dist}
