@@ -194,7 +194,7 @@ func tileParams(r *http.Request) (zxy [3]int, err error) {
 	for i, k := range []string{"z", "x", "y"} {
 		n, err := strconv.Atoi(v[k])
 		if err != nil {
-			return zxy, &paramError{k, fmt.Sprintf("%s=%q is not an integer", k, v[k])}
+			return zxy, &paramError{k, fmt.Sprintf("%s=%q is not an integer", k, truncate(v[k], 40))}
 		}
 		zxy[i] = n
 	}

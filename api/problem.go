@@ -223,7 +223,8 @@ func tooLarge(what string, limit int64, more string) *Problem {
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	if p.Instance == "" && r != nil {
-		p.Instance = r.URL.Path
+		// Cut like the detail's values: the path is the client's input.
+		p.Instance = truncate(r.URL.Path, 100)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

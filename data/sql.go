@@ -208,6 +208,12 @@ type cursor struct {
 }
 
 func (c cursor) encode() string {
+	// JSON has no NaN or infinity, and a cursor that fails to marshal is
+	// "", which reads as the first page: the list would start over for
+	// ever. A negative distance is refused by decodeCursor instead.
+	if math.IsNaN(c.Dist) || math.IsInf(c.Dist, 0) {
+		c.Dist = -1
+	}
 	b, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(b)
 }

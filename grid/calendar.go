@@ -44,15 +44,15 @@ func ParsePeriods(s string) ([]Period, error) {
 		part = strings.TrimSpace(part)
 		a, b, ok := strings.Cut(part, "-")
 		if !ok {
-			return nil, fmt.Errorf("working period %q: write HH:MM-HH:MM", part)
+			return nil, fmt.Errorf("working period %q: write HH:MM-HH:MM", clip(part))
 		}
 		start, err := parseClock(strings.TrimSpace(a))
 		if err != nil {
-			return nil, fmt.Errorf("working period %q: start: %v", part, err)
+			return nil, fmt.Errorf("working period %q: start: %v", clip(part), err)
 		}
 		end, err := parseClock(strings.TrimSpace(b))
 		if err != nil {
-			return nil, fmt.Errorf("working period %q: end: %v", part, err)
+			return nil, fmt.Errorf("working period %q: end: %v", clip(part), err)
 		}
 		ps = append(ps, Period{start, end})
 	}
@@ -67,7 +67,7 @@ func ParsePeriods(s string) ([]Period, error) {
 func parseClock(s string) (int, error) {
 	h, m, ok := strings.Cut(s, ":")
 	if !ok || len(h) < 1 || len(h) > 2 || len(m) != 2 || !digitsOnly.MatchString(h) || !digitsOnly.MatchString(m) {
-		return 0, fmt.Errorf("%q is not a time of day HH:MM", s)
+		return 0, fmt.Errorf("%q is not a time of day HH:MM", clip(s))
 	}
 	hh, _ := strconv.Atoi(h)
 	mm, _ := strconv.Atoi(m)
@@ -165,10 +165,10 @@ func NewCalendar(loc *time.Location, periods []Period, overrides map[string]DayK
 	for k, v := range overrides {
 		t, err := time.Parse(time.DateOnly, k)
 		if err != nil {
-			return nil, fmt.Errorf("calendar: override date %q: write YYYY-MM-DD", k)
+			return nil, fmt.Errorf("calendar: override date %q: write YYYY-MM-DD", clip(k))
 		}
 		if v != Holiday && v != Workday {
-			return nil, fmt.Errorf("calendar: override %s: kind %q: use %s or %s", k, v, Holiday, Workday)
+			return nil, fmt.Errorf("calendar: override %s: kind %q: use %s or %s", k, clip(string(v)), Holiday, Workday)
 		}
 		c.overrides[dateOf(t)] = v
 	}

@@ -32,6 +32,9 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 	for _, f := range features {
 		idx := f.Index
 		fail := func(rule string, codes []string, format string, args ...any) {
+			for i := range codes {
+				codes[i] = clip(codes[i])
+			}
 			v := Violation{Rule: rule, Severity: SeverityError, Codes: codes, Feature: &idx,
 				Message: fmt.Sprintf("features[%d]: ", idx) + fmt.Sprintf(format, args...)}
 			// The feature's own geometry, so an editor can show which one.
@@ -58,7 +61,7 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 			layer = defaultLayer
 		}
 		if !ValidLayerName(layer) {
-			fail(RuleBadLayer, codes, "layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", layer)
+			fail(RuleBadLayer, codes, "layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", clip(layer))
 			continue
 		}
 		level, err := ParseLevel(stringProp(f.Properties, "level"))

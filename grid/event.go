@@ -40,7 +40,7 @@ func ParseEventStatus(s string) (EventStatus, error) {
 			return st, nil
 		}
 	}
-	return "", fmt.Errorf("unknown event status %q: use one of %s", s, joinNames(EventStatuses))
+	return "", fmt.Errorf("unknown event status %q: use one of %s", clip(s), joinNames(EventStatuses))
 }
 
 func joinNames[S ~string](names []S) string {
@@ -127,7 +127,7 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
-	head := fmt.Sprintf("cannot move an event from %q to %q", e.From, e.To)
+	head := fmt.Sprintf("cannot move an event from %q to %q", clip(string(e.From)), clip(string(e.To)))
 	switch {
 	case e.Reason != "":
 		return head + ": " + e.Reason
@@ -156,18 +156,18 @@ func CheckTransition(from, to EventStatus, current, department string) error {
 	}
 	switch {
 	case !from.known():
-		return bad(fmt.Sprintf("unknown status %q", from))
+		return bad(fmt.Sprintf("unknown status %q", clip(string(from))))
 	case !to.known():
-		return bad(fmt.Sprintf("unknown status %q", to))
+		return bad(fmt.Sprintf("unknown status %q", clip(string(to))))
 	case !slices.Contains(allowed, to):
 		return bad("")
 	}
 	if department != "" {
 		if to != StatusDispatched {
-			return fmt.Errorf("moving an event to %q names no department: a department is named only when dispatching", to)
+			return fmt.Errorf("moving an event to %q names no department: a department is named only when dispatching", clip(string(to)))
 		}
 		if !ValidDepartmentCode(department) {
-			return fmt.Errorf("department code %q: 1–32 letters, digits, _ or -", department)
+			return fmt.Errorf("department code %q: 1–32 letters, digits, _ or -", clip(department))
 		}
 	}
 	if to == StatusDispatched && (from == StatusDispatched || from == StatusHandling) {
@@ -205,7 +205,7 @@ func ParseEventSource(s string) (EventSource, error) {
 			return src, nil
 		}
 	}
-	return "", fmt.Errorf("unknown event source %q: use one of %s", s, joinNames(EventSources))
+	return "", fmt.Errorf("unknown event source %q: use one of %s", clip(s), joinNames(EventSources))
 }
 
 // Event code layout: district (6) + report date YYYYMMDD (8) + sequence (6).
@@ -290,7 +290,7 @@ type Limit struct {
 // Validate checks a limit before it enters the catalogue.
 func (l Limit) Validate() error {
 	if l.Unit != WorkingHours && l.Unit != WorkingDays {
-		return fmt.Errorf("limit unit %q: use %s or %s", l.Unit, WorkingHours, WorkingDays)
+		return fmt.Errorf("limit unit %q: use %s or %s", clip(string(l.Unit)), WorkingHours, WorkingDays)
 	}
 	if l.Amount < 1 || l.Amount > maxLimitAmount {
 		return fmt.Errorf("limit amount %d is outside 1–%d", l.Amount, maxLimitAmount)
@@ -340,17 +340,17 @@ func ValidDepartmentCode(s string) bool { return departmentCode.MatchString(s) }
 // major class as in GB/T 30428.2.
 func (c EventClass) Validate() error {
 	if !classCode.MatchString(c.Code) {
-		return fmt.Errorf("event class code %q: 1–32 letters, digits or _", c.Code)
+		return fmt.Errorf("event class code %q: 1–32 letters, digits or _", clip(c.Code))
 	}
 	if c.Major != "" || c.Minor != "" {
 		if c.Major != "" && !digitsOnly.MatchString(c.Major) {
-			return fmt.Errorf("event class %s: major %q: digits only", c.Code, c.Major)
+			return fmt.Errorf("event class %s: major %q: digits only", c.Code, clip(c.Major))
 		}
 		if c.Minor != "" && !digitsOnly.MatchString(c.Minor) {
-			return fmt.Errorf("event class %s: minor %q: digits only", c.Code, c.Minor)
+			return fmt.Errorf("event class %s: minor %q: digits only", c.Code, clip(c.Minor))
 		}
 		if c.Major+c.Minor != c.Code {
-			return fmt.Errorf("event class %s: major %q + minor %q must equal the code", c.Code, c.Major, c.Minor)
+			return fmt.Errorf("event class %s: major %q + minor %q must equal the code", c.Code, clip(c.Major), clip(c.Minor))
 		}
 	}
 	if strings.TrimSpace(c.Name) == "" {
@@ -360,7 +360,7 @@ func (c EventClass) Validate() error {
 		return fmt.Errorf("event class %s: department is missing", c.Code)
 	}
 	if !ValidDepartmentCode(c.Department) {
-		return fmt.Errorf("event class %s: department %q: 1–32 letters, digits, _ or -", c.Code, c.Department)
+		return fmt.Errorf("event class %s: department %q: 1–32 letters, digits, _ or -", c.Code, clip(c.Department))
 	}
 	if err := c.Limit.Validate(); err != nil {
 		return fmt.Errorf("event class %s: %w", c.Code, err)

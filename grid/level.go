@@ -25,7 +25,7 @@ func ParseLevel(s string) (Level, error) {
 			return l, nil
 		}
 	}
-	return "", fmt.Errorf("unknown level %q: use one of %s", s, levelNames())
+	return "", fmt.Errorf("unknown level %q: use one of %s", clip(s), levelNames())
 }
 
 func levelNames() string {
