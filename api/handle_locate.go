@@ -97,9 +97,8 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// truncate quotes at most n bytes of a client's input (geo.Excerpt: the
+// same marker as the parsers' errors).
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return geo.Excerpt(s, n)
 }

@@ -192,7 +192,7 @@ func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dry
 	}
 	layer := q.Get("layer")
 	if layer != "" && !grid.ValidLayerName(layer) {
-		return &paramError{"layer", fmt.Sprintf("layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", layer)}
+		return &paramError{"layer", fmt.Sprintf("layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", truncate(layer, geo.MaxExcerpt))}
 	}
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
 	features, err := geo.DecodeFeatureCollection(body)

@@ -50,7 +50,7 @@ func DecodeFeatureCollection(r io.Reader) ([]Feature, error) {
 		return nil, jsonError(data, err)
 	}
 	if doc.Type != "FeatureCollection" {
-		return nil, fmt.Errorf("GeoJSON: top-level type is %q, want \"FeatureCollection\"", doc.Type)
+		return nil, fmt.Errorf("GeoJSON: top-level type is %q, want \"FeatureCollection\"", Excerpt(doc.Type, MaxExcerpt))
 	}
 	out := make([]Feature, len(doc.Features))
 	for i, raw := range doc.Features {
@@ -78,7 +78,7 @@ func decodeFeature(i int, where string, raw json.RawMessage) Feature {
 		f.Properties = map[string]any{}
 	}
 	if m.Type != "Feature" {
-		f.Err = errorAt(where, fmt.Sprintf("type is %q, want \"Feature\"", m.Type))
+		f.Err = errorAt(where, fmt.Sprintf("type is %q, want \"Feature\"", Excerpt(m.Type, MaxExcerpt)))
 		return f
 	}
 	if len(m.Geometry) == 0 || bytes.Equal(bytes.TrimSpace(m.Geometry), []byte("null")) {

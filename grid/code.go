@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+
+	"gridmap/geo"
 )
 
 // CodeError says which coding rule a unit code breaks and at which digits
@@ -17,9 +19,9 @@ type CodeError struct {
 
 func (e *CodeError) Error() string {
 	if e.Digits != "" {
-		return fmt.Sprintf("code %q: %s (digits %s): %s", e.Code, e.Rule, e.Digits, e.Msg)
+		return fmt.Sprintf("code %q: %s (digits %s): %s", geo.Excerpt(e.Code, geo.MaxExcerpt), e.Rule, e.Digits, e.Msg)
 	}
-	return fmt.Sprintf("code %q: %s: %s", e.Code, e.Rule, e.Msg)
+	return fmt.Sprintf("code %q: %s: %s", geo.Excerpt(e.Code, geo.MaxExcerpt), e.Rule, e.Msg)
 }
 
 // Code rules, as named in errors.

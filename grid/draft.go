@@ -58,7 +58,7 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 			layer = defaultLayer
 		}
 		if !ValidLayerName(layer) {
-			fail(RuleBadLayer, codes, "layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", layer)
+			fail(RuleBadLayer, codes, "layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", geo.Excerpt(layer, geo.MaxExcerpt))
 			continue
 		}
 		level, err := ParseLevel(stringProp(f.Properties, "level"))
