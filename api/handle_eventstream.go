@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -49,6 +50,11 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sub, backlog, gap, err := s.hub.Subscribe(r.Context(), after, f)
+	if errors.Is(err, live.ErrTooManySubscribers) {
+		w.Header().Set("Retry-After", "10")
+		return &Problem{Type: probUnavailable, Title: "Too many event streams", Status: http.StatusServiceUnavailable,
+			Detail: "this server holds its most event streams; retry later or on another server (resume with Last-Event-ID)"}
+	}
 	if err != nil {
 		return err
 	}
@@ -148,9 +154,18 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *live.S
 		buf = appendMessages(buf, es)
 		s.metrics.sseMessages.Add(float64(len(es)))
 	}
-	messages(backlog)
-	if !write() {
-		return
+	// The backlog goes out a slice at a time: formatted whole, a long one
+	// held its every byte again in buf.
+	for {
+		n := min(len(backlog), 1000)
+		messages(backlog[:n])
+		backlog = backlog[n:]
+		if !write() {
+			return
+		}
+		if len(backlog) == 0 {
+			break
+		}
 	}
 	beat := time.NewTicker(s.opts.SSEHeartbeat)
 	defer beat.Stop()
