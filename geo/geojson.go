@@ -159,8 +159,8 @@ func (v *rawView) UnmarshalJSON(b []byte) error {
 func decodeFeature(i int, where string, raw json.RawMessage) Feature {
 	f := Feature{Index: i}
 	var m struct {
-		Type       string          `json:"type"`
-		ID         any             `json:"id"`
+		Type       string         `json:"type"`
+		ID         any            `json:"id"`
 		Properties map[string]any `json:"properties"`
 		Geometry   rawView        `json:"geometry"`
 	}
