@@ -203,8 +203,16 @@ type csvStream struct {
 	line   int64
 }
 
+// maxCSVHeader bounds the header line: a header is a few names, and one
+// without a line end would be read whole into memory, several times over.
+const maxCSVHeader = 1 << 20
+
 func newCSVStream(r io.Reader) (*csvStream, error) {
-	cr := csv.NewReader(bufio.NewReaderSize(r, 1<<20))
+	br := bufio.NewReaderSize(r, maxCSVHeader)
+	if p, _ := br.Peek(maxCSVHeader); len(p) == maxCSVHeader && bytes.IndexByte(p, '\n') < 0 {
+		return nil, fmt.Errorf("CSV header %q: no line end in the first %d bytes", Excerpt(string(p), MaxExcerpt), maxCSVHeader)
+	}
+	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1
 	h, err := cr.Read()
