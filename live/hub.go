@@ -34,7 +34,7 @@ const (
 	// too slow and is dropped, and resumes with Last-Event-ID. Without a
 	// bound in bytes, 1,000 subscribers that stop reading held 1.2 GB.
 	SubscriberQueue      = 1024
-	SubscriberQueueBytes = 512 << 10
+	SubscriberQueueBytes = 256 << 10
 	// DefaultMaxSubscribers is the most subscriptions a hub holds at once.
 	DefaultMaxSubscribers = 2000
 	readBatch             = 1000
