@@ -37,6 +37,7 @@ commands:
   import objects FILE  import managed objects: GeoJSON, newline-delimited GeoJSON or CSV, streamed
   import classes FILE  add object classes from a CSV (the form of data/seed/object_classes.csv)
   bench objects        time a 1.6 M-object import against a raw COPY of the same rows
+  bench memory         peak RSS of a server under oversized imports and idle subscribers
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
 
 environment:
