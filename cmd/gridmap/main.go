@@ -7,6 +7,7 @@
 //	gridmap import units FILE     import units from a GeoJSON FeatureCollection
 //	gridmap import objects FILE   import managed objects (GeoJSON, NDJSON, CSV), streamed
 //	gridmap bench objects         1.6 M objects vs a raw COPY of the same rows
+//	gridmap bench memory          peak RSS of a server under oversized inputs
 //	gridmap export pmtiles        a PMTiles archive of the tilesets
 //
 // Every command reads DATABASE_URL (default: the project-local cluster).
