@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"gridmap/api"
+	"gridmap/geo"
 	"gridmap/data/pgtest"
 )
 
 // TestRefusalsRepeatLittle holds what the fuzz targets found, through the
-// real server: a refused value comes back cut to 40 bytes, not whole, and
+// real server: a refused value comes back cut to geo.MaxExcerpt bytes, not whole, and
 // year 0000 is not a date; nothing is written.
 func TestRefusalsRepeatLittle(t *testing.T) {
 	t.Parallel()
@@ -34,7 +35,7 @@ func TestRefusalsRepeatLittle(t *testing.T) {
 	} {
 		r := e.do(c.method, c.path, strings.NewReader(`{"kind": "holiday"}`))
 		p := expectProblem(t, r, http.StatusBadRequest, typeBadParam, c.param)
-		if strings.Contains(p.Detail, long[:41]) || len(r.Body) > 1000 {
+		if strings.Contains(p.Detail, long[:geo.MaxExcerpt+1]) || len(r.Body) > 1000 {
 			t.Errorf("%s %.60s…: the answer repeats the value: %s", c.method, c.path, r)
 		}
 	}

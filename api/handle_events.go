@@ -133,7 +133,7 @@ func (s *Server) checkReport(r *http.Request, b *reportBody) (*data.NewEvent, er
 		t, err := time.Parse(time.RFC3339, *b.OccurredAt)
 		switch {
 		case err != nil:
-			return nil, invalidMember("occurred_at", fmt.Sprintf("occurred_at %q is not an RFC 3339 time such as 2026-11-23T09:30:00+08:00", truncate(*b.OccurredAt, 60)))
+			return nil, invalidMember("occurred_at", fmt.Sprintf("occurred_at %q is not an RFC 3339 time such as 2026-11-23T09:30:00+08:00", geo.Excerpt(*b.OccurredAt, 60)))
 		case !storableTime(t):
 			return nil, invalidMember("occurred_at", fmt.Sprintf("occurred_at %s is outside the years 0001 to 9999 (in UTC too)", *b.OccurredAt))
 		case t.After(time.Now().Add(occurredAtFutureOK)):
@@ -152,7 +152,7 @@ func (s *Server) checkReport(r *http.Request, b *reportBody) (*data.NewEvent, er
 	for i, m := range b.Media {
 		u, err := url.Parse(m)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(m) > maxMediaURL {
-			return nil, invalidMember(fmt.Sprintf("media[%d]", i), fmt.Sprintf("media[%d] %q: want an http(s) URL of at most %d bytes", i, truncate(m, 80), maxMediaURL))
+			return nil, invalidMember(fmt.Sprintf("media[%d]", i), fmt.Sprintf("media[%d] %q: want an http(s) URL of at most %d bytes", i, geo.Excerpt(m, 80), maxMediaURL))
 		}
 	}
 	lon, lat := geo.ToWGS84(crs, *b.Lon, *b.Lat)
@@ -220,7 +220,7 @@ func (s *Server) writeEvent(w http.ResponseWriter, status int, e *data.Event) {
 func eventCodeParam(r *http.Request) (string, error) {
 	code := mux.Vars(r)["code"]
 	if _, _, _, err := grid.ParseEventCode(code); err != nil {
-		return "", &paramError{"code", fmt.Sprintf("event code %q: %v", truncate(code, 40), err)}
+		return "", &paramError{"code", fmt.Sprintf("event code %q: %v", geo.Excerpt(code, 40), err)}
 	}
 	return code, nil
 }
@@ -425,5 +425,5 @@ func timeParam(q url.Values, name string, cfg *data.EventConfig) (*time.Time, er
 		}
 		return &t, nil
 	}
-	return nil, &paramError{name, fmt.Sprintf("%s=%q: want an RFC 3339 time (2026-11-23T09:00:00+08:00) or a date (2026-11-23)", name, truncate(v, 40))}
+	return nil, &paramError{name, fmt.Sprintf("%s=%q: want an RFC 3339 time (2026-11-23T09:00:00+08:00) or a date (2026-11-23)", name, geo.Excerpt(v, 40))}
 }

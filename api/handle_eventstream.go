@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"gridmap/data"
+	"gridmap/geo"
 	"gridmap/grid"
 	"gridmap/live"
 )
@@ -49,6 +51,11 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sub, backlog, gap, err := s.hub.Subscribe(r.Context(), after, f)
+	if errors.Is(err, live.ErrTooManySubscribers) {
+		w.Header().Set("Retry-After", "10")
+		return &Problem{Type: probUnavailable, Title: "Too many event streams", Status: http.StatusServiceUnavailable,
+			Detail: "this server holds its most event streams; retry later or on another server (resume with Last-Event-ID)"}
+	}
 	if err != nil {
 		return err
 	}
@@ -107,7 +114,7 @@ func resumePoint(r *http.Request) (int64, error) {
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(src.v), 10, 64)
 		if err != nil || n < 0 {
-			return 0, &paramError{src.name, fmt.Sprintf("%s %q: want the id of the last message received (a non-negative integer)", src.name, truncate(src.v, 40))}
+			return 0, &paramError{src.name, fmt.Sprintf("%s %q: want the id of the last message received (a non-negative integer)", src.name, geo.Excerpt(src.v, 40))}
 		}
 		return n, nil
 	}
@@ -148,9 +155,18 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *live.S
 		buf = appendMessages(buf, es)
 		s.metrics.sseMessages.Add(float64(len(es)))
 	}
-	messages(backlog)
-	if !write() {
-		return
+	// The backlog goes out a slice at a time: formatted whole, a long one
+	// held its every byte again in buf.
+	for {
+		n := min(len(backlog), 1000)
+		messages(backlog[:n])
+		backlog = backlog[n:]
+		if !write() {
+			return
+		}
+		if len(backlog) == 0 {
+			break
+		}
 	}
 	beat := time.NewTicker(s.opts.SSEHeartbeat)
 	defer beat.Stop()

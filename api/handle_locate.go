@@ -80,7 +80,7 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 			if errors.As(err, &pe) {
 				why = param + pe.Member + ": " + pe.Msg
 			}
-			return &paramError{param, fmt.Sprintf("%s is %s: want [lon, lat] as two numbers; %s", param, truncate(string(p), 60), why)}
+			return &paramError{param, fmt.Sprintf("%s is %s: want [lon, lat] as two numbers; %s", param, geo.Excerpt(string(p), 60), why)}
 		}
 		if math.IsNaN(xy[0]) || xy[0] < -180 || xy[0] > 180 {
 			return &paramError{param, fmt.Sprintf("%s: longitude %g is out of range [-180, 180]", param, xy[0])}
@@ -98,11 +98,4 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"results": out})
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -193,16 +193,22 @@ func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dry
 			return err
 		}
 	}
+	if opts.MaxFindings, err = parseIntParam(q, "max_violations", data.DefaultMaxFindings, 1, maxListLimit); err != nil {
+		return err
+	}
 	layer := q.Get("layer")
 	if layer != "" && !grid.ValidLayerName(layer) {
-		return &paramError{"layer", fmt.Sprintf("layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", layer)}
+		return &paramError{"layer", fmt.Sprintf("layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", geo.Excerpt(layer, geo.MaxExcerpt))}
 	}
-	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
-	features, err := geo.DecodeFeatureCollection(body)
+	raw, err := readBodyMax(w, r, s.opts.MaxImportBytes)
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return tooLarge("an import body", s.opts.MaxImportBytes, "")
+	}
 	if err != nil {
-		if errors.As(err, new(*http.MaxBytesError)) {
-			return tooLarge("an import body", s.opts.MaxImportBytes, "")
-		}
+		return err
+	}
+	features, err := geo.ParseFeatureCollection(raw)
+	if err != nil {
 		return badRequest("Malformed GeoJSON", err.Error())
 	}
 	drafts, bad := grid.DraftsFromFeatures(features, layer)
@@ -211,9 +217,16 @@ func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dry
 		return err
 	}
 	if !rep.OK() {
+		ext := map[string]any{"violations": rep.Violations, "warnings": rep.Warnings, "units": rep.Units}
+		if rep.ViolationsTruncated != nil {
+			ext["violations_truncated"] = rep.ViolationsTruncated
+		}
+		if rep.WarningsTruncated != nil {
+			ext["warnings_truncated"] = rep.WarningsTruncated
+		}
 		return &Problem{Type: probViolations, Title: "Topology or coding rules violated", Status: http.StatusUnprocessableEntity,
-			Detail:     fmt.Sprintf("%d violation(s) in %d feature(s); nothing was written", len(rep.Violations), len(features)),
-			Extensions: map[string]any{"violations": rep.Violations, "warnings": rep.Warnings, "units": rep.Units}}
+			Detail:     fmt.Sprintf("%d violation(s) in %d feature(s); nothing was written", rep.ViolationCount(), len(features)),
+			Extensions: ext}
 	}
 	if !dryRun && rep.Inserted+rep.Updated > 0 {
 		// Read-your-writes: a locate right after the import sees it.
@@ -251,6 +264,24 @@ func (s *Server) topologyIssues(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	issues := append(append([]grid.Violation{}, rep.Violations...), rep.Warnings...)
-	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"layer": layer, "parent": parent, "units_checked": rep.Units, "issues": issues, "seconds": roundTo(rep.Seconds, 3)})
+	out := map[string]any{"layer": layer, "parent": parent, "units_checked": rep.Units, "issues": issues, "seconds": roundTo(rep.Seconds, 3)}
+	if left := mergeCounts(rep.ViolationsTruncated, rep.WarningsTruncated); left != nil {
+		out["issues_truncated"] = left
+	}
+	writeJSON(w, http.StatusOK, ctJSON, out)
 	return nil
+}
+
+// mergeCounts adds counts by rule; nil when there are none.
+func mergeCounts(ms ...map[string]int) map[string]int {
+	var out map[string]int
+	for _, m := range ms {
+		for k, n := range m {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[k] += n
+		}
+	}
+	return out
 }

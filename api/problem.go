@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"gridmap/data"
+	"gridmap/geo"
 	"gridmap/grid"
 )
 
@@ -224,7 +225,7 @@ func tooLarge(what string, limit int64, more string) *Problem {
 func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	if p.Instance == "" && r != nil {
 		// Cut like the detail's values: the path is the client's input.
-		p.Instance = truncate(r.URL.Path, 100)
+		p.Instance = geo.Excerpt(r.URL.Path, 100)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -24,7 +23,14 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // readBodyMax reads a request body of at most limit bytes: over it, the
 // error is an *http.MaxBytesError (a 413).
 func readBodyMax(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	// Sized once when the length is known: io.ReadAll grows by doubling,
+	// holding up to twice a large body while it reads.
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= limit {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	raw := buf.Bytes()
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gridmap/data"
+	"gridmap/geo"
 	"gridmap/grid"
 )
 
@@ -25,7 +26,7 @@ func parseFloatParam(q url.Values, name string, lo, hi float64) (float64, error)
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, &paramError{name, fmt.Sprintf("%s=%q is not a number", name, truncate(s, 40))}
+		return 0, &paramError{name, fmt.Sprintf("%s=%q is not a number", name, geo.Excerpt(s, 40))}
 	}
 	if v < lo || v > hi {
 		return 0, &paramError{name, fmt.Sprintf("%s=%g is out of range [%g, %g]", name, v, lo, hi)}
@@ -39,13 +40,13 @@ func parseBBox(s string) (*[4]float64, error) {
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) != 4 {
-		return nil, &paramError{"bbox", fmt.Sprintf("bbox=%q: want minLon,minLat,maxLon,maxLat", truncate(s, 40))}
+		return nil, &paramError{"bbox", fmt.Sprintf("bbox=%q: want minLon,minLat,maxLon,maxLat", geo.Excerpt(s, 40))}
 	}
 	var b [4]float64
 	for i, p := range parts {
 		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, &paramError{"bbox", fmt.Sprintf("bbox value %d (%q) is not a number", i+1, truncate(p, 40))}
+			return nil, &paramError{"bbox", fmt.Sprintf("bbox value %d (%q) is not a number", i+1, geo.Excerpt(p, 40))}
 		}
 		b[i] = v
 	}
@@ -67,7 +68,7 @@ func parseGeometryMode(s string, def data.GeometryMode) (data.GeometryMode, erro
 	case data.GeometryNone, data.GeometrySimplified, data.GeometryFull:
 		return data.GeometryMode(s), nil
 	}
-	return "", &paramError{"geometry", fmt.Sprintf("geometry=%q: use none, simplified or full", truncate(s, 40))}
+	return "", &paramError{"geometry", fmt.Sprintf("geometry=%q: use none, simplified or full", geo.Excerpt(s, 40))}
 }
 
 func parseLevel(s string) (grid.Level, error) {
@@ -88,7 +89,7 @@ func parseIntParam(q url.Values, name string, def, lo, hi int) (int, error) {
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, &paramError{name, fmt.Sprintf("%s=%q is not an integer", name, truncate(s, 40))}
+		return 0, &paramError{name, fmt.Sprintf("%s=%q is not an integer", name, geo.Excerpt(s, 40))}
 	}
 	if v < lo || v > hi {
 		return 0, &paramError{name, fmt.Sprintf("%s=%d is out of range [%d, %d]", name, v, lo, hi)}
@@ -103,7 +104,7 @@ func parseBoolParam(q url.Values, name string) (bool, error) {
 	}
 	v, err := strconv.ParseBool(s)
 	if err != nil {
-		return false, &paramError{name, fmt.Sprintf("%s=%q: use true or false", name, truncate(s, 40))}
+		return false, &paramError{name, fmt.Sprintf("%s=%q: use true or false", name, geo.Excerpt(s, 40))}
 	}
 	return v, nil
 }
@@ -124,7 +125,7 @@ func (s *Server) layerParam(r *http.Request) (string, error) {
 			return layer, nil
 		}
 	}
-	return "", &paramError{"layer", fmt.Sprintf("unknown layer %q: the store has %s", truncate(layer, 40), strings.Join(layers, ", "))}
+	return "", &paramError{"layer", fmt.Sprintf("unknown layer %q: the store has %s", geo.Excerpt(layer, 40), strings.Join(layers, ", "))}
 }
 
 // storableTime says whether PostgreSQL can take t as a date or timestamp

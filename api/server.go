@@ -49,6 +49,9 @@ type Options struct {
 	// Idempotency-Key is remembered (default 24 h).
 	EventFeedRetention   time.Duration
 	IdempotencyRetention time.Duration
+	// MaxSubscribers caps the event streams this server holds at once
+	// (default live.DefaultMaxSubscribers); beyond it a stream is a 503.
+	MaxSubscribers int
 	// ReportWriters is the number of concurrent reporting transactions
 	// (default 4); reports arriving meanwhile share the next one.
 	ReportWriters int
@@ -127,7 +130,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err := s.initTileCache(ctx); err != nil {
 		return nil, err
 	}
-	if s.hub, err = live.NewHub(ctx, store, s.log, live.Metrics{Subscribers: s.metrics.sseSubscribers, Dropped: s.metrics.sseDropped}); err != nil {
+	if s.hub, err = live.NewHub(ctx, store, s.log, live.Metrics{Subscribers: s.metrics.sseSubscribers, Dropped: s.metrics.sseDropped}, opts.MaxSubscribers); err != nil {
 		return nil, err
 	}
 	s.reporter = data.NewReporter(store, opts.ReportWriters, 0, func() { s.syncTiles(context.Background()) })

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"gridmap/geo"
 )
 
 // The SQL helpers every part of the store shares: what runs a query, row
@@ -225,7 +227,7 @@ func decodeCursor(s, order string) (*cursor, error) {
 	if s == "" {
 		return nil, nil
 	}
-	bad := filterErr("cursor", "cursor %q is not one this list issued: follow the next link of the previous page", truncated(s, 40))
+	bad := filterErr("cursor", "cursor %q is not one this list issued: follow the next link of the previous page", geo.Excerpt(s, 40))
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, bad
@@ -236,11 +238,4 @@ func decodeCursor(s, order string) (*cursor, error) {
 		return nil, bad
 	}
 	return &c, nil
-}
-
-func truncated(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

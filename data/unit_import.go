@@ -28,6 +28,10 @@ type UnitImportOptions struct {
 	DryRun bool
 	// Actor and Reason are recorded with the new versions.
 	Actor, Reason string
+	// MaxFindings caps the violations and the warnings listed in the
+	// report (each; DefaultMaxFindings when ≤ 0); the rest are counted by
+	// rule.
+	MaxFindings int
 }
 
 // DefaultToleranceM2 is the default noise threshold of the topology checks.
@@ -48,7 +52,7 @@ func (s *Store) ImportUnits(ctx context.Context, drafts []grid.Draft, pre []grid
 	if tol <= 0 {
 		tol = DefaultToleranceM2
 	}
-	r := &UnitImportReport{Units: len(drafts), DryRun: opts.DryRun}
+	r := &UnitImportReport{Units: len(drafts), DryRun: opts.DryRun, maxFindings: opts.MaxFindings}
 	for _, v := range pre {
 		r.add(v)
 	}
@@ -122,23 +126,23 @@ func beginCheck(ctx context.Context, s *Store, dryRun bool) (pgx.Tx, error) {
 	return tx, nil
 }
 
+// copyDrafts encodes each row as COPY sends it: encoded all at once, the
+// rows held the import's geometry a second time.
 func copyDrafts(ctx context.Context, tx pgx.Tx, drafts []grid.Draft) error {
-	rows := make([][]any, len(drafts))
-	for i, d := range drafts {
-		b, err := geo.EWKB(d.Geometry)
-		if err != nil {
-			return fmt.Errorf("features[%d]: encode geometry: %w", d.Feature, err)
-		}
-		var parent *string
-		if d.ParentCode != "" {
-			p := d.ParentCode
-			parent = &p
-		}
-		rows[i] = []any{int32(d.Feature), d.Layer, d.Code, string(d.Level), d.Name, parent, d.Complete, b}
-	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage"},
 		[]string{"feature", "layer", "code", "level", "name", "parent_code", "complete", "geom"},
-		pgx.CopyFromRows(rows))
+		pgx.CopyFromSlice(len(drafts), func(i int) ([]any, error) {
+			d := drafts[i]
+			b, err := geo.EWKB(d.Geometry)
+			if err != nil {
+				return nil, fmt.Errorf("features[%d]: encode geometry: %w", d.Feature, err)
+			}
+			var parent *string
+			if d.ParentCode != "" {
+				parent = &d.ParentCode
+			}
+			return []any{int32(d.Feature), d.Layer, d.Code, string(d.Level), d.Name, parent, d.Complete, b}, nil
+		}))
 	if err != nil {
 		return fmt.Errorf("stage units: %w", err)
 	}

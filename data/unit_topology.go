@@ -232,18 +232,55 @@ type UnitImportReport struct {
 	DryRun       bool             `json:"dry_run,omitempty"`
 	Violations   []grid.Violation `json:"violations"`
 	Warnings     []grid.Violation `json:"warnings"`
-	Seconds      float64          `json:"seconds"`
+	// ViolationsTruncated and WarningsTruncated count, by rule, the
+	// findings left out of a list that holds its most (MaxFindings): a
+	// collection of bad features must not make an answer (and the memory
+	// behind it) as large again as the collection.
+	ViolationsTruncated map[string]int `json:"violations_truncated,omitempty"`
+	WarningsTruncated   map[string]int `json:"warnings_truncated,omitempty"`
+	Seconds             float64        `json:"seconds"`
+	maxFindings         int
 }
+
+// DefaultMaxFindings is the most violations (and warnings) a report lists.
+const DefaultMaxFindings = 1000
 
 // OK reports whether nothing stops the import.
 func (r *UnitImportReport) OK() bool { return len(r.Violations) == 0 }
 
-func (r *UnitImportReport) add(v grid.Violation) {
-	if v.Severity == grid.SeverityWarning {
-		r.Warnings = append(r.Warnings, v)
-	} else {
-		r.Violations = append(r.Violations, v)
+// ViolationCount and WarningCount count every finding, listed or not.
+func (r *UnitImportReport) ViolationCount() int {
+	return len(r.Violations) + sumCounts(r.ViolationsTruncated)
+}
+func (r *UnitImportReport) WarningCount() int {
+	return len(r.Warnings) + sumCounts(r.WarningsTruncated)
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
 	}
+	return n
+}
+
+func (r *UnitImportReport) add(v grid.Violation) {
+	list, left := &r.Violations, &r.ViolationsTruncated
+	if v.Severity == grid.SeverityWarning {
+		list, left = &r.Warnings, &r.WarningsTruncated
+	}
+	most := r.maxFindings
+	if most <= 0 {
+		most = DefaultMaxFindings
+	}
+	if len(*list) < most {
+		*list = append(*list, v)
+		return
+	}
+	if *left == nil {
+		*left = map[string]int{}
+	}
+	(*left)[v.Rule]++
 }
 
 // sortFindings orders findings by feature then rule, so reports read in

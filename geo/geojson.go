@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 
 	"github.com/paulmach/orb"
 )
@@ -42,21 +43,115 @@ func DecodeFeatureCollection(r io.Reader) ([]Feature, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Type     string            `json:"type"`
-		Features []json.RawMessage `json:"features"`
+	return ParseFeatureCollection(data)
+}
+
+// ParseFeatureCollection is DecodeFeatureCollection of a document in
+// memory. The features' Raw geometries are slices of data, not copies:
+// the document is held once, however large (a 64 MiB import used to be
+// held three times over, as bytes, per-feature copies and geometry copies).
+func ParseFeatureCollection(data []byte) ([]Feature, error) {
+	out, typ, err := scanCollection(data)
+	if err != nil {
+		// Only a broken document pays for a second, whole parse: it says
+		// exactly what and where (line and column) as before.
+		var doc struct {
+			Type     string            `json:"type"`
+			Features []json.RawMessage `json:"features"`
+		}
+		if uerr := json.Unmarshal(data, &doc); uerr != nil {
+			return nil, jsonError(data, uerr)
+		}
+		// Well-formed after all, in a shape the scan does not take (null):
+		// read as encoding/json reads it.
+		out = make([]Feature, len(doc.Features))
+		for i, raw := range doc.Features {
+			out[i] = decodeFeature(i, fmt.Sprintf("features[%d]", i), raw)
+		}
+		typ = doc.Type
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, jsonError(data, err)
-	}
-	if doc.Type != "FeatureCollection" {
-		return nil, fmt.Errorf("GeoJSON: top-level type is %q, want \"FeatureCollection\"", doc.Type)
-	}
-	out := make([]Feature, len(doc.Features))
-	for i, raw := range doc.Features {
-		out[i] = decodeFeature(i, fmt.Sprintf("features[%d]", i), raw)
+	if typ != "FeatureCollection" {
+		return nil, fmt.Errorf("GeoJSON: top-level type is %q, want \"FeatureCollection\"", Excerpt(typ, MaxExcerpt))
 	}
 	return out, nil
+}
+
+// scanCollection reads the collection one feature at a time, with the
+// members' matching of encoding/json (the last of a repeated member wins,
+// names match case-insensitively).
+func scanCollection(data []byte) ([]Feature, string, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, "", errors.New("GeoJSON: the document must be an object")
+	}
+	out := []Feature{}
+	typ := ""
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, "", err
+		}
+		key, _ := t.(string)
+		switch {
+		case strings.EqualFold(key, "type"):
+			if err := dec.Decode(&typ); err != nil {
+				return nil, "", err
+			}
+		case strings.EqualFold(key, "features"):
+			if out, err = scanFeatures(dec, data); err != nil {
+				return nil, "", err
+			}
+		default:
+			if err := dec.Decode(new(skipValue)); err != nil {
+				return nil, "", err
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, "", err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, "", errors.New("GeoJSON: data after the document")
+	}
+	return out, typ, nil
+}
+
+func scanFeatures(dec *json.Decoder, data []byte) ([]Feature, error) {
+	t, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return []Feature{}, nil
+	}
+	if t != json.Delim('[') {
+		return nil, errors.New(`GeoJSON: "features" must be an array`)
+	}
+	out := []Feature{}
+	for i := 0; dec.More(); i++ {
+		start := dec.InputOffset()
+		if err := dec.Decode(new(skipValue)); err != nil {
+			return nil, err
+		}
+		raw := bytes.TrimLeft(data[start:dec.InputOffset()], " \t\r\n,")
+		out = append(out, decodeFeature(i, fmt.Sprintf("features[%d]", i), raw))
+	}
+	_, err = dec.Token()
+	return out, err
+}
+
+// skipValue checks a value's syntax and keeps nothing of it.
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
+// rawView is a JSON value as a slice of the document it was read from
+// (json.RawMessage copies it).
+type rawView []byte
+
+func (v *rawView) UnmarshalJSON(b []byte) error {
+	*v = b
+	return nil
 }
 
 // decodeFeature reads one Feature. where is its path in errors
@@ -68,21 +163,21 @@ func decodeFeature(i int, where string, raw json.RawMessage) Feature {
 		return f
 	}
 	var m struct {
-		Type       string          `json:"type"`
-		ID         any             `json:"id"`
-		Properties map[string]any  `json:"properties"`
-		Geometry   json.RawMessage `json:"geometry"`
+		Type       string         `json:"type"`
+		ID         any            `json:"id"`
+		Properties map[string]any `json:"properties"`
+		Geometry   rawView        `json:"geometry"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
 		f.Err = errorAt(where, err.Error())
 		return f
 	}
-	f.ID, f.Properties, f.Raw = m.ID, m.Properties, m.Geometry
+	f.ID, f.Properties, f.Raw = m.ID, m.Properties, json.RawMessage(m.Geometry)
 	if f.Properties == nil {
 		f.Properties = map[string]any{}
 	}
 	if m.Type != "Feature" {
-		f.Err = errorAt(where, fmt.Sprintf("type is %q, want \"Feature\"", m.Type))
+		f.Err = errorAt(where, fmt.Sprintf("type is %q, want \"Feature\"", Excerpt(m.Type, MaxExcerpt)))
 		return f
 	}
 	if len(m.Geometry) == 0 || bytes.Equal(bytes.TrimSpace(m.Geometry), []byte("null")) {

@@ -76,9 +76,9 @@ func DecodeGeometry(raw []byte, where string) (orb.Geometry, error) {
 	switch g.Type {
 	case "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon":
 	case "GeometryCollection":
-		return nil, fmt.Errorf("%s: type %q is not supported: use %s", where, g.Type, supportedTypes)
+		return nil, fmt.Errorf("%s: type %q is not supported: use %s", where, Excerpt(g.Type, MaxExcerpt), supportedTypes)
 	default:
-		return nil, fmt.Errorf("%s: type %q is not a GeoJSON geometry type: use %s", where, g.Type, supportedTypes)
+		return nil, fmt.Errorf("%s: type %q is not a GeoJSON geometry type: use %s", where, Excerpt(g.Type, MaxExcerpt), supportedTypes)
 	}
 	if len(g.Coordinates) == 0 {
 		return nil, &PositionError{Geometry: where, Member: "coordinates", Msg: "missing"}
@@ -255,7 +255,7 @@ func (r *coordReader) number(name string) (float64, error) {
 	r.i = end
 	v, err := strconv.ParseFloat(string(r.b[start:end]), 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0, r.fail("%s %s is not a finite number", name, r.b[start:end])
+		return 0, r.fail("%s %s is not a finite number", name, Excerpt(string(r.b[start:end]), MaxExcerpt))
 	}
 	return v, nil
 }

@@ -61,7 +61,7 @@ func ParseFormat(s string) (Format, error) {
 	case "csv":
 		return FormatCSV, nil
 	}
-	return "", fmt.Errorf("format %q: use geojson (FeatureCollection), ndjson (one Feature per line) or csv", s)
+	return "", fmt.Errorf("format %q: use geojson (FeatureCollection), ndjson (one Feature per line) or csv", Excerpt(s, MaxExcerpt))
 }
 
 // NewStream reads r in the given format. An error means the document's
@@ -123,10 +123,10 @@ func (s *fcStream) seekFeatures() error {
 		}
 		var skip json.RawMessage
 		if err := s.dec.Decode(&skip); err != nil {
-			return fmt.Errorf("GeoJSON: member %q: %w", key, streamErr(err))
+			return fmt.Errorf("GeoJSON: member %q: %w", Excerpt(key, MaxExcerpt), streamErr(err))
 		}
 		if key == "type" && string(bytes.TrimSpace(skip)) != `"FeatureCollection"` {
-			return fmt.Errorf("GeoJSON: type is %s, want \"FeatureCollection\"", skip)
+			return fmt.Errorf("GeoJSON: type is %s, want \"FeatureCollection\"", Excerpt(string(skip), MaxExcerpt))
 		}
 	}
 	return fmt.Errorf("GeoJSON: no \"features\" array")
@@ -203,8 +203,16 @@ type csvStream struct {
 	line   int64
 }
 
+// maxCSVHeader bounds the header line: a header is a few names, and one
+// without a line end would be read whole into memory, several times over.
+const maxCSVHeader = 1 << 20
+
 func newCSVStream(r io.Reader) (*csvStream, error) {
-	cr := csv.NewReader(bufio.NewReaderSize(r, 1<<20))
+	br := bufio.NewReaderSize(r, maxCSVHeader)
+	if p, _ := br.Peek(maxCSVHeader); len(p) == maxCSVHeader && bytes.IndexByte(p, '\n') < 0 {
+		return nil, fmt.Errorf("CSV header %q: no line end in the first %d bytes", Excerpt(string(p), MaxExcerpt), maxCSVHeader)
+	}
+	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1
 	h, err := cr.Read()
@@ -227,7 +235,7 @@ func newCSVStream(r io.Reader) (*csvStream, error) {
 		s.header[i] = strings.TrimSpace(strings.TrimPrefix(name, "\ufeff"))
 	}
 	if s.lon < 0 || s.lat < 0 {
-		return nil, fmt.Errorf("CSV header %v: needs lon and lat columns", s.header)
+		return nil, fmt.Errorf("CSV header %q: needs lon and lat columns", Excerpt(strings.Join(s.header, ","), MaxExcerpt))
 	}
 	return s, nil
 }
@@ -274,9 +282,9 @@ func (s *csvStream) Next() (Record, error) {
 	lat, err2 := strconv.ParseFloat(strings.TrimSpace(rec[s.lat]), 64)
 	switch {
 	case err1 != nil || math.IsNaN(lon) || math.IsInf(lon, 0):
-		out.Err = fmt.Errorf("%s %q is not a number", s.header[s.lon], rec[s.lon])
+		out.Err = fmt.Errorf("%s %q is not a number", Excerpt(s.header[s.lon], MaxExcerpt), Excerpt(rec[s.lon], MaxExcerpt))
 	case err2 != nil || math.IsNaN(lat) || math.IsInf(lat, 0):
-		out.Err = fmt.Errorf("%s %q is not a number", s.header[s.lat], rec[s.lat])
+		out.Err = fmt.Errorf("%s %q is not a number", Excerpt(s.header[s.lat], MaxExcerpt), Excerpt(rec[s.lat], MaxExcerpt))
 	}
 	if out.Err != nil {
 		return out, nil

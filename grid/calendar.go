@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"gridmap/geo"
+
 	// The calendar defaults to Asia/Shanghai; embedding the zone database
 	// keeps that working on machines and containers without tzdata.
 	_ "time/tzdata"
@@ -44,15 +46,15 @@ func ParsePeriods(s string) ([]Period, error) {
 		part = strings.TrimSpace(part)
 		a, b, ok := strings.Cut(part, "-")
 		if !ok {
-			return nil, fmt.Errorf("working period %q: write HH:MM-HH:MM", clip(part))
+			return nil, fmt.Errorf("working period %q: write HH:MM-HH:MM", geo.Excerpt(part, geo.MaxExcerpt))
 		}
 		start, err := parseClock(strings.TrimSpace(a))
 		if err != nil {
-			return nil, fmt.Errorf("working period %q: start: %v", clip(part), err)
+			return nil, fmt.Errorf("working period %q: start: %v", geo.Excerpt(part, geo.MaxExcerpt), err)
 		}
 		end, err := parseClock(strings.TrimSpace(b))
 		if err != nil {
-			return nil, fmt.Errorf("working period %q: end: %v", clip(part), err)
+			return nil, fmt.Errorf("working period %q: end: %v", geo.Excerpt(part, geo.MaxExcerpt), err)
 		}
 		ps = append(ps, Period{start, end})
 	}
@@ -67,7 +69,7 @@ func ParsePeriods(s string) ([]Period, error) {
 func parseClock(s string) (int, error) {
 	h, m, ok := strings.Cut(s, ":")
 	if !ok || len(h) < 1 || len(h) > 2 || len(m) != 2 || !digitsOnly.MatchString(h) || !digitsOnly.MatchString(m) {
-		return 0, fmt.Errorf("%q is not a time of day HH:MM", clip(s))
+		return 0, fmt.Errorf("%q is not a time of day HH:MM", geo.Excerpt(s, geo.MaxExcerpt))
 	}
 	hh, _ := strconv.Atoi(h)
 	mm, _ := strconv.Atoi(m)
@@ -165,10 +167,10 @@ func NewCalendar(loc *time.Location, periods []Period, overrides map[string]DayK
 	for k, v := range overrides {
 		t, err := time.Parse(time.DateOnly, k)
 		if err != nil {
-			return nil, fmt.Errorf("calendar: override date %q: write YYYY-MM-DD", clip(k))
+			return nil, fmt.Errorf("calendar: override date %q: write YYYY-MM-DD", geo.Excerpt(k, geo.MaxExcerpt))
 		}
 		if v != Holiday && v != Workday {
-			return nil, fmt.Errorf("calendar: override %s: kind %q: use %s or %s", k, clip(string(v)), Holiday, Workday)
+			return nil, fmt.Errorf("calendar: override %s: kind %q: use %s or %s", k, geo.Excerpt(string(v), geo.MaxExcerpt), Holiday, Workday)
 		}
 		c.overrides[dateOf(t)] = v
 	}

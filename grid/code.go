@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"unicode/utf8"
+
+	"gridmap/geo"
 )
 
 // CodeError says which coding rule a unit code breaks and at which digits
@@ -18,23 +19,9 @@ type CodeError struct {
 
 func (e *CodeError) Error() string {
 	if e.Digits != "" {
-		return fmt.Sprintf("code %q: %s (digits %s): %s", clip(e.Code), e.Rule, e.Digits, e.Msg)
+		return fmt.Sprintf("code %q: %s (digits %s): %s", geo.Excerpt(e.Code, geo.MaxExcerpt), e.Rule, e.Digits, e.Msg)
 	}
-	return fmt.Sprintf("code %q: %s: %s", clip(e.Code), e.Rule, e.Msg)
-}
-
-// clip shortens outside input that an error repeats: enough to recognise
-// it, never a client's whole document sent back to it.
-func clip(s string) string {
-	const most = 40
-	if len(s) <= most {
-		return s
-	}
-	i := most
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
+	return fmt.Sprintf("code %q: %s: %s", geo.Excerpt(e.Code, geo.MaxExcerpt), e.Rule, e.Msg)
 }
 
 // Code rules, as named in errors.
@@ -77,7 +64,7 @@ func ParentCode(level Level, code string) string {
 func ValidateCode(level Level, code, parent string) error {
 	want := level.CodeLen()
 	if want == 0 {
-		return &CodeError{Code: code, Rule: RuleCodeLength, Msg: fmt.Sprintf("unknown level %q", clip(string(level)))}
+		return &CodeError{Code: code, Rule: RuleCodeLength, Msg: fmt.Sprintf("unknown level %q", geo.Excerpt(string(level), geo.MaxExcerpt))}
 	}
 	if !digitsOnly.MatchString(code) {
 		for i, r := range code {
@@ -125,7 +112,7 @@ func ValidateCode(level Level, code, parent string) error {
 		}
 		if len(parent) != pl.CodeLen() || code[:pl.CodeLen()] != parent {
 			return &CodeError{Code: code, Rule: RuleCodePrefix, Digits: fmt.Sprintf("1-%d", pl.CodeLen()),
-				Msg: fmt.Sprintf("prefix %s must equal the parent %s code %q", code[:pl.CodeLen()], pl, clip(parent))}
+				Msg: fmt.Sprintf("prefix %s must equal the parent %s code %q", code[:pl.CodeLen()], pl, geo.Excerpt(parent, geo.MaxExcerpt))}
 		}
 	}
 	return nil

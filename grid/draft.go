@@ -33,7 +33,7 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 		idx := f.Index
 		fail := func(rule string, codes []string, format string, args ...any) {
 			for i := range codes {
-				codes[i] = clip(codes[i])
+				codes[i] = geo.Excerpt(codes[i], geo.MaxExcerpt)
 			}
 			v := Violation{Rule: rule, Severity: SeverityError, Codes: codes, Feature: &idx,
 				Message: fmt.Sprintf("features[%d]: ", idx) + fmt.Sprintf(format, args...)}
@@ -61,7 +61,7 @@ func DraftsFromFeatures(features []geo.Feature, defaultLayer string) ([]Draft, [
 			layer = defaultLayer
 		}
 		if !ValidLayerName(layer) {
-			fail(RuleBadLayer, codes, "layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", clip(layer))
+			fail(RuleBadLayer, codes, "layer %q: use lower-case letters, digits and _ (at most 32, starting with a letter)", geo.Excerpt(layer, geo.MaxExcerpt))
 			continue
 		}
 		level, err := ParseLevel(stringProp(f.Properties, "level"))

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gridmap/geo"
 )
 
 // EventStatus is where an event stands in the closed loop of urban
@@ -40,7 +42,7 @@ func ParseEventStatus(s string) (EventStatus, error) {
 			return st, nil
 		}
 	}
-	return "", fmt.Errorf("unknown event status %q: use one of %s", clip(s), joinNames(EventStatuses))
+	return "", fmt.Errorf("unknown event status %q: use one of %s", geo.Excerpt(s, geo.MaxExcerpt), joinNames(EventStatuses))
 }
 
 func joinNames[S ~string](names []S) string {
@@ -127,7 +129,7 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
-	head := fmt.Sprintf("cannot move an event from %q to %q", clip(string(e.From)), clip(string(e.To)))
+	head := fmt.Sprintf("cannot move an event from %q to %q", geo.Excerpt(string(e.From), geo.MaxExcerpt), geo.Excerpt(string(e.To), geo.MaxExcerpt))
 	switch {
 	case e.Reason != "":
 		return head + ": " + e.Reason
@@ -156,18 +158,18 @@ func CheckTransition(from, to EventStatus, current, department string) error {
 	}
 	switch {
 	case !from.known():
-		return bad(fmt.Sprintf("unknown status %q", clip(string(from))))
+		return bad(fmt.Sprintf("unknown status %q", geo.Excerpt(string(from), geo.MaxExcerpt)))
 	case !to.known():
-		return bad(fmt.Sprintf("unknown status %q", clip(string(to))))
+		return bad(fmt.Sprintf("unknown status %q", geo.Excerpt(string(to), geo.MaxExcerpt)))
 	case !slices.Contains(allowed, to):
 		return bad("")
 	}
 	if department != "" {
 		if to != StatusDispatched {
-			return fmt.Errorf("moving an event to %q names no department: a department is named only when dispatching", clip(string(to)))
+			return fmt.Errorf("moving an event to %q names no department: a department is named only when dispatching", geo.Excerpt(string(to), geo.MaxExcerpt))
 		}
 		if !ValidDepartmentCode(department) {
-			return fmt.Errorf("department code %q: 1–32 letters, digits, _ or -", clip(department))
+			return fmt.Errorf("department code %q: 1–32 letters, digits, _ or -", geo.Excerpt(department, geo.MaxExcerpt))
 		}
 	}
 	if to == StatusDispatched && (from == StatusDispatched || from == StatusHandling) {
@@ -205,7 +207,7 @@ func ParseEventSource(s string) (EventSource, error) {
 			return src, nil
 		}
 	}
-	return "", fmt.Errorf("unknown event source %q: use one of %s", clip(s), joinNames(EventSources))
+	return "", fmt.Errorf("unknown event source %q: use one of %s", geo.Excerpt(s, geo.MaxExcerpt), joinNames(EventSources))
 }
 
 // Event code layout: district (6) + report date YYYYMMDD (8) + sequence (6).
@@ -290,7 +292,7 @@ type Limit struct {
 // Validate checks a limit before it enters the catalogue.
 func (l Limit) Validate() error {
 	if l.Unit != WorkingHours && l.Unit != WorkingDays {
-		return fmt.Errorf("limit unit %q: use %s or %s", clip(string(l.Unit)), WorkingHours, WorkingDays)
+		return fmt.Errorf("limit unit %q: use %s or %s", geo.Excerpt(string(l.Unit), geo.MaxExcerpt), WorkingHours, WorkingDays)
 	}
 	if l.Amount < 1 || l.Amount > maxLimitAmount {
 		return fmt.Errorf("limit amount %d is outside 1–%d", l.Amount, maxLimitAmount)
@@ -340,17 +342,17 @@ func ValidDepartmentCode(s string) bool { return departmentCode.MatchString(s) }
 // major class as in GB/T 30428.2.
 func (c EventClass) Validate() error {
 	if !classCode.MatchString(c.Code) {
-		return fmt.Errorf("event class code %q: 1–32 letters, digits or _", clip(c.Code))
+		return fmt.Errorf("event class code %q: 1–32 letters, digits or _", geo.Excerpt(c.Code, geo.MaxExcerpt))
 	}
 	if c.Major != "" || c.Minor != "" {
 		if c.Major != "" && !digitsOnly.MatchString(c.Major) {
-			return fmt.Errorf("event class %s: major %q: digits only", c.Code, clip(c.Major))
+			return fmt.Errorf("event class %s: major %q: digits only", c.Code, geo.Excerpt(c.Major, geo.MaxExcerpt))
 		}
 		if c.Minor != "" && !digitsOnly.MatchString(c.Minor) {
-			return fmt.Errorf("event class %s: minor %q: digits only", c.Code, clip(c.Minor))
+			return fmt.Errorf("event class %s: minor %q: digits only", c.Code, geo.Excerpt(c.Minor, geo.MaxExcerpt))
 		}
 		if c.Major+c.Minor != c.Code {
-			return fmt.Errorf("event class %s: major %q + minor %q must equal the code", c.Code, clip(c.Major), clip(c.Minor))
+			return fmt.Errorf("event class %s: major %q + minor %q must equal the code", c.Code, geo.Excerpt(c.Major, geo.MaxExcerpt), geo.Excerpt(c.Minor, geo.MaxExcerpt))
 		}
 	}
 	if strings.TrimSpace(c.Name) == "" {
@@ -360,7 +362,7 @@ func (c EventClass) Validate() error {
 		return fmt.Errorf("event class %s: department is missing", c.Code)
 	}
 	if !ValidDepartmentCode(c.Department) {
-		return fmt.Errorf("event class %s: department %q: 1–32 letters, digits, _ or -", c.Code, clip(c.Department))
+		return fmt.Errorf("event class %s: department %q: 1–32 letters, digits, _ or -", c.Code, geo.Excerpt(c.Department, geo.MaxExcerpt))
 	}
 	if err := c.Limit.Validate(); err != nil {
 		return fmt.Errorf("event class %s: %w", c.Code, err)

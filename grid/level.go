@@ -3,6 +3,8 @@ package grid
 import (
 	"fmt"
 	"strings"
+
+	"gridmap/geo"
 )
 
 // Level is a rung of the hierarchy: district 区, street 街道, community 社区, grid 网格.
@@ -25,7 +27,7 @@ func ParseLevel(s string) (Level, error) {
 			return l, nil
 		}
 	}
-	return "", fmt.Errorf("unknown level %q: use one of %s", clip(s), levelNames())
+	return "", fmt.Errorf("unknown level %q: use one of %s", geo.Excerpt(s, geo.MaxExcerpt), levelNames())
 }
 
 func levelNames() string {

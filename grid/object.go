@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/paulmach/orb"
+
+	"gridmap/geo"
 )
 
 // ObjectKind says which coding rule an object's code follows.
@@ -38,7 +40,7 @@ var classCode = regexp.MustCompile(`^[0-9A-Za-z_]{1,32}$`)
 // Validate checks a class before it enters the catalogue.
 func (c Class) Validate() error {
 	if !classCode.MatchString(c.Code) {
-		return fmt.Errorf("class code %q: 1–32 letters, digits or _", clip(c.Code))
+		return fmt.Errorf("class code %q: 1–32 letters, digits or _", geo.Excerpt(c.Code, geo.MaxExcerpt))
 	}
 	if strings.TrimSpace(c.Name) == "" {
 		return fmt.Errorf("class %s: name is missing", c.Code)
@@ -49,18 +51,18 @@ func (c Class) Validate() error {
 			return fmt.Errorf("component class %q: the code is the 2-digit major and 2-digit minor class, 4 digits", c.Code)
 		}
 		if c.Major+c.Minor != c.Code {
-			return fmt.Errorf("component class %s: major %q + minor %q must equal the code", c.Code, clip(c.Major), clip(c.Minor))
+			return fmt.Errorf("component class %s: major %q + minor %q must equal the code", c.Code, geo.Excerpt(c.Major, geo.MaxExcerpt), geo.Excerpt(c.Minor, geo.MaxExcerpt))
 		}
 	case KindBuilding, KindEnterprise:
 	default:
-		return fmt.Errorf("class %s: kind %q: use component, building or enterprise", c.Code, clip(string(c.Kind)))
+		return fmt.Errorf("class %s: kind %q: use component, building or enterprise", c.Code, geo.Excerpt(string(c.Kind), geo.MaxExcerpt))
 	}
 	if len(c.GeometryTypes) == 0 {
 		return fmt.Errorf("class %s: geometry_types is empty", c.Code)
 	}
 	for _, t := range c.GeometryTypes {
 		if !slices.Contains(GeometryTypeNames, t) {
-			return fmt.Errorf("class %s: geometry type %q: use %s", c.Code, clip(t), strings.Join(GeometryTypeNames, ", "))
+			return fmt.Errorf("class %s: geometry type %q: use %s", c.Code, geo.Excerpt(t, geo.MaxExcerpt), strings.Join(GeometryTypeNames, ", "))
 		}
 	}
 	return nil
@@ -89,7 +91,7 @@ type ObjectCodeError struct {
 }
 
 func (e *ObjectCodeError) Error() string {
-	return fmt.Sprintf("object code %q (class %s): %s", clip(e.Code), clip(e.Class), e.Msg)
+	return fmt.Sprintf("object code %q (class %s): %s", geo.Excerpt(e.Code, geo.MaxExcerpt), geo.Excerpt(e.Class, geo.MaxExcerpt), e.Msg)
 }
 
 // ValidateObjectCode checks the code's form against its class:

@@ -9,11 +9,13 @@ package live
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"gridmap/data"
 	"gridmap/grid"
@@ -27,11 +29,22 @@ const (
 	// MaxBacklog is the most entries a resuming subscriber is given; with
 	// more it is told to reload instead.
 	MaxBacklog = 200000
-	// SubscriberQueue is the batches queued per subscriber before it counts
-	// as too slow and is dropped.
-	SubscriberQueue = 1024
-	readBatch       = 1000
+	// SubscriberQueue and SubscriberQueueBytes bound what is queued for
+	// one subscriber (entries, and their bytes): beyond either it counts as
+	// too slow and is dropped, and resumes with Last-Event-ID. Without a
+	// bound in bytes, 1,000 subscribers that stop reading held 1.2 GB.
+	SubscriberQueue      = 1024
+	SubscriberQueueBytes = 256 << 10
+	// DefaultMaxSubscribers is the most subscriptions a hub holds at once.
+	DefaultMaxSubscribers = 2000
+	readBatch             = 1000
 )
+
+// ErrTooManySubscribers: the hub holds its most subscriptions already.
+var ErrTooManySubscribers = errors.New("live: too many subscribers")
+
+// entrySize is what a queued entry keeps alive.
+func entrySize(e data.FeedEntry) int { return int(unsafe.Sizeof(e)) + len(e.Body) }
 
 // Counter and Gauge are what the hub counts with (Prometheus' types fit).
 type (
@@ -55,12 +68,14 @@ type Hub struct {
 	log   *slog.Logger
 	m     Metrics
 	ring  int
+	max   int // subscriptions at once (0: no limit)
 
 	mu        sync.Mutex
 	entries   []data.FeedEntry // seq order
 	ringStart int64            // entries hold every committed entry with seq in (ringStart, last]
 	last      int64
 	subs      map[*Subscription]struct{}
+	active    int // subscriptions taken, registered or still reading their backlog
 
 	wake chan struct{}
 }
@@ -69,11 +84,14 @@ type Hub struct {
 type Subscription struct {
 	filter Filter
 	floor  int64 // entries at or below were sent from the backlog (or precede the resume point)
-	ch     chan []data.FeedEntry
-	gone   chan struct{} // closed when dropped
+	// ch holds at most one batch: publish merges what the subscriber has
+	// not taken yet into it, so the queue is bounded in entries and bytes.
+	ch   chan []data.FeedEntry
+	gone chan struct{} // closed when dropped
 }
 
-// C delivers batches of matching entries in seq order.
+// C delivers batches of matching entries in seq order (each batch is all
+// that was queued when it is taken).
 func (s *Subscription) C() <-chan []data.FeedEntry { return s.ch }
 
 // Gone is closed when the hub dropped the subscription: it read too slowly,
@@ -92,8 +110,9 @@ type Gap struct {
 }
 
 // NewHub starts at the newest committed entry: its subscribers see what is
-// committed from now on, and what they resume after.
-func NewHub(ctx context.Context, store *data.Store, log *slog.Logger, m Metrics) (*Hub, error) {
+// committed from now on, and what they resume after. It holds at most
+// maxSubscribers subscriptions (DefaultMaxSubscribers when ≤ 0).
+func NewHub(ctx context.Context, store *data.Store, log *slog.Logger, m Metrics, maxSubscribers int) (*Hub, error) {
 	_, newest, err := store.FeedBounds(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("event feed: %w", err)
@@ -104,7 +123,10 @@ func NewHub(ctx context.Context, store *data.Store, log *slog.Logger, m Metrics)
 	if m.Dropped == nil {
 		m.Dropped = nopMetric{}
 	}
-	return &Hub{store: store, log: log, m: m, ring: RingSize, ringStart: newest, last: newest,
+	if maxSubscribers <= 0 {
+		maxSubscribers = DefaultMaxSubscribers
+	}
+	return &Hub{store: store, log: log, m: m, ring: RingSize, max: maxSubscribers, ringStart: newest, last: newest,
 		subs: map[*Subscription]struct{}{}, wake: make(chan struct{}, 1)}, nil
 }
 
@@ -214,14 +236,23 @@ func (h *Hub) publish(batch []data.FeedEntry) {
 			continue
 		}
 		select {
-		case sub.ch <- out:
+		case queued := <-sub.ch:
+			out = append(queued, out...)
 		default:
-			// Too slow: drop it rather than hold everyone back; it
-			// resumes from the ring or the table.
+		}
+		size := 0
+		for _, e := range out {
+			size += entrySize(e)
+		}
+		if len(out) > SubscriberQueue || size > SubscriberQueueBytes {
+			// Too slow: drop it rather than hold everyone back or keep
+			// its backlog here; it resumes from the ring or the table.
 			delete(h.subs, sub)
 			close(sub.gone)
 			h.m.Dropped.Inc()
+			continue
 		}
+		sub.ch <- out // never blocks: publish is ch's only sender, under h.mu, and just emptied it
 	}
 }
 
@@ -229,8 +260,23 @@ func (h *Hub) publish(batch []data.FeedEntry) {
 // received) the backlog holds every matching entry after it; gap is set
 // when some of those are no longer kept (the subscription then starts at
 // the present). With after < 0 it starts at the present.
+// Beyond the hub's most subscriptions it is ErrTooManySubscribers.
 func (h *Hub) Subscribe(ctx context.Context, after int64, f Filter) (sub *Subscription, backlog []data.FeedEntry, gap *Gap, err error) {
-	sub = &Subscription{filter: f, ch: make(chan []data.FeedEntry, SubscriberQueue), gone: make(chan struct{})}
+	h.mu.Lock()
+	if h.max > 0 && h.active >= h.max {
+		h.mu.Unlock()
+		return nil, nil, nil, ErrTooManySubscribers
+	}
+	h.active++
+	h.mu.Unlock()
+	defer func() {
+		if err != nil {
+			h.mu.Lock()
+			h.active--
+			h.mu.Unlock()
+		}
+	}()
+	sub = &Subscription{filter: f, ch: make(chan []data.FeedEntry, 1), gone: make(chan struct{})}
 	register := func(floor int64) {
 		sub.floor = floor
 		h.subs[sub] = struct{}{}
@@ -308,6 +354,7 @@ func (h *Hub) Unsubscribe(sub *Subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, sub)
+	h.active--
 	h.m.Subscribers.Dec()
 }
 

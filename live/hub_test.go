@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
@@ -128,5 +129,68 @@ func TestHubRingTrim(t *testing.T) {
 	h.publish(entries(20, 25, "a"))
 	if h.ringStart != 15 || len(h.entries) != 10 || h.entries[0].Seq != 16 {
 		t.Errorf("trimmed: start %d, %d entries from %d; want 15, 10 from 16", h.ringStart, len(h.entries), h.entries[0].Seq)
+	}
+}
+
+// A subscriber that does not read is dropped once what is queued for it
+// passes its bound in bytes, even in few entries; one that reads keeps up.
+func TestHubBoundsQueueBytes(t *testing.T) {
+	t.Parallel()
+	h := testHub(0, 100)
+	slow, _, _, _ := h.Subscribe(context.Background(), -1, Filter{})
+	defer h.Unsubscribe(slow)
+	reader, _, _, _ := h.Subscribe(context.Background(), -1, Filter{})
+	defer h.Unsubscribe(reader)
+	body := make([]byte, 64<<10)
+	n := int64(SubscriberQueueBytes/len(body) + 1)
+	for i := int64(1); i <= n; i++ {
+		h.publish([]data.FeedEntry{{Seq: i, Class: "a", Body: body}})
+		if got := seqs(<-reader.C()); !slices.Equal(got, []int64{i}) {
+			t.Fatalf("reader got %v, want [%d]", got, i)
+		}
+	}
+	if n >= SubscriberQueue {
+		t.Fatalf("the test needs fewer entries (%d) than the entry bound", n)
+	}
+	select {
+	case <-slow.Gone():
+	default:
+		t.Fatalf("a subscriber that read nothing of %d entries of %d bytes is still subscribed", n, len(body))
+	}
+	select {
+	case <-reader.Gone():
+		t.Fatal("the subscriber that read was dropped")
+	default:
+	}
+	// What was queued for the slow one is merged into one batch, in order.
+	h2 := testHub(0, 100)
+	sub, _, _, _ := h2.Subscribe(context.Background(), -1, Filter{})
+	defer h2.Unsubscribe(sub)
+	h2.publish(entries(1, 2, "a"))
+	h2.publish(entries(3, 3, "a"))
+	if got := seqs(<-sub.C()); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Errorf("queued %v, want [1 2 3]", got)
+	}
+}
+
+// The hub holds at most its limit of subscriptions; one that ends frees
+// its place.
+func TestHubMaxSubscribers(t *testing.T) {
+	t.Parallel()
+	h := testHub(0, 100)
+	h.max = 2
+	a, _, _, err := h.Subscribe(context.Background(), -1, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := h.Subscribe(context.Background(), 0, Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := h.Subscribe(context.Background(), -1, Filter{}); !errors.Is(err, ErrTooManySubscribers) {
+		t.Fatalf("third subscription: %v, want ErrTooManySubscribers", err)
+	}
+	h.Unsubscribe(a)
+	if _, _, _, err := h.Subscribe(context.Background(), -1, Filter{}); err != nil {
+		t.Fatalf("after one left: %v", err)
 	}
 }

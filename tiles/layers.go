@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"gridmap/geo"
 	"gridmap/grid"
 )
 
@@ -143,7 +144,7 @@ func ParseZooms(s string) (Zooms, error) {
 		a, err1 := strconv.Atoi(lo)
 		b, err2 := strconv.Atoi(hi)
 		if !ok || !ok2 || err1 != nil || err2 != nil {
-			return z, fmt.Errorf("tile zooms %q: want level=min-max, e.g. street=9-12", clip(part))
+			return z, fmt.Errorf("tile zooms %q: want level=min-max, e.g. street=9-12", geo.Excerpt(part, geo.MaxExcerpt))
 		}
 		switch name {
 		case "district":
@@ -155,21 +156,13 @@ func ParseZooms(s string) (Zooms, error) {
 		case "grid":
 			z.Grid = [2]int{a, b}
 		default:
-			return z, fmt.Errorf("tile zooms: unknown level %q (district, street, community, grid)", clip(name))
+			return z, fmt.Errorf("tile zooms: unknown level %q (district, street, community, grid)", geo.Excerpt(name, geo.MaxExcerpt))
 		}
 	}
 	if _, err := NewCatalogue(z); err != nil {
 		return z, err
 	}
 	return z, nil
-}
-
-// clip shortens the flag's text that an error repeats.
-func clip(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	return s[:40] + "…"
 }
 
 // Catalogue is the set of tilesets.

@@ -23,14 +23,17 @@ import (
 	"gridmap/geo"
 )
 
-// cmdBench: gridmap bench objects|events — measurements on a database of
+// cmdBench: gridmap bench objects|events|memory — measurements on a database of
 // their own, so nothing real is touched.
 func cmdBench(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "events" {
 		return benchEvents(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "memory" {
+		return benchMemory(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "objects" {
-		return fmt.Errorf("usage: gridmap bench objects|events [flags]")
+		return fmt.Errorf("usage: gridmap bench objects|events|memory [flags]")
 	}
 	return benchObjects(ctx, args[1:])
 }

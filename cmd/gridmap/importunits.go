@@ -63,7 +63,7 @@ func cmdImportUnits(ctx context.Context, args []string) int {
 	}
 	printReport(os.Stdout, r)
 	if !r.OK() {
-		fmt.Fprintf(os.Stderr, "gridmap import units: %d violation(s); nothing was written\n", len(r.Violations))
+		fmt.Fprintf(os.Stderr, "gridmap import units: %d violation(s); nothing was written\n", r.ViolationCount())
 		return 1
 	}
 	return 0
@@ -80,10 +80,10 @@ func printReport(w io.Writer, r *data.UnitImportReport) {
 	}
 	switch {
 	case !r.OK():
-		fmt.Fprintf(w, "%d units checked: %d violation(s), %d warning(s); nothing written (%.2fs)\n", r.Units, len(r.Violations), len(r.Warnings), r.Seconds)
+		fmt.Fprintf(w, "%d units checked: %d violation(s), %d warning(s); nothing written (%.2fs)\n", r.Units, r.ViolationCount(), r.WarningCount(), r.Seconds)
 	case r.DryRun:
-		fmt.Fprintf(w, "%d units checked: valid, %d warning(s); dry run, nothing written (%.2fs)\n", r.Units, len(r.Warnings), r.Seconds)
+		fmt.Fprintf(w, "%d units checked: valid, %d warning(s); dry run, nothing written (%.2fs)\n", r.Units, r.WarningCount(), r.Seconds)
 	default:
-		fmt.Fprintf(w, "%d units: %d inserted, %d updated, %d unchanged, %d warning(s) (%.2fs)\n", r.Units, r.Inserted, r.Updated, r.Unchanged, len(r.Warnings), r.Seconds)
+		fmt.Fprintf(w, "%d units: %d inserted, %d updated, %d unchanged, %d warning(s) (%.2fs)\n", r.Units, r.Inserted, r.Updated, r.Unchanged, r.WarningCount(), r.Seconds)
 	}
 }

@@ -9,6 +9,7 @@
 //	gridmap import classes FILE   add object classes from a CSV
 //	gridmap bench objects         1.6 M objects vs a raw COPY of the same rows
 //	gridmap bench events          the reporting rate and the stream's delivery latency
+//	gridmap bench memory          peak RSS of a server under oversized inputs
 //	gridmap export pmtiles        a PMTiles archive of the tilesets
 //	gridmap help                  this list
 //
@@ -41,6 +42,7 @@ commands:
   import classes FILE  add object classes from a CSV (the form of data/seed/object_classes.csv)
   bench objects        time a 1.6 M-object import against a raw COPY of the same rows
   bench events         the reporting rate over HTTP and the stream's delivery latency (see gridmap bench events -h)
+  bench memory         peak RSS of a server under oversized imports and idle subscribers
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
   help                 this text
 

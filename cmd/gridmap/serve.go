@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gridmap/api"
+	"gridmap/live"
 	"gridmap/tiles"
 )
 
@@ -26,6 +27,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	pmtilesDir := fs.String("pmtiles-dir", envOr("GRIDMAP_PMTILES_DIR", ""), "directory of PMTiles archives served on /pmtiles/ (GRIDMAP_PMTILES_DIR; default "+defaultPMTilesDir+" when it exists)")
 	heartbeat := fs.Duration("sse-heartbeat", envDuration("GRIDMAP_SSE_HEARTBEAT", api.DefaultSSEHeartbeat), "comment interval of event streams (GRIDMAP_SSE_HEARTBEAT)")
 	retention := fs.Duration("event-feed-retention", envDuration("GRIDMAP_EVENT_FEED_RETENTION", api.DefaultEventFeedRetain), "how far back an event stream can resume with Last-Event-ID (GRIDMAP_EVENT_FEED_RETENTION)")
+	maxSubs := fs.Int("max-subscribers", envInt("GRIDMAP_MAX_SUBSCRIBERS", live.DefaultMaxSubscribers), "most event streams held at once; beyond it a stream is a 503 with Retry-After (GRIDMAP_MAX_SUBSCRIBERS)")
 	writers := fs.Int("report-writers", envInt("GRIDMAP_REPORT_WRITERS", 4), "concurrent event reporting transactions; reports arriving meanwhile share the next one (GRIDMAP_REPORT_WRITERS)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,7 +46,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), TileCacheBytes: *tileCache, TileZooms: &zooms,
-		SSEHeartbeat: *heartbeat, EventFeedRetention: *retention, ReportWriters: *writers, Logger: log})
+		SSEHeartbeat: *heartbeat, EventFeedRetention: *retention, ReportWriters: *writers, MaxSubscribers: *maxSubs, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	MaxTiles int64
 	// Progress, when set, is called after every tile, in tile ID order.
 	Progress func(Progress)
+
+	// tempBase names the tile data's temporary after the output (ExportFile).
+	tempBase string
 }
 
 // DefaultMaxTiles bounds an export: more tiles than this is a bbox or a
@@ -103,23 +106,30 @@ var worldBounds = [4]float64{-180, -85.05112878, 180, 85.05112878}
 const maxLat = 85.0511287798066
 
 // ExportFile writes the archive to path, atomically: to a temporary file
-// beside it, renamed into place when complete.
+// beside it, renamed into place when complete. It first removes what
+// exports to path killed before they could clean up left behind (see
+// tempfile.go); an export that fails or is cancelled removes its own.
 func ExportFile(ctx context.Context, r *tiles.Renderer, o Options, path string) (Stats, error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	if o.TempDir == "" {
+		o.TempDir = dir
+	}
+	o.tempBase = base
+	for _, d := range slices.Compact([]string{dir, o.TempDir}) {
+		if _, err := removeLeftovers(d, base); err != nil {
+			return Stats{}, fmt.Errorf("remove the leftovers of earlier exports: %w", err)
+		}
+	}
+	f, err := createTemp(dir, base, kindArchive)
 	if err != nil {
 		return Stats{}, err
 	}
 	done := false
 	defer func() {
 		if !done {
-			f.Close()
-			os.Remove(f.Name())
+			removeTemp(f)
 		}
 	}()
-	if o.TempDir == "" {
-		o.TempDir = dir
-	}
 	st, err := Export(ctx, r, o, f)
 	if err != nil {
 		return st, err
@@ -136,6 +146,7 @@ func ExportFile(ctx context.Context, r *tiles.Renderer, o Options, path string) 
 	if err := os.Rename(f.Name(), path); err != nil {
 		return st, err
 	}
+	inUse.Delete(f.Name())
 	done = true
 	return st, nil
 }
@@ -173,14 +184,16 @@ func Export(ctx context.Context, r *tiles.Renderer, o Options, w io.Writer) (Sta
 			total, o.MinZoom, o.MaxZoom, bounds, o.MaxTiles)
 	}
 
-	data, err := os.CreateTemp(o.TempDir, "gridmap-pmtiles-data-*")
+	var data *os.File
+	if o.tempBase != "" {
+		data, err = createTemp(o.TempDir, o.tempBase, kindData)
+	} else {
+		data, err = os.CreateTemp(o.TempDir, "gridmap-pmtiles-data-*")
+	}
 	if err != nil {
 		return Stats{}, err
 	}
-	defer func() {
-		data.Close()
-		os.Remove(data.Name())
-	}()
+	defer removeTemp(data)
 	dataBuf := bufio.NewWriterSize(data, 1<<20)
 
 	st := Stats{Rendered: total, Bounds: bounds}
