@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"gridmap/api"
-	"gridmap/geo"
 	"gridmap/data/pgtest"
+	"gridmap/geo"
 )
 
 // TestRefusalsRepeatLittle holds what the fuzz targets found, through the
