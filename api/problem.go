@@ -8,9 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"gridmap/data"
 	"gridmap/grid"
@@ -31,6 +37,9 @@ type Problem struct {
 	Param string `json:"param,omitempty"`
 	// Extensions are merged into the top-level object (violations, limit …).
 	Extensions map[string]any `json:"-"`
+	// RetryAfter, when set, is sent as the Retry-After header (whole
+	// seconds) of a 429 or 503.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
@@ -99,7 +108,7 @@ func (s *Server) serve(h handlerFunc) http.Handler {
 // nothing; a failure of ours is logged with a request id, which the answer
 // names instead of the internal detail.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if isClientGone(r.Context(), err) {
+	if isClientGone(r.Context()) {
 		return
 	}
 	p := problemFor(err)
@@ -153,7 +162,60 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, data.ErrNotFound):
 		return notFound("%v", err)
 	}
+	if p := unavailableProblem(err); p != nil {
+		return p
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// Not the database's (unavailableProblem took those): the body
+		// did not arrive within the connection's read deadline.
+		return &Problem{Type: probBadRequest, Title: "Request timeout", Status: http.StatusRequestTimeout,
+			Detail: "the request's body did not arrive in time"}
+	}
 	return nil
+}
+
+// Retry-After of the 503 of an unreachable or overloaded database.
+const unavailableRetryAfter = 5 * time.Second
+
+// unavailableProblem is the 503 of a database that cannot answer now: it
+// cannot be reached, is shutting down or restarting, has no connection
+// free in time, or ran out of the statement's time. Its detail is fixed:
+// the error names hosts, ports, users, databases and SQL, which stay in
+// the log of the caller.
+func unavailableProblem(err error) *Problem {
+	var (
+		ce  *pgconn.ConnectError
+		pe  *pgconn.PgError
+		ne  net.Error
+		pgc interface{ SafeToRetry() bool }
+	)
+	down := func() *Problem {
+		return &Problem{Type: probUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "the database cannot be reached or is restarting; retry after the time in Retry-After", RetryAfter: unavailableRetryAfter}
+	}
+	switch {
+	case errors.As(err, &ce):
+		return down()
+	case errors.As(err, &pe):
+		switch {
+		case pe.Code == "57014": // query_canceled: statement_timeout or the request's deadline
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", strings.HasPrefix(pe.Code, "08"):
+			return down()
+		default:
+			return nil
+		}
+	case errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &pgc) && (errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+		// pgconn's error of a connection that broke under a statement:
+		// the server went away. (A client's body that breaks is no
+		// pgconn error.)
+		return down()
+	default:
+		return nil
+	}
+	return &Problem{Type: probUnavailable, Title: "Timed out", Status: http.StatusServiceUnavailable,
+		Detail: "the server is too busy to answer this request in its time; retry after the time in Retry-After", RetryAfter: unavailableRetryAfter}
 }
 
 // staleProblem is the 412 of a write whose If-Match names an old version:
@@ -204,6 +266,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	}
 	w.WriteHeader(p.Status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -217,7 +282,10 @@ func requestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// isClientGone tells a cancelled request from a failure worth a 500.
-func isClientGone(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && errors.Is(err, context.Canceled)
+// isClientGone tells a cancelled request from a failure worth a 500: the
+// request's context is cancelled (not past its deadline) only when the
+// client went away, whatever error that caused below (context.Canceled,
+// or PostgreSQL's 57014 after the cancel request).
+func isClientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
 }
