@@ -112,6 +112,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	p := problemFor(err)
+	if p != nil && p.Status == http.StatusServiceUnavailable && !errors.As(err, new(*Problem)) {
+		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
 	if p == nil {
 		id := requestID()
 		s.log.Error("internal error", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
@@ -165,8 +168,11 @@ func problemFor(err error) *Problem {
 	if p := unavailableProblem(err); p != nil {
 		return p
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	var (
+		ne  net.Error
+		pgc interface{ SafeToRetry() bool } // pgconn's own errors
+	)
+	if errors.As(err, &ne) && ne.Timeout() && !errors.As(err, &pgc) {
 		// Not the database's (unavailableProblem took those): the body
 		// did not arrive within the connection's read deadline.
 		return &Problem{Type: probBadRequest, Title: "Request timeout", Status: http.StatusRequestTimeout,
@@ -206,10 +212,11 @@ func unavailableProblem(err error) *Problem {
 			return nil
 		}
 	case errors.Is(err, context.DeadlineExceeded):
-	case errors.As(err, &pgc) && (errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
-		// pgconn's error of a connection that broke under a statement:
-		// the server went away. (A client's body that breaks is no
-		// pgconn error.)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne) && !ne.Timeout(), errors.As(err, &pgc) && errors.Is(err, io.EOF):
+		// A connection that broke under a statement (pgconn returns the
+		// socket's error as it is): the server went away. A client whose
+		// body breaks has gone too (isClientGone), or its handler named
+		// the body at fault.
 		return down()
 	default:
 		return nil
