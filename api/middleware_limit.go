@@ -2,8 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -102,15 +106,54 @@ func (s *Server) limit(next http.Handler) http.Handler {
 				return
 			}
 			// A large body may take minutes to arrive; it has the whole
-			// budget, and the answer too.
+			// budget, and the answer a little more (to tell a body that
+			// did not arrive in time).
 			deadline = time.Now().Add(s.opts.HeavyTimeout)
 			_ = rc.SetReadDeadline(deadline)
-			_ = rc.SetWriteDeadline(deadline)
+			_ = rc.SetWriteDeadline(deadline.Add(10 * time.Second))
+			r.Body = &deadlineBody{ReadCloser: r.Body, within: s.opts.HeavyTimeout}
 		default:
 			deadline = time.Now().Add(s.opts.RequestTimeout)
+			r.Body = &deadlineBody{ReadCloser: r.Body, within: s.opts.ReadTimeout}
 		}
 		ctx, cancel := context.WithDeadline(r.Context(), deadline)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// deadlineBody remembers that a body did not arrive before the
+// connection's read deadline, which writeError answers with 408 naming the
+// limit whatever the handler made of the bare "i/o timeout".
+type deadlineBody struct {
+	io.ReadCloser
+	within time.Duration
+	late   atomic.Pointer[bodyTimeoutError]
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		late := &bodyTimeoutError{within: b.within}
+		b.late.Store(late)
+		err = late
+	}
+	return n, err
+}
+
+// bodyTimedOut is the error of r's body when it did not arrive in time.
+func bodyTimedOut(r *http.Request) *bodyTimeoutError {
+	if b, ok := r.Body.(*deadlineBody); ok {
+		return b.late.Load()
+	}
+	return nil
+}
+
+type bodyTimeoutError struct{ within time.Duration }
+
+func (e *bodyTimeoutError) Error() string {
+	return fmt.Sprintf("the body did not arrive within %s", e.within)
+}
+func (e *bodyTimeoutError) Timeout() bool   { return true }
+func (e *bodyTimeoutError) Temporary() bool { return false }

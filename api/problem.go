@@ -108,6 +108,13 @@ func (s *Server) serve(h handlerFunc) http.Handler {
 // nothing; a failure of ours is logged with a request id, which the answer
 // names instead of the internal detail.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if late := bodyTimedOut(r); late != nil {
+		// Whatever the handler made of the body that stopped: the
+		// connection's read deadline passed (which also cancelled the
+		// request's context, as net/http does on any read error).
+		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Request timeout", Status: http.StatusRequestTimeout, Detail: late.Error()})
+		return
+	}
 	if isClientGone(r.Context()) {
 		return
 	}
@@ -167,16 +174,6 @@ func problemFor(err error) *Problem {
 	}
 	if p := unavailableProblem(err); p != nil {
 		return p
-	}
-	var (
-		ne  net.Error
-		pgc interface{ SafeToRetry() bool } // pgconn's own errors
-	)
-	if errors.As(err, &ne) && ne.Timeout() && !errors.As(err, &pgc) {
-		// Not the database's (unavailableProblem took those): the body
-		// did not arrive within the connection's read deadline.
-		return &Problem{Type: probBadRequest, Title: "Request timeout", Status: http.StatusRequestTimeout,
-			Detail: "the request's body did not arrive in time"}
 	}
 	return nil
 }
