@@ -144,9 +144,11 @@ func configureConn(cc *pgx.ConnConfig, po PoolOptions) {
 	// pgx's default answers a cancelled context by closing the socket,
 	// which leaves the backend running the statement; a cancel request
 	// stops it at once (a client that went away, a request past its
-	// deadline), and the connection stays usable.
+	// deadline), and the connection stays usable. The socket is still
+	// closed after a second: a session that runs nothing (LISTEN waiting
+	// for a notice) has no statement to cancel, and its wait must end.
 	cc.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: 5 * time.Second}
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Second}
 	}
 }
 
