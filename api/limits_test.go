@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -287,4 +288,45 @@ func TestClientGoneCancelsStatement(t *testing.T) {
 	release()
 	// The pool's connections are still good.
 	expect(t, e.get("/v1/units?level=district&geometry=none"), http.StatusOK, ctGeoJSON, nil)
+}
+
+// TestStreamOutlivesConnectionTimeouts: the connection's read and write
+// timeouts (here 1 s) bound ordinary requests, not an event stream, which
+// keeps its heartbeats flowing past them.
+func TestStreamOutlivesConnectionTimeouts(t *testing.T) {
+	t.Parallel()
+	srv, err := api.New(context.Background(), pgtest.New(t), api.Options{ReadTimeout: time.Second, WriteTimeout: time.Second,
+		SSEHeartbeat: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go srv.FollowEvents(ctx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := srv.HTTPServer()
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close(); cancel(); srv.Close() })
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/v1/events/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	start := time.Now()
+	beats := 0
+	for time.Since(start) < 3*time.Second && sc.Scan() {
+		if strings.HasPrefix(sc.Text(), ": heartbeat") {
+			beats++
+		}
+	}
+	if elapsed := time.Since(start); elapsed < 3*time.Second {
+		t.Fatalf("the stream ended after %s (%d heartbeats): %v", elapsed, beats, sc.Err())
+	}
+	if beats < 5 {
+		t.Errorf("%d heartbeats in 3 s, want about 15", beats)
+	}
 }

@@ -84,15 +84,13 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		var deadline time.Time
 		switch classOf(r) {
 		case classStream:
-			// A stream lives longer than any connection timeout; the
-			// connection's read deadline would also cancel its context.
-			_ = rc.SetReadDeadline(time.Time{})
-			_ = rc.SetWriteDeadline(time.Time{})
+			// No deadline: net/http lifts the read deadline once a request
+			// without a body is read, and the stream sets a write deadline
+			// before each of its writes.
 			next.ServeHTTP(w, r)
 			return
 		case classExport:
 			deadline = time.Now().Add(s.opts.HeavyTimeout)
-			_ = rc.SetReadDeadline(time.Time{})
 			_ = rc.SetWriteDeadline(deadline)
 		case classHeavy:
 			select {
