@@ -174,6 +174,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *live.S
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.stopping:
+			return // the server shuts down: the client resumes elsewhere
 		case <-sub.Gone():
 			return // dropped: the client reconnects and resumes
 		case batch := <-sub.C():

@@ -17,7 +17,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ready(ctx); err != nil {
-		return &Problem{Type: probUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable, Detail: err.Error()}
+		// The error names the database's host, port, user and name: the
+		// log keeps it, the answer does not.
+		s.log.Warn("readyz: database does not answer", "err", err)
+		return &Problem{Type: probUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "the database does not answer within 2 s", RetryAfter: unavailableRetryAfter}
 	}
 	st := s.locator.Load()
 	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"status": "ready", "database": "ok",

@@ -8,7 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,6 +38,9 @@ type Problem struct {
 	Param string `json:"param,omitempty"`
 	// Extensions are merged into the top-level object (violations, limit …).
 	Extensions map[string]any `json:"-"`
+	// RetryAfter, when set, is sent as the Retry-After header (whole
+	// seconds) of a 429 or 503.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
@@ -101,10 +109,20 @@ func (s *Server) serve(h handlerFunc) http.Handler {
 // nothing; a failure of ours is logged with a request id, which the answer
 // names instead of the internal detail.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if isClientGone(r.Context(), err) {
+	if late := bodyTimedOut(r); late != nil {
+		// Whatever the handler made of the body that stopped: the
+		// connection's read deadline passed (which also cancelled the
+		// request's context, as net/http does on any read error).
+		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Request timeout", Status: http.StatusRequestTimeout, Detail: late.Error()})
+		return
+	}
+	if isClientGone(r.Context()) {
 		return
 	}
 	p := problemFor(err)
+	if p != nil && p.Status == http.StatusServiceUnavailable && !errors.As(err, new(*Problem)) {
+		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
 	if p == nil {
 		id := requestID()
 		s.log.Error("internal error", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
@@ -158,6 +176,9 @@ func problemFor(err error) *Problem {
 	if p := unstorableProblem(err); p != nil {
 		return p
 	}
+	if p := unavailableProblem(err); p != nil {
+		return p
+	}
 	return nil
 }
 
@@ -178,6 +199,50 @@ func unstorableProblem(err error) *Problem {
 		return nil
 	}
 	return &Problem{Type: probInvalid, Title: "Value cannot be stored", Status: http.StatusUnprocessableEntity, Detail: unstorableDetail[pg.Code]}
+}
+
+// Retry-After of the 503 of an unreachable or overloaded database.
+const unavailableRetryAfter = 5 * time.Second
+
+// unavailableProblem is the 503 of a database that cannot answer now: it
+// cannot be reached, is shutting down or restarting, has no connection
+// free in time, or ran out of the statement's time. Its detail is fixed:
+// the error names hosts, ports, users, databases and SQL, which stay in
+// the log of the caller.
+func unavailableProblem(err error) *Problem {
+	var (
+		ce  *pgconn.ConnectError
+		pe  *pgconn.PgError
+		ne  net.Error
+		pgc interface{ SafeToRetry() bool }
+	)
+	down := func() *Problem {
+		return &Problem{Type: probUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "the database cannot be reached or is restarting; retry after the time in Retry-After", RetryAfter: unavailableRetryAfter}
+	}
+	switch {
+	case errors.As(err, &ce):
+		return down()
+	case errors.As(err, &pe):
+		switch {
+		case pe.Code == "57014": // query_canceled: statement_timeout or the request's deadline
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", strings.HasPrefix(pe.Code, "08"):
+			return down()
+		default:
+			return nil
+		}
+	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &ne) && !ne.Timeout(), errors.As(err, &pgc) && errors.Is(err, io.EOF):
+		// A connection that broke under a statement (pgconn returns the
+		// socket's error as it is): the server went away. A client whose
+		// body breaks has gone too (isClientGone), or its handler named
+		// the body at fault.
+		return down()
+	default:
+		return nil
+	}
+	return &Problem{Type: probUnavailable, Title: "Timed out", Status: http.StatusServiceUnavailable,
+		Detail: "the server is too busy to answer this request in its time; retry after the time in Retry-After", RetryAfter: unavailableRetryAfter}
 }
 
 // staleProblem is the 412 of a write whose If-Match names an old version:
@@ -229,6 +294,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	}
 	w.WriteHeader(p.Status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -242,7 +310,10 @@ func requestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// isClientGone tells a cancelled request from a failure worth a 500.
-func isClientGone(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && errors.Is(err, context.Canceled)
+// isClientGone tells a cancelled request from a failure worth a 500: the
+// request's context is cancelled (not past its deadline) only when the
+// client went away, whatever error that caused below (context.Canceled,
+// or PostgreSQL's 57014 after the cancel request).
+func isClientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
 }

@@ -56,6 +56,23 @@ type Options struct {
 	// (default 4); reports arriving meanwhile share the next one.
 	ReportWriters int
 	Logger        *slog.Logger
+
+	// Timeouts of the connection (HTTPServer): reading a request's
+	// headers (default 10 s), reading a whole request with its body
+	// (default 1 min), writing a response (default 2 min), and a
+	// keep-alive connection's wait for its next request (default 2 min).
+	// Heavy routes read and write within HeavyTimeout instead, streams
+	// without a bound (each write of theirs has its own).
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// RequestTimeout bounds the database work of an ordinary request
+	// (default 30 s); HeavyTimeout a heavy one, body included (default
+	// 10 min). Past it the request answers 503 with Retry-After.
+	RequestTimeout, HeavyTimeout time.Duration
+	// HeavyRequests is how many heavy requests (imports, validate,
+	// topology issues, large batch locates) run at once (default 4);
+	// beyond it they are refused with 429 and Retry-After. Keep it at
+	// most half the pool's connections so cheap reads always find one.
+	HeavyRequests int
 }
 
 // Defaults for Options.
@@ -63,6 +80,14 @@ const (
 	DefaultMaxImportBytes  = 64 << 20
 	DefaultMaxLocatePoints = 10000
 	DefaultTileCacheBytes  = tiles.DefaultCacheBytes
+
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = time.Minute
+	DefaultWriteTimeout      = 2 * time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultRequestTimeout    = 30 * time.Second
+	DefaultHeavyTimeout      = 10 * time.Minute
+	DefaultHeavyRequests     = 4
 )
 
 // Server serves the API from a store and an in-memory locator that follows
@@ -80,6 +105,13 @@ type Server struct {
 
 	hub      *live.Hub // the live event feed of this server's streams
 	reporter *data.Reporter
+
+	heavy chan struct{} // a slot per heavy request running (middleware_limit.go)
+	// stopping is closed when the HTTP server shuts down: streams end
+	// then, since http.Server.Shutdown waits for them but does not end
+	// them.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 type locatorState struct {
@@ -111,6 +143,19 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if opts.IdempotencyRetention <= 0 {
 		opts.IdempotencyRetention = DefaultIdempotencyRetain
 	}
+	defaultDuration(&opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	defaultDuration(&opts.ReadTimeout, DefaultReadTimeout)
+	defaultDuration(&opts.WriteTimeout, DefaultWriteTimeout)
+	defaultDuration(&opts.IdleTimeout, DefaultIdleTimeout)
+	defaultDuration(&opts.RequestTimeout, DefaultRequestTimeout)
+	defaultDuration(&opts.HeavyTimeout, DefaultHeavyTimeout)
+	if opts.HeavyRequests <= 0 {
+		opts.HeavyRequests = DefaultHeavyRequests
+	}
+	if pool := int(store.Pool.Config().MaxConns); opts.HeavyRequests > pool/2 {
+		opts.Logger.Warn("heavy requests may take more than half the database connections; cheap reads may wait for one",
+			"heavy_requests", opts.HeavyRequests, "pool_max_conns", pool)
+	}
 	zooms := tiles.DefaultZooms
 	if opts.TileZooms != nil {
 		zooms = *opts.TileZooms
@@ -123,7 +168,8 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store)}
+	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
+		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{})}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}
@@ -137,8 +183,37 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	return s, nil
 }
 
-// Close stops taking reports and answers those queued.
-func (s *Server) Close() { s.reporter.Close() }
+func defaultDuration(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// Close ends the streams, stops taking reports and answers those queued.
+func (s *Server) Close() {
+	s.endStreams()
+	s.reporter.Close()
+}
+
+// endStreams ends every event stream (their clients resume elsewhere
+// with Last-Event-ID).
+func (s *Server) endStreams() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+// HTTPServer is the http.Server of the handler with the connection
+// timeouts of the options; its Shutdown ends the event streams. Every
+// command that serves uses it.
+func (s *Server) HTTPServer() *http.Server {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	hs.RegisterOnShutdown(s.endStreams)
+	return hs
+}
 
 // Locator is the current in-memory locator.
 func (s *Server) Locator() *grid.Locator { return s.locator.Load().Locator }
@@ -201,7 +276,7 @@ func (s *Server) router() *mux.Router {
 	s.tileRoutes(r)
 	s.pmtilesRoutes(r)
 	s.fontRoutes(r)
-	r.Use(routeLabel)
+	r.Use(routeLabel, s.limit)
 	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no resource at %s", r.URL.Path)
 	})

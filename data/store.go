@@ -19,10 +19,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -37,9 +41,32 @@ type Store struct {
 	eventCfg atomic.Pointer[EventConfig]
 }
 
+// PoolOptions bound what one connection of the pool may hold on the
+// server; a zero field takes its default.
+type PoolOptions struct {
+	// StatementTimeout ends any statement that runs longer (default 5
+	// min): a backstop above the API's per-request deadlines that also
+	// holds when this process is gone.
+	StatementTimeout time.Duration
+	// IdleInTransactionTimeout ends a session that sits in an open
+	// transaction doing nothing (default 1 min), so its locks go.
+	IdleInTransactionTimeout time.Duration
+}
+
+// Defaults of PoolOptions.
+const (
+	DefaultStatementTimeout         = 5 * time.Minute
+	DefaultIdleInTransactionTimeout = time.Minute
+)
+
 // Open migrates the database and connects a pool whose connections exchange
-// PostGIS geometry as EWKB bytes.
+// PostGIS geometry as EWKB bytes, with the default PoolOptions.
 func Open(ctx context.Context, url string) (*Store, error) {
+	return OpenWith(ctx, url, PoolOptions{})
+}
+
+// OpenWith is Open with pool options.
+func OpenWith(ctx context.Context, url string, po PoolOptions) (*Store, error) {
 	if _, err := Migrate(ctx, url); err != nil {
 		return nil, err
 	}
@@ -48,6 +75,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
 	cfg.AfterConnect = registerGeometry
+	configureConn(cfg.ConnConfig, po)
 	if !strings.Contains(url, "pool_max_conns") {
 		// pgx's default (the CPU count, at least 4) is too few for a
 		// server whose reporting writers, tile renders and reads run at
@@ -72,6 +100,56 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("seed event classes and calendar: %w", err)
 	}
 	return s, nil
+}
+
+// configureConn makes the pool's connections safe against clients and
+// servers that go away. Settings the URL names itself are left alone.
+func configureConn(cc *pgx.ConnConfig, po PoolOptions) {
+	if po.StatementTimeout <= 0 {
+		po.StatementTimeout = DefaultStatementTimeout
+	}
+	if po.IdleInTransactionTimeout <= 0 {
+		po.IdleInTransactionTimeout = DefaultIdleInTransactionTimeout
+	}
+	ms := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
+	params := map[string]string{
+		"statement_timeout":                   ms(po.StatementTimeout),
+		"idle_in_transaction_session_timeout": ms(po.IdleInTransactionTimeout),
+		// The server probes an idle client socket after 30 s, every 10 s,
+		// 3 times: a machine that vanished without closing its sockets
+		// frees its backends (and their locks) within a minute, not after
+		// the kernel's two hours.
+		"tcp_keepalives_idle":     "30",
+		"tcp_keepalives_interval": "10",
+		"tcp_keepalives_count":    "3",
+		// A backend busy in a statement (or waiting for a lock) does not
+		// read its socket; this makes it look every 2 s, so the statement
+		// of a killed server ends then rather than when it finishes.
+		"client_connection_check_interval": "2000",
+	}
+	for k, v := range params {
+		if _, set := cc.RuntimeParams[k]; !set {
+			cc.RuntimeParams[k] = v
+		}
+	}
+	if cc.ConnectTimeout == 0 {
+		// An unreachable database answers requests with 503 within this,
+		// rather than when each request's deadline ends.
+		cc.ConnectTimeout = 5 * time.Second
+	}
+	// The same keepalives from this side: a database host that vanished
+	// fails the connections to it in under a minute.
+	d := &net.Dialer{Timeout: cc.ConnectTimeout, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 3}}
+	cc.DialFunc = d.DialContext
+	// pgx's default answers a cancelled context by closing the socket,
+	// which leaves the backend running the statement; a cancel request
+	// stops it at once (a client that went away, a request past its
+	// deadline), and the connection stays usable. The socket is still
+	// closed after a second: a session that runs nothing (LISTEN waiting
+	// for a notice) has no statement to cancel, and its wait must end.
+	cc.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Second}
+	}
 }
 
 // URL is the connection string the store was opened with.

@@ -104,7 +104,7 @@ func benchServer(ctx context.Context, s *data.Store) (srv *api.Server, base stri
 	runCtx, cancel := context.WithCancel(ctx)
 	go srv.FollowEvents(runCtx)
 	go srv.FollowTiles(runCtx)
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := srv.HTTPServer()
 	go hs.Serve(ln)
 	stop = func() {
 		hs.Close()

@@ -15,8 +15,14 @@ func databaseURL() string {
 	return data.DefaultURL
 }
 
-func openStore(ctx context.Context) (*data.Store, error) {
-	s, err := data.Open(ctx, databaseURL())
+// openStore opens the store of DATABASE_URL; po, when given, bounds its
+// connections (serve's flags).
+func openStore(ctx context.Context, po ...data.PoolOptions) (*data.Store, error) {
+	var opts data.PoolOptions
+	if len(po) > 0 {
+		opts = po[0]
+	}
+	s, err := data.OpenWith(ctx, databaseURL(), opts)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w (run `make db`, or set DATABASE_URL)", databaseURL(), err)
 	}

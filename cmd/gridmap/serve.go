@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gridmap/api"
+	"gridmap/data"
 	"gridmap/live"
 	"gridmap/tiles"
 )
@@ -29,11 +30,20 @@ func cmdServe(ctx context.Context, args []string) error {
 	retention := fs.Duration("event-feed-retention", envDuration("GRIDMAP_EVENT_FEED_RETENTION", api.DefaultEventFeedRetain), "how far back an event stream can resume with Last-Event-ID (GRIDMAP_EVENT_FEED_RETENTION)")
 	maxSubs := fs.Int("max-subscribers", envInt("GRIDMAP_MAX_SUBSCRIBERS", live.DefaultMaxSubscribers), "most event streams held at once; beyond it a stream is a 503 with Retry-After (GRIDMAP_MAX_SUBSCRIBERS)")
 	writers := fs.Int("report-writers", envInt("GRIDMAP_REPORT_WRITERS", 4), "concurrent event reporting transactions; reports arriving meanwhile share the next one (GRIDMAP_REPORT_WRITERS)")
+	readHeader := fs.Duration("read-header-timeout", envDuration("GRIDMAP_READ_HEADER_TIMEOUT", api.DefaultReadHeaderTimeout), "time to read a request's headers (GRIDMAP_READ_HEADER_TIMEOUT)")
+	readTimeout := fs.Duration("read-timeout", envDuration("GRIDMAP_READ_TIMEOUT", api.DefaultReadTimeout), "time to read a request with its body; heavy routes have --heavy-timeout (GRIDMAP_READ_TIMEOUT)")
+	writeTimeout := fs.Duration("write-timeout", envDuration("GRIDMAP_WRITE_TIMEOUT", api.DefaultWriteTimeout), "time to answer a request; heavy routes have --heavy-timeout, streams none (GRIDMAP_WRITE_TIMEOUT)")
+	idleTimeout := fs.Duration("idle-timeout", envDuration("GRIDMAP_IDLE_TIMEOUT", api.DefaultIdleTimeout), "how long a keep-alive connection waits for its next request (GRIDMAP_IDLE_TIMEOUT)")
+	requestTimeout := fs.Duration("request-timeout", envDuration("GRIDMAP_REQUEST_TIMEOUT", api.DefaultRequestTimeout), "database work of an ordinary request; past it 503 (GRIDMAP_REQUEST_TIMEOUT)")
+	heavyTimeout := fs.Duration("heavy-timeout", envDuration("GRIDMAP_HEAVY_TIMEOUT", api.DefaultHeavyTimeout), "a heavy request (import, validate, topology issues, large batch locate) end to end, body included (GRIDMAP_HEAVY_TIMEOUT)")
+	heavyRequests := fs.Int("heavy-requests", envInt("GRIDMAP_HEAVY_REQUESTS", api.DefaultHeavyRequests), "heavy requests at once; beyond, 429 with Retry-After (GRIDMAP_HEAVY_REQUESTS)")
+	statementTimeout := fs.Duration("statement-timeout", envDuration("GRIDMAP_STATEMENT_TIMEOUT", data.DefaultStatementTimeout), "PostgreSQL statement_timeout of every connection (GRIDMAP_STATEMENT_TIMEOUT)")
+	idleInTx := fs.Duration("idle-in-transaction-timeout", envDuration("GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT", data.DefaultIdleInTransactionTimeout), "PostgreSQL idle_in_transaction_session_timeout of every connection (GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	store, err := openStore(ctx)
+	store, err := openStore(ctx, data.PoolOptions{StatementTimeout: *statementTimeout, IdleInTransactionTimeout: *idleInTx})
 	if err != nil {
 		return err
 	}
@@ -46,7 +56,9 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), TileCacheBytes: *tileCache, TileZooms: &zooms,
-		SSEHeartbeat: *heartbeat, EventFeedRetention: *retention, ReportWriters: *writers, MaxSubscribers: *maxSubs, Logger: log})
+		SSEHeartbeat: *heartbeat, EventFeedRetention: *retention, ReportWriters: *writers, MaxSubscribers: *maxSubs, Logger: log,
+		ReadHeaderTimeout: *readHeader, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
+		RequestTimeout: *requestTimeout, HeavyTimeout: *heavyTimeout, HeavyRequests: *heavyRequests})
 	if err != nil {
 		return err
 	}
@@ -61,7 +73,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := srv.HTTPServer()
 	log.Info("serving", "url", "http://"+displayAddr(ln.Addr()))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -70,9 +82,12 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Streams end at once (RegisterOnShutdown); requests in flight get
+	// 10 s to finish, then their connections are closed.
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		hs.Close()
 		return err
 	}
 	return nil
