@@ -80,23 +80,24 @@ func TestHeavyLimit(t *testing.T) {
 
 	stop := make(chan struct{})
 	defer close(stop)
-	// (Not objects:import: until it reads its body before taking the
-	// units lock, a trickling one holds that lock and the validate below
-	// waits for it.)
-	paths := []string{"/v1/units:validate", "/v1/units:import"}
+	// Each reads its whole body before it takes a lock or a connection
+	// (objects:import spools it), so a trickling one holds neither.
+	paths := []string{"/v1/units:validate", "/v1/units:import", "/v1/objects:import"}
 	for i := range heavy {
 		trickle(t, e.url, paths[i%len(paths)], stop)
 	}
 	// The 25 hold their slots once their headers are read: a further
-	// heavy request is refused from then on.
+	// heavy request is refused from then on. A probe sent before the last
+	// of them is read would take that one's slot and leave it refused, so
+	// the probes wait a moment first and between tries.
 	small := `{"type":"FeatureCollection","features":[]}`
 	var r reply
 	for deadline := time.Now().Add(20 * time.Second); ; {
+		time.Sleep(time.Second)
 		r = e.post("/v1/units:validate", small)
 		if r.Status == http.StatusTooManyRequests || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	p := expectProblem(t, r, http.StatusTooManyRequests, typeBusy, "", "25")
 	if p.Limit == nil || *p.Limit != heavy {

@@ -112,7 +112,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if late := bodyTimedOut(r); late != nil {
 		// Whatever the handler made of the body that stopped: the
 		// connection's read deadline passed (which also cancelled the
-		// request's context, as net/http does on any read error).
+		// request's context, as net/http does on any read error). A
+		// handler that set a closer deadline of its own (a stalled
+		// import body) has said more precisely what ran out.
+		if p, ok := errors.AsType[*Problem](err); ok && p.Status == http.StatusRequestTimeout {
+			writeProblem(w, r, *p)
+			return
+		}
 		writeProblem(w, r, Problem{Type: probBadRequest, Title: "Request timeout", Status: http.StatusRequestTimeout, Detail: late.Error()})
 		return
 	}
