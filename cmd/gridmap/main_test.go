@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gridmap/data/pgtest"
 )
@@ -37,6 +41,64 @@ func runBin(t *testing.T, bin, url string, args ...string) (string, int) {
 		t.Fatal(err)
 	}
 	return out.String(), code
+}
+
+// served is a `gridmap serve` process started by startServe.
+type served struct {
+	cmd    *exec.Cmd
+	base   string     // http://host:port it serves on
+	exited chan error // cmd.Wait's result, once it exits
+
+	logMu sync.Mutex
+	log   strings.Builder
+}
+
+// logText is what the server logged so far, for a failure's message.
+func (s *served) logText() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.log.String()
+}
+
+// startServe runs `gridmap serve` on a free port of 127.0.0.1 against the
+// database at url and returns once it serves. It is killed when the test
+// ends.
+func startServe(t *testing.T, bin, url string) *served {
+	t.Helper()
+	s := &served{cmd: exec.Command(bin, "serve", "--addr", "127.0.0.1:0"), exited: make(chan error, 1)}
+	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() { _ = s.cmd.Process.Kill() })
+
+	// The log names the URL once it serves.
+	urlc := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`url=(http://\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.logMu.Lock()
+			s.log.WriteString(sc.Text() + "\n")
+			s.logMu.Unlock()
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	select {
+	case s.base = <-urlc:
+	case err := <-s.exited:
+		t.Fatalf("serve exited: %v\n%s", err, s.logText())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve did not start:\n%s", s.logText())
+	}
+	return s
 }
 
 func TestImportUnitsCommand(t *testing.T) {
