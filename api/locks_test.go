@@ -181,7 +181,8 @@ func TestObjectImportKeepsReadersGoing(t *testing.T) {
 		default:
 		}
 		if locks := sqlStrings(t, e.store, `
-			SELECT mode FROM pg_locks WHERE relation = 'objects'::regclass AND mode = 'AccessExclusiveLock'`); len(locks) > 0 {
+			SELECT mode FROM pg_locks WHERE relation = 'objects'::regclass AND mode = 'AccessExclusiveLock'
+			  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); len(locks) > 0 {
 			t.Fatalf("the import holds %v on objects", locks)
 		}
 		start := time.Now()
