@@ -104,7 +104,7 @@ func dayParam(r *http.Request) (string, error) {
 	day := mux.Vars(r)["day"]
 	t, err := time.Parse(time.DateOnly, day)
 	if err != nil {
-		return "", &paramError{"day", fmt.Sprintf("%q is not a date (YYYY-MM-DD)", geo.Excerpt(day, 40))}
+		return "", &paramError{"day", fmt.Sprintf("%q is not a date (YYYY-MM-DD)", geo.Excerpt(day, geo.MaxExcerpt))}
 	}
 	if !storableTime(t) {
 		return "", &paramError{"day", fmt.Sprintf("%s: there is no year 0000; years run from 0001 to 9999", day)}

@@ -220,7 +220,7 @@ func (s *Server) writeEvent(w http.ResponseWriter, status int, e *data.Event) {
 func eventCodeParam(r *http.Request) (string, error) {
 	code := mux.Vars(r)["code"]
 	if _, _, _, err := grid.ParseEventCode(code); err != nil {
-		return "", &paramError{"code", fmt.Sprintf("event code %q: %v", geo.Excerpt(code, 40), err)}
+		return "", &paramError{"code", fmt.Sprintf("event code %q: %v", geo.Excerpt(code, geo.MaxExcerpt), err)}
 	}
 	return code, nil
 }
@@ -425,5 +425,5 @@ func timeParam(q url.Values, name string, cfg *data.EventConfig) (*time.Time, er
 		}
 		return &t, nil
 	}
-	return nil, &paramError{name, fmt.Sprintf("%s=%q: want an RFC 3339 time (2026-11-23T09:00:00+08:00) or a date (2026-11-23)", name, geo.Excerpt(v, 40))}
+	return nil, &paramError{name, fmt.Sprintf("%s=%q: want an RFC 3339 time (2026-11-23T09:00:00+08:00) or a date (2026-11-23)", name, geo.Excerpt(v, geo.MaxExcerpt))}
 }

@@ -114,7 +114,7 @@ func resumePoint(r *http.Request) (int64, error) {
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(src.v), 10, 64)
 		if err != nil || n < 0 {
-			return 0, &paramError{src.name, fmt.Sprintf("%s %q: want the id of the last message received (a non-negative integer)", src.name, geo.Excerpt(src.v, 40))}
+			return 0, &paramError{src.name, fmt.Sprintf("%s %q: want the id of the last message received (a non-negative integer)", src.name, geo.Excerpt(src.v, geo.MaxExcerpt))}
 		}
 		return n, nil
 	}

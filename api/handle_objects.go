@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -227,13 +226,13 @@ func parseLonLat(q url.Values, name string) (*[2]float64, error) {
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) != 2 {
-		return nil, &paramError{name, fmt.Sprintf("%s=%q: want lon,lat", name, geo.Excerpt(s, 40))}
+		return nil, &paramError{name, fmt.Sprintf("%s=%q: want lon,lat", name, geo.Excerpt(s, geo.MaxExcerpt))}
 	}
 	var p [2]float64
 	for i, part := range parts {
-		v, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
-		if err != nil {
-			return nil, &paramError{name, fmt.Sprintf("%s value %d (%q) is not a number", name, i+1, geo.Excerpt(part, 40))}
+		v, ok := geo.ParseNumber(part)
+		if !ok {
+			return nil, &paramError{name, fmt.Sprintf("%s value %d (%q) is not a number", name, i+1, geo.Excerpt(part, geo.MaxExcerpt))}
 		}
 		p[i] = v
 	}
@@ -258,7 +257,7 @@ func (s *Server) classParam(r *http.Request) (string, error) {
 		return "", err
 	}
 	if _, ok := classes[class]; !ok {
-		return "", &paramError{"class", fmt.Sprintf("unknown class %q (GET /v1/classes lists them)", geo.Excerpt(class, 40))}
+		return "", &paramError{"class", fmt.Sprintf("unknown class %q (GET /v1/classes lists them)", geo.Excerpt(class, geo.MaxExcerpt))}
 	}
 	return class, nil
 }

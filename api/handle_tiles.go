@@ -195,7 +195,7 @@ func tileParams(r *http.Request) (zxy [3]int, err error) {
 	for i, k := range []string{"z", "x", "y"} {
 		n, err := strconv.Atoi(v[k])
 		if err != nil {
-			return zxy, &paramError{k, fmt.Sprintf("%s=%q is not an integer", k, geo.Excerpt(v[k], 40))}
+			return zxy, &paramError{k, fmt.Sprintf("%s=%q is not an integer", k, geo.Excerpt(v[k], geo.MaxExcerpt))}
 		}
 		zxy[i] = n
 	}

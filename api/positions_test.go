@@ -143,6 +143,9 @@ func TestPositionsRefusedByObjectImports(t *testing.T) {
 		{"text longitude", "x114,22", `lon "x114"`},
 		{"four numbers", "114,22,5,6", "6 fields, the header has 4"},
 		{"overflowing latitude", "114,1e999", `lat "1e999"`},
+		{"hex longitude", "0x72,22", `lon "0x72"`},
+		{"infinite latitude", "114,Inf", `lat "Inf"`},
+		{"separated digits", "1_14,22", `lon "1_14"`},
 	} {
 		t.Run(c.name+"/csv", func(t *testing.T) {
 			body := fmt.Sprintf("code,class,lon,lat\n%[1]s0101000001,0101,%[2]g,%[3]g\n%[1]s0101000002,0101,%[4]s\n", demoDistrict, x, y, c.lonlat)
@@ -236,4 +239,21 @@ func TestPositionsRefusedByLocateBatch(t *testing.T) {
 		})
 	}
 	expectUnchanged(t, e, before, "locate batches with bad positions")
+}
+
+// Numbers in query parameters are decimal: Go's hex floats, digit
+// separators, Inf and NaN are not coordinates anyone meant.
+func TestParametersTakeDecimalNumbers(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	for _, c := range []struct{ path, param string }{
+		{"/v1/objects?near=0x72,22.5&radius=100", "near"},
+		{"/v1/objects?nearest=114.1,NaN&k=3", "nearest"},
+		{"/v1/units?bbox=0x1p6,22,115,23", "bbox"},
+		{"/v1/units?bbox=113,22,1_15,23", "bbox"},
+		{"/v1/locate?lon=0x72&lat=22.5", "lon"},
+		{"/v1/locate?lon=114&lat=Inf", "lat"},
+	} {
+		expectProblem(t, e.get(c.path), http.StatusBadRequest, typeBadParam, c.param, "not a number")
+	}
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,9 +23,9 @@ func parseFloatParam(q url.Values, name string, lo, hi float64) (float64, error)
 	if s == "" {
 		return 0, &paramError{name, fmt.Sprintf("query parameter %s is required", name)}
 	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, &paramError{name, fmt.Sprintf("%s=%q is not a number", name, geo.Excerpt(s, 40))}
+	v, ok := geo.ParseNumber(s)
+	if !ok {
+		return 0, &paramError{name, fmt.Sprintf("%s=%q is not a number", name, geo.Excerpt(s, geo.MaxExcerpt))}
 	}
 	if v < lo || v > hi {
 		return 0, &paramError{name, fmt.Sprintf("%s=%g is out of range [%g, %g]", name, v, lo, hi)}
@@ -40,13 +39,13 @@ func parseBBox(s string) (*[4]float64, error) {
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) != 4 {
-		return nil, &paramError{"bbox", fmt.Sprintf("bbox=%q: want minLon,minLat,maxLon,maxLat", geo.Excerpt(s, 40))}
+		return nil, &paramError{"bbox", fmt.Sprintf("bbox=%q: want minLon,minLat,maxLon,maxLat", geo.Excerpt(s, geo.MaxExcerpt))}
 	}
 	var b [4]float64
 	for i, p := range parts {
-		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, &paramError{"bbox", fmt.Sprintf("bbox value %d (%q) is not a number", i+1, geo.Excerpt(p, 40))}
+		v, ok := geo.ParseNumber(p)
+		if !ok {
+			return nil, &paramError{"bbox", fmt.Sprintf("bbox value %d (%q) is not a number", i+1, geo.Excerpt(p, geo.MaxExcerpt))}
 		}
 		b[i] = v
 	}
@@ -68,7 +67,7 @@ func parseGeometryMode(s string, def data.GeometryMode) (data.GeometryMode, erro
 	case data.GeometryNone, data.GeometrySimplified, data.GeometryFull:
 		return data.GeometryMode(s), nil
 	}
-	return "", &paramError{"geometry", fmt.Sprintf("geometry=%q: use none, simplified or full", geo.Excerpt(s, 40))}
+	return "", &paramError{"geometry", fmt.Sprintf("geometry=%q: use none, simplified or full", geo.Excerpt(s, geo.MaxExcerpt))}
 }
 
 func parseLevel(s string) (grid.Level, error) {
@@ -89,7 +88,7 @@ func parseIntParam(q url.Values, name string, def, lo, hi int) (int, error) {
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, &paramError{name, fmt.Sprintf("%s=%q is not an integer", name, geo.Excerpt(s, 40))}
+		return 0, &paramError{name, fmt.Sprintf("%s=%q is not an integer", name, geo.Excerpt(s, geo.MaxExcerpt))}
 	}
 	if v < lo || v > hi {
 		return 0, &paramError{name, fmt.Sprintf("%s=%d is out of range [%d, %d]", name, v, lo, hi)}
@@ -104,7 +103,7 @@ func parseBoolParam(q url.Values, name string) (bool, error) {
 	}
 	v, err := strconv.ParseBool(s)
 	if err != nil {
-		return false, &paramError{name, fmt.Sprintf("%s=%q: use true or false", name, geo.Excerpt(s, 40))}
+		return false, &paramError{name, fmt.Sprintf("%s=%q: use true or false", name, geo.Excerpt(s, geo.MaxExcerpt))}
 	}
 	return v, nil
 }
@@ -125,7 +124,7 @@ func (s *Server) layerParam(r *http.Request) (string, error) {
 			return layer, nil
 		}
 	}
-	return "", &paramError{"layer", fmt.Sprintf("unknown layer %q: the store has %s", geo.Excerpt(layer, 40), strings.Join(layers, ", "))}
+	return "", &paramError{"layer", fmt.Sprintf("unknown layer %q: the store has %s", geo.Excerpt(layer, geo.MaxExcerpt), strings.Join(layers, ", "))}
 }
 
 // storableTime says whether PostgreSQL can take t as a date or timestamp

@@ -202,7 +202,7 @@ func ReadEventClasses(in io.Reader) ([]grid.EventClass, error) {
 	return readCatalogue(in, "event class", 8, func(rec []string) (grid.EventClass, error) {
 		n, err := strconv.Atoi(rec[6])
 		if err != nil {
-			return grid.EventClass{}, fmt.Errorf("limit_amount %q is not a number", geo.Excerpt(rec[6], 40))
+			return grid.EventClass{}, fmt.Errorf("limit_amount %q is not a number", geo.Excerpt(rec[6], geo.MaxExcerpt))
 		}
 		c := grid.EventClass{Code: rec[0], Major: rec[1], MajorName: rec[2], Minor: rec[3], Name: rec[4], Department: rec[5],
 			Limit: grid.Limit{Amount: n, Unit: grid.LimitUnit(rec[7])}}

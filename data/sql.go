@@ -227,7 +227,7 @@ func decodeCursor(s, order string) (*cursor, error) {
 	if s == "" {
 		return nil, nil
 	}
-	bad := filterErr("cursor", "cursor %q is not one this list issued: follow the next link of the previous page", geo.Excerpt(s, 40))
+	bad := filterErr("cursor", "cursor %q is not one this list issued: follow the next link of the previous page", geo.Excerpt(s, geo.MaxExcerpt))
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, bad

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
 	"strings"
 
 	"github.com/paulmach/orb"
@@ -278,12 +276,12 @@ func (s *csvStream) Next() (Record, error) {
 		out.Err = fmt.Errorf("%d fields, the header has %d (cut short?)", len(rec), len(s.header))
 		return out, nil
 	}
-	lon, err1 := strconv.ParseFloat(strings.TrimSpace(rec[s.lon]), 64)
-	lat, err2 := strconv.ParseFloat(strings.TrimSpace(rec[s.lat]), 64)
+	lon, ok1 := ParseNumber(rec[s.lon])
+	lat, ok2 := ParseNumber(rec[s.lat])
 	switch {
-	case err1 != nil || math.IsNaN(lon) || math.IsInf(lon, 0):
+	case !ok1:
 		out.Err = fmt.Errorf("%s %q is not a number", Excerpt(s.header[s.lon], MaxExcerpt), Excerpt(rec[s.lon], MaxExcerpt))
-	case err2 != nil || math.IsNaN(lat) || math.IsInf(lat, 0):
+	case !ok2:
 		out.Err = fmt.Errorf("%s %q is not a number", Excerpt(s.header[s.lat], MaxExcerpt), Excerpt(rec[s.lat], MaxExcerpt))
 	}
 	if out.Err != nil {
