@@ -14,16 +14,13 @@ import (
 	"github.com/gorilla/mux"
 
 	"gridmap/data"
+	"gridmap/geo/geotest"
 	"gridmap/grid"
 	"gridmap/tiles"
 )
 
 // Fuzz targets for the API's readers of query parameters and path
 // segments. `go test` runs each on its seeds; `make fuzz` explores further.
-
-// maxEcho is how much of its input an error may repeat: enough to show
-// where it breaks, never a client's whole parameter back to it.
-const maxEcho = 100
 
 // checkParamError fails unless err is a *paramError naming one of params
 // whose detail repeats little of the inputs (as is or %q-quoted) and is
@@ -34,23 +31,7 @@ func checkParamError(t *testing.T, err error, params []string, inputs ...string)
 	if !errors.As(err, &pe) || !slices.Contains(params, pe.param) {
 		t.Fatalf("%T %v: want a *paramError naming one of %v", err, err, params)
 	}
-	msg := err.Error()
-	if len(msg) > 1024 {
-		t.Fatalf("error of %d bytes: %.200s…", len(msg), msg)
-	}
-	for _, in := range inputs {
-		q := strconv.Quote(in)
-		for _, c := range []struct {
-			s string
-			n int
-		}{{in, maxEcho}, {q[1 : len(q)-1], 4 * maxEcho}} {
-			for i := 0; i+c.n < len(c.s); i += c.n / 2 {
-				if strings.Contains(msg, c.s[i:i+c.n+1]) {
-					t.Fatalf("error repeats more than %d bytes of its input: %.200s…", maxEcho, msg)
-				}
-			}
-		}
-	}
+	geotest.CheckNoEcho(t, err.Error(), inputs...)
 }
 
 // FuzzParseBBox: an accepted bbox has four finite numbers in range with

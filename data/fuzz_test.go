@@ -11,35 +11,12 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"gridmap/geo/geotest"
 )
 
 // Fuzz targets for the pure parsers of this package: the class catalogues'
 // CSV and list cursors. None needs the database.
-
-// maxEcho is how much of its input an error may repeat.
-const maxEcho = 100
-
-// checkNoEcho fails when msg repeats more than about maxEcho bytes of any
-// input, as is or %q-quoted, or is long whatever its input.
-func checkNoEcho(t *testing.T, msg string, inputs ...string) {
-	t.Helper()
-	if len(msg) > 1024 {
-		t.Fatalf("error of %d bytes: %.200s…", len(msg), msg)
-	}
-	for _, in := range inputs {
-		q := strconv.Quote(in)
-		for _, c := range []struct {
-			s string
-			n int
-		}{{in, maxEcho}, {q[1 : len(q)-1], 4 * maxEcho}} {
-			for i := 0; i+c.n < len(c.s); i += c.n / 2 {
-				if strings.Contains(msg, c.s[i:i+c.n+1]) {
-					t.Fatalf("error repeats more than %d bytes of its input: %.200s…", maxEcho, msg)
-				}
-			}
-		}
-	}
-}
 
 // csvRows is the number of records after the header, or -1 when
 // encoding/csv (with the catalogue's field count) refuses the text.
@@ -75,7 +52,7 @@ func FuzzReadClasses(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		classes, err := ReadClasses(bytes.NewReader(raw))
 		if err != nil {
-			checkNoEcho(t, err.Error(), string(raw))
+			geotest.CheckNoEcho(t, err.Error(), string(raw))
 			return
 		}
 		if n := csvRows(raw, 7); n != len(classes) {
@@ -121,7 +98,7 @@ func FuzzReadEventClasses(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		classes, err := ReadEventClasses(bytes.NewReader(raw))
 		if err != nil {
-			checkNoEcho(t, err.Error(), string(raw))
+			geotest.CheckNoEcho(t, err.Error(), string(raw))
 			return
 		}
 		if n := csvRows(raw, 8); n != len(classes) {
@@ -175,7 +152,7 @@ func FuzzDecodeCursor(f *testing.F) {
 			if !errors.As(err, &fe) || fe.Param != "cursor" {
 				t.Fatalf("%T %v", err, err)
 			}
-			checkNoEcho(t, err.Error(), s)
+			geotest.CheckNoEcho(t, err.Error(), s)
 		case s == "":
 			if c != nil {
 				t.Fatalf("a cursor %+v from nothing", c)

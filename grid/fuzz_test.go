@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"gridmap/geo"
+	"gridmap/geo/geotest"
 )
 
 // Fuzz targets for the parsers of outside input in this package: unit,
@@ -19,33 +20,6 @@ import (
 // periods, calendar dates, and the drafts of a units import. `go test`
 // runs each on its seeds (below and under testdata/fuzz); `make fuzz`
 // explores further.
-
-// maxEcho is how much of its input an error may repeat: enough to show
-// where it breaks, never a client's whole document back to it.
-const maxEcho = 100
-
-// checkNoEcho fails when msg repeats more than about maxEcho bytes of any
-// input, as is or %q-quoted (which may take 4 characters a byte), or is
-// long whatever its input.
-func checkNoEcho(t *testing.T, msg string, inputs ...string) {
-	t.Helper()
-	if len(msg) > 1024 {
-		t.Fatalf("error of %d bytes: %.200s…", len(msg), msg)
-	}
-	for _, in := range inputs {
-		q := strconv.Quote(in)
-		for _, c := range []struct {
-			s string
-			n int
-		}{{in, maxEcho}, {q[1 : len(q)-1], 4 * maxEcho}} {
-			for i := 0; i+c.n < len(c.s); i += c.n / 2 {
-				if strings.Contains(msg, c.s[i:i+c.n+1]) {
-					t.Fatalf("error repeats more than %d bytes of its input: %.200s…", maxEcho, msg)
-				}
-			}
-		}
-	}
-}
 
 func levelOf(b uint8) Level {
 	if int(b) < len(Levels) {
@@ -95,7 +69,7 @@ func FuzzValidateCode(f *testing.F) {
 					t.Fatalf("digits %q of a code of %d bytes", ce.Digits, len(code))
 				}
 			}
-			checkNoEcho(t, err.Error(), code, parent)
+			geotest.CheckNoEcho(t, err.Error(), code, parent)
 			return
 		}
 		if len(code) != level.CodeLen() || !digitsOnly.MatchString(code) {
@@ -174,7 +148,7 @@ func FuzzObjectCode(f *testing.F) {
 			if !errors.As(err, &oe) {
 				t.Fatalf("%T %v is not an *ObjectCodeError", err, err)
 			}
-			checkNoEcho(t, err.Error(), class, code)
+			geotest.CheckNoEcho(t, err.Error(), class, code)
 		} else {
 			switch c.Kind {
 			case KindComponent:
@@ -234,7 +208,7 @@ func FuzzEventCode(f *testing.F) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("%T %v is not a *CodeError", err, err)
 			}
-			checkNoEcho(t, err.Error(), code)
+			geotest.CheckNoEcho(t, err.Error(), code)
 		} else {
 			if day.Location() != time.UTC || day.Hour() != 0 || day.Minute() != 0 || day.Second() != 0 || day.Nanosecond() != 0 {
 				t.Fatalf("%q: date %v is not a UTC midnight", code, day)
@@ -247,7 +221,7 @@ func FuzzEventCode(f *testing.F) {
 		at := time.Unix(int64(days)*86400, 0).UTC()
 		built, err := EventCode(district, at, seq)
 		if err != nil {
-			checkNoEcho(t, err.Error(), district)
+			geotest.CheckNoEcho(t, err.Error(), district)
 			return
 		}
 		d, day, n, err = ParseEventCode(built)
@@ -270,31 +244,31 @@ func FuzzParseNames(f *testing.F) {
 				t.Fatalf("level %q read as %q", s, l)
 			}
 		} else {
-			checkNoEcho(t, err.Error(), s)
+			geotest.CheckNoEcho(t, err.Error(), s)
 		}
 		if st, err := ParseEventStatus(s); err == nil {
 			if !slices.Contains(EventStatuses, st) || string(st) != s || st.Chinese() == "" {
 				t.Fatalf("status %q read as %q", s, st)
 			}
 		} else {
-			checkNoEcho(t, err.Error(), s)
+			geotest.CheckNoEcho(t, err.Error(), s)
 		}
 		if src, err := ParseEventSource(s); err == nil {
 			if !slices.Contains(EventSources, src) || string(src) != s {
 				t.Fatalf("source %q read as %q", s, src)
 			}
 		} else {
-			checkNoEcho(t, err.Error(), s)
+			geotest.CheckNoEcho(t, err.Error(), s)
 		}
 		if err := CheckTransition(StatusReported, EventStatus(s), "", ""); err == nil && !slices.Contains(Transitions(StatusReported), EventStatus(s)) {
 			t.Fatalf("reported → %q allowed", s)
 		} else if err != nil {
-			checkNoEcho(t, err.Error(), s)
+			geotest.CheckNoEcho(t, err.Error(), s)
 		}
 		if err := CheckTransition(StatusRegistered, StatusDispatched, "", s); err == nil && s != "" && !ValidDepartmentCode(s) {
 			t.Fatalf("department %q accepted", s)
 		} else if err != nil {
-			checkNoEcho(t, err.Error(), s)
+			geotest.CheckNoEcho(t, err.Error(), s)
 		}
 	})
 }
@@ -311,7 +285,7 @@ func FuzzParsePeriods(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		ps, err := ParsePeriods(s)
 		if err != nil {
-			checkNoEcho(t, err.Error(), s)
+			geotest.CheckNoEcho(t, err.Error(), s)
 			return
 		}
 		for i, p := range ps {
@@ -348,7 +322,7 @@ func FuzzCalendar(f *testing.F) {
 		}
 		cal, err := NewCalendar(nil, ps, map[string]DayKind{day: DayKind(kind)})
 		if err != nil {
-			checkNoEcho(t, err.Error(), day, kind)
+			geotest.CheckNoEcho(t, err.Error(), day, kind)
 			return
 		}
 		at, perr := time.Parse(time.DateOnly, day)
@@ -448,9 +422,9 @@ func FuzzDrafts(f *testing.F) {
 			if v.Severity != SeverityError || v.Message == "" || !utf8.ValidString(v.Message) && utf8.Valid(raw) {
 				t.Fatalf("violation %+v", v)
 			}
-			checkNoEcho(t, v.Message, string(raw), defaultLayer)
+			geotest.CheckNoEcho(t, v.Message, string(raw), defaultLayer)
 			for _, c := range v.Codes {
-				checkNoEcho(t, c, string(raw))
+				geotest.CheckNoEcho(t, c, string(raw))
 			}
 		}
 		if len(seen) != len(features) {

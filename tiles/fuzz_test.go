@@ -2,35 +2,11 @@ package tiles
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
+
+	"gridmap/geo/geotest"
 )
-
-// maxEcho is how much of its input an error may repeat.
-const maxEcho = 100
-
-// checkNoEcho fails when msg repeats more than about maxEcho bytes of any
-// input, as is or %q-quoted, or is long whatever its input.
-func checkNoEcho(t *testing.T, msg string, inputs ...string) {
-	t.Helper()
-	if len(msg) > 1024 {
-		t.Fatalf("error of %d bytes: %.200s…", len(msg), msg)
-	}
-	for _, in := range inputs {
-		q := strconv.Quote(in)
-		for _, c := range []struct {
-			s string
-			n int
-		}{{in, maxEcho}, {q[1 : len(q)-1], 4 * maxEcho}} {
-			for i := 0; i+c.n < len(c.s); i += c.n / 2 {
-				if strings.Contains(msg, c.s[i:i+c.n+1]) {
-					t.Fatalf("error repeats more than %d bytes of its input: %.200s…", maxEcho, msg)
-				}
-			}
-		}
-	}
-}
 
 func formatZooms(z Zooms) string {
 	return fmt.Sprintf("district=%d-%d,street=%d-%d,community=%d-%d,grid=%d-%d",
@@ -49,7 +25,7 @@ func FuzzParseZooms(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		z, err := ParseZooms(s)
 		if err != nil {
-			checkNoEcho(t, err.Error(), s)
+			geotest.CheckNoEcho(t, err.Error(), s)
 			return
 		}
 		for _, r := range [][2]int{z.District, z.Street, z.Community, z.Grid} {
