@@ -35,16 +35,21 @@ func textOfURL(u *url.URL) error {
 	}
 	for _, kv := range strings.FieldsFunc(u.RawQuery, func(c rune) bool { return c == '&' }) {
 		k, v, _ := strings.Cut(kv, "=")
-		key, err1 := url.QueryUnescape(k)
-		val, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
-			continue // net/url drops such a pair, as if it were not sent
+		// net/url would drop a pair it cannot decode, as if it were not
+		// sent: a filter the client believes it gave would be ignored.
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			return badParam("query", fmt.Sprintf("query parameter name %q is not valid percent-encoding", geo.Excerpt(k, geo.MaxExcerpt)))
 		}
 		if msg := geo.CheckText(key); msg != "" {
 			return badParam("query", "a query parameter name "+msg)
 		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			return badParam(key, fmt.Sprintf("query parameter %s=%q is not valid percent-encoding", geo.Excerpt(key, geo.MaxExcerpt), geo.Excerpt(v, geo.MaxExcerpt)))
+		}
 		if msg := geo.CheckText(val); msg != "" {
-			return badParam(key, fmt.Sprintf("query parameter %s %s", key, msg))
+			return badParam(key, fmt.Sprintf("query parameter %s %s", geo.Excerpt(key, geo.MaxExcerpt), msg))
 		}
 	}
 	return nil

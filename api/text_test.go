@@ -420,3 +420,25 @@ func csvText(v textVariant) string {
 	}
 	return strings.Trim(v.json, `"`)
 }
+
+// A query pair that is not valid percent-encoding is refused naming it:
+// net/url would drop it, and the filter the client meant would be ignored.
+func TestQueryPercentEncodingRefused(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	for _, c := range []struct{ path, param string }{
+		{"/v1/units?level=%zz", "level"},
+		{"/v1/units?level=district&parent=44%2", "parent"},
+		{"/v1/objects?%zzclass=0101", "query"},
+		{"/v1/events?status=reported&unit=%E4%B8", ""},
+	} {
+		r := e.get(c.path)
+		if c.param == "" {
+			// Valid percent-encoding of bytes that are not UTF-8: the text
+			// check names it instead.
+			expectProblem(t, r, http.StatusBadRequest, typeBadParam, "unit")
+			continue
+		}
+		expectProblem(t, r, http.StatusBadRequest, typeBadParam, c.param, "percent-encoding")
+	}
+}
