@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"io"
 	"math"
 	"reflect"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"gridmap/geo/geotest"
+	"gridmap/grid"
 )
 
 // Fuzz targets for the pure parsers of this package: the class catalogues'
@@ -28,6 +30,37 @@ func csvRows(raw []byte, fields int) int {
 		return -1
 	}
 	return len(recs) - 1
+}
+
+// checkCatalogue holds a catalogue reader to its contract on raw: a
+// refusal repeats little of the input; what it accepts is one valid entry
+// per row (row writes an entry back as its CSV fields, checking what only
+// that catalogue has) and reads the same once written back.
+func checkCatalogue[T interface{ Validate() error }](t *testing.T, raw []byte, head string, read func(io.Reader) ([]T, error), row func(T) []string) {
+	t.Helper()
+	entries, err := read(bytes.NewReader(raw))
+	if err != nil {
+		geotest.CheckNoEcho(t, err.Error(), string(raw))
+		return
+	}
+	header := strings.Split(strings.TrimSpace(head), ",")
+	if n := csvRows(raw, len(header)); n != len(entries) {
+		t.Fatalf("%d entries from %d rows", len(entries), n)
+	}
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	_ = w.Write(header)
+	for _, e := range entries {
+		if err := e.Validate(); err != nil {
+			t.Fatalf("accepted %+v: %v", e, err)
+		}
+		_ = w.Write(row(e))
+	}
+	w.Flush()
+	again, err := read(&b)
+	if err != nil || !reflect.DeepEqual(again, entries) {
+		t.Fatalf("written back and read as %+v, %v; first read %+v", again, err, entries)
+	}
 }
 
 // FuzzReadClasses: an accepted catalogue has one valid class per row and
@@ -50,28 +83,9 @@ func FuzzReadClasses(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		classes, err := ReadClasses(bytes.NewReader(raw))
-		if err != nil {
-			geotest.CheckNoEcho(t, err.Error(), string(raw))
-			return
-		}
-		if n := csvRows(raw, 7); n != len(classes) {
-			t.Fatalf("%d classes from %d rows", len(classes), n)
-		}
-		var b bytes.Buffer
-		w := csv.NewWriter(&b)
-		_ = w.Write(strings.Split(strings.TrimSpace(head), ","))
-		for _, c := range classes {
-			if err := c.Validate(); err != nil {
-				t.Fatalf("accepted %+v: %v", c, err)
-			}
-			_ = w.Write([]string{c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, strings.Join(c.GeometryTypes, "|")})
-		}
-		w.Flush()
-		again, err := ReadClasses(&b)
-		if err != nil || !reflect.DeepEqual(again, classes) {
-			t.Fatalf("written back and read as %+v, %v; first read %+v", again, err, classes)
-		}
+		checkCatalogue(t, raw, head, ReadClasses, func(c grid.Class) []string {
+			return []string{c.Code, string(c.Kind), c.Major, c.MajorName, c.Minor, c.Name, strings.Join(c.GeometryTypes, "|")}
+		})
 	})
 }
 
@@ -96,31 +110,12 @@ func FuzzReadEventClasses(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		classes, err := ReadEventClasses(bytes.NewReader(raw))
-		if err != nil {
-			geotest.CheckNoEcho(t, err.Error(), string(raw))
-			return
-		}
-		if n := csvRows(raw, 8); n != len(classes) {
-			t.Fatalf("%d classes from %d rows", len(classes), n)
-		}
-		var b bytes.Buffer
-		w := csv.NewWriter(&b)
-		_ = w.Write(strings.Split(strings.TrimSpace(head), ","))
-		for _, c := range classes {
-			if err := c.Validate(); err != nil {
-				t.Fatalf("accepted %+v: %v", c, err)
-			}
+		checkCatalogue(t, raw, head, ReadEventClasses, func(c grid.EventClass) []string {
 			if c.Limit.Amount < 1 || c.Limit.Amount > 10000 {
 				t.Fatalf("accepted limit %v", c.Limit)
 			}
-			_ = w.Write([]string{c.Code, c.Major, c.MajorName, c.Minor, c.Name, c.Department, strconv.Itoa(c.Limit.Amount), string(c.Limit.Unit)})
-		}
-		w.Flush()
-		again, err := ReadEventClasses(&b)
-		if err != nil || !reflect.DeepEqual(again, classes) {
-			t.Fatalf("written back and read as %+v, %v; first read %+v", again, err, classes)
-		}
+			return []string{c.Code, c.Major, c.MajorName, c.Minor, c.Name, c.Department, strconv.Itoa(c.Limit.Amount), string(c.Limit.Unit)}
+		})
 	})
 }
 
