@@ -13,10 +13,12 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"gridmap/api"
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/data/pgtest"
 )
@@ -54,6 +56,9 @@ type apiEnv struct {
 	store *data.Store
 	srv   *api.Server
 	url   string
+	// token is the credential e.do sends: an admin's, made by newEnv
+	// (tokens of other roles: e.token… helpers in auth_test.go).
+	token string
 }
 
 func newEnv(t *testing.T, store *data.Store, opts api.Options) *apiEnv {
@@ -67,13 +72,64 @@ func newEnv(t *testing.T, store *data.Store, opts api.Options) *apiEnv {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go srv.FollowEvents(ctx)
+	go srv.FollowTokens(ctx)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()
 		cancel()
 		srv.Close()
 	})
-	return &apiEnv{t: t, store: store, srv: srv, url: hs.URL}
+	tok := adminToken(t, store)
+	envTokens.Store(hs.URL, tok)
+	return &apiEnv{t: t, store: store, srv: srv, url: hs.URL, token: tok}
+}
+
+// envTokens maps a test server's base URL to its env's token, for the
+// helpers that are given a base URL rather than an env.
+var envTokens sync.Map
+
+// tokenOf is the token of the env serving base.
+func tokenOf(base string) string {
+	tok, _ := envTokens.Load(base)
+	s, _ := tok.(string)
+	return s
+}
+
+// authorizeFor adds the credential of the env serving base to req, unless
+// it has one.
+func authorizeFor(req *http.Request, base string) {
+	if tok, ok := envTokens.Load(base); ok && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+tok.(string))
+	}
+}
+
+// adminToken is the store's admin token for tests, made once per store.
+func adminToken(t testing.TB, store *data.Store) string {
+	t.Helper()
+	adminTokensMu.Lock()
+	defer adminTokensMu.Unlock()
+	if tok, ok := adminTokens[store]; ok {
+		return tok
+	}
+	tok, _, err := store.CreateToken(context.Background(), data.NewToken{Name: "test-admin", Role: auth.Admin, CreatedBy: "test"})
+	if err != nil {
+		t.Fatalf("create admin token: %v", err)
+	}
+	adminTokens[store] = tok
+	return tok
+}
+
+var (
+	adminTokensMu sync.Mutex
+	adminTokens   = map[*data.Store]string{}
+)
+
+// authorize adds the env's credential to a request made by hand.
+func (e *apiEnv) authorize(req *http.Request) *http.Request {
+	if e.token != "" && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
+	return req
 }
 
 func demoEnv(t *testing.T) *apiEnv { return newEnv(t, pgtest.NewDemo(t), api.Options{}) }
@@ -102,6 +158,7 @@ func (e *apiEnv) do(method, path string, body io.Reader) reply {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	e.authorize(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)

@@ -25,7 +25,9 @@ var (
 func benchServer(b *testing.B) (string, [][2]float64) {
 	s := pgtest.SharedFullDemo(b)
 	benchOnce.Do(func() {
-		srv, err := api.New(context.Background(), s, api.Options{})
+		// Reads as a city-wide viewer would make them, each with its
+		// token (BenchmarkHTTPLocateSinglePublic: without one).
+		srv, err := api.New(context.Background(), s, api.Options{PublicRead: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -66,7 +66,9 @@ func TestWallMapInBrowser(t *testing.T) {
 		t.Fatalf("demo events: %+v, %v", evs, err)
 	}
 	t.Logf("demo events: %d (%v), %d overdue", evs.Events, evs.ByStatus, evs.Overdue)
-	srv, err := api.New(ctx, store, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// The wall as `make run` serves it: public reads; the test's own
+	// writes (a report, a move) with an admin token.
+	srv, err := api.New(ctx, store, api.Options{PublicRead: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +95,7 @@ func TestWallMapInBrowser(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(runCtx, node, "--test", "--test-reporter=spec", "test/wall.test.mjs")
 	cmd.Dir = webDir
-	cmd.Env = append(os.Environ(), "GRIDMAP_URL="+hs.URL, "GRIDMAP_SCREENSHOTS="+shots, "FORCE_COLOR=0", "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_SCREENSHOTS="+shots, "FORCE_COLOR=0", "NO_COLOR=1")
 	// Node and the Chromium it starts share a process group, ended together
 	// on timeout so no browser outlives the test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

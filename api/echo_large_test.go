@@ -36,6 +36,7 @@ func TestBadInputNotEchoed(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.Header.Set("Content-Type", c.ctype)
+			e.authorize(req)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

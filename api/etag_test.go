@@ -36,6 +36,7 @@ func (e *apiEnv) send(method, path, body string, header ...string) (reply, error
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Add(header[i], header[i+1])
 	}
+	e.authorize(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return reply{}, err

@@ -184,7 +184,7 @@ func (e *apiEnv) reportEvent(body string, header ...string) evFeature {
 // move posts a transition and returns the answer.
 func (e *apiEnv) move(code, to, actor string, more ...string) reply {
 	e.t.Helper()
-	m := map[string]string{"to": to, "actor": actor}
+	m := map[string]string{"to": to}
 	var header []string
 	for i := 0; i+1 < len(more); i += 2 {
 		if strings.HasPrefix(more[i], "If-") {
@@ -470,6 +470,7 @@ func postWithKey(base, body, key string) (reply, error) {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	authorizeFor(req, base)
 	resp, err := postClient.Do(req)
 	if err != nil {
 		return reply{}, err

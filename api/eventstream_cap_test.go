@@ -28,7 +28,7 @@ func TestEventStreamMaxSubscribers(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/v1/events/stream", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(e.authorize(req))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,6 +56,7 @@ func openSSE(t *testing.T, base, path string, header ...string) *sseConn {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	authorizeFor(req, base)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()

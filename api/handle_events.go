@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/geo"
 	"gridmap/grid"
@@ -30,20 +31,20 @@ const (
 )
 
 func (s *Server) eventRoutes(r *mux.Router) {
-	s.handle(r, "/v1/events", s.reportEvent, http.MethodPost)
+	s.handleWrite(r, "/v1/events", auth.Report, s.reportEvent, http.MethodPost)
 	s.handle(r, "/v1/events", s.listEvents, http.MethodGet)
 	s.handle(r, "/v1/events/stream", s.eventStream, http.MethodGet)
 	s.handle(r, "/v1/events/{code}", s.getEvent, http.MethodGet)
-	s.handle(r, "/v1/events/{code}/transitions", s.transitionEvent, http.MethodPost)
+	s.handleWrite(r, "/v1/events/{code}/transitions", auth.Dispatch, s.transitionEvent, http.MethodPost)
 	s.handle(r, "/v1/event-classes", listed("classes", s.store.EventClasses), http.MethodGet)
 	s.handle(r, "/v1/event-classes/{code}", s.getEventClass, http.MethodGet)
-	s.handle(r, "/v1/event-classes/{code}", s.putEventClass, http.MethodPut)
+	s.handleWrite(r, "/v1/event-classes/{code}", auth.Administer, s.putEventClass, http.MethodPut)
 	s.handle(r, "/v1/departments", listed("departments", s.store.Departments), http.MethodGet)
-	s.handle(r, "/v1/departments/{code}", s.putDepartment, http.MethodPut)
+	s.handleWrite(r, "/v1/departments/{code}", auth.Administer, s.putDepartment, http.MethodPut)
 	s.handle(r, "/v1/calendar", s.getCalendar, http.MethodGet)
-	s.handle(r, "/v1/calendar/hours", s.putWorkHours, http.MethodPut)
-	s.handle(r, "/v1/calendar/days/{day}", s.putCalendarDay, http.MethodPut)
-	s.handle(r, "/v1/calendar/days/{day}", s.deleteCalendarDay, http.MethodDelete)
+	s.handleWrite(r, "/v1/calendar/hours", auth.Administer, s.putWorkHours, http.MethodPut)
+	s.handleWrite(r, "/v1/calendar/days/{day}", auth.Administer, s.putCalendarDay, http.MethodPut)
+	s.handleWrite(r, "/v1/calendar/days/{day}", auth.Administer, s.deleteCalendarDay, http.MethodDelete)
 }
 
 // reportBody is POST /v1/events. Pointers tell a missing member from a zero.
@@ -82,11 +83,16 @@ func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := need(r, auth.Report, ev.Location.Grid.Code); err != nil {
+		return err
+	}
+	ev.Actor = identityOf(r).Actor
 	if key != "" {
 		// The hash of the decoded body: the same report sent with other
-		// spacing or member order is the same report.
+		// spacing or member order is the same report. The actor is part
+		// of it: another credential's key is never answered its event.
 		canon, _ := json.Marshal(b)
-		h := sha256.Sum256(canon)
+		h := sha256.Sum256(append(canon, "\x00"+ev.Actor...))
 		ev.IdempotencyKey, ev.BodyHash = key, h[:]
 	}
 	res, err := s.reporter.Report(r.Context(), *ev)
@@ -235,6 +241,9 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFoundAs(err, "no event with code %q", code)
 	}
+	if err := needRead(r, e.GridCode); err != nil {
+		return err
+	}
 	if notModified(w, r, e.ETag()) {
 		return nil
 	}
@@ -243,10 +252,11 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 }
 
 type transitionBody struct {
-	To         string `json:"to"`
-	Actor      string `json:"actor"`
-	Note       string `json:"note"`
-	Department string `json:"department"`
+	To string `json:"to"`
+	// Actor is refused: who moves an event is the credential's identity.
+	Actor      *json.RawMessage `json:"actor"`
+	Note       string           `json:"note"`
+	Department string           `json:"department"`
 }
 
 // transitionEvent: POST /v1/events/{code}/transitions. With If-Match the
@@ -261,15 +271,15 @@ func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var b transitionBody
-	if err := decodeStrict(raw, &b, `a JSON object {"to", "actor", "note", "department"}`); err != nil {
+	if err := decodeStrict(raw, &b, `a JSON object {"to", "note", "department"}`); err != nil {
 		return err
+	}
+	if b.Actor != nil {
+		return invalidMember("actor", "actor is not taken from the body: who makes the move is the credential's identity; leave actor out")
 	}
 	to, err := grid.ParseEventStatus(b.To)
 	if err != nil {
 		return invalidMember("to", err.Error())
-	}
-	if strings.TrimSpace(b.Actor) == "" || utf8.RuneCountInString(b.Actor) > maxShortText {
-		return invalidMember("actor", fmt.Sprintf("actor names who makes the move (1–%d characters)", maxShortText))
 	}
 	if utf8.RuneCountInString(b.Note) > maxDescription {
 		return invalidMember("note", fmt.Sprintf("note has more than %d characters", maxDescription))
@@ -278,7 +288,7 @@ func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t := data.Transition{To: to, Actor: b.Actor, Note: b.Note, Department: b.Department, IfVersion: ifVersion}
+	t := data.Transition{To: to, Actor: identityOf(r).Actor, Note: b.Note, Department: b.Department, IfVersion: ifVersion}
 	e, err := s.store.TransitionEvent(r.Context(), code, t)
 	if err != nil {
 		return notFoundAs(err, "no event with code %q", code)
@@ -307,7 +317,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 // checking every value, so a typo is a 400 rather than an empty answer.
 func (s *Server) eventFilter(r *http.Request) (data.EventFilter, error) {
 	q := r.URL.Query()
-	var f data.EventFilter
+	f := data.EventFilter{Scopes: readScopes(r)}
 	var err error
 	if f.Statuses, err = statusesParam(q); err != nil {
 		return f, err

@@ -79,6 +79,7 @@ func (s *Server) streamFilter(r *http.Request) (live.Filter, error) {
 	if f.Unit, err = s.unitParam(r, q.Get("unit")); err != nil {
 		return f, err
 	}
+	f.Scopes = readScopes(r)
 	sts, err := statusesParam(q)
 	if err != nil {
 		return f, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/geo"
 	"gridmap/grid"
@@ -20,16 +21,16 @@ import (
 // objectRoutes registers the managed-object API: the class catalogue,
 // single objects, spatial queries, statistics and bulk import.
 func (s *Server) objectRoutes(r *mux.Router) {
-	s.handle(r, "/v1/objects:import", s.countImport("objects", s.importObjects), http.MethodPost)
+	s.handleWrite(r, "/v1/objects:import", auth.Edit, s.countImport("objects", s.importObjects), http.MethodPost)
 	s.handle(r, "/v1/classes", s.listClasses, http.MethodGet)
-	s.handle(r, "/v1/classes", s.addClass, http.MethodPost)
+	s.handleWrite(r, "/v1/classes", auth.Administer, s.addClass, http.MethodPost)
 	s.handle(r, "/v1/objects", s.listObjects, http.MethodGet)
-	s.handle(r, "/v1/objects", s.createObject, http.MethodPost)
+	s.handleWrite(r, "/v1/objects", auth.Edit, s.createObject, http.MethodPost)
 	// Before {code}: "unassigned" is no object code (none fits a class).
 	s.handle(r, "/v1/objects/unassigned", s.unassignedObjects, http.MethodGet)
 	s.handle(r, "/v1/objects/{code}", s.getObject, http.MethodGet)
-	s.handle(r, "/v1/objects/{code}", s.putObject, http.MethodPut)
-	s.handle(r, "/v1/objects/{code}", s.deleteObject, http.MethodDelete)
+	s.handleWrite(r, "/v1/objects/{code}", auth.Edit, s.putObject, http.MethodPut)
+	s.handleWrite(r, "/v1/objects/{code}", auth.Edit, s.deleteObject, http.MethodDelete)
 	s.handle(r, "/v1/stats/{code}", s.stats, http.MethodGet)
 }
 
@@ -44,6 +45,7 @@ type objectProps struct {
 	DistrictCode  *string         `json:"district_code"`
 	CreatedAt     string          `json:"created_at"`
 	UpdatedAt     string          `json:"updated_at"`
+	UpdatedBy     string          `json:"updated_by"`
 	DistanceM     *float64        `json:"distance_m,omitempty"`
 }
 
@@ -65,7 +67,7 @@ func toObjectFeature(o data.ObjectRow) objectFeature {
 	p := objectProps{
 		Code: o.Code, Class: o.Class, ClassName: o.ClassName, Attrs: o.Attrs,
 		GridCode: nullable(o.Grid), CommunityCode: nullable(o.Community), StreetCode: nullable(o.Street), DistrictCode: nullable(o.District),
-		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, UpdatedBy: o.UpdatedBy,
 	}
 	if o.Distance != nil {
 		d := roundTo(*o.Distance, 3)
@@ -178,6 +180,9 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFoundAs(err, "no object with code %q", code)
 	}
+	if err := needRead(r, o.Grid); err != nil {
+		return err
+	}
 	if notModified(w, r, o.ETag) {
 		return nil
 	}
@@ -265,7 +270,7 @@ func (s *Server) classParam(r *http.Request) (string, error) {
 // objectFilter reads the query of GET /v1/objects.
 func (s *Server) objectFilter(r *http.Request) (data.ObjectFilter, error) {
 	q := r.URL.Query()
-	var f data.ObjectFilter
+	f := data.ObjectFilter{Scopes: readScopes(r)}
 	var err error
 	var given []string
 	for _, name := range []string{"bbox", "within", "near", "nearest"} {
@@ -347,6 +352,9 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request) error {
 
 // unassignedObjects: GET /v1/objects/unassigned?limit=&cursor=
 func (s *Server) unassignedObjects(w http.ResponseWriter, r *http.Request) error {
+	if err := needRead(r, ""); err != nil {
+		return err
+	}
 	limit, err := parseIntParam(r.URL.Query(), "limit", data.DefaultObjectLimit, 1, data.MaxObjectLimit)
 	if err != nil {
 		return err
@@ -363,6 +371,9 @@ func (s *Server) unassignedObjects(w http.ResponseWriter, r *http.Request) error
 // of=, by=status or a time range means events (objects have neither),
 // anything else objects.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
+	if err := needRead(r, mux.Vars(r)["code"]); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	of := q.Get("of")
 	if of == "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/geo"
 	"gridmap/grid"
@@ -60,7 +61,7 @@ func roundTo(v float64, decimals int) float64 {
 // and the topology report.
 func (s *Server) unitRoutes(r *mux.Router) {
 	s.handle(r, "/v1/units", s.listUnits, http.MethodGet)
-	s.handle(r, "/v1/units:import", s.countImport("units", s.importUnits), http.MethodPost)
+	s.handleWrite(r, "/v1/units:import", auth.Edit, s.countImport("units", s.importUnits), http.MethodPost)
 	s.handle(r, "/v1/units:validate", s.validateUnits, http.MethodPost)
 	s.handle(r, "/v1/units/{code}", s.getUnit, http.MethodGet)
 	s.handle(r, "/v1/units/{code}/children", s.unitChildren, http.MethodGet)
@@ -99,6 +100,11 @@ func (s *Server) unitFilter(r *http.Request) (data.UnitFilter, error) {
 		return f, err
 	}
 	f.After = q.Get("cursor")
+	// Professional layers' codes are their own: a scope names base units,
+	// and those layers are read whole, as their tiles are.
+	if f.Layer == grid.BaseLayer {
+		f.Scopes = readScopes(r)
+	}
 	return f, nil
 }
 
@@ -126,6 +132,11 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
 	mode, err := parseGeometryMode(r.URL.Query().Get("geometry"), data.GeometryFull)
 	if err != nil {
 		return err
+	}
+	if layer == grid.BaseLayer {
+		if err := needRead(r, code); err != nil {
+			return err
+		}
 	}
 	u, err := s.store.GetUnit(r.Context(), layer, code, mode)
 	if err != nil {
@@ -177,11 +188,14 @@ func (s *Server) validateUnits(w http.ResponseWriter, r *http.Request) error {
 // unless dryRun writes it.
 func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dryRun bool) error {
 	q := r.URL.Query()
-	actor, err := headerText(r, "X-Actor")
-	if err != nil {
-		return err
+	if len(r.Header.Values("X-Actor")) > 0 {
+		return badRequest("Bad X-Actor", "X-Actor is not read: who writes is the credential's identity (Authorization), never a header")
 	}
-	opts := data.UnitImportOptions{DryRun: dryRun, Actor: actor, Reason: q.Get("reason")}
+	opts := data.UnitImportOptions{DryRun: dryRun, Reason: q.Get("reason")}
+	if id := identityOf(r); id != nil {
+		opts.Actor = id.Actor
+	}
+	var err error
 	if opts.Repair, err = parseBoolParam(q, "repair"); err != nil {
 		return err
 	}
@@ -212,6 +226,11 @@ func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dry
 		return badRequest("Malformed GeoJSON", err.Error())
 	}
 	drafts, bad := grid.DraftsFromFeatures(features, layer)
+	if !dryRun {
+		if err := needUnits(r, drafts); err != nil {
+			return err
+		}
+	}
 	rep, err := s.store.ImportUnits(r.Context(), drafts, bad, opts)
 	if err != nil {
 		return err
@@ -254,6 +273,13 @@ func (s *Server) topologyIssues(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	parent := q.Get("parent")
+	if layer == grid.BaseLayer {
+		// A scoped reader checks its own subtree: without a parent the
+		// whole layer would be read.
+		if err := needRead(r, parent); err != nil {
+			return err
+		}
+	}
 	if parent != "" {
 		if err := s.unitExists(r, layer, parent); err != nil {
 			return err
@@ -284,4 +310,23 @@ func mergeCounts(ms ...map[string]int) map[string]int {
 		}
 	}
 	return out
+}
+
+// needUnits checks that the caller may write every unit of an import: an
+// editor's scope covers a base unit by its code (a child's code starts
+// with its parent's, and a child lies inside its parent, so a unit in
+// scope stays in scope whatever its new outline); the units of other
+// layers (professional grids, whose codes are their own) are an admin's.
+func needUnits(r *http.Request, drafts []grid.Draft) error {
+	codes := make([]string, 0, len(drafts))
+	for _, d := range drafts {
+		if d.Layer != grid.BaseLayer {
+			if err := need(r, auth.Administer); err != nil {
+				return err
+			}
+			continue
+		}
+		codes = append(codes, d.Code)
+	}
+	return need(r, auth.Edit, codes...)
 }

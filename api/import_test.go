@@ -120,8 +120,7 @@ func TestImportAndReimport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("X-Actor", "alice")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(e.authorize(req))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func trickle(t *testing.T, base, path string, stop <-chan struct{}) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/geo+json\r\nContent-Length: 1000000\r\n\r\n{\"type\":\"FeatureCollection\",\"features\":[", path, u.Host)
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/geo+json\r\nContent-Length: 1000000\r\n\r\n{\"type\":\"FeatureCollection\",\"features\":[", path, u.Host, tokenOf(base))
 	go func() {
 		tk := time.NewTicker(100 * time.Millisecond)
 		defer tk.Stop()
@@ -274,7 +274,7 @@ func TestClientGoneCancelsStatement(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/v1/objects/"+demoDistrict+"0101000001", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(e.authorize(req))
 		if err == nil {
 			resp.Body.Close()
 		}
@@ -296,7 +296,7 @@ func TestClientGoneCancelsStatement(t *testing.T) {
 // keeps its heartbeats flowing past them.
 func TestStreamOutlivesConnectionTimeouts(t *testing.T) {
 	t.Parallel()
-	srv, err := api.New(context.Background(), pgtest.New(t), api.Options{ReadTimeout: time.Second, WriteTimeout: time.Second,
+	srv, err := api.New(context.Background(), pgtest.New(t), api.Options{PublicRead: true, ReadTimeout: time.Second, WriteTimeout: time.Second,
 		SSEHeartbeat: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

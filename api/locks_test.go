@@ -150,7 +150,7 @@ func TestObjectImportKeepsReadersGoing(t *testing.T) {
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/objects:import", strings.NewReader(body))
 		req.Header.Set("Content-Type", "text/csv")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(e.authorize(req))
 		if err != nil {
 			t.Error(err)
 			imported <- reply{}
@@ -204,7 +204,7 @@ func stalledImport(t *testing.T, e *apiEnv) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	half := "code,class,lon,lat\n440308010100"
-	fmt.Fprintf(c, "POST /v1/objects:import HTTP/1.1\r\nHost: %s\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n%s", u.Host, 2*len(half), half)
+	fmt.Fprintf(c, "POST /v1/objects:import HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n%s", u.Host, e.token, 2*len(half), half)
 	return c
 }
 
@@ -225,7 +225,7 @@ func TestStalledImportBodyHoldsNoLocks(t *testing.T) {
 		csv := fmt.Sprintf("code,class,lon,lat\n%s0101000002,0101,%g,%g\n", g[:6], x, y)
 		req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/objects:import", strings.NewReader(csv))
 		req.Header.Set("Content-Type", "text/csv")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := http.DefaultClient.Do(e.authorize(req)); err == nil {
 			resp.Body.Close()
 			got = append(got, resp.StatusCode)
 		}

@@ -40,6 +40,9 @@ type metrics struct {
 	sseSubscribers prometheus.Gauge
 	sseMessages    prometheus.Counter
 	sseDropped     prometheus.Counter
+
+	authFailures  *prometheus.CounterVec // reason
+	auditFailures prometheus.Counter
 }
 
 // Import outcomes and object row results, the label values of
@@ -104,6 +107,14 @@ func newMetrics(store *data.Store) *metrics {
 		Name: "gridmap_event_stream_dropped_total",
 		Help: "Subscribers disconnected because they read too slowly (they resume with Last-Event-ID).",
 	})
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gridmap_auth_refused_total",
+		Help: "Requests refused for their credential (401, by reason) or their permission (403, reason forbidden).",
+	}, []string{"reason"})
+	m.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gridmap_audit_write_failures_total",
+		Help: "Write requests whose audit log entry could not be stored (each is logged at error level).",
+	})
 	m.locateSingle = points.WithLabelValues("single")
 	m.locateBatch = points.WithLabelValues("batch")
 	// Every known label combination starts at 0, so rates work from the
@@ -123,6 +134,7 @@ func newMetrics(store *data.Store) *metrics {
 		m.locatorUnits, m.locatorBuilds, m.locatorBuild,
 		points, m.imports, m.importRows,
 		reported, m.sseSubscribers, m.sseMessages, m.sseDropped,
+		m.authFailures, m.auditFailures,
 		newPoolCollector(store.Pool),
 	)
 	return m

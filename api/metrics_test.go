@@ -68,7 +68,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Header.Set("Content-Type", "text/csv")
-	resp, err := http.DefaultClient.Do(r)
+	resp, err := http.DefaultClient.Do(e.authorize(r))
 	if err != nil {
 		t.Fatal(err)
 	}

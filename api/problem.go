@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/geo"
 	"gridmap/grid"
@@ -142,14 +143,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // failure of ours (a 500).
 func problemFor(err error) *Problem {
 	var (
-		p     *Problem
-		pe    *paramError
-		fe    *data.FilterError
-		inv   *data.InvalidError
-		stale *data.StaleError
-		te    *grid.TransitionError
-		ie    *data.IdempotencyError
-		mb    *http.MaxBytesError
+		p      *Problem
+		pe     *paramError
+		fe     *data.FilterError
+		inv    *data.InvalidError
+		stale  *data.StaleError
+		te     *grid.TransitionError
+		ie     *data.IdempotencyError
+		mb     *http.MaxBytesError
+		denied *auth.Denied
 	)
 	switch {
 	case errors.As(err, &p):
@@ -172,6 +174,8 @@ func problemFor(err error) *Problem {
 	case errors.As(err, &ie):
 		return &Problem{Type: probIdempotency, Title: "Idempotency-Key reused", Status: http.StatusUnprocessableEntity,
 			Detail: ie.Error(), Extensions: map[string]any{"event": ie.Event}}
+	case errors.As(err, &denied):
+		return forbidden(denied)
 	case errors.As(err, &mb):
 		return tooLarge("the body", mb.Limit, "")
 	case errors.Is(err, data.ErrExists):
@@ -300,6 +304,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", challenge(&p))
+	}
 	if p.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/grid"
 	"gridmap/live"
@@ -73,6 +74,17 @@ type Options struct {
 	// beyond it they are refused with 429 and Retry-After. Keep it at
 	// most half the pool's connections so cheap reads always find one.
 	HeavyRequests int
+
+	// PublicRead lets requests without a credential read (never write).
+	PublicRead bool
+	// OIDC, when set, verifies JWT bearer tokens from the city's identity
+	// provider; without it only API tokens are taken.
+	OIDC *auth.OIDC
+	// WriteRate is how many writes a second one credential may make on
+	// average, WriteBurst how many at once (defaults 20 and 40; a negative
+	// WriteRate: no limit).
+	WriteRate  float64
+	WriteBurst int
 }
 
 // Defaults for Options.
@@ -86,6 +98,8 @@ const (
 	DefaultWriteTimeout      = 2 * time.Minute
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultRequestTimeout    = 30 * time.Second
+	DefaultWriteRate         = 20
+	DefaultWriteBurst        = 40
 	DefaultHeavyTimeout      = 10 * time.Minute
 	DefaultHeavyRequests     = 4
 )
@@ -112,6 +126,10 @@ type Server struct {
 	// them.
 	stopping chan struct{}
 	stopOnce sync.Once
+
+	tokens     *tokenCache // API tokens (auth.go)
+	jwts       jwtCache
+	writeRates writeRates
 }
 
 type locatorState struct {
@@ -152,6 +170,12 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if opts.HeavyRequests <= 0 {
 		opts.HeavyRequests = DefaultHeavyRequests
 	}
+	if opts.WriteRate == 0 {
+		opts.WriteRate = DefaultWriteRate
+	}
+	if opts.WriteBurst <= 0 {
+		opts.WriteBurst = DefaultWriteBurst
+	}
 	if pool := int(store.Pool.Config().MaxConns); opts.HeavyRequests > pool/2 {
 		opts.Logger.Warn("heavy requests may take more than half the database connections; cheap reads may wait for one",
 			"heavy_requests", opts.HeavyRequests, "pool_max_conns", pool)
@@ -169,7 +193,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 		return nil, err
 	}
 	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
-		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{})}
+		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{}), tokens: &tokenCache{store: store}}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}
@@ -276,7 +300,8 @@ func (s *Server) router() *mux.Router {
 	s.tileRoutes(r)
 	s.pmtilesRoutes(r)
 	s.fontRoutes(r)
-	r.Use(routeLabel, s.limit)
+	s.accessRoutes(r)
+	r.Use(routeLabel, s.authenticate, s.limit)
 	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no resource at %s", r.URL.Path)
 	})

@@ -36,7 +36,7 @@ func (e *apiEnv) sendText(method, path, ctype, body string, header map[string]st
 	for k, v := range header {
 		req.Header[k] = []string{v}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(e.authorize(req))
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -254,7 +254,7 @@ func (d *Denied) Error() string {
 	}
 	what := "unit " + d.Unit
 	if d.Unit == "" {
-		what = "a place outside every grid (only a whole-city scope covers it)"
+		what = "the whole city or a place outside every grid (only a whole-city scope covers them)"
 	}
 	return fmt.Sprintf("%s of %s needs %s on a scope covering it; %s holds it on %s", d.Action, what, need, d.Actor, strings.Join(d.Held, ", "))
 }

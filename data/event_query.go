@@ -156,6 +156,9 @@ type EventFilter struct {
 	From, To    *time.Time  // reported_at in [From, To)
 	Limit       int         // default 100, at most 1000
 	Cursor      string      // EventPage.Next of the previous page
+	// Scopes, when not nil, keep the events whose grid lies in one of
+	// these units' subtrees (a scoped reader's, auth.Identity.ReadScopes).
+	Scopes []string
 }
 
 // EventPage is one page, newest first.
@@ -206,6 +209,7 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 // where adds the filter's conditions to q: the events it selects as of
 // now (overdue is a matter of time), after the cursor.
 func (f *EventFilter) where(q *sqlQuery, now time.Time) error {
+	q.whereInScopes("e.grid_code", f.Scopes)
 	if len(f.Statuses) > 0 {
 		ss := make([]string, len(f.Statuses))
 		for i, st := range f.Statuses {

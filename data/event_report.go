@@ -26,8 +26,11 @@ type NewEvent struct {
 	Description string
 	Source      grid.EventSource
 	Reporter    string
-	Media       []string
-	OccurredAt  *time.Time
+	// Actor is who reports, from the credential; the first log entry
+	// names it (else the reporter, else the source).
+	Actor      string
+	Media      []string
+	OccurredAt *time.Time
 	// IdempotencyKey, when set, makes the report idempotent: the same key
 	// with the same BodyHash answers the event the first report created.
 	IdempotencyKey string
@@ -433,8 +436,12 @@ func (b *reportBatch) answerFollowers() {
 	}
 }
 
-// reportActor names the reporter in the log: who, else the source.
+// reportActor names who reported in the log: the credential's actor,
+// else the reporter, else the source.
 func reportActor(e NewEvent) string {
+	if e.Actor != "" {
+		return e.Actor
+	}
 	if e.Reporter != "" {
 		return e.Reporter
 	}

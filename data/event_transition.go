@@ -47,6 +47,11 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 			if err != nil {
 				return err
 			}
+			// Before the precondition: a caller out of scope learns nothing
+			// of the event's version.
+			if err := checkUnits(ctx, ev.GridCode); err != nil {
+				return err
+			}
 			if t.IfVersion > 0 && t.IfVersion != ev.Version {
 				return &StaleError{Resource: "event", Code: code, Current: ev.ETag()}
 			}

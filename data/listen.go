@@ -53,6 +53,13 @@ const (
 // worth it (notices sent meanwhile are lost, and whatever they announced
 // may be gone too).
 func (s *Store) Follow(ctx context.Context, channel string, log *slog.Logger, fn func(down time.Duration)) {
+	s.FollowLost(ctx, channel, log, fn, nil)
+}
+
+// FollowLost is Follow that also calls lost (when not nil) each time the
+// listening connection is lost, for a follower that must stop trusting
+// what it holds until it listens again.
+func (s *Store) FollowLost(ctx context.Context, channel string, log *slog.Logger, fn func(down time.Duration), lost func()) {
 	var lostAt time.Time
 	retry := followRetryFirst
 	for ctx.Err() == nil {
@@ -64,6 +71,9 @@ func (s *Store) Follow(ctx context.Context, channel string, log *slog.Logger, fn
 			retry = followRetryFirst
 			fn(down)
 		})
+		if lost != nil {
+			lost()
+		}
 		if ctx.Err() != nil {
 			return
 		}

@@ -94,6 +94,9 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 		rep.Seconds = time.Since(imp.start).Seconds()
 		return rep, nil
 	}
+	if err := guardStage(ctx, tx); err != nil {
+		return nil, err
+	}
 	if err := imp.writeObjects(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -242,6 +245,32 @@ func (imp *objectImport) stageRejects(ctx context.Context, tx pgx.Tx, q string) 
 	})
 }
 
+// guardStage runs the context's guard on every grid the import touches:
+// where each row goes and where the object it replaces is now ("" for
+// outside every grid).
+func guardStage(ctx context.Context, tx pgx.Tx) error {
+	if !guarded(ctx) {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT coalesce(grid_code, '') FROM obj_stage
+		UNION SELECT coalesce(o.grid_code, '') FROM obj_stage s JOIN objects o USING (code)`)
+	if err != nil {
+		return err
+	}
+	var units []string
+	err = forEach(rows, func() error {
+		var u string
+		err := rows.Scan(&u)
+		units = append(units, u)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return checkUnits(ctx, units...)
+}
+
 // writeObjects leaves the rejected rows out of the stage (on_error=skip)
 // and writes the rest into objects: a bulk load into an empty table, else
 // a merge.
@@ -266,7 +295,7 @@ func (imp *objectImport) writeObjects(ctx context.Context, tx pgx.Tx) error {
 	}
 	if bulk {
 		rep.Inserted = staged
-	} else if err := mergeStage(ctx, tx, rep); err != nil {
+	} else if err := mergeStage(ctx, tx, rep, actorOf(ctx)); err != nil {
 		return err
 	}
 	rep.Unchanged = staged - rep.Inserted - rep.Updated
@@ -275,18 +304,18 @@ func (imp *objectImport) writeObjects(ctx context.Context, tx pgx.Tx) error {
 
 // mergeStage upserts the stage into objects: new codes are inserted, changed
 // ones updated, identical ones left alone.
-func mergeStage(ctx context.Context, tx pgx.Tx, rep *ObjectImportReport) error {
+func mergeStage(ctx context.Context, tx pgx.Tx, rep *ObjectImportReport, actor string) error {
 	err := tx.QueryRow(ctx, `
 		WITH up AS (
-			INSERT INTO objects AS o (code, class_code, geom, attrs, grid_code)
-			SELECT code, class_code, geom, attrs, grid_code FROM obj_stage
+			INSERT INTO objects AS o (code, class_code, geom, attrs, grid_code, updated_by)
+			SELECT code, class_code, geom, attrs, grid_code, $1 FROM obj_stage
 			ON CONFLICT (code) DO UPDATE SET class_code = EXCLUDED.class_code, geom = EXCLUDED.geom,
-				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now()
+				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now(), updated_by = EXCLUDED.updated_by
 			WHERE (o.class_code, o.attrs, o.grid_code) IS DISTINCT FROM (EXCLUDED.class_code, EXCLUDED.attrs, EXCLUDED.grid_code)
 			   OR NOT o.geom = EXCLUDED.geom
 			RETURNING (xmax = 0) AS inserted
 		)
-		SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`).Scan(&rep.Inserted, &rep.Updated)
+		SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`, actor).Scan(&rep.Inserted, &rep.Updated)
 	if err != nil {
 		return fmt.Errorf("merge objects: %w", err)
 	}
@@ -353,8 +382,8 @@ func bulkLoadInto(ctx context.Context, tx pgx.Tx, staged int64) (bool, error) {
 	}
 	t := time.Now()
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO objects (code, class_code, geom, attrs, grid_code)
-		SELECT code, class_code, geom, attrs, grid_code FROM obj_stage`); err != nil {
+		INSERT INTO objects (code, class_code, geom, attrs, grid_code, updated_by)
+		SELECT code, class_code, geom, attrs, grid_code, $1 FROM obj_stage`, actorOf(ctx)); err != nil {
 		return false, fmt.Errorf("load objects: %w", err)
 	}
 	trace("insert", t)

@@ -36,8 +36,11 @@ type ObjectFilter struct {
 	Nearest *[2]float64 // lon, lat: the K nearest objects (on the sphere)
 	K       int
 	Class   string
-	Limit   int    // page size: default 100, at most 10000
-	Cursor  string // ObjectPage.Next of the previous page
+	// Scopes, when not nil, keep the objects whose grid lies in one of
+	// these units' subtrees (a scoped reader's, auth.Identity.ReadScopes).
+	Scopes []string
+	Limit  int    // page size: default 100, at most 10000
+	Cursor string // ObjectPage.Next of the previous page
 }
 
 // ObjectPage is one page of a list: the objects and, when more follow, the
@@ -173,6 +176,7 @@ func (s *Store) codeOrdered(ctx context.Context, q *sqlQuery, f ObjectFilter) (*
 	if f.Class != "" {
 		q.where("class_code = " + q.arg(f.Class))
 	}
+	q.whereInScopes("grid_code", f.Scopes)
 	if after != nil {
 		q.where(objectsByCode.after(q, after.Code))
 	}
@@ -198,6 +202,7 @@ func (s *Store) within(ctx context.Context, f ObjectFilter) (*ObjectPage, error)
 	if f.Class != "" {
 		q.where("class_code = " + q.arg(f.Class))
 	}
+	q.whereInScopes("grid_code", f.Scopes)
 	if after != nil {
 		q.where(objectsByGrid.after(q, after.Grid, after.Code))
 	}
@@ -227,7 +232,7 @@ func codeRangeEnd(code string) string {
 // nearQuery is the radius search: a bounding-box prefilter on the
 // geometry's GiST index, then ST_DWithin on the sphere. The caller adds
 // ordering and limits to "SELECT … FROM (inner) o".
-func nearQuery(q *sqlQuery, pt [2]float64, radius float64, class string) string {
+func nearQuery(q *sqlQuery, pt [2]float64, radius float64, class string, scopes []string) string {
 	ptSQL := fmt.Sprintf("ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography", q.arg(pt[0]), q.arg(pt[1]))
 	boxes := searchBoxes(pt, radius)
 	var pre []string
@@ -238,6 +243,9 @@ func nearQuery(q *sqlQuery, pt [2]float64, radius float64, class string) string 
 	cond := "(" + strings.Join(pre, " OR ") + ") AND ST_DWithin(o.geom::geography, " + ptSQL + ", " + r + ", false)"
 	if class != "" {
 		cond += " AND o.class_code = " + q.arg(class)
+	}
+	if scopes != nil {
+		cond += " AND " + q.inScopes("o.grid_code", scopes)
 	}
 	return `SELECT o.*, ST_Distance(o.geom::geography, ` + ptSQL + `, false) AS dist FROM objects o WHERE ` + cond
 }
@@ -280,7 +288,7 @@ func (s *Store) near(ctx context.Context, f ObjectFilter) (*ObjectPage, error) {
 		return nil, err
 	}
 	q := &sqlQuery{}
-	inner := nearQuery(q, *f.Near, f.Radius, f.Class)
+	inner := nearQuery(q, *f.Near, f.Radius, f.Class, f.Scopes)
 	if after != nil {
 		q.where(objectsByDistance.after(q, after.Dist, after.Code))
 	}
@@ -311,9 +319,12 @@ func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error
 	err = s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		q := &sqlQuery{}
 		ptGeom := fmt.Sprintf("ST_SetSRID(ST_MakePoint(%s, %s), 4326)", q.arg(pt[0]), q.arg(pt[1]))
-		cand := `SELECT geom FROM objects`
+		cand := `SELECT geom FROM objects WHERE true`
 		if f.Class != "" {
-			cand += ` WHERE class_code = ` + q.arg(f.Class)
+			cand += ` AND class_code = ` + q.arg(f.Class)
+		}
+		if f.Scopes != nil {
+			cand += ` AND ` + q.inScopes("grid_code", f.Scopes)
 		}
 		cand += ` ORDER BY geom <-> ` + ptGeom + ` LIMIT ` + q.arg(f.K)
 		var d *float64
@@ -327,7 +338,7 @@ func (s *Store) nearest(ctx context.Context, f ObjectFilter) (*ObjectPage, error
 		// A hair wider than D: ST_DWithin need not round as ST_Distance does.
 		radius := *d*(1+1e-9) + 1e-3
 		q = &sqlQuery{}
-		inner := nearQuery(q, pt, radius, f.Class)
+		inner := nearQuery(q, pt, radius, f.Class, f.Scopes)
 		inner += objectsByDistance.orderLimit(q, f.K)
 		if after != nil {
 			q.where(objectsByDistance.after(q, after.Dist, after.Code))
@@ -384,6 +395,7 @@ type ObjectRow struct {
 	ClassName string
 	CreatedAt string
 	UpdatedAt string
+	UpdatedBy string // the actor of the last write ("" before access control)
 	// ETag is the object's strong entity-tag, quotes included (set by
 	// GetObject and the writes, not by the list queries).
 	ETag string
@@ -391,7 +403,7 @@ type ObjectRow struct {
 
 const objectColumns = `code, class_code, (SELECT c.name FROM object_classes c WHERE c.code = class_code),
 	ST_AsGeoJSON(geom, 9), attrs::text, coalesce(grid_code, ''),
-	to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+	to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), updated_by`
 
 // objectETag is an object row's strong entity-tag: an MD5 of everything
 // its representation is made of (code, class, geometry as EWKB, attributes,
@@ -405,7 +417,7 @@ const objectETag = `'"' || md5(ROW(code, class_code, encode(ST_AsEWKB(geom), 'he
 func scanObject(row pgx.Row, extra ...any) (*ObjectRow, error) {
 	var o ObjectRow
 	var gj, attrs string
-	dest := append([]any{&o.Code, &o.Class, &o.ClassName, &gj, &attrs, &o.Grid, &o.CreatedAt, &o.UpdatedAt}, extra...)
+	dest := append([]any{&o.Code, &o.Class, &o.ClassName, &gj, &attrs, &o.Grid, &o.CreatedAt, &o.UpdatedAt, &o.UpdatedBy}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

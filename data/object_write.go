@@ -223,6 +223,9 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 			return err
 		}
 		o.Grid = deref(g)
+		if err := guardObject(ctx, tx, o.Code, mode, &o.Grid); err != nil {
+			return err
+		}
 		if err := checkDistrict(c, o.Code, o.Grid); err != nil {
 			return err
 		}
@@ -231,10 +234,10 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 		switch mode {
 		case saveCreate:
 			row, err = scanObjectETag(tx.QueryRow(ctx, `
-				INSERT INTO objects (code, class_code, geom, attrs, grid_code)
-				VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5)
+				INSERT INTO objects (code, class_code, geom, attrs, grid_code, updated_by)
+				VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5, $6)
 				ON CONFLICT (code) DO NOTHING`+returning,
-				o.Code, o.Class, wkb, string(o.Attrs), g))
+				o.Code, o.Class, wkb, string(o.Attrs), g, actorOf(ctx)))
 			if errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("object %s: %w", o.Code, ErrExists)
 			}
@@ -242,9 +245,9 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 			return err
 		case saveReplace:
 			row, err = scanObjectETag(tx.QueryRow(ctx, `
-				UPDATE objects SET class_code = $2, geom = ST_GeomFromEWKB($3), attrs = $4, grid_code = $5, updated_at = now()
+				UPDATE objects SET class_code = $2, geom = ST_GeomFromEWKB($3), attrs = $4, grid_code = $5, updated_at = now(), updated_by = $6
 				WHERE code = $1`+returning,
-				o.Code, o.Class, wkb, string(o.Attrs), g))
+				o.Code, o.Class, wkb, string(o.Attrs), g, actorOf(ctx)))
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrNotFound
 			}
@@ -252,11 +255,11 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 		}
 		// xmax is 0 on a freshly inserted row version.
 		row, err = scanObjectETag(tx.QueryRow(ctx, `
-			INSERT INTO objects (code, class_code, geom, attrs, grid_code)
-			VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5)
+			INSERT INTO objects (code, class_code, geom, attrs, grid_code, updated_by)
+			VALUES ($1, $2, ST_GeomFromEWKB($3), $4, $5, $6)
 			ON CONFLICT (code) DO UPDATE SET class_code = EXCLUDED.class_code, geom = EXCLUDED.geom,
-				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now()`+returning+`, xmax = 0`,
-			o.Code, o.Class, wkb, string(o.Attrs), g), &created)
+				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now(), updated_by = EXCLUDED.updated_by`+returning+`, xmax = 0`,
+			o.Code, o.Class, wkb, string(o.Attrs), g, actorOf(ctx)), &created)
 		return err
 	})
 	if err != nil {
@@ -290,7 +293,7 @@ func (s *Store) DeleteObject(ctx context.Context, code string) error {
 // transaction. An unknown code is ErrNotFound, a mismatch a *StaleError;
 // nothing is deleted then. An empty ifMatch deletes unconditionally.
 func (s *Store) DeleteObjectIf(ctx context.Context, code string, ifMatch IfMatch) error {
-	if len(ifMatch) == 0 {
+	if len(ifMatch) == 0 && !guarded(ctx) {
 		tag, err := s.Pool.Exec(ctx, `DELETE FROM objects WHERE code = $1`, code)
 		if err != nil {
 			return err
@@ -301,10 +304,45 @@ func (s *Store) DeleteObjectIf(ctx context.Context, code string, ifMatch IfMatch
 		return nil
 	}
 	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		if err := lockObject(ctx, tx, code, ifMatch); err != nil {
+		if len(ifMatch) > 0 {
+			if err := lockObject(ctx, tx, code, ifMatch); err != nil {
+				return err
+			}
+		}
+		if err := guardObject(ctx, tx, code, saveReplace, nil); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM objects WHERE code = $1`, code)
 		return err
 	})
+}
+
+// guardObject runs the context's guard on the grids a write of one object
+// touches: the one it is in now (locked until the write commits, unless it
+// is created) and, unless it is deleted (after nil), the one it goes to
+// ("" outside every grid). An object to replace or delete that does not
+// exist is ErrNotFound.
+func guardObject(ctx context.Context, tx pgx.Tx, code string, mode saveMode, after *string) error {
+	if !guarded(ctx) {
+		return nil
+	}
+	units := []string{}
+	if mode != saveCreate {
+		var before *string
+		err := tx.QueryRow(ctx, `SELECT grid_code FROM objects WHERE code = $1 FOR UPDATE`, code).Scan(&before)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if mode == saveReplace {
+				return ErrNotFound
+			}
+		case err != nil:
+			return err
+		default:
+			units = append(units, deref(before))
+		}
+	}
+	if after != nil {
+		units = append(units, *after)
+	}
+	return checkUnits(ctx, units...)
 }

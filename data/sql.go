@@ -118,6 +118,28 @@ func (q *sqlQuery) arg(v any) string {
 
 func (q *sqlQuery) where(cond string) { q.conds = append(q.conds, cond) }
 
+// whereInScopes adds the condition that col, a unit code, lies in the
+// subtree of one of scopes (as auth.Identity.ReadScopes gives them): none
+// for nil (the whole city); ranges on the code, which its B-tree indexes
+// serve, as codeRangeEnd explains.
+func (q *sqlQuery) whereInScopes(col string, scopes []string) {
+	if scopes == nil {
+		return
+	}
+	q.where(q.inScopes(col, scopes))
+}
+
+func (q *sqlQuery) inScopes(col string, scopes []string) string {
+	if len(scopes) == 0 {
+		return "false"
+	}
+	parts := make([]string, len(scopes))
+	for i, sc := range scopes {
+		parts[i] = "(" + col + " >= " + q.arg(sc) + " AND " + col + " < " + q.arg(codeRangeEnd(sc)) + ")"
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
 // whereSQL is " WHERE " and the conditions joined by AND, or "" when
 // there are none.
 func (q *sqlQuery) whereSQL() string {
@@ -197,6 +219,7 @@ const (
 	orderGrid     = "grid"     // within: by grid code, then code (the index order)
 	orderDistance = "distance" // near, nearest: by distance, then code
 	orderReported = "reported" // events: newest first, then code
+	orderAudit    = "audit"    // audit log: newest first (Code holds the id)
 )
 
 // cursor is the position after the last row of a page. Clients get it

@@ -34,6 +34,9 @@ type UnitFilter struct {
 	Geometry GeometryMode
 	After    string // keyset: codes greater than this
 	Limit    int
+	// Scopes, when not nil, keep the units in one of these units'
+	// subtrees (a scoped reader's, auth.Identity.ReadScopes).
+	Scopes []string
 }
 
 // UnitRow is one current unit as the read API shows it.
@@ -83,6 +86,7 @@ func (s *Store) ListUnits(ctx context.Context, f UnitFilter) ([]UnitRow, error) 
 	if f.BBox != nil {
 		q.where(q.intersects("geom", *f.BBox))
 	}
+	q.whereInScopes("code", f.Scopes)
 	if f.After != "" {
 		q.where(unitsByCode.after(q, f.After))
 	}

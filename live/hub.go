@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -383,6 +384,9 @@ type Filter struct {
 	Unit     string      // a unit code: entries of grids under it
 	Statuses map[grid.EventStatus]bool
 	Classes  map[string]bool
+	// Scopes, when not nil, are the subtrees a scoped reader may see
+	// (auth.Identity.ReadScopes): entries of grids elsewhere never reach it.
+	Scopes []string
 }
 
 // Match: a transition matches a status filter when the event enters or
@@ -393,6 +397,9 @@ func (f Filter) Match(e data.FeedEntry) bool {
 		return false
 	}
 	if f.Unit != "" && !strings.HasPrefix(e.GridCode, f.Unit) {
+		return false
+	}
+	if f.Scopes != nil && !slices.ContainsFunc(f.Scopes, func(s string) bool { return strings.HasPrefix(e.GridCode, s) }) {
 		return false
 	}
 	if f.Statuses != nil && !f.Statuses[grid.EventStatus(e.Status)] && !f.Statuses[grid.EventStatus(e.From)] {

@@ -33,7 +33,8 @@ async function api(path) {
 }
 
 async function post(path, body, status) {
-  const r = await fetch(BASE + path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${process.env.GRIDMAP_TOKEN}` };
+  const r = await fetch(BASE + path, { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await r.text();
   if (r.status !== status) assert.fail(`POST ${path} ${JSON.stringify(body)}: ${r.status}, want ${status}: ${text}`);
   return JSON.parse(text);
@@ -264,7 +265,7 @@ test('wall map in headless Chromium at 3840×2160', { timeout: 600_000 }, async 
     assert.ok((await page.textContent(`#ticker li[data-code="${code}"]`)).includes(created.properties.class_name));
     await shot('wall-6-event-new');
 
-    const moved = await post(`/v1/events/${code}/transitions`, { to: 'registered', actor: 'test', note: '浏览器测试：立案' }, 200);
+    const moved = await post(`/v1/events/${code}/transitions`, { to: 'registered', note: '浏览器测试：立案' }, 200);
     assert.equal(moved.properties.status, 'registered');
     await page.waitForFunction((c) => window.gridmap.events().status[c] === 'registered', code, { timeout: 30_000, polling: 100 });
     await drawn('registered');

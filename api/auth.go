@@ -1,0 +1,266 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"gridmap/auth"
+	"gridmap/data"
+)
+
+// Who may do what (docs/api.md, Access). Every request's credential is
+// read by authenticate, for every matched route: a bad one is a 401 even
+// where none is needed (a credential that proves nothing is never
+// ignored). Reads need one unless Options.PublicRead; writes always need
+// one, with a role that may do them, and every unit they touch inside the
+// scope of such a role (handleWrite, checked in the writing transaction
+// through data.Guard). The identity is the actor of every log; the audit
+// log keeps every write.
+
+// Problem types of access control.
+const (
+	probUnauthorized = "https://gridmap.dev/problems/unauthorized" // 401
+	probForbidden    = "https://gridmap.dev/problems/forbidden"    // 403
+	probRateLimited  = "https://gridmap.dev/problems/rate-limited" // 429 of a credential's writes
+)
+
+// publicRoutes need no credential ever: the probes, the metrics, and the
+// pages and their assets, which must load to let a person sign in.
+var publicRoutes = map[string]bool{
+	"/healthz": true, "/readyz": true, "/metrics": true,
+	"/": true, "/static/{file}": true, "/districts": true, "/fonts/{fontstack}/{range}.pbf": true,
+}
+
+type identityKey struct{}
+
+// identityOf is the identity a request proved, or nil.
+func identityOf(r *http.Request) *auth.Identity {
+	id, _ := r.Context().Value(identityKey{}).(*auth.Identity)
+	return id
+}
+
+// authenticate is the router middleware that reads the credential.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := s.identify(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if id == nil && !s.opts.PublicRead && !publicRoutes[routeTemplate(r)] {
+			s.writeError(w, r, unauthorized(auth.Missing, "this server needs a credential to read: send Authorization: Bearer <token> (an API token or an OpenID Connect token)"))
+			return
+		}
+		if id != nil {
+			r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func routeTemplate(r *http.Request) string {
+	if route := mux.CurrentRoute(r); route != nil {
+		if t, err := route.GetPathTemplate(); err == nil {
+			return t
+		}
+	}
+	return ""
+}
+
+// identify reads the Authorization header: nil without one.
+func (s *Server) identify(r *http.Request) (*auth.Identity, error) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	if len(vals) > 1 {
+		return nil, unauthorized(auth.Malformed, "send one Authorization header, not several")
+	}
+	scheme, cred, ok := strings.Cut(vals[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil, unauthorized(auth.Malformed, `the Authorization header must be "Bearer <token>"; this server takes no other scheme`)
+	}
+	cred = strings.TrimSpace(cred)
+	switch {
+	case auth.LooksLikeToken(cred):
+		return s.tokens.identify(r.Context(), cred)
+	case s.opts.OIDC != nil && auth.LooksLikeJWT(cred):
+		id, err := s.jwts.identify(r.Context(), s.opts.OIDC, cred)
+		if err != nil && !errors.As(err, new(*Problem)) {
+			s.log.Warn("identity provider unavailable", "err", err)
+			return nil, &Problem{Type: probUnavailable, Title: "Identity provider unavailable", Status: http.StatusServiceUnavailable,
+				Detail: "the identity provider's keys could not be fetched to check the token; try again", RetryAfter: 5 * time.Second}
+		}
+		return id, err
+	case auth.LooksLikeJWT(cred):
+		return nil, unauthorized(auth.NoOIDC, "this server trusts no OpenID Connect provider: use an API token")
+	}
+	return nil, unauthorized(auth.Malformed, "the bearer credential is neither an API token (gm_…) nor a JWT")
+}
+
+// unauthorized is a 401 saying why, with the RFC 6750 challenge.
+func unauthorized(reason, detail string) *Problem {
+	return &Problem{Type: probUnauthorized, Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: detail,
+		Extensions: map[string]any{"reason": reason}}
+}
+
+// challenge is the WWW-Authenticate of a 401 (RFC 6750 §3).
+func challenge(p *Problem) string {
+	if p.Extensions["reason"] == auth.Missing {
+		return `Bearer realm="gridmap"`
+	}
+	desc := strings.Map(func(c rune) rune {
+		if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+			return '\''
+		}
+		return c
+	}, p.Detail)
+	return `Bearer realm="gridmap", error="invalid_token", error_description="` + desc + `"`
+}
+
+func credentialProblem(e *auth.CredentialError) *Problem {
+	return unauthorized(e.Reason, e.Detail)
+}
+
+func forbidden(d *auth.Denied) *Problem {
+	roles := make([]string, len(d.Roles))
+	for i, r := range d.Roles {
+		roles[i] = string(r)
+	}
+	ext := map[string]any{"action": d.Action, "roles": roles}
+	if d.Outside {
+		ext["unit"] = d.Unit
+	}
+	return &Problem{Type: probForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: d.Error(), Extensions: ext}
+}
+
+// tokenCache keeps the live API tokens of the store in memory, reloaded on
+// every notice of a change (TokensChannel), so that checking a token costs
+// a map lookup and a revocation holds on every server at once. While no
+// listener follows the channel (before it starts, or while its connection
+// is lost) every lookup asks the database.
+type tokenCache struct {
+	store     *data.Store
+	mu        sync.RWMutex
+	byHash    map[[32]byte]*data.Token
+	following atomic.Bool
+}
+
+func (c *tokenCache) reload(ctx context.Context) error {
+	live, err := c.store.LiveTokens(ctx)
+	if err != nil {
+		return err
+	}
+	m := make(map[[32]byte]*data.Token, len(live))
+	for i := range live {
+		m[[32]byte(live[i].Hash)] = &live[i]
+	}
+	c.mu.Lock()
+	c.byHash = m
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *tokenCache) identify(ctx context.Context, cred string) (*auth.Identity, error) {
+	if !auth.IsToken(cred) {
+		return nil, unauthorized(auth.Malformed, "the API token is not in the form gridmap issues (gm_ and 43 characters)")
+	}
+	h := sha256.Sum256([]byte(cred))
+	var t *data.Token
+	if c.following.Load() {
+		c.mu.RLock()
+		t = c.byHash[h]
+		c.mu.RUnlock()
+	}
+	if t == nil {
+		// Not live here: unknown or revoked, or created an instant ago and
+		// not yet heard of. The database says which.
+		var err error
+		if t, err = c.store.TokenByHash(ctx, h[:]); errors.Is(err, data.ErrNotFound) {
+			return nil, unauthorized(auth.Unknown, "the API token is not one this server issued")
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	switch t.Refusal(time.Now()) {
+	case auth.Revoked:
+		return nil, unauthorized(auth.Revoked, fmt.Sprintf("the API token %q was revoked", t.Name))
+	case auth.Expired:
+		return nil, unauthorized(auth.Expired, fmt.Sprintf("the API token %q expired at %s", t.Name, t.ExpiresAt.UTC().Format(time.RFC3339)))
+	}
+	return t.Identity(), nil
+}
+
+// FollowTokens keeps the token cache current until ctx ends.
+func (s *Server) FollowTokens(ctx context.Context) {
+	s.store.FollowLost(ctx, data.TokensChannel, s.log, func(time.Duration) {
+		if err := s.tokens.reload(ctx); err != nil {
+			s.tokens.following.Store(false)
+			s.log.Warn("reload API tokens", "err", err)
+			return
+		}
+		s.tokens.following.Store(true)
+	}, func() { s.tokens.following.Store(false) })
+}
+
+// jwtCache remembers verified JWTs until they expire, so that a client
+// sending the same bearer token on every request pays for one signature
+// check. Bounded: when full it starts again.
+type jwtCache struct {
+	mu  sync.Mutex
+	ids map[[32]byte]*auth.Identity
+}
+
+const maxCachedJWTs = 10000
+
+func (c *jwtCache) identify(ctx context.Context, o *auth.OIDC, raw string) (*auth.Identity, error) {
+	h := sha256.Sum256([]byte(raw))
+	c.mu.Lock()
+	id := c.ids[h]
+	c.mu.Unlock()
+	if id != nil && time.Now().Before(id.Expires) {
+		return id, nil
+	}
+	id, err := o.Verify(ctx, raw)
+	if ce, ok := errors.AsType[*auth.CredentialError](err); ok {
+		return nil, credentialProblem(ce)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.ids == nil || len(c.ids) >= maxCachedJWTs {
+		c.ids = make(map[[32]byte]*auth.Identity)
+	}
+	c.ids[h] = id
+	c.mu.Unlock()
+	return id, nil
+}
+
+// readScopes is what the request's caller may read: nil for the whole city
+// (or for a public read without a credential), else the unit codes whose
+// subtrees it may.
+func readScopes(r *http.Request) []string {
+	if id := identityOf(r); id != nil {
+		return id.ReadScopes()
+	}
+	return nil
+}
+
+// needRead checks that the caller may read what lies in unit ("" outside
+// every grid): a 403 naming it for a scoped caller, nothing otherwise.
+func needRead(r *http.Request, unit string) error {
+	if id := identityOf(r); id != nil {
+		return id.Need(auth.Read, unit)
+	}
+	return nil
+}
