@@ -9,7 +9,7 @@ const (
 	Malformed = "malformed" // not "Bearer <token>", or not a token or JWT
 	Unknown   = "unknown"   // an API token the server never issued
 	Revoked   = "revoked"   // an API token revoked
-	Expired   = "expired"   // past its expiry (API token or JWT exp)
+	Expired   = "expired"   // past its expiry (API token or JWT exp), or a JWT before its nbf
 	Signature = "signature" // a JWT whose signature does not verify, or signed with alg none
 	Issuer    = "issuer"    // a JWT from another issuer
 	Audience  = "audience"  // a JWT for another audience
