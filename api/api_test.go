@@ -66,6 +66,10 @@ func newEnv(t *testing.T, store *data.Store, opts api.Options) *apiEnv {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.WriteRate == 0 {
+		// Tests write as fast as they can; the limit has its own test.
+		opts.WriteRate = -1
+	}
 	srv, err := api.New(context.Background(), store, opts)
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
@@ -102,6 +106,9 @@ func authorizeFor(req *http.Request, base string) {
 		req.Header.Set("Authorization", "Bearer "+tok.(string))
 	}
 }
+
+// adminActor is the actor of adminToken's requests.
+const adminActor = "token:test-admin"
 
 // adminToken is the store's admin token for tests, made once per store.
 func adminToken(t testing.TB, store *data.Store) string {

@@ -18,9 +18,11 @@ import (
 )
 
 // Who may do what (docs/api.md, Access). Every request's credential is
-// read by authenticate, for every matched route: a bad one is a 401 even
-// where none is needed (a credential that proves nothing is never
-// ignored). Reads need one unless Options.PublicRead; writes always need
+// read by authenticate, for every matched route but the public ones (the
+// probes, metrics and pages, which no identity changes, and whose answer
+// must not depend on the database that checks a token): a bad one is a
+// 401 even on a read that needs none (a credential that proves nothing is
+// never ignored). Reads need one unless Options.PublicRead; writes always need
 // one, with a role that may do them, and every unit they touch inside the
 // scope of such a role (handleWrite, checked in the writing transaction
 // through data.Guard). The identity is the actor of every log; the audit
@@ -51,12 +53,16 @@ func identityOf(r *http.Request) *auth.Identity {
 // authenticate is the router middleware that reads the credential.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if publicRoutes[routeTemplate(r)] {
+			next.ServeHTTP(w, r)
+			return
+		}
 		id, err := s.identify(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if id == nil && !s.opts.PublicRead && !publicRoutes[routeTemplate(r)] {
+		if id == nil && !s.opts.PublicRead {
 			s.writeError(w, r, unauthorized(auth.Missing, "this server needs a credential to read: send Authorization: Bearer <token> (an API token or an OpenID Connect token)"))
 			return
 		}
@@ -147,7 +153,12 @@ func forbidden(d *auth.Denied) *Problem {
 // every notice of a change (TokensChannel), so that checking a token costs
 // a map lookup and a revocation holds on every server at once. While no
 // listener follows the channel (before it starts, or while its connection
-// is lost) every lookup asks the database.
+// is lost) every lookup asks the database; when the database cannot
+// answer either, the last set loaded decides, so that what needs no
+// database (locate, cached tiles) keeps working for known credentials: a
+// revocation needs the database too, so none can have been missed but
+// one whose notice was lost with the connection, and the reload when the
+// listener is back catches that.
 type tokenCache struct {
 	store     *data.Store
 	mu        sync.RWMutex
@@ -188,7 +199,12 @@ func (c *tokenCache) identify(ctx context.Context, cred string) (*auth.Identity,
 		if t, err = c.store.TokenByHash(ctx, h[:]); errors.Is(err, data.ErrNotFound) {
 			return nil, unauthorized(auth.Unknown, "the API token is not one this server issued")
 		} else if err != nil {
-			return nil, err
+			c.mu.RLock()
+			t = c.byHash[h]
+			c.mu.RUnlock()
+			if t == nil {
+				return nil, err
+			}
 		}
 	}
 	switch t.Refusal(time.Now()) {

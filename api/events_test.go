@@ -182,7 +182,7 @@ func (e *apiEnv) reportEvent(body string, header ...string) evFeature {
 }
 
 // move posts a transition and returns the answer.
-func (e *apiEnv) move(code, to, actor string, more ...string) reply {
+func (e *apiEnv) move(code, to string, more ...string) reply {
 	e.t.Helper()
 	m := map[string]string{"to": to}
 	var header []string
@@ -197,10 +197,10 @@ func (e *apiEnv) move(code, to, actor string, more ...string) reply {
 	return e.with(http.MethodPost, "/v1/events/"+code+"/transitions", string(b), header...)
 }
 
-func (e *apiEnv) moved(code, to, actor string, more ...string) evFeature {
+func (e *apiEnv) moved(code, to string, more ...string) evFeature {
 	e.t.Helper()
 	var f evFeature
-	r := e.move(code, to, actor, more...)
+	r := e.move(code, to, more...)
 	expect(e.t, r, http.StatusOK, ctGeoJSON, &f)
 	if f.Properties.Status != to {
 		e.t.Fatalf("moved to %s, answered %s", to, f.Properties.Status)
@@ -288,7 +288,7 @@ func TestReportEventAPI(t *testing.T) {
 	if want, _ := cal.Deadline(p.ReportedAt, grid.Limit{Amount: 4, Unit: grid.WorkingHours}); !p.Deadline.Equal(want) {
 		t.Errorf("deadline %s, want %s", p.Deadline, want)
 	}
-	if len(p.Log) != 1 || p.Log[0].N != 1 || p.Log[0].To != "reported" || p.Log[0].Actor != "李四" || !p.Log[0].At.Equal(p.ReportedAt) {
+	if len(p.Log) != 1 || p.Log[0].N != 1 || p.Log[0].To != "reported" || p.Log[0].Actor != adminActor || !p.Log[0].At.Equal(p.ReportedAt) {
 		t.Errorf("log %+v", p.Log)
 	}
 	// GET answers the same, with its ETag; a matching If-None-Match is a 304.
@@ -308,7 +308,7 @@ func TestReportEventAPI(t *testing.T) {
 	if day := f2.Properties.ReportedAt.Format("20060102"); day == p.ReportedAt.Format("20060102") && f2.ID != demoDistrict+day+"000002" {
 		t.Errorf("second code %s, want %s", f2.ID, demoDistrict+day+"000002")
 	}
-	if f2.Properties.Reporter != "" || f2.Properties.Log[0].Actor != "grid_worker" || f2.Properties.Media == nil || len(f2.Properties.Media) != 0 {
+	if f2.Properties.Reporter != "" || f2.Properties.Log[0].Actor != adminActor || f2.Properties.Media == nil || len(f2.Properties.Media) != 0 {
 		t.Errorf("anonymous report: reporter %q, actor %q, media %v", f2.Properties.Reporter, f2.Properties.Log[0].Actor, f2.Properties.Media)
 	}
 }
@@ -603,7 +603,7 @@ func TestReportEventIdempotencyAPI(t *testing.T) {
 		t.Errorf("problem names event %q, want %s", p.Event, code)
 	}
 	// A replay answers the event as it is now.
-	e.moved(code, "registered", "受理员")
+	e.moved(code, "registered")
 	r, _ = postWithKey(e.url, body, "b1f2c3d4-0000-4000-8000-000000000001")
 	var f evFeature
 	expect(t, r, http.StatusOK, ctGeoJSON, &f)
@@ -634,27 +634,27 @@ func TestEventTransitionsAPI(t *testing.T) {
 		return p
 	}
 	// Illegal: 409 with the allowed moves.
-	p := refuse(e.move(code, "closed", "x"), http.StatusConflict, typeIllegalMove, "", "reported", "closed")
+	p := refuse(e.move(code, "closed"), http.StatusConflict, typeIllegalMove, "", "reported", "closed")
 	if !reflect.DeepEqual(p.Allowed, []string{"registered", "rejected"}) || p.From != "reported" || p.To != "closed" {
 		t.Errorf("409: allowed %v from %q to %q", p.Allowed, p.From, p.To)
 	}
-	refuse(e.move(code, "done", "x"), http.StatusUnprocessableEntity, typeInvalid, "to", "done")
-	refuse(e.move(code, "", "x"), http.StatusUnprocessableEntity, typeInvalid, "to")
-	refuse(e.move(code, "registered", ""), http.StatusUnprocessableEntity, typeInvalid, "actor")
-	refuse(e.move(code, "registered", "   "), http.StatusUnprocessableEntity, typeInvalid, "actor")
-	refuse(e.move(code, "registered", "x", "note", strings.Repeat("n", 4001)), http.StatusUnprocessableEntity, typeInvalid, "note")
-	refuse(e.move(code, "registered", "x", "department", "swj"), http.StatusUnprocessableEntity, typeInvalid, "department")
-	refuse(e.with(http.MethodPost, "/v1/events/"+code+"/transitions", `{"to": "registered", "actor": "x", "who": 1}`), http.StatusUnprocessableEntity, typeInvalid, "who")
+	refuse(e.move(code, "done"), http.StatusUnprocessableEntity, typeInvalid, "to", "done")
+	refuse(e.move(code, ""), http.StatusUnprocessableEntity, typeInvalid, "to")
+	// The actor is the credential's: a body naming one is refused.
+	refuse(e.with(http.MethodPost, "/v1/events/"+code+"/transitions", `{"to": "registered", "actor": "x"}`), http.StatusUnprocessableEntity, typeInvalid, "actor", "credential")
+	refuse(e.move(code, "registered", "note", strings.Repeat("n", 4001)), http.StatusUnprocessableEntity, typeInvalid, "note")
+	refuse(e.move(code, "registered", "department", "swj"), http.StatusUnprocessableEntity, typeInvalid, "department")
+	refuse(e.with(http.MethodPost, "/v1/events/"+code+"/transitions", `{"to": "registered", "who": 1}`), http.StatusUnprocessableEntity, typeInvalid, "who")
 	refuse(e.with(http.MethodPost, "/v1/events/"+code+"/transitions", `{"to": `), http.StatusBadRequest, typeBadRequest, "")
 	// Stale and malformed preconditions.
-	p = refuse(e.move(code, "registered", "x", "If-Match", `"7"`), http.StatusPreconditionFailed, typeStale, "", `"1"`)
+	p = refuse(e.move(code, "registered", "If-Match", `"7"`), http.StatusPreconditionFailed, typeStale, "", `"1"`)
 	if p.ETag != `"1"` {
 		t.Errorf("412: etag %q, want \"1\"", p.ETag)
 	}
-	refuse(e.move(code, "registered", "x", "If-Match", `"abc"`), http.StatusPreconditionFailed, typeStale, "")
-	refuse(e.move(code, "registered", "x", "If-Match", `W/"1"`), http.StatusPreconditionFailed, typeStale, "")
+	refuse(e.move(code, "registered", "If-Match", `"abc"`), http.StatusPreconditionFailed, typeStale, "")
+	refuse(e.move(code, "registered", "If-Match", `W/"1"`), http.StatusPreconditionFailed, typeStale, "")
 	// Unknown events.
-	expectProblem(t, e.move("44030820261123999999", "registered", "x"), http.StatusNotFound, typeNotFound, "", "44030820261123999999")
+	expectProblem(t, e.move("44030820261123999999", "registered"), http.StatusNotFound, typeNotFound, "", "44030820261123999999")
 
 	type step struct{ to, actor, dept, ifMatch string }
 	steps := []step{
@@ -677,13 +677,13 @@ func TestEventTransitionsAPI(t *testing.T) {
 	for i, st := range steps {
 		cur := e.getEvent(code).Properties
 		if cur.Status == "dispatched" {
-			p := refuse(e.move(code, "dispatched", "x"), http.StatusConflict, typeIllegalMove, "", "department")
+			p := refuse(e.move(code, "dispatched"), http.StatusConflict, typeIllegalMove, "", "department")
 			if !reflect.DeepEqual(p.Allowed, []string{"handling", "dispatched"}) {
 				t.Errorf("re-dispatch without a department: allowed %v", p.Allowed)
 			}
-			refuse(e.move(code, "dispatched", "x", "department", cur.Department), http.StatusConflict, typeIllegalMove, "", cur.Department)
-			refuse(e.move(code, "dispatched", "x", "department", "nosuch"), http.StatusUnprocessableEntity, typeInvalid, "department", "nosuch")
-			refuse(e.move(code, "dispatched", "x", "department", "no such"), http.StatusUnprocessableEntity, typeInvalid, "department")
+			refuse(e.move(code, "dispatched", "department", cur.Department), http.StatusConflict, typeIllegalMove, "", cur.Department)
+			refuse(e.move(code, "dispatched", "department", "nosuch"), http.StatusUnprocessableEntity, typeInvalid, "department", "nosuch")
+			refuse(e.move(code, "dispatched", "department", "no such"), http.StatusUnprocessableEntity, typeInvalid, "department")
 		}
 		more := []string{"note", fmt.Sprintf("step %d", i+1)}
 		if st.dept != "" {
@@ -693,7 +693,7 @@ func TestEventTransitionsAPI(t *testing.T) {
 		if st.ifMatch != "" {
 			more = append(more, "If-Match", st.ifMatch)
 		}
-		got := e.moved(code, st.to, st.actor, more...)
+		got := e.moved(code, st.to, more...)
 		feed++
 		gp := got.Properties
 		if gp.Version != cur.Version+1 || gp.Department != dept || gp.DepartmentName == "" || len(gp.Log) != i+2 {
@@ -714,20 +714,20 @@ func TestEventTransitionsAPI(t *testing.T) {
 	prev := "reported"
 	for i, st := range steps {
 		l := final.Log[i+1]
-		if l.N != i+2 || l.From != prev || l.To != st.to || l.Actor != st.actor || l.Department != st.dept || l.Note != fmt.Sprintf("step %d", i+1) ||
+		if l.N != i+2 || l.From != prev || l.To != st.to || l.Actor != adminActor || l.Department != st.dept || l.Note != fmt.Sprintf("step %d", i+1) ||
 			l.At.Before(final.Log[i].At) {
 			t.Errorf("log entry %d: %+v", i+2, l)
 		}
 		prev = st.to
 	}
 	// Closed is final: 409 with nothing allowed.
-	p = refuse(e.move(code, "dispatched", "x", "department", "swj"), http.StatusConflict, typeIllegalMove, "", "final")
+	p = refuse(e.move(code, "dispatched", "department", "swj"), http.StatusConflict, typeIllegalMove, "", "final")
 	if p.Allowed == nil || len(p.Allowed) != 0 {
 		t.Errorf("from closed: allowed %v, want []", p.Allowed)
 	}
 	// The side branch.
 	r := e.reportEvent(evReport("0101", grids[4].lon, grids[4].lat))
-	rej := e.moved(r.ID, "rejected", "受理员", "note", "重复上报").Properties
+	rej := e.moved(r.ID, "rejected", "note", "重复上报").Properties
 	if rej.ClosedAt == nil || rej.HandledAt != nil || rej.Version != 2 {
 		t.Errorf("rejected: %+v", rej)
 	}
@@ -1128,9 +1128,9 @@ func TestEventConfigAPI(t *testing.T) {
 	expectProblem(t, e.put("/v1/departments/a.b", `{"name": "x"}`), http.StatusUnprocessableEntity, typeInvalid, "code")
 	// A re-dispatch to the new department.
 	f3 := e.reportEvent(evReport("0102", g.lon, g.lat))
-	e.moved(f3.ID, "registered", "x")
-	e.moved(f3.ID, "dispatched", "x")
-	if got := e.moved(f3.ID, "dispatched", "x", "department", "wgzx").Properties; got.DepartmentName != "网格管理中心" {
+	e.moved(f3.ID, "registered")
+	e.moved(f3.ID, "dispatched")
+	if got := e.moved(f3.ID, "dispatched", "department", "wgzx").Properties; got.DepartmentName != "网格管理中心" {
 		t.Errorf("re-dispatched to %s %q", got.Department, got.DepartmentName)
 	}
 
@@ -1259,7 +1259,7 @@ func TestEventTransitionRace(t *testing.T) {
 					h = []string{"If-Match", `"1"`}
 				}
 				<-start
-				replies[i], errs[i] = e.send(http.MethodPost, "/v1/events/"+f.ID+"/transitions", fmt.Sprintf(`{"to": "registered", "actor": "client %d"}`, i), h...)
+				replies[i], errs[i] = e.send(http.MethodPost, "/v1/events/"+f.ID+"/transitions", fmt.Sprintf(`{"to": "registered", "note": "client %d"}`, i), h...)
 			}()
 		}
 		close(start)
@@ -1285,7 +1285,7 @@ func TestEventTransitionRace(t *testing.T) {
 			t.Fatalf("If-Match %v: nobody moved the event", withIfMatch)
 		}
 		got := e.getEvent(f.ID).Properties
-		if got.Version != 2 || len(got.Log) != 2 || got.Log[1].Actor != fmt.Sprintf("client %d", won) {
+		if got.Version != 2 || len(got.Log) != 2 || got.Log[1].Note != fmt.Sprintf("client %d", won) || got.Log[1].Actor != adminActor {
 			t.Errorf("If-Match %v: version %d, log %+v, winner %d", withIfMatch, got.Version, got.Log, won)
 		}
 		if n := countRows(t, e.store, "event_feed"); n != feed+1 {

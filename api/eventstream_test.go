@@ -282,14 +282,14 @@ func TestEventStreamDelivers(t *testing.T) {
 	e1 := e.reportEvent(evReport("0102", g1.lon, g1.lat))
 	e2 := e.reportEvent(evReport("0101", g2.lon, g2.lat))
 	e3 := e.reportEvent(evReport("0105", g3.lon, g3.lat))
-	e.moved(e2.ID, "registered", "受理员")
-	e.moved(e2.ID, "dispatched", "派遣员", "note", "派往城管") // leaves registered
-	e.moved(e1.ID, "rejected", "受理员")
+	e.moved(e2.ID, "registered")
+	e.moved(e2.ID, "dispatched", "note", "派往城管") // leaves registered
+	e.moved(e1.ID, "rejected")
 	e.reportEvent(evReport("0102", g2.lon, g2.lat))
-	e.moved(e3.ID, "registered", "受理员")
+	e.moved(e3.ID, "registered")
 	// The sentinel: a move every filter matches.
 	sentinel := e.reportEvent(evReport("0102", g1.lon, g1.lat))
-	e.moved(sentinel.ID, "registered", "受理员")
+	e.moved(sentinel.ID, "registered")
 	feed := feedAfter(t, e.store, start)
 	if len(feed) != 10 {
 		t.Fatalf("%d feed entries, want 10", len(feed))
@@ -331,11 +331,11 @@ func TestEventStreamDelivers(t *testing.T) {
 	m := msgs[0]
 	if m.Type != "created" || m.Code != e1.ID || m.Class != "0102" || m.ClassName != "暴露垃圾" || m.Status != "reported" || m.From != "" ||
 		m.Lon != g1.lon || m.Lat != g1.lat || m.GridCode != g1.code || m.Department != "cgj" || m.Version != 1 ||
-		!m.Deadline.Equal(e1.Properties.Deadline) || !m.ReportedAt.Equal(e1.Properties.ReportedAt) || m.Actor != "grid_worker" {
+		!m.Deadline.Equal(e1.Properties.Deadline) || !m.ReportedAt.Equal(e1.Properties.ReportedAt) || m.Actor != adminActor {
 		t.Errorf("created message %+v", m)
 	}
 	m = msgs[4]
-	if m.Type != "transition" || m.Code != e2.ID || m.Status != "dispatched" || m.From != "registered" || m.Actor != "派遣员" ||
+	if m.Type != "transition" || m.Code != e2.ID || m.Status != "dispatched" || m.From != "registered" || m.Actor != adminActor ||
 		m.Note != "派往城管" || m.Version != 3 || m.Class != "0101" || m.GridCode != g2.code {
 		t.Errorf("transition message %+v", m)
 	}
@@ -602,7 +602,7 @@ func TestEventStreamAcrossProcesses(t *testing.T) {
 	if m.Type != "created" || m.Code != f.ID || m.GridCode != grids[2].code {
 		t.Errorf("created at the other process: %+v", m)
 	}
-	a.moved(f.ID, "registered", "受理员")
+	a.moved(f.ID, "registered")
 	m = decodeFeedMsg(t, c.nextData(5*time.Second))
 	if m.Type != "transition" || m.Code != f.ID || m.Status != "registered" || m.From != "reported" || m.Version != 2 {
 		t.Errorf("transition at the other process: %+v", m)

@@ -138,8 +138,8 @@ func TestImportAndReimport(t *testing.T) {
 	if err := e.store.Pool.QueryRow(context.Background(), `SELECT changed_by, change_reason FROM units WHERE code='440399'`).Scan(&by, &why); err != nil {
 		t.Fatal(err)
 	}
-	if by != "alice" || why != "test load" {
-		t.Errorf("audit: changed_by %q, change_reason %q; want alice, test load", by, why)
+	if by != adminActor || why != "test load" {
+		t.Errorf("audit: changed_by %q, change_reason %q; want %s, test load", by, why, adminActor)
 	}
 
 	// The same collection again: nothing to do.

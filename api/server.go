@@ -81,7 +81,7 @@ type Options struct {
 	// provider; without it only API tokens are taken.
 	OIDC *auth.OIDC
 	// WriteRate is how many writes a second one credential may make on
-	// average, WriteBurst how many at once (defaults 20 and 40; a negative
+	// average, WriteBurst how many at once (defaults 50 and 100; a negative
 	// WriteRate: no limit).
 	WriteRate  float64
 	WriteBurst int
@@ -98,8 +98,8 @@ const (
 	DefaultWriteTimeout      = 2 * time.Minute
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultRequestTimeout    = 30 * time.Second
-	DefaultWriteRate         = 20
-	DefaultWriteBurst        = 40
+	DefaultWriteRate         = 50
+	DefaultWriteBurst        = 100
 	DefaultHeavyTimeout      = 10 * time.Minute
 	DefaultHeavyRequests     = 4
 )

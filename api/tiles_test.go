@@ -412,7 +412,9 @@ func startServe(t *testing.T, store *data.Store) *gridmapProcess {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("gridmap serve did not start in 60 s:\n%s", logs)
 	}
-	p := &gridmapProcess{apiEnv: &apiEnv{t: t, store: store, url: url}, log: logs}
+	tok := adminToken(t, store)
+	envTokens.Store(url, tok)
+	p := &gridmapProcess{apiEnv: &apiEnv{t: t, store: store, url: url, token: tok}, log: logs}
 	expect(t, p.get("/readyz"), http.StatusOK, ctJSON, nil)
 	return p
 }
@@ -570,7 +572,7 @@ func TestTilesReadByGDAL(t *testing.T) {
 	community := sqlStrings(t, store, `SELECT min(code) FROM units WHERE valid_to IS NULL AND layer = 'base' AND level = 'community'`)[0]
 	tile := maptile.At(unitPoint(t, store, community), 14)
 	url := fmt.Sprintf("%s/tiles/units/14/%d/%d.mvt", e.url, tile.X, tile.Y)
-	out, err := exec.Command(ogrinfo, "-ro", "-al", "-so", "MVT:"+url).CombinedOutput()
+	out, err := exec.Command(ogrinfo, "--config", "GDAL_HTTP_HEADERS", "Authorization: Bearer "+e.token, "-ro", "-al", "-so", "MVT:"+url).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ogrinfo %s: %v\n%s", url, err, out)
 	}
