@@ -63,7 +63,9 @@ func (s *Server) authorized(action auth.Action, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		rec := recordOf(r)
 		err := s.authorize(w, r, action, h)
-		if rec != nil {
+		// Not a nil over the error of a handler that answered it itself
+		// (countImport) and recorded it.
+		if rec != nil && err != nil {
 			rec.err = err
 		}
 		return err
