@@ -666,6 +666,15 @@ func TestAccessRevocationAcrossServers(t *testing.T) {
 	store := pgtest.NewDemo(t)
 	e1 := newEnv(t, store, api.Options{})
 	e2 := newEnv(t, store, api.Options{})
+	// Both servers follow the token channel (else a lookup asks the
+	// database, and the test would not test the notice).
+	deadline := time.Now().Add(5 * time.Second)
+	for sqlInt(t, store, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %`+data.TokensChannel+`%'`) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the servers do not LISTEN on %s within 5 s", data.TokensChannel)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	tok := mintToken(t, store, "roaming", auth.Viewer, streetA)
 	for _, e := range []*apiEnv{e1, e2} {
 		var me struct {
@@ -824,9 +833,19 @@ func TestAccessCredentialErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			expectUnauthorized(t, get(e, c.header...), c.reason, c.cred)
-			// A write route answers the same.
-			r := e.as(t, "").with(http.MethodPost, "/v1/events", evReport("0102", f.gA.lon, f.gA.lat), c.header...)
+			// A write route answers the same, and the audit log keeps the
+			// attempt, without the credential.
+			mark := maxAuditID(t, store)
+			path := "/v1/events?attempt=" + url.QueryEscape(c.name)
+			r := e.as(t, "").with(http.MethodPost, path, evReport("0102", f.gA.lon, f.gA.lat), c.header...)
 			expectUnauthorized(t, r, c.reason, c.cred)
+			a := waitAudit(t, store, mark, http.MethodPost, path)
+			if a.Actor != "anonymous" || a.Status != http.StatusUnauthorized || a.Detail == "" {
+				t.Errorf("audit entry %+v, want anonymous 401 with a detail", a)
+			}
+			if c.cred != "" && len(c.cred) >= 8 && strings.Contains(a.Detail+a.Path, c.cred) {
+				t.Errorf("the audit entry holds the credential: %+v", a)
+			}
 		})
 	}
 
