@@ -44,6 +44,10 @@ var publicRoutes = map[string]bool{
 
 type identityKey struct{}
 
+// credentialErrKey holds, for a write route, why the credential was
+// refused (authenticate leaves the answer to authorize).
+type credentialErrKey struct{}
+
 // identityOf is the identity a request proved, or nil.
 func identityOf(r *http.Request) *auth.Identity {
 	id, _ := r.Context().Value(identityKey{}).(*auth.Identity)
@@ -58,11 +62,19 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		id, err := s.identify(r)
+		write := isWriteRoute(r)
+		if err != nil && write {
+			// A write route refuses it itself (authorize), inside audited:
+			// the audit log keeps every attempt to write, those without a
+			// valid credential too, which were refused here unrecorded.
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), credentialErrKey{}, err)))
+			return
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if id == nil && !s.opts.PublicRead {
+		if id == nil && !s.opts.PublicRead && !write {
 			s.writeError(w, r, unauthorized(auth.Missing, "this server needs a credential to read: send Authorization: Bearer <token> (an API token or an OpenID Connect token)"))
 			return
 		}

@@ -112,6 +112,11 @@ func (s *Server) countImport(kind string, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		defer s.metrics.imported(w, kind)
 		if err := h(w, r); err != nil {
+			// The audit log's entry says why it was refused (the error
+			// goes no further up than here).
+			if rec := recordOf(r); rec != nil {
+				rec.err = err
+			}
 			s.writeError(w, r, err)
 		}
 		return nil
