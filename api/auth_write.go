@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -41,6 +42,37 @@ type writeRecord struct {
 	mu    sync.Mutex
 	units []string
 	err   error
+	// unaudited: a refusal for the rate, which gridmap_auth_refused_total
+	// counts instead of an entry each.
+	unaudited bool
+}
+
+func markUnaudited(r *http.Request) {
+	if rec := recordOf(r); rec != nil {
+		rec.unaudited = true
+	}
+}
+
+// clientHost is the address a request came from (a proxy's, behind one).
+func clientHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// countRefusal counts a refusal of access control by reason.
+func (s *Server) countRefusal(p *Problem) {
+	switch p.Type {
+	case probUnauthorized:
+		reason, _ := p.Extensions["reason"].(string)
+		s.metrics.authFailures.WithLabelValues(reason).Inc()
+	case probForbidden:
+		s.metrics.authFailures.WithLabelValues("forbidden").Inc()
+	case probRateLimited:
+		s.metrics.authFailures.WithLabelValues("rate-limited").Inc()
+	}
 }
 
 func (w *writeRecord) add(units []string) {
@@ -73,10 +105,20 @@ func (s *Server) authorized(action auth.Action, h handlerFunc) handlerFunc {
 }
 
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action auth.Action, h handlerFunc) error {
-	if err, ok := r.Context().Value(credentialErrKey{}).(error); ok {
-		return err // a credential that proves nothing (authenticate)
-	}
 	id := identityOf(r)
+	credErr, _ := r.Context().Value(credentialErrKey{}).(error)
+	if id == nil {
+		// Attempts without a valid credential are audited too, at the rate
+		// one credential may write, per client address: beyond it they are
+		// refused unrecorded, so that nobody can flood the audit log.
+		if err := s.writeRates.allow("unauthenticated@"+clientHost(r), s.opts.WriteRate, s.opts.WriteBurst); err != nil {
+			markUnaudited(r)
+			return err
+		}
+	}
+	if credErr != nil {
+		return credErr // a credential that proves nothing (authenticate)
+	}
 	if id == nil {
 		return unauthorized(auth.Missing, fmt.Sprintf("%s %s is a write: it needs a credential (Authorization: Bearer <token>) with the role %s",
 			r.Method, r.URL.Path, rolesText(auth.RolesFor(action))))
@@ -85,6 +127,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action auth.A
 		return err
 	}
 	if err := s.writeRates.allow(id.Actor, s.opts.WriteRate, s.opts.WriteBurst); err != nil {
+		markUnaudited(r) // a runaway client's refusals are counted, not logged one by one
 		return err
 	}
 	rec := recordOf(r)
@@ -140,7 +183,12 @@ func joinOr(s []string) string {
 func (s *Server) audited(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &writeRecord{}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), writeRecordKey{}, rec)))
+		reqID := requestID()
+		ctx := context.WithValue(context.WithValue(r.Context(), writeRecordKey{}, rec), requestIDKey{}, reqID)
+		next.ServeHTTP(w, r.WithContext(ctx))
+		if rec.unaudited {
+			return
+		}
 		status := http.StatusOK
 		if sr := recorderOf(w); sr != nil && sr.wrote {
 			status = sr.status
@@ -151,7 +199,7 @@ func (s *Server) audited(next http.Handler) http.Handler {
 		}
 		slices.Sort(rec.units)
 		units := slices.Compact(rec.units)
-		e := data.AuditEntry{Actor: actor, Method: r.Method, Route: routeTemplate(r), Path: r.URL.RequestURI(), Status: status, Units: units}
+		e := data.AuditEntry{Actor: actor, Method: r.Method, Route: routeTemplate(r), Path: r.URL.RequestURI(), Status: status, Units: units, RequestID: reqID}
 		if len(units) > data.MaxAuditUnits {
 			e.Units = units[:data.MaxAuditUnits]
 			e.Detail = fmt.Sprintf("%d units touched; the first %d listed. ", len(units), data.MaxAuditUnits)

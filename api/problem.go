@@ -130,8 +130,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if p != nil && p.Status == http.StatusServiceUnavailable && !errors.As(err, new(*Problem)) {
 		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if p != nil {
+		s.countRefusal(p)
+	}
 	if p == nil {
-		id := requestID()
+		id := requestIDOf(r)
 		s.log.Error("internal error", "request_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
 		p = &Problem{Type: probInternal, Title: "Internal error", Status: http.StatusInternalServerError,
 			Detail: "the server failed to answer; its log names the cause under request id " + id, Extensions: map[string]any{"request_id": id}}
@@ -314,6 +317,17 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(p)
+}
+
+type requestIDKey struct{}
+
+// requestIDOf is the request's id (a write's, which its audit entry
+// keeps), or a new one.
+func requestIDOf(r *http.Request) string {
+	if id, ok := r.Context().Value(requestIDKey{}).(string); ok {
+		return id
+	}
+	return requestID()
 }
 
 // requestID ties a 500 to its line in the log.
