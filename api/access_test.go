@@ -732,7 +732,7 @@ var accessKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
 	return out
 })
 
-func newTestIDP(t *testing.T) *testIDP {
+func newTestIDP(t testing.TB) *testIDP {
 	k := accessKeys()
 	p := &testIDP{key: k[0], other: k[1]}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -765,7 +765,7 @@ func (p *testIDP) claims(edit map[string]any) map[string]any {
 	return c
 }
 
-func (p *testIDP) sign(t *testing.T, key *rsa.PrivateKey, claims map[string]any) string {
+func (p *testIDP) sign(t testing.TB, key *rsa.PrivateKey, claims map[string]any) string {
 	t.Helper()
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
