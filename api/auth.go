@@ -244,7 +244,7 @@ func (s *Server) FollowTokens(ctx context.Context) {
 // sending the same bearer token on every request pays for one signature
 // check. Bounded: when full it starts again.
 type jwtCache struct {
-	mu  sync.Mutex
+	mu  sync.RWMutex
 	ids map[[32]byte]*auth.Identity
 }
 
@@ -252,9 +252,9 @@ const maxCachedJWTs = 10000
 
 func (c *jwtCache) identify(ctx context.Context, o *auth.OIDC, raw string) (*auth.Identity, error) {
 	h := sha256.Sum256([]byte(raw))
-	c.mu.Lock()
+	c.mu.RLock()
 	id := c.ids[h]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if id != nil && time.Now().Before(id.Expires) {
 		return id, nil
 	}

@@ -640,17 +640,20 @@ func ParseRoleMap(s string) (map[string]Role, error) {
 // dots, the first two non-empty. The third may be empty, so that an
 // unsigned token (alg none) is refused as such rather than as malformed.
 func LooksLikeJWT(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
-		return false
-	}
-	for _, p := range parts {
-		for i := 0; i < len(p); i++ {
-			c := p[i]
-			if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+	// On every request that carries a JWT: no allocation.
+	dots, segStart := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if i == segStart && dots < 2 { // header and payload are never empty
 				return false
 			}
+			dots++
+			segStart = i + 1
+		case !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'):
+			return false
 		}
 	}
-	return true
+	return dots == 2
 }

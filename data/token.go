@@ -28,10 +28,20 @@ type Token struct {
 	RevokedAt *time.Time `json:"revoked_at"`
 	RevokedBy string     `json:"revoked_by,omitempty"`
 	Hash      []byte     `json:"-"`
+
+	identity *auth.Identity // made once, when read (scanToken)
 }
 
-// Identity is who the token speaks for.
+// Identity is who the token speaks for. The same *Identity each call:
+// callers must not change it.
 func (t *Token) Identity() *auth.Identity {
+	if t.identity != nil {
+		return t.identity
+	}
+	return t.newIdentity()
+}
+
+func (t *Token) newIdentity() *auth.Identity {
 	id := &auth.Identity{Actor: auth.TokenActor(t.Name), Kind: "token", Grants: []auth.Grant{{Role: t.Role, Scopes: t.Scopes}}}
 	if t.ExpiresAt != nil {
 		id.Expires = *t.ExpiresAt
@@ -60,6 +70,7 @@ func scanToken(row pgx.Row) (*Token, error) {
 		return nil, err
 	}
 	t.Role = auth.Role(role)
+	t.identity = t.newIdentity()
 	return &t, nil
 }
 
