@@ -1117,3 +1117,35 @@ func TestAccessRateLimit(t *testing.T) {
 		t.Errorf("the refusal is not counted in gridmap_auth_refused_total")
 	}
 }
+
+// TestAccessRevocationEndsStreams: an event stream lasts no longer than its
+// credential: revoked on one server, the token's open streams on that
+// server and on another end within a second, and a reconnection is a 401.
+func TestAccessRevocationEndsStreams(t *testing.T) {
+	t.Parallel()
+	store := pgtest.NewDemo(t)
+	e1 := newEnv(t, store, api.Options{})
+	e2 := newEnv(t, store, api.Options{})
+	tok := mintToken(t, store, "stream-revoked", auth.Viewer, auth.City)
+	// Both servers listen for token changes before the revocation.
+	for _, e := range []*apiEnv{e1, e2} {
+		waitFor(t, 5*time.Second, "the token works", func() bool {
+			return e.with(http.MethodGet, "/v1/me", "", "Authorization", "Bearer "+tok).Status == http.StatusOK
+		})
+	}
+	c1 := openSSE(t, e1.url, "/v1/events/stream", "Authorization", "Bearer "+tok)
+	c2 := openSSE(t, e2.url, "/v1/events/stream", "Authorization", "Bearer "+tok)
+	time.Sleep(200 * time.Millisecond) // both streams are being served
+	revoked := time.Now()
+	expect(t, e1.with(http.MethodDelete, "/v1/tokens/stream-revoked", ""), http.StatusOK, ctJSON, nil)
+	for i, c := range []*sseConn{c1, c2} {
+		select {
+		case <-c.done:
+			t.Logf("server %d ended the revoked token's stream %v after the revocation", i+1, time.Since(revoked).Round(time.Millisecond))
+		case <-time.After(time.Second):
+			t.Fatalf("server %d still streams to a revoked token a second after its revocation", i+1)
+		}
+	}
+	r := e2.with(http.MethodGet, "/v1/events/stream", "", "Authorization", "Bearer "+tok)
+	expectProblem(t, r, http.StatusUnauthorized, typeUnauthorized, "", "revoked")
+}

@@ -176,6 +176,19 @@ type tokenCache struct {
 	mu        sync.RWMutex
 	byHash    map[[32]byte]*data.Token
 	following atomic.Bool
+	// reloaded is closed (and replaced) at each reload: open streams
+	// check their credential again then.
+	reloaded chan struct{}
+}
+
+// changed is closed at the next reload of the tokens.
+func (c *tokenCache) changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reloaded == nil {
+		c.reloaded = make(chan struct{})
+	}
+	return c.reloaded
 }
 
 func (c *tokenCache) reload(ctx context.Context) error {
@@ -189,6 +202,10 @@ func (c *tokenCache) reload(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.byHash = m
+	if c.reloaded != nil {
+		close(c.reloaded)
+		c.reloaded = nil
+	}
 	c.mu.Unlock()
 	return nil
 }

@@ -171,10 +171,35 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *live.S
 	}
 	beat := time.NewTicker(s.opts.SSEHeartbeat)
 	defer beat.Stop()
+	// A stream lasts no longer than its credential: it ends when the
+	// credential expires or, checked again at each change of the tokens,
+	// is revoked; the client's reconnection then gets the 401.
+	var expires <-chan time.Time
+	if id := identityOf(r); id != nil && !id.Expires.IsZero() {
+		t := time.NewTimer(time.Until(id.Expires))
+		defer t.Stop()
+		expires = t.C
+	}
+	tokensChanged := s.tokens.changed()
+	if identityOf(r) != nil {
+		// Revoked between the request's check and now?
+		if _, err := s.identify(r); err != nil {
+			return
+		}
+	}
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-expires:
+			return
+		case <-tokensChanged:
+			tokensChanged = s.tokens.changed()
+			if identityOf(r) != nil {
+				if _, err := s.identify(r); err != nil {
+					return
+				}
+			}
 		case <-s.stopping:
 			return // the server shuts down: the client resumes elsewhere
 		case <-sub.Gone():
