@@ -1149,3 +1149,28 @@ func TestAccessRevocationEndsStreams(t *testing.T) {
 	r := e2.with(http.MethodGet, "/v1/events/stream", "", "Authorization", "Bearer "+tok)
 	expectProblem(t, r, http.StatusUnauthorized, typeUnauthorized, "", "revoked")
 }
+
+// TestAccessUnknownTokensLimited: made-up tokens from one address cost a
+// database lookup each only up to a rate; beyond it they are refused at
+// once with 429, while known tokens keep working.
+func TestAccessUnknownTokensLimited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, pgtest.NewDemo(t), api.Options{})
+	waitFor(t, 5*time.Second, "the admin token works", func() bool { return e.get("/v1/me").Status == http.StatusOK })
+	statuses := map[int]int{}
+	for range 40 {
+		tok, _ := auth.NewToken()
+		r := e.with(http.MethodGet, "/v1/me", "", "Authorization", "Bearer "+tok)
+		statuses[r.Status]++
+		if r.Status == http.StatusTooManyRequests {
+			expectProblem(t, r, http.StatusTooManyRequests, typeRateLimited, "")
+		}
+	}
+	if statuses[http.StatusUnauthorized] < 20 || statuses[http.StatusTooManyRequests] == 0 || statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests] != 40 {
+		t.Errorf("40 made-up tokens: %v, want the first 20 or so 401 and the rest 429", statuses)
+	}
+	expect(t, e.get("/v1/me"), http.StatusOK, ctJSON, nil)
+	if r := e.get("/v1/me"); r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("security headers: %v", r.Header)
+	}
+}

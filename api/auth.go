@@ -110,7 +110,15 @@ func (s *Server) identify(r *http.Request) (*auth.Identity, error) {
 	cred = strings.TrimSpace(cred)
 	switch {
 	case auth.LooksLikeToken(cred):
-		return s.tokens.identify(r.Context(), cred)
+		return s.tokens.identify(r.Context(), cred, func() error {
+			// A token this server has not heard of costs a query: at most
+			// so many a second from one address, so that guessing (or a
+			// flood of made-up tokens) cannot load the database.
+			if err := s.unknownTokens.allow("unknown-token@"+clientHost(r), unknownTokenRate, unknownTokenBurst); err != nil {
+				return unauthorizedBusy()
+			}
+			return nil
+		})
 	case s.opts.OIDC != nil && auth.LooksLikeJWT(cred):
 		id, err := s.jwts.identify(r.Context(), s.opts.OIDC, cred)
 		if err != nil && !errors.As(err, new(*Problem)) {
@@ -161,7 +169,18 @@ func forbidden(d *auth.Denied) *Problem {
 	return &Problem{Type: probForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: d.Error(), Extensions: ext}
 }
 
-// tokenCache keeps the live API tokens of the store in memory, reloaded on
+// The rate of lookups of unknown tokens one client address may cause.
+const (
+	unknownTokenRate  = 5
+	unknownTokenBurst = 20
+)
+
+func unauthorizedBusy() *Problem {
+	return &Problem{Type: probRateLimited, Title: "Too many unknown credentials", Status: http.StatusTooManyRequests,
+		Detail: "this address sent too many API tokens this server does not know; wait and use a valid one", RetryAfter: 5 * time.Second}
+}
+
+// tokenCache keeps the API tokens of the store in memory, reloaded on
 // every notice of a change (TokensChannel), so that checking a token costs
 // a map lookup and a revocation holds on every server at once. While no
 // listener follows the channel (before it starts, or while its connection
@@ -192,7 +211,7 @@ func (c *tokenCache) changed() <-chan struct{} {
 }
 
 func (c *tokenCache) reload(ctx context.Context) error {
-	live, err := c.store.LiveTokens(ctx)
+	live, err := c.store.Tokens(ctx)
 	if err != nil {
 		return err
 	}
@@ -210,7 +229,9 @@ func (c *tokenCache) reload(ctx context.Context) error {
 	return nil
 }
 
-func (c *tokenCache) identify(ctx context.Context, cred string) (*auth.Identity, error) {
+// identify finds the token's identity; miss is asked before a token the
+// cache does not hold is looked for in the database.
+func (c *tokenCache) identify(ctx context.Context, cred string, miss func() error) (*auth.Identity, error) {
 	if !auth.IsToken(cred) {
 		return nil, unauthorized(auth.Malformed, "the API token is not in the form gridmap issues (gm_ and 43 characters)")
 	}
@@ -220,10 +241,16 @@ func (c *tokenCache) identify(ctx context.Context, cred string) (*auth.Identity,
 		c.mu.RLock()
 		t = c.byHash[h]
 		c.mu.RUnlock()
+		if t == nil {
+			// Unknown, or created an instant ago and not yet heard of.
+			if err := miss(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if t == nil {
-		// Not live here: unknown or revoked, or created an instant ago and
-		// not yet heard of. The database says which.
+		// The database says which (and decides for every token while no
+		// listener keeps the cache current).
 		var err error
 		if t, err = c.store.TokenByHash(ctx, h[:]); errors.Is(err, data.ErrNotFound) {
 			return nil, unauthorized(auth.Unknown, "the API token is not one this server issued")

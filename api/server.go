@@ -127,9 +127,10 @@ type Server struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	tokens     *tokenCache // API tokens (auth.go)
-	jwts       jwtCache
-	writeRates writeRates
+	tokens        *tokenCache // API tokens (auth.go)
+	jwts          jwtCache
+	writeRates    writeRates
+	unknownTokens writeRates // lookups of tokens not in the cache, by address
 }
 
 type locatorState struct {
@@ -280,7 +281,7 @@ func (s *Server) FollowUnits(ctx context.Context) {
 
 // Handler is the HTTP interface.
 func (s *Server) Handler() http.Handler {
-	return s.metrics.instrument(s.recoverer(s.checkText(s.router())))
+	return s.metrics.instrument(securityHeaders(s.recoverer(s.checkText(s.router()))))
 }
 
 func (s *Server) router() *mux.Router {

@@ -138,12 +138,6 @@ func (s *Store) queryTokens(ctx context.Context, sql string) ([]Token, error) {
 	return out, err
 }
 
-// LiveTokens lists the tokens not revoked (expired ones included: the
-// caller tells those apart at the time of use).
-func (s *Store) LiveTokens(ctx context.Context) ([]Token, error) {
-	return s.queryTokens(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE revoked_at IS NULL`)
-}
-
 // TokenByHash finds the token with that hash, revoked or not; ErrNotFound
 // when there is none.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*Token, error) {
