@@ -17,7 +17,6 @@ const TokenPrefix = "gm_"
 // plain SHA-256 (not a slow password hash) is the right thing to store.
 const tokenBytes = 32
 
-
 // NewToken returns a fresh API token and the hash to store for it.
 func NewToken() (token string, hash []byte) {
 	b := make([]byte, tokenBytes)
