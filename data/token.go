@@ -143,14 +143,18 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*Token, error) {
 	return t, err
 }
 
-// RevokeToken revokes the token named name (or with that id, when name is
-// all digits) and returns it; revoking a revoked token changes nothing.
+// RevokeToken revokes the token named name (or, when no token has that
+// name, the one whose id it is) and returns it; revoking a revoked token
+// changes nothing.
 // Every server hears of it on TokensChannel when the revocation commits.
 func (s *Store) RevokeToken(ctx context.Context, name, by string) (*Token, error) {
 	t, err := scanToken(s.Pool.QueryRow(ctx, `
-		WITH t AS (SELECT id FROM api_tokens WHERE name = $1 OR (id::text = $1))
+		WITH t AS (
+			SELECT id AS target FROM api_tokens WHERE name = $1
+			UNION ALL
+			SELECT id FROM api_tokens WHERE id::text = $1 AND NOT EXISTS (SELECT FROM api_tokens WHERE name = $1))
 		UPDATE api_tokens a SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2)
-		FROM t WHERE a.id = t.id
+		FROM t WHERE a.id = t.target
 		RETURNING `+tokenColumns, name, by))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("token %q: %w", name, ErrNotFound)
