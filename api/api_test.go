@@ -66,6 +66,9 @@ func newEnv(t *testing.T, store *data.Store, opts api.Options) *apiEnv {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.WriteRate == 0 {
+		opts.WriteRate = -1 // tests write faster than a client may; TestWriteRateLimit sets one
+	}
 	srv, err := api.New(context.Background(), store, opts)
 	if err != nil {
 		t.Fatalf("api.New: %v", err)

@@ -1,11 +1,14 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
 	"gridmap/api"
+	"gridmap/auth"
+	"gridmap/data"
 	"gridmap/data/pgtest"
 )
 
@@ -56,5 +59,75 @@ func TestTokensRoutes(t *testing.T) {
 	r = e.post("/v1/tokens", `{"name":"street-7","role":"viewer","scopes":["*"]}`)
 	if r.Status != http.StatusConflict {
 		t.Errorf("a revoked token's name again: %s", r)
+	}
+}
+
+// TestXActorRefused: every write refuses an X-Actor header (who writes is
+// the credential's identity) with a 400 naming it, and writes nothing.
+func TestXActorRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, pgtest.NewDemo(t), api.Options{})
+	before := sqlInt(t, e.store, `SELECT count(*) FROM event_log`)
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodPost, "/v1/events", `{"class":"0102","lon":114.2,"lat":22.6,"source":"grid_worker"}`},
+		{http.MethodPut, "/v1/calendar/days/2030-01-02", `{"kind":"holiday"}`},
+		{http.MethodDelete, "/v1/tokens/test-admin", ""},
+	} {
+		req, _ := http.NewRequest(c.method, e.url+c.path, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Actor", "someone-else")
+		resp, err := http.DefaultClient.Do(e.authorize(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s %s with X-Actor: %s, want 400", c.method, c.path, resp.Status)
+		}
+	}
+	if n := sqlInt(t, e.store, `SELECT count(*) FROM event_log`); n != before {
+		t.Errorf("event log grew from %d to %d", before, n)
+	}
+	if r := e.get("/v1/me"); r.Status != http.StatusOK {
+		t.Errorf("the admin token after a refused revocation: %s", r)
+	}
+}
+
+// TestWriteRateLimit: past its burst a credential's writes are a 429
+// rate-limited with Retry-After, kept in the audit log; another
+// credential's are not held up.
+func TestWriteRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, pgtest.New(t), api.Options{WriteRate: 0.01, WriteBurst: 2})
+	put := func(token string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPut, e.url+"/v1/calendar/days/2030-01-02", strings.NewReader(`{"kind":"holiday"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i := range 2 {
+		if resp := put(e.token); resp.StatusCode/100 != 2 {
+			t.Fatalf("write %d: %s", i+1, resp.Status)
+		}
+	}
+	resp := put(e.token)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third write: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	second, _, err := e.store.CreateToken(context.Background(), data.NewToken{Name: "second-admin", Role: auth.Admin, CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := put(second); resp.StatusCode/100 != 2 {
+		t.Errorf("another credential's write: %s", resp.Status)
+	}
+	n := sqlInt(t, e.store, `SELECT count(*) FROM audit_log WHERE status = 429 AND actor = 'token:test-admin'`)
+	if n != 1 {
+		t.Errorf("%d refused writes in the audit log, want 1", n)
 	}
 }
