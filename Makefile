@@ -81,9 +81,12 @@ DEMO_EVENTS  ?= 20000
 demo: migrate
 	@$(BIN) demo --if-empty --objects $(DEMO_OBJECTS) --events $(DEMO_EVENTS)
 
+## run: serve the demo with public reads; writes need the admin token kept in $(DEMO_TOKEN) (reused while valid, printed at start)
+DEMO_TOKEN ?= out/demo-admin.token
 run: demo
-	@echo "gridmap: serving on http://localhost$(ADDR)  (DATABASE_URL=$(DATABASE_URL))"
-	@ADDR=$(ADDR) $(BIN) serve
+	@$(BIN) token ensure --name demo-admin --role admin --file $(DEMO_TOKEN) --url http://localhost$(ADDR)
+	@echo "gridmap: serving on http://localhost$(ADDR) with public reads  (DATABASE_URL=$(DATABASE_URL))"
+	@ADDR=$(ADDR) $(BIN) serve --public-read
 
 vet:
 	$(GO) vet ./...

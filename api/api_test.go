@@ -67,8 +67,7 @@ func newEnv(t *testing.T, store *data.Store, opts api.Options) *apiEnv {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.WriteRate == 0 {
-		// Tests write as fast as they can; the limit has its own test.
-		opts.WriteRate = -1
+		opts.WriteRate = -1 // tests write faster than a client may; TestWriteRateLimit sets one
 	}
 	srv, err := api.New(context.Background(), store, opts)
 	if err != nil {

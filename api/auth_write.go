@@ -126,6 +126,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action auth.A
 	if err := id.Need(action); err != nil {
 		return err
 	}
+	if len(r.Header.Values("X-Actor")) > 0 {
+		// Once read by the unit import; now never, on any write, rather
+		// than silently ignored.
+		return &paramError{"X-Actor", "X-Actor is not read: who writes is the credential's identity (Authorization), never a header; leave it out"}
+	}
 	if err := s.writeRates.allow(id.Actor, s.opts.WriteRate, s.opts.WriteBurst); err != nil {
 		markUnaudited(r) // a runaway client's refusals are counted, not logged one by one
 		return err

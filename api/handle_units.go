@@ -189,7 +189,7 @@ func (s *Server) validateUnits(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dryRun bool) error {
 	q := r.URL.Query()
 	if len(r.Header.Values("X-Actor")) > 0 {
-		return &paramError{"X-Actor", "X-Actor is not read: who writes is the credential's identity (Authorization), never a header"}
+		return &paramError{"X-Actor", "X-Actor is not read: who writes is the credential's identity (Authorization), never a header; leave it out"}
 	}
 	opts := data.UnitImportOptions{DryRun: dryRun, Reason: q.Get("reason")}
 	if id := identityOf(r); id != nil {

@@ -85,6 +85,10 @@ type Options struct {
 	// WriteRate: no limit).
 	WriteRate  float64
 	WriteBurst int
+	// CORSOrigins, when set, are the origins of other web apps allowed to
+	// call the API from a browser (api/cors.go): "*" for any, else
+	// serialized origins such as https://ops.city.example.
+	CORSOrigins []string
 }
 
 // Defaults for Options.
@@ -176,6 +180,9 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	}
 	if opts.WriteBurst <= 0 {
 		opts.WriteBurst = DefaultWriteBurst
+	}
+	if err := CheckCORSOrigins(opts.CORSOrigins); err != nil {
+		return nil, err
 	}
 	if pool := int(store.Pool.Config().MaxConns); opts.HeavyRequests > pool/2 {
 		opts.Logger.Warn("heavy requests may take more than half the database connections; cheap reads may wait for one",
@@ -281,7 +288,7 @@ func (s *Server) FollowUnits(ctx context.Context) {
 
 // Handler is the HTTP interface.
 func (s *Server) Handler() http.Handler {
-	return s.metrics.instrument(securityHeaders(s.recoverer(s.checkText(s.router()))))
+	return s.metrics.instrument(securityHeaders(withCORS(s.opts.CORSOrigins, s.recoverer(s.checkText(s.router())))))
 }
 
 func (s *Server) router() *mux.Router {

@@ -138,6 +138,12 @@ func (s *Store) queryTokens(ctx context.Context, sql string) ([]Token, error) {
 	return out, err
 }
 
+// LiveTokens lists the tokens not revoked (expired ones included: the
+// caller tells those apart at the time of use), oldest first.
+func (s *Store) LiveTokens(ctx context.Context) ([]Token, error) {
+	return s.queryTokens(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE revoked_at IS NULL ORDER BY id`)
+}
+
 // TokenByHash finds the token with that hash, revoked or not; ErrNotFound
 // when there is none.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*Token, error) {
@@ -148,14 +154,18 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*Token, error) {
 	return t, err
 }
 
-// RevokeToken revokes the token named name (or with that id, when name is
-// all digits) and returns it; revoking a revoked token changes nothing.
+// RevokeToken revokes the token named name (or, when no token has that
+// name, the one whose id it is) and returns it; revoking a revoked token
+// changes nothing.
 // Every server hears of it on TokensChannel when the revocation commits.
 // (The CTE's column is not called id: RETURNING's unqualified id would be
 // ambiguous between it and the token's, and every revocation failed.)
 func (s *Store) RevokeToken(ctx context.Context, name, by string) (*Token, error) {
 	t, err := scanToken(s.Pool.QueryRow(ctx, `
-		WITH t AS (SELECT id AS target FROM api_tokens WHERE name = $1 OR (id::text = $1))
+		WITH t AS (
+			SELECT id AS target FROM api_tokens WHERE name = $1
+			UNION ALL
+			SELECT id FROM api_tokens WHERE id::text = $1 AND NOT EXISTS (SELECT FROM api_tokens WHERE name = $1))
 		UPDATE api_tokens a SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2)
 		FROM t WHERE a.id = t.target
 		RETURNING `+tokenColumns, name, by))

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"gridmap/api"
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/data/demo"
 	"gridmap/grid"
@@ -51,6 +52,10 @@ func benchEvents(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("city: %d districts, %d grids in %.1fs\n", res.Counts[grid.District], res.Counts[grid.Grid], took.Seconds())
 
+	token, _, err := s.CreateToken(ctx, data.NewToken{Name: "bench-events", Role: auth.Admin, CreatedBy: cliActor()})
+	if err != nil {
+		return err
+	}
 	srv, base, stop, err := benchServer(ctx, s)
 	if err != nil {
 		return err
@@ -61,7 +66,7 @@ func benchEvents(ctx context.Context, args []string) error {
 		pts:     gridPoints(srv.Locator(), 20000),
 		classes: []string{"0102", "0505", "0503", "0201", "0104", "0404", "0301", "0510"},
 		clients: *clients,
-		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + *subscribers, MaxConnsPerHost: 0}},
+		client:  &http.Client{Transport: bearer(token, &http.Transport{MaxIdleConnsPerHost: *clients + *subscribers, MaxConnsPerHost: 0})},
 	}
 
 	// 1. Reporting rate.
@@ -92,7 +97,8 @@ func benchEvents(ctx context.Context, args []string) error {
 // benchServer serves the store on a free local port until stop is
 // called, following its events and tiles as `gridmap serve` does.
 func benchServer(ctx context.Context, s *data.Store) (srv *api.Server, base string, stop func(), err error) {
-	srv, err = api.New(ctx, s, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// No write limit: the bench's one credential stands for many clients.
+	srv, err = api.New(ctx, s, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WriteRate: -1})
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -104,6 +110,7 @@ func benchServer(ctx context.Context, s *data.Store) (srv *api.Server, base stri
 	runCtx, cancel := context.WithCancel(ctx)
 	go srv.FollowEvents(runCtx)
 	go srv.FollowTiles(runCtx)
+	go srv.FollowTokens(runCtx)
 	hs := srv.HTTPServer()
 	go hs.Serve(ln)
 	stop = func() {
@@ -306,4 +313,20 @@ func pct(ds []time.Duration, p int) time.Duration {
 		return 0
 	}
 	return ds[min(len(ds)-1, len(ds)*p/100)]
+}
+
+// bearerTransport sends a credential with every request.
+type bearerTransport struct {
+	token string
+	next  http.RoundTripper
+}
+
+func bearer(token string, next http.RoundTripper) http.RoundTripper {
+	return &bearerTransport{token, next}
+}
+
+func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gridmap/api"
+	"gridmap/auth"
+	"gridmap/data"
 )
 
 // benchMemory: gridmap bench memory — the resident memory of a server
@@ -51,7 +53,13 @@ func benchMemory(ctx context.Context, args []string) error {
 		return err
 	}
 	defer drop()
+	// Reads are public; the writes carry an admin token, unlimited.
+	token, _, err := s.CreateToken(ctx, data.NewToken{Name: "bench-memory", Role: auth.Admin, CreatedBy: cliActor()})
 	s.Close()
+	if err != nil {
+		return err
+	}
+	writer := &http.Client{Transport: bearer(token, http.DefaultTransport)}
 	u, err := url.Parse(databaseURL())
 	if err != nil {
 		return err
@@ -80,7 +88,7 @@ func benchMemory(ctx context.Context, args []string) error {
 	}
 	post := func(path, ctype string, body []byte) func(string) (int, int64, error) {
 		return func(base string) (int, int64, error) {
-			resp, err := http.Post(base+path, ctype, bytes.NewReader(body))
+			resp, err := writer.Post(base+path, ctype, bytes.NewReader(body))
 			if err != nil {
 				return 0, 0, err
 			}
@@ -99,7 +107,7 @@ func benchMemory(ctx context.Context, args []string) error {
 		{"import 64 MiB (valid units)", post("/v1/units:import", "application/geo+json", units)},
 		{"objects import with a 50 MB CSV header", post("/v1/objects:import", "text/csv", header)},
 		{fmt.Sprintf("%d idle subscribers, %d events", *subscribers, *events), func(base string) (int, int64, error) {
-			return idleSubscribers(ctx, base, *subscribers, *events, centres)
+			return idleSubscribers(ctx, base, token, *subscribers, *events, centres)
 		}},
 	} {
 		if !strings.Contains(c.name, *only) {
@@ -125,7 +133,7 @@ func startServer(ctx context.Context, bin, dbURL string) (*serverProcess, error)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr)
+	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--public-read", "--write-rate", "0")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -252,7 +260,7 @@ func synthOrphans(size int) []byte {
 // idleSubscribers opens n event streams that never read, reports events
 // into the grids around centres (stored by the import case before), and
 // answers the status of the last stream opened.
-func idleSubscribers(ctx context.Context, base string, n, events int, centres [][2]float64) (int, int64, error) {
+func idleSubscribers(ctx context.Context, base, token string, n, events int, centres [][2]float64) (int, int64, error) {
 	host := strings.TrimPrefix(base, "http://")
 	var conns []net.Conn
 	defer func() {
@@ -275,7 +283,7 @@ func idleSubscribers(ctx context.Context, base string, n, events int, centres []
 			status, _ = strconv.Atoi(f[1])
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	client := &http.Client{Transport: bearer(token, &http.Transport{MaxIdleConnsPerHost: 16})}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failed error

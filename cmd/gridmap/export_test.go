@@ -60,7 +60,7 @@ func TestExportPMTilesCommand(t *testing.T) {
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:"+port, "--pmtiles-dir", dir)
+	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:"+port, "--pmtiles-dir", dir, "--public-read")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+s.URL())
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"gridmap/auth"
+	"gridmap/data"
 	"gridmap/data/pgtest"
 )
 
@@ -48,7 +50,14 @@ func TestKilledServerFreesLocks(t *testing.T) {
 	}
 	code := grid[:6] + "0101000001"
 	body := fmt.Sprintf(`{"type":"Feature","geometry":%s,"properties":{"code":%q,"class":"0101"}}`, point, code)
-	resp, err := http.Post(srv.base+"/v1/objects", "application/geo+json", strings.NewReader(body))
+	token, _, err := st.CreateToken(ctx, data.NewToken{Name: "killed-test", Role: auth.Editor, Scopes: []string{auth.City}, CreatedBy: "cli:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.base+"/v1/objects", strings.NewReader(body))
+	post.Header.Set("Content-Type", "application/geo+json")
+	post.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(post)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +82,7 @@ func TestKilledServerFreesLocks(t *testing.T) {
 	}
 	req.Header.Set("Content-Type", "application/geo+json")
 	req.Header.Set("If-Match", "*")
+	req.Header.Set("Authorization", "Bearer "+token)
 	answered := make(chan error, 1)
 	go func() {
 		resp, err := http.DefaultClient.Do(req)

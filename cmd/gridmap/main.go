@@ -11,9 +11,14 @@
 //	gridmap bench events          the reporting rate and the stream's delivery latency
 //	gridmap bench memory          peak RSS of a server under oversized inputs
 //	gridmap export pmtiles        a PMTiles archive of the tilesets
+//	gridmap token create|list     API tokens: created (the token shown once), listed
+//	gridmap token revoke NAME     revoke an API token on every server at once
+//	gridmap token ensure          make run's demo admin token, kept in a file
 //	gridmap help                  this list
 //
 // Every command reads DATABASE_URL (default: the project-local cluster).
+// The token commands work on the database directly, as "cli:<OS user>":
+// they are how the first admin token comes to be.
 package main
 
 import (
@@ -44,6 +49,13 @@ commands:
   bench events         the reporting rate over HTTP and the stream's delivery latency (see gridmap bench events -h)
   bench memory         peak RSS of a server under oversized imports and idle subscribers
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
+  token create --name NAME --role ROLE [--scope 440306,440307001] [--expires 90d|2027-06-30|RFC3339]
+                       create an API token; the token alone on stdout, shown once
+  token list           every token: name, role, scopes, created, by, expires, revoked (never the token)
+  token revoke NAME    revoke a token; every server refuses it at once
+  token ensure --name demo-admin --file FILE
+                       reuse the token in FILE while it is valid, else revoke demo-admin* and
+                       create demo-admin-<unix time> into FILE (mode 0600); make run's admin token
   help                 this text
 
 environment:
@@ -80,6 +92,8 @@ func run(ctx context.Context, args []string) int {
 		err = cmdBench(ctx, args[1:])
 	case "export":
 		err = cmdExport(ctx, args[1:])
+	case "token":
+		err = cmdToken(ctx, args[1:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintf(os.Stdout, usage, databaseURL())
 		return 0

@@ -61,11 +61,11 @@ func (s *served) logText() string {
 }
 
 // startServe runs `gridmap serve` on a free port of 127.0.0.1 against the
-// database at url and returns once it serves. It is killed when the test
-// ends.
-func startServe(t *testing.T, bin, url string) *served {
+// database at url, with flags added, and returns once it serves. It is
+// killed when the test ends.
+func startServe(t *testing.T, bin, url string, flags ...string) *served {
 	t.Helper()
-	s := &served{cmd: exec.Command(bin, "serve", "--addr", "127.0.0.1:0"), exited: make(chan error, 1)}
+	s := &served{cmd: exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, flags...)...), exited: make(chan error, 1)}
 	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -80,7 +80,7 @@ func startServe(t *testing.T, bin, url string) *served {
 	// The log names the URL once it serves.
 	urlc := make(chan string, 1)
 	go func() {
-		re := regexp.MustCompile(`url=(http://\S+)`)
+		re := regexp.MustCompile(`url=(https?://\S+)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			s.logMu.Lock()

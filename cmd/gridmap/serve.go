@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"gridmap/api"
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/live"
 	"gridmap/tiles"
@@ -39,7 +43,47 @@ func cmdServe(ctx context.Context, args []string) error {
 	heavyRequests := fs.Int("heavy-requests", envInt("GRIDMAP_HEAVY_REQUESTS", api.DefaultHeavyRequests), "heavy requests at once; beyond, 429 with Retry-After (GRIDMAP_HEAVY_REQUESTS)")
 	statementTimeout := fs.Duration("statement-timeout", envDuration("GRIDMAP_STATEMENT_TIMEOUT", data.DefaultStatementTimeout), "PostgreSQL statement_timeout of every connection (GRIDMAP_STATEMENT_TIMEOUT)")
 	idleInTx := fs.Duration("idle-in-transaction-timeout", envDuration("GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT", data.DefaultIdleInTransactionTimeout), "PostgreSQL idle_in_transaction_session_timeout of every connection (GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT)")
+	// Access (docs/api.md, Access control). A bad value of these
+	// variables stops the start rather than being ignored.
+	var env strictEnv
+	publicRead := fs.Bool("public-read", env.bool("GRIDMAP_PUBLIC_READ", false), "let requests without a credential read (writes always need one) (GRIDMAP_PUBLIC_READ)")
+	oidcIssuer := fs.String("oidc-issuer", os.Getenv("GRIDMAP_OIDC_ISSUER"), "OpenID Connect issuer whose JWT bearer tokens are taken, e.g. https://sso.city.example/realms/grid (GRIDMAP_OIDC_ISSUER); needs --oidc-audience")
+	oidcAudience := fs.String("oidc-audience", os.Getenv("GRIDMAP_OIDC_AUDIENCE"), "the audience (client ID) a JWT must carry (GRIDMAP_OIDC_AUDIENCE)")
+	oidcJWKS := fs.String("oidc-jwks-url", os.Getenv("GRIDMAP_OIDC_JWKS_URL"), "the provider's keys (GRIDMAP_OIDC_JWKS_URL; default: the jwks_uri of the issuer's discovery document)")
+	oidcUser := fs.String("oidc-user-claim", os.Getenv("GRIDMAP_OIDC_USER_CLAIM"), "claim naming the user (GRIDMAP_OIDC_USER_CLAIM; default "+auth.DefaultUserClaim+", else sub)")
+	oidcRoles := fs.String("oidc-roles-claim", os.Getenv("GRIDMAP_OIDC_ROLES_CLAIM"), "dot path of the roles claim, e.g. realm_access.roles (GRIDMAP_OIDC_ROLES_CLAIM; default "+auth.DefaultRolesClaim+")")
+	oidcUnits := fs.String("oidc-units-claim", os.Getenv("GRIDMAP_OIDC_UNITS_CLAIM"), "dot path of the unit codes claim (GRIDMAP_OIDC_UNITS_CLAIM; default "+auth.DefaultUnitsClaim+")")
+	oidcRoleMap := fs.String("oidc-role-map", os.Getenv("GRIDMAP_OIDC_ROLE_MAP"), "provider role=gridmap role, comma-separated, e.g. grid-worker=reporter,ops=dispatcher (GRIDMAP_OIDC_ROLE_MAP; default: the gridmap role names)")
+	writeRate := fs.Float64("write-rate", env.float("GRIDMAP_WRITE_RATE", api.DefaultWriteRate), "writes a second one credential may make on average; 0 or negative: no limit (GRIDMAP_WRITE_RATE)")
+	writeBurst := fs.Int("write-burst", env.int("GRIDMAP_WRITE_BURST", api.DefaultWriteBurst), "writes one credential may make at once (GRIDMAP_WRITE_BURST)")
+	corsOrigins := fs.String("cors-origins", os.Getenv("GRIDMAP_CORS_ORIGINS"), `origins of other web apps allowed to call the API from a browser, comma-separated, e.g. https://ops.city.example; "*" for any (GRIDMAP_CORS_ORIGINS)`)
+	tlsCert := fs.String("tls-cert", os.Getenv("GRIDMAP_TLS_CERT"), "PEM certificate (chain) to serve HTTPS with; needs --tls-key (GRIDMAP_TLS_CERT)")
+	tlsKey := fs.String("tls-key", os.Getenv("GRIDMAP_TLS_KEY"), "PEM private key of --tls-cert (GRIDMAP_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := errors.Join(env.errs...); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	oidcProvider, err := newOIDC(*oidcIssuer, *oidcAudience, *oidcJWKS, *oidcUser, *oidcRoles, *oidcUnits, *oidcRoleMap)
+	if err != nil {
+		return err
+	}
+	if *writeRate <= 0 {
+		*writeRate = -1 // api.Options: negative is no limit, 0 the default
+	}
+	if *writeBurst <= 0 {
+		return fmt.Errorf("--write-burst %d: want at least 1", *writeBurst)
+	}
+	origins := splitList(*corsOrigins)
+	if err := api.CheckCORSOrigins(origins); err != nil {
+		return err
+	}
+	tlsConfig, err := loadTLS(*tlsCert, *tlsKey)
+	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -58,7 +102,8 @@ func cmdServe(ctx context.Context, args []string) error {
 	srv, err := api.New(ctx, store, api.Options{MaxImportBytes: *maxImport, MaxLocatePoints: int(*maxPoints), TileCacheBytes: *tileCache, TileZooms: &zooms,
 		SSEHeartbeat: *heartbeat, EventFeedRetention: *retention, ReportWriters: *writers, MaxSubscribers: *maxSubs, Logger: log,
 		ReadHeaderTimeout: *readHeader, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
-		RequestTimeout: *requestTimeout, HeavyTimeout: *heavyTimeout, HeavyRequests: *heavyRequests})
+		RequestTimeout: *requestTimeout, HeavyTimeout: *heavyTimeout, HeavyRequests: *heavyRequests,
+		PublicRead: *publicRead, OIDC: oidcProvider, WriteRate: *writeRate, WriteBurst: *writeBurst, CORSOrigins: origins})
 	if err != nil {
 		return err
 	}
@@ -69,14 +114,25 @@ func cmdServe(ctx context.Context, args []string) error {
 	go srv.FollowUnits(ctx)
 	go srv.FollowTiles(ctx)
 	go srv.FollowEvents(ctx)
+	go srv.FollowTokens(ctx)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	hs := srv.HTTPServer()
-	log.Info("serving", "url", "http://"+displayAddr(ln.Addr()))
+	access := []any{"public_read", *publicRead, "oidc_issuer", *oidcIssuer, "cors_origins", strings.Join(origins, ",")}
+	if *publicRead {
+		log.Warn("reads need no credential (--public-read); writes still do")
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if tlsConfig != nil {
+		hs.TLSConfig = tlsConfig
+		log.Info("serving", append([]any{"url", "https://" + displayAddr(ln.Addr())}, access...)...)
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		log.Info("serving", append([]any{"url", "http://" + displayAddr(ln.Addr())}, access...)...)
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -91,6 +147,117 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// strictEnv reads serve's access settings from the environment: a value
+// that does not parse is an error at start (envInt and envDuration warn
+// and ignore it; a mistyped GRIDMAP_PUBLIC_READ or write limit must not
+// pass unnoticed).
+type strictEnv struct{ errs []error }
+
+func (e *strictEnv) bool(k string, def bool) bool {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false (1, 0, t, f)", k, v))
+		return def
+	}
+	return b
+}
+
+func (e *strictEnv) float(k string, def float64) float64 {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a number such as 20 or 0.5", k, v))
+		return def
+	}
+	return f
+}
+
+func (e *strictEnv) int(k string, def int) int {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want an integer", k, v))
+		return def
+	}
+	return n
+}
+
+// splitList splits a comma-separated flag, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// newOIDC is the identity provider of the --oidc-* flags: nil without an
+// issuer (then no other --oidc-* flag may be given).
+func newOIDC(issuer, audience, jwks, userClaim, rolesClaim, unitsClaim, roleMap string) (*auth.OIDC, error) {
+	if issuer == "" {
+		if audience+jwks+userClaim+rolesClaim+unitsClaim+roleMap != "" {
+			return nil, errors.New("--oidc-* settings are given without --oidc-issuer (GRIDMAP_OIDC_ISSUER)")
+		}
+		return nil, nil
+	}
+	if strings.TrimSpace(audience) == "" {
+		return nil, errors.New("--oidc-issuer needs --oidc-audience (GRIDMAP_OIDC_AUDIENCE): the client ID the tokens are issued for")
+	}
+	var m map[string]auth.Role
+	if roleMap != "" {
+		m = map[string]auth.Role{}
+		for _, pair := range splitList(roleMap) {
+			from, to, ok := strings.Cut(pair, "=")
+			from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+			if !ok || from == "" {
+				return nil, fmt.Errorf("--oidc-role-map %q: want provider-role=gridmap-role pairs, comma-separated", pair)
+			}
+			r, err := auth.ParseRole(to)
+			if err != nil {
+				return nil, fmt.Errorf("--oidc-role-map %q: %v", pair, err)
+			}
+			if _, dup := m[from]; dup {
+				return nil, fmt.Errorf("--oidc-role-map: %q is mapped twice", from)
+			}
+			m[from] = r
+		}
+	}
+	o, err := auth.NewOIDC(auth.OIDCConfig{Issuer: issuer, Audience: audience, JWKSURL: jwks,
+		UserClaim: userClaim, RolesClaim: rolesClaim, UnitsClaim: unitsClaim, RoleMap: m})
+	if err != nil {
+		return nil, fmt.Errorf("--oidc-*: %w", err)
+	}
+	return o, nil
+}
+
+// loadTLS reads the certificate and key of --tls-cert and --tls-key (nil
+// without them), at start, so that a bad file stops the start.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("--tls-cert and --tls-key (GRIDMAP_TLS_CERT, GRIDMAP_TLS_KEY) go together: give both or neither")
+	}
+	if certFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 func displayAddr(a net.Addr) string {

@@ -19,7 +19,7 @@ import (
 func TestServeShutdownWithStreams(t *testing.T) {
 	t.Parallel()
 	bin := gridmapBin(t)
-	srv := startServe(t, bin, pgtest.NewDemo(t).URL())
+	srv := startServe(t, bin, pgtest.NewDemo(t).URL(), "--public-read")
 
 	const subscribers = 50
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: subscribers}}
