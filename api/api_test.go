@@ -69,6 +69,8 @@ func newEnv(t *testing.T, store *data.Store, opts api.Options) *apiEnv {
 	if opts.WriteRate == 0 {
 		opts.WriteRate = -1 // tests write faster than a client may; TestWriteRateLimit sets one
 	}
+	// The token first: the server's first load of the tokens holds it.
+	tok := adminToken(t, store)
 	srv, err := api.New(context.Background(), store, opts)
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
@@ -82,7 +84,6 @@ func newEnv(t *testing.T, store *data.Store, opts api.Options) *apiEnv {
 		cancel()
 		srv.Close()
 	})
-	tok := adminToken(t, store)
 	envTokens.Store(hs.URL, tok)
 	return &apiEnv{t: t, store: store, srv: srv, url: hs.URL, token: tok}
 }

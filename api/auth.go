@@ -191,7 +191,11 @@ func unauthorizedBusy() *Problem {
 // one whose notice was lost with the connection, and the reload when the
 // listener is back catches that.
 type tokenCache struct {
-	store     *data.Store
+	store *data.Store
+	// reloading serialises reloads: two overlapping ones (a notice's and a
+	// revoking request's) could otherwise store their reads out of order,
+	// the older last.
+	reloading sync.Mutex
 	mu        sync.RWMutex
 	byHash    map[[32]byte]*data.Token
 	following atomic.Bool
@@ -211,6 +215,8 @@ func (c *tokenCache) changed() <-chan struct{} {
 }
 
 func (c *tokenCache) reload(ctx context.Context) error {
+	c.reloading.Lock()
+	defer c.reloading.Unlock()
 	live, err := c.store.Tokens(ctx)
 	if err != nil {
 		return err
@@ -261,6 +267,14 @@ func (c *tokenCache) identify(ctx context.Context, cred string, miss func() erro
 			if t == nil {
 				return nil, err
 			}
+		} else if !c.following.Load() {
+			// Known for the fallback while the database is away.
+			c.mu.Lock()
+			if c.byHash == nil {
+				c.byHash = make(map[[32]byte]*data.Token)
+			}
+			c.byHash[h] = t
+			c.mu.Unlock()
 		}
 	}
 	switch t.Refusal(time.Now()) {

@@ -34,3 +34,7 @@ func (s *Server) WriteRoutes() []string {
 	})
 	return out
 }
+
+// TokensFollowed says whether the token cache is complete and current (a
+// listener follows the tokens' notices).
+func (s *Server) TokensFollowed() bool { return s.tokens.following.Load() }

@@ -205,6 +205,11 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}
+	// The tokens as they are now, so that known credentials are checked
+	// from memory should the database go before the listener is up.
+	if err := s.tokens.reload(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.initTileCache(ctx); err != nil {
 		return nil, err
 	}
