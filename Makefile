@@ -22,7 +22,7 @@ WEB_STAMP := web/node_modules/.package-lock.json
 WEB_DIST  := $(addprefix web/dist/,maplibre-gl.mjs maplibre-gl-worker.mjs maplibre-gl.css)
 WEB_FILES := web/index.html web/app.css $(wildcard web/*.js)
 # The page's pure modules, tested under Node without a browser.
-WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs
+WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs test/sse.test.mjs
 CJK_FONT  := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
 .PHONY: run db db-stop build web web-test browser-deps gdal migrate demo test lint vet bench fuzz clean
