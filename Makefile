@@ -42,7 +42,7 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 web/dist/%: $(WEB_STAMP)
 	cp web/node_modules/maplibre-gl/dist/$* $@
 
-## web-test: the wall map's pure modules (geometry, units, style) under Node, no browser
+## web-test: the wall map's pure modules (geometry, units, style, the fetch event stream) under Node, no browser
 web-test:
 	cd web && node --test $(WEB_UNIT_TESTS)
 
