@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"gridmap/api"
@@ -27,6 +28,10 @@ func TestSignInInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := serveForBrowser(t, store, api.Options{})
-	runNodeTest(t, node, webDir, "test/signin.test.mjs",
+	shots, err := filepath.Abs("../out/screenshots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runNodeTest(t, node, webDir, "test/signin.test.mjs", "GRIDMAP_SCREENSHOTS="+shots,
 		"GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_VIEWER_TOKEN="+viewer, "GRIDMAP_VIEWER_NAME=wall-viewer")
 }

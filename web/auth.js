@@ -193,8 +193,10 @@ async function submit(e) {
   const button = $('signin-submit');
   const t = input.value.trim();
   if (!t) {
-    showWhy({ detail: '', reason: '' });
-    $('signin-error').textContent = '请输入令牌。';
+    const err = $('signin-error');
+    err.textContent = '请输入令牌。';
+    err.dataset.reason = '';
+    err.hidden = false;
     return;
   }
   button.disabled = true;

@@ -17,10 +17,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const BASE = (process.env.GRIDMAP_URL || '').replace(/\/$/, '');
@@ -28,6 +29,7 @@ const ADMIN = process.env.GRIDMAP_TOKEN || '';
 const VIEWER = process.env.GRIDMAP_VIEWER_TOKEN || '';
 const VIEWER_NAME = process.env.GRIDMAP_VIEWER_NAME || '';
 const CHROMIUM = process.env.GRIDMAP_CHROMIUM || '/usr/bin/chromium';
+const SHOTS = resolve(process.env.GRIDMAP_SCREENSHOTS || join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'out', 'screenshots'));
 const VIEW = { width: 1600, height: 900 };
 const WAIT = 90_000; // software WebGL on two cores is slow
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--enable-unsafe-swiftshader', '--disable-quic', '--no-first-run',
@@ -109,6 +111,8 @@ test('the wall map signs in on a server without public reads', { timeout: 600_00
   const responses = [];
   ctx.on('response', (r) => responses.push({ at: Date.now(), url: r.url(), status: r.status() }));
   const isData = (url) => url.startsWith(BASE) && /^\/(v1|tiles|styles)\//.test(new URL(url).pathname);
+  mkdirSync(SHOTS, { recursive: true });
+  const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
   const visible = (sel) => page.waitForSelector(sel, { state: 'visible', timeout: WAIT });
 
   await t.test('without a credential: the sign-in, no map data, and only a couple of refusals', async () => {
@@ -138,6 +142,7 @@ test('the wall map signs in on a server without public reads', { timeout: 600_00
     assert.ok(!text.includes(wrong), 'the refusal echoes the token');
     assert.ok(await page.isVisible('#signin'));
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused token was kept');
+    await shot('signin-1-refused');
     // A malformed one too.
     await page.fill('#signin-token', 'not-a-token');
     await page.click('#signin-submit');
@@ -163,6 +168,7 @@ test('the wall map signs in on a server without public reads', { timeout: 600_00
     assert.ok(await page.isVisible('#signout'));
     const stored = await page.evaluate(() => ({ session: Object.keys(sessionStorage).map((k) => sessionStorage.getItem(k)), local: localStorage.length }));
     assert.deepEqual(stored, { session: [VIEWER], local: 0 }, 'the token is kept in sessionStorage only');
+    await shot('signin-2-signed-in');
   });
 
   await t.test('the event stream is read with fetch() and the token: a reported event shows live', async () => {
@@ -230,6 +236,7 @@ test('the wall map signs in on a server without public reads', { timeout: 600_00
     await page.waitForFunction(() => document.getElementById('signin-error').dataset.reason === 'revoked', null, { timeout: WAIT });
     t.diagnostic(`sign-in back ${Date.now() - started} ms after the revocation`);
     assert.ok((await page.textContent('#signin-error')).includes('令牌已被撤销'));
+    await shot('signin-3-revoked');
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the revoked token is still kept');
     assert.equal(await page.isVisible('#account'), false);
     // No storm of refusals afterwards.
