@@ -22,7 +22,7 @@ WEB_STAMP := web/node_modules/.package-lock.json
 WEB_DIST  := $(addprefix web/dist/,maplibre-gl.mjs maplibre-gl-worker.mjs maplibre-gl.css)
 WEB_FILES := web/index.html web/app.css $(wildcard web/*.js)
 # The page's pure modules, tested under Node without a browser.
-WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs
+WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs test/sse.test.mjs
 CJK_FONT  := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
 .PHONY: run db db-stop build web web-test browser-deps gdal migrate demo test lint vet bench fuzz clean
@@ -42,7 +42,7 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 web/dist/%: $(WEB_STAMP)
 	cp web/node_modules/maplibre-gl/dist/$* $@
 
-## web-test: the wall map's pure modules (geometry, units, style) under Node, no browser
+## web-test: the wall map's pure modules (geometry, units, style, the fetch event stream) under Node, no browser
 web-test:
 	cd web && node --test $(WEB_UNIT_TESTS)
 

@@ -31,20 +31,7 @@ import (
 // fail it.
 func TestWallMapInBrowser(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("Node.js is needed for the wall map's browser test: %v", err)
-	}
-	webDir, err := filepath.Abs("../web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(webDir, "node_modules", "playwright-core")); err != nil {
-		t.Fatalf("web/node_modules/playwright-core is missing: run `make web` (%v)", err)
-	}
-	if missing := web.Missing(); len(missing) > 0 {
-		t.Fatalf("built without MapLibre GL JS (%v missing from web/dist): run `make web` before `go test`", missing)
-	}
+	node, webDir := browserTools(t)
 	shots, err := filepath.Abs("../out/screenshots")
 	if err != nil {
 		t.Fatal(err)
@@ -68,17 +55,52 @@ func TestWallMapInBrowser(t *testing.T) {
 	t.Logf("demo events: %d (%v), %d overdue", evs.Events, evs.ByStatus, evs.Overdue)
 	// The wall as `make run` serves it: public reads; the test's own
 	// writes (a report, a move) with an admin token.
-	srv, err := api.New(ctx, store, api.Options{PublicRead: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := serveForBrowser(t, store, api.Options{PublicRead: true})
+	runNodeTest(t, node, webDir, "test/wall.test.mjs",
+		"GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_SCREENSHOTS="+shots)
+	t.Logf("screenshots in %s", shots)
+}
+
+// browserTools finds Node.js and web/ with playwright-core and MapLibre
+// built in, and fails the test without them (as the browser tests never
+// skip): `make web`, `make browser-deps`.
+func browserTools(t *testing.T) (node, webDir string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("Node.js is needed for the wall map's browser tests: %v", err)
+	}
+	webDir, err = filepath.Abs("../web")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As `gridmap serve` does: the live feed reaches the page's stream, and
-	// the tile cache drops the events tiles a report or a move changes.
+	if _, err := os.Stat(filepath.Join(webDir, "node_modules", "playwright-core")); err != nil {
+		t.Fatalf("web/node_modules/playwright-core is missing: run `make web` (%v)", err)
+	}
+	if missing := web.Missing(); len(missing) > 0 {
+		t.Fatalf("built without MapLibre GL JS (%v missing from web/dist): run `make web` before `go test`", missing)
+	}
+	return node, webDir
+}
+
+// serveForBrowser serves store on 127.0.0.1 as `gridmap serve` does: the
+// live feed reaches the page's stream, the tile cache drops the events
+// tiles a report or a move changes, and the token cache follows
+// revocations. Stopped when the test ends.
+func serveForBrowser(t *testing.T, store *data.Store, opts api.Options) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := api.New(ctx, store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	var following sync.WaitGroup
-	following.Add(2)
-	go func() { defer following.Done(); srv.FollowEvents(followCtx) }()
-	go func() { defer following.Done(); srv.FollowTiles(followCtx) }()
+	for _, follow := range []func(context.Context){srv.FollowEvents, srv.FollowTiles, srv.FollowTokens} {
+		following.Add(1)
+		go func() { defer following.Done(); follow(followCtx) }()
+	}
 	hs := httptest.NewServer(srv.Handler()) // on 127.0.0.1
 	t.Cleanup(func() {
 		// Node has closed the browser (and with it the page's event
@@ -90,12 +112,18 @@ func TestWallMapInBrowser(t *testing.T) {
 		following.Wait()
 		srv.Close()
 	})
+	return hs
+}
 
-	runCtx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+// runNodeTest runs `node --test file` in web/ with env added, and fails
+// the test with its output when it fails.
+func runNodeTest(t *testing.T, node, webDir, file string, env ...string) {
+	t.Helper()
+	runCtx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, node, "--test", "--test-reporter=spec", "test/wall.test.mjs")
+	cmd := exec.CommandContext(runCtx, node, "--test", "--test-reporter=spec", file)
 	cmd.Dir = webDir
-	cmd.Env = append(os.Environ(), "GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_SCREENSHOTS="+shots, "FORCE_COLOR=0", "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), env...), "FORCE_COLOR=0", "NO_COLOR=1")
 	// Node and the Chromium it starts share a process group, ended together
 	// on timeout so no browser outlives the test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -104,7 +132,7 @@ func TestWallMapInBrowser(t *testing.T) {
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("node --test web/test/wall.test.mjs (%.1fs): %v\n%s", time.Since(start).Seconds(), err, out)
+		t.Fatalf("node --test web/%s (%.1fs): %v\n%s", file, time.Since(start).Seconds(), err, out)
 	}
-	t.Logf("node --test web/test/wall.test.mjs passed in %.1fs; screenshots in %s\n%s", time.Since(start).Seconds(), shots, out)
+	t.Logf("node --test web/%s passed in %.1fs\n%s", file, time.Since(start).Seconds(), out)
 }

@@ -15,12 +15,17 @@
 // geometry.js, units.js and style.js are pure functions. What the page
 // keeps while it runs is one object, app.state (state.js).
 //
+// On a server without public reads the page signs in first (auth.js): a
+// stored token is checked, a 401 brings the sign-in panel, and the map
+// starts once a token is accepted; every request then carries it.
+//
 // For tests and operators: window.gridmap = {map, ready, select(code),
-// home(), up(), settled(), state(), events()}; ready resolves once the
-// first view has rendered with its tiles loaded; events() says what the
-// stream brought: {connected, received, lastSeq, live: [codes], status:
-// {code: status}}.
+// home(), up(), settled(), state(), events(), who()}; ready resolves once
+// the first view has rendered with its tiles loaded; events() says what
+// the stream brought: {connected, received, lastSeq, transport, live:
+// [codes], status: {code: status}}; who() says who is signed in.
 
+import { afterSignIn, blocked, check, signedIn, start as startSession, who, wireSignIn } from './auth.js';
 import { $, getJSON, nowSec, toast } from './dom.js';
 import { addLiveLayers, connect, drawConnection, eventPanel, LIVE_RECENT_S, showEvent } from './live.js';
 import { addOverlays, clearSelection, createMap, drawSelection, labelsOf } from './map.js';
@@ -165,7 +170,11 @@ function wire(app) {
     map.getCanvas().style.cursor = hit ? 'pointer' : '';
   });
   map.on('move', () => hud(app));
-  map.on('error', (e) => toast(`地图错误: ${e.error && e.error.message ? e.error.message : e}`));
+  map.on('error', (e) => {
+    // A tile or TileJSON refused for the credential: /v1/me says why, and the sign-in shows.
+    if (e.error && e.error.status === 401) { check(); return; }
+    toast(`地图错误: ${e.error && e.error.message ? e.error.message : e}`);
+  });
 
   $('back').onclick = () => app.up();
   $('home').onclick = () => app.home();
@@ -194,8 +203,26 @@ async function main() {
     throw err;
   }
 
+  // Sign in when the server wants a credential: a stored one is checked;
+  // without one, the first read says whether one is needed (a 401 shows
+  // the sign-in, and the reads are made again once someone has signed in).
+  wireSignIn();
+  await startSession();
+  let style;
+  let unitsTJ;
+  for (;;) {
+    try {
+      [style, unitsTJ] = await Promise.all([getJSON('/styles/wall.json'), getJSON('/tiles/units.json')]);
+      break;
+    } catch (err) {
+      if (err.status !== 401) throw err;
+      await signedIn();
+    }
+  }
+  // From here on a sign-in (after a revocation, say) starts the page again.
+  afterSignIn(() => location.reload());
+
   const scale = wallScale(innerWidth, innerHeight);
-  const [style, unitsTJ] = await Promise.all([getJSON('/styles/wall.json'), getJSON('/tiles/units.json')]);
   adaptStyle(style, scale, nowSec());
   const statuses = eventStatuses(style);
   const palette = eventPalette(style, statuses);
@@ -247,7 +274,7 @@ async function main() {
   // is on its way or nobody can see the page.
   const { state } = app;
   setInterval(() => {
-    if (state.shown !== state.token || document.hidden) return;
+    if (state.shown !== state.token || document.hidden || blocked()) return;
     if (state.sel) app.select(state.sel.code, { fly: false });
     else app.home({ fly: false });
   }, 60_000);
@@ -258,12 +285,12 @@ async function main() {
     map, select: app.select, home: app.home, up: app.up, settled,
     state: () => ({ sel: state.sel && { code: state.sel.code, level: state.sel.level, name: state.sel.name }, zooms }),
     events: () => ({
-      connected: state.stream.connected, received: state.stream.received, lastSeq: state.stream.lastSeq,
+      connected: state.stream.connected, received: state.stream.received, lastSeq: state.stream.lastSeq, transport: state.stream.transport,
       live: [...state.live.keys()], status: Object.fromEntries([...state.live].map(([k, f]) => [k, f.status])),
     }),
   };
 }
 
 const ready = main();
-window.gridmap = { ready };
+window.gridmap = { ready, who };
 ready.then((api) => Object.assign(window.gridmap, api)).catch((err) => { window.gridmap.error = String(err); toast(`地图未能启动: ${err.message || err}`); });

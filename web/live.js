@@ -1,5 +1,7 @@
 // Events live (一张图): the server's event stream (/v1/events/stream,
-// Server-Sent Events; EventSource resumes with Last-Event-ID by itself)
+// Server-Sent Events; EventSource resumes with Last-Event-ID by itself;
+// with a credential, which EventSource cannot send, FetchEventSource reads
+// it with fetch() and resumes the same way, sse.js)
 // drawn at once from the page's own GeoJSON source gm-live (a new event
 // pulses for 10 s), the events tiles refreshed at most every 5 s while
 // changes arrive (so the counts follow), the ticker of the latest events,
@@ -7,8 +9,10 @@
 // Events turn overdue at their deadline by the global state `now` (Unix
 // seconds, every 30 s).
 
+import { authHeaders, refused, token } from './auth.js';
 import { $, el, getJSON, nowSec, num, toast, unixOf } from './dom.js';
 import { EMPTY } from './map.js';
+import { FetchEventSource } from './sse.js';
 
 export const LIVE_RECENT_S = 30 * 60; // below the events' zoom, live points show this long after their last change
 const LIVE_MAX = 5000; // live events kept (the oldest changes go first; the tiles have them)
@@ -141,21 +145,38 @@ function onStreamMessage(app, ev) {
   refreshEventStats(app);
 }
 
-/** Follows the event stream, from the start or after resumeFrom (a seq). */
+/** Follows the event stream, from the start or after resumeFrom (a seq):
+ * with EventSource on a server with public reads, with fetch() and the
+ * page's credential when it has one. */
 export function connect(app, resumeFrom) {
   const { state } = app;
   const { stream } = state;
-  const url = resumeFrom ? `/v1/events/stream?last_event_id=${resumeFrom}` : '/v1/events/stream';
-  const es = new EventSource(url);
+  let es;
+  if (token()) {
+    const url = '/v1/events/stream';
+    es = new FetchEventSource(url, { headers: () => authHeaders(url), lastEventId: resumeFrom || '', refusedDelay: 10_000 });
+    stream.transport = 'fetch';
+    // A 401 (the token revoked or expired) brings the sign-in; a 403 stops
+    // the stream (the page reloads after a sign-in, with a new one).
+    es.addEventListener('refused', (ev) => {
+      if (ev.status === 401) refused(ev.problem || { status: 401 });
+      else toast(`事件流被拒绝: ${(ev.problem && ev.problem.detail) || ev.status}`);
+    });
+    es.addEventListener('error', () => { stream.connected = false; drawConnection(app); });
+  } else {
+    const url = resumeFrom ? `/v1/events/stream?last_event_id=${resumeFrom}` : '/v1/events/stream';
+    es = new EventSource(url);
+    stream.transport = 'eventsource';
+    es.addEventListener('error', () => {
+      stream.connected = false;
+      drawConnection(app);
+      // EventSource retries by itself (with Last-Event-ID) unless the
+      // server refused the stream; then start again in a while.
+      if (es.readyState === EventSource.CLOSED && stream.source === es) setTimeout(() => { if (stream.source === es) connect(app, stream.lastSeq); }, 10_000);
+    });
+  }
   stream.source = es;
   es.addEventListener('open', () => { stream.connected = true; drawConnection(app); });
-  es.addEventListener('error', () => {
-    stream.connected = false;
-    drawConnection(app);
-    // EventSource retries by itself (with Last-Event-ID) unless the
-    // server refused the stream; then start again in a while.
-    if (es.readyState === EventSource.CLOSED && stream.source === es) setTimeout(() => { if (stream.source === es) connect(app, stream.lastSeq); }, 10_000);
-  });
   es.addEventListener('created', (ev) => onStreamMessage(app, ev));
   es.addEventListener('transition', (ev) => onStreamMessage(app, ev));
   // The server could not replay what was missed: start over from the

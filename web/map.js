@@ -2,6 +2,7 @@
 // it (the veil outside the selection, its outline, the next level's units,
 // one label per unit), the camera and the selection's drawing.
 
+import { authHeaders } from './auth.js';
 import { $, num } from './dom.js';
 import { bboxOf, labelPoint, maskOf } from './geometry.js';
 import { FONT_STACK, sourceOf } from './style.js';
@@ -35,8 +36,15 @@ export function createMap(app) {
     fadeDuration: 0,
     // Events tiles change under the same URL (and may be kept for up to a
     // minute): revalidate them on every load, so a refresh after a change
-    // sees it (an unchanged tile is a 304).
-    transformRequest: (url, type) => (type === 'Tile' && url.includes('/tiles/events/') ? { url, cache: 'no-cache' } : undefined),
+    // sees it (an unchanged tile is a 304). Every request to this origin
+    // (TileJSON, tiles, glyphs) carries the page's credential, if it has
+    // one; a request to another origin never does (authHeaders).
+    transformRequest: (url, type) => {
+      const headers = authHeaders(url);
+      const events = type === 'Tile' && url.includes('/tiles/events/');
+      if (!events && !headers.Authorization) return undefined;
+      return { url, ...(events ? { cache: 'no-cache' } : {}), ...(headers.Authorization ? { headers } : {}) };
+    },
   });
   map.touchZoomRotate.disableRotation();
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');

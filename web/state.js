@@ -18,7 +18,7 @@ export function newState() {
     live: new Map(), // events created or moved on since the page loaded, by code, least recently changed first
     feed: [], // the latest stream messages, newest first
     recentList: [], // the newest events of the scope, from /v1/events
-    stream: { connected: false, received: 0, lastSeq: 0, source: null },
+    stream: { connected: false, received: 0, lastSeq: 0, source: null, transport: '' }, // transport: eventsource, or fetch (with a credential)
     pulses: new Map(), // code → {marker, timer}: the rings on new and moved events
     gridNames: new Map(), // grid codes whose names the ticker asked for
     cityTZ: Intl.DateTimeFormat().resolvedOptions().timeZone, // the city's (/v1/calendar), else the browser's
