@@ -19,9 +19,12 @@ func (s *Server) locateRoutes(r *mux.Router) {
 	s.handle(r, "/v1/locate", s.locateMany, http.MethodPost)
 }
 
-// locateOne: GET /v1/locate?lon=&lat=
+// locateOne: GET /v1/locate?lon=&lat=&as_of=
 func (s *Server) locateOne(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	if err := onlyParams(q, "lon", "lat", "as_of"); err != nil {
+		return err
+	}
 	lon, err := parseFloatParam(q, "lon", -180, 180)
 	if err != nil {
 		return err
@@ -30,16 +33,39 @@ func (s *Server) locateOne(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	loc, err := s.locatorOf(r)
+	if err != nil {
+		return err
+	}
 	s.metrics.locateSingle.Inc()
-	writeJSON(w, http.StatusOK, ctJSON, s.Locator().Locate(lon, lat))
+	writeJSON(w, http.StatusOK, ctJSON, loc.Locate(lon, lat))
 	return nil
 }
 
 // bytesPerPoint bounds the body of a batch: "[114.123456789,22.123456789]," with room.
 const bytesPerPoint = 64
 
-// locateMany: POST /v1/locate {"points":[[lon,lat],…]} → {"results":[…]} in input order.
+// locatorOf is the locator a locate request asks for: the current one,
+// or with as_of the one of the units valid then.
+func (s *Server) locatorOf(r *http.Request) (*grid.Locator, error) {
+	asOf, err := s.asOfParam(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.locatorAt(r.Context(), asOf)
+}
+
+// locateMany: POST /v1/locate?as_of= {"points":[[lon,lat],…]} → {"results":[…]} in input order.
 func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
+	if err := onlyParams(r.URL.Query(), "as_of"); err != nil {
+		return err
+	}
+	// as_of is read before the body (a bad one costs no upload), its
+	// locator after (a bad body costs no build).
+	asOf, err := s.asOfParam(r)
+	if err != nil {
+		return err
+	}
 	limit := s.opts.MaxLocatePoints
 	tooMany := func(n string) error {
 		return &Problem{Type: probTooLarge, Title: "Too many points", Status: http.StatusRequestEntityTooLarge,
@@ -90,8 +116,11 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 		}
 		pts[i] = [2]float64{xy[0], xy[1]}
 	}
+	loc, err := s.locatorAt(r.Context(), asOf)
+	if err != nil {
+		return err
+	}
 	s.metrics.locateBatch.Add(float64(len(pts)))
-	loc := s.Locator()
 	out := make([]grid.Location, len(pts))
 	for i, p := range pts {
 		out[i] = loc.Locate(p[0], p[1])

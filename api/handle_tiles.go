@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"gridmap/geo"
+	"gridmap/grid"
 	"gridmap/tiles"
 )
 
@@ -103,6 +104,9 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	k := tiles.Key{Layer: v["layer"], Z: zxy[0], X: zxy[1], Y: zxy[2]}
+	if r.URL.Query().Has("as_of") {
+		return s.tileAsOf(w, r, k)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), tileRenderTimeout)
 	defer cancel()
 	e, hit, err := s.tileMem.cache.GetRendered(ctx, k, func(ctx context.Context) (tiles.Rendered, error) {
@@ -111,12 +115,64 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	setXCache(w, hit)
+	return writeTile(w, r, e, false)
+}
+
+func setXCache(w http.ResponseWriter, hit bool) {
 	if hit {
 		w.Header().Set("X-Cache", "hit")
 	} else {
 		w.Header().Set("X-Cache", "miss")
 	}
-	return writeTile(w, r, e)
+}
+
+// tileAsOf: GET /tiles/units/{z}/{x}/{y}.mvt?as_of= — the units valid at a
+// past instant. Once the instant is settled (no transaction that could
+// still write a version valid then is open) the tile never changes: it is
+// kept in the tile cache under the fingerprint of the versions valid then
+// (so instants between two edits share it, and no invalidation ever
+// touches it), and answered as immutable. Before that (an instant a few
+// moments ago, a write still running) it is rendered each time and
+// revalidated like a current tile.
+func (s *Server) tileAsOf(w http.ResponseWriter, r *http.Request, k tiles.Key) error {
+	if l, _ := s.tiles.Catalogue.Tileset(k.Layer); !l.HasHistory() {
+		return &paramError{"as_of", fmt.Sprintf("as_of is not supported on %s tiles: only units keep their history (/tiles/units/{z}/{x}/{y}.mvt?as_of=)", k.Layer)}
+	}
+	asOf, err := s.asOfParam(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), tileRenderTimeout)
+	defer cancel()
+	render := func(ctx context.Context) (tiles.Rendered, error) {
+		return s.tiles.RenderTileAt(ctx, k.Layer, k.Z, k.X, k.Y, asOf)
+	}
+	fp, settled, err := s.unitsAt(ctx, *asOf, grid.BaseLayer)
+	if err != nil {
+		return err
+	}
+	if !settled {
+		t, err := render(ctx)
+		if err != nil {
+			return err
+		}
+		e, err := tiles.NewEntry(t.MVT)
+		if err != nil {
+			return err
+		}
+		setXCache(w, false)
+		return writeTile(w, r, e, false)
+	}
+	// "units@<fingerprint>": a name no tile change ever names.
+	pk := k
+	pk.Layer = k.Layer + "@" + fp.Key()
+	e, hit, err := s.tileMem.cache.GetRendered(ctx, pk, render)
+	if err != nil {
+		return err
+	}
+	setXCache(w, hit)
+	return writeTile(w, r, e, true)
 }
 
 // writeTile answers a tile with a content ETag (same data, same bytes, same
@@ -125,10 +181,15 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) error {
 // use (a 304 costs a round trip and no bytes): any edit may change a tile,
 // and a live wall that reloads events tiles after a change must not be
 // answered from its browser's cache. Tiles that change with the clock
-// (events) expire in the server's cache instead.
-func writeTile(w http.ResponseWriter, r *http.Request, e *tiles.Entry) error {
+// (events) expire in the server's cache instead. An immutable tile (units
+// as of a settled instant) is cached by clients and proxies for good.
+func writeTile(w http.ResponseWriter, r *http.Request, e *tiles.Entry, immutable bool) error {
 	h := w.Header()
-	h.Set("Cache-Control", "public, max-age=0, must-revalidate")
+	if immutable {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, max-age=0, must-revalidate")
+	}
 	h.Set("Vary", "Accept-Encoding")
 	if notModified(w, r, e.ETag) {
 		return nil

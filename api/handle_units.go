@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -65,12 +66,16 @@ func (s *Server) unitRoutes(r *mux.Router) {
 	s.handle(r, "/v1/units:validate", s.validateUnits, http.MethodPost)
 	s.handle(r, "/v1/units/{code}", s.getUnit, http.MethodGet)
 	s.handle(r, "/v1/units/{code}/children", s.unitChildren, http.MethodGet)
+	s.handle(r, "/v1/units/{code}/history", s.unitHistory, http.MethodGet)
 	s.handle(r, "/v1/topology/issues", s.topologyIssues, http.MethodGet)
 }
 
-// listUnits: GET /v1/units?level=&parent=&layer=&bbox=&geometry=&limit=&cursor=
+// listUnits: GET /v1/units?level=&parent=&layer=&bbox=&geometry=&limit=&cursor=&as_of=
 func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	if err := onlyParams(q, "level", "parent", "layer", "bbox", "geometry", "limit", "cursor", "as_of"); err != nil {
+		return err
+	}
 	f, err := s.unitFilter(r)
 	if err != nil {
 		return err
@@ -85,7 +90,8 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) error {
 	return s.writeUnits(w, r, f)
 }
 
-// unitFilter reads what every unit list shares: layer, geometry, paging.
+// unitFilter reads what every unit list shares: layer, geometry, paging,
+// as_of.
 func (s *Server) unitFilter(r *http.Request) (data.UnitFilter, error) {
 	q := r.URL.Query()
 	var f data.UnitFilter
@@ -100,6 +106,9 @@ func (s *Server) unitFilter(r *http.Request) (data.UnitFilter, error) {
 		return f, err
 	}
 	f.After = q.Get("cursor")
+	if f.AsOf, err = s.asOfParam(r); err != nil {
+		return f, err
+	}
 	// Professional layers' codes are their own: a scope names base units,
 	// and those layers are read whole, as their tiles are.
 	if f.Layer == grid.BaseLayer {
@@ -122,8 +131,12 @@ func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f data.UnitF
 	return nil
 }
 
-// getUnit: GET /v1/units/{code}, with an ETag; If-None-Match gives a 304.
+// getUnit: GET /v1/units/{code}?layer=&geometry=&as_of=, with an ETag;
+// If-None-Match gives a 304.
 func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
+	if err := onlyParams(r.URL.Query(), "layer", "geometry", "as_of"); err != nil {
+		return err
+	}
 	code := mux.Vars(r)["code"]
 	layer, err := s.layerParam(r)
 	if err != nil {
@@ -133,14 +146,18 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	asOf, err := s.asOfParam(r)
+	if err != nil {
+		return err
+	}
 	if layer == grid.BaseLayer {
 		if err := needRead(r, code); err != nil {
 			return err
 		}
 	}
-	u, err := s.store.GetUnit(r.Context(), layer, code, mode)
+	u, err := s.store.GetUnitAsOf(r.Context(), layer, code, mode, asOf)
 	if err != nil {
-		return notFoundAs(err, "no unit with code %q in layer %q", code, layer)
+		return notFoundAs(err, "no unit with code %q in layer %q%s", code, layer, atInstant(asOf))
 	}
 	// A unit's ETag follows its version (every changing import makes a
 	// new one) and the geometry mode of the answer.
@@ -156,18 +173,35 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
 // unitExists checks that code names a current unit of layer (a 404
 // otherwise).
 func (s *Server) unitExists(r *http.Request, layer, code string) error {
-	_, err := s.store.GetUnit(r.Context(), layer, code, data.GeometryNone)
-	return notFoundAs(err, "no unit with code %q in layer %q", code, layer)
+	return s.unitExistsAt(r, layer, code, nil)
 }
 
-// unitChildren: GET /v1/units/{code}/children
+// unitExistsAt checks that code named a unit of layer at asOf (now when
+// nil; a 404 otherwise).
+func (s *Server) unitExistsAt(r *http.Request, layer, code string, asOf *time.Time) error {
+	_, err := s.store.GetUnitAsOf(r.Context(), layer, code, data.GeometryNone, asOf)
+	return notFoundAs(err, "no unit with code %q in layer %q%s", code, layer, atInstant(asOf))
+}
+
+// atInstant names an as_of instant in a message ("" for now).
+func atInstant(asOf *time.Time) string {
+	if asOf == nil {
+		return ""
+	}
+	return " as of " + asOf.Format(time.RFC3339Nano)
+}
+
+// unitChildren: GET /v1/units/{code}/children?layer=&geometry=&limit=&cursor=&as_of=
 func (s *Server) unitChildren(w http.ResponseWriter, r *http.Request) error {
+	if err := onlyParams(r.URL.Query(), "layer", "geometry", "limit", "cursor", "as_of"); err != nil {
+		return err
+	}
 	code := mux.Vars(r)["code"]
 	f, err := s.unitFilter(r)
 	if err != nil {
 		return err
 	}
-	if err := s.unitExists(r, f.Layer, code); err != nil {
+	if err := s.unitExistsAt(r, f.Layer, code, f.AsOf); err != nil {
 		return err
 	}
 	f.Parent = code

@@ -118,6 +118,7 @@ type Server struct {
 	tiles   *tiles.Renderer
 	glyphs  *tiles.Glyphs
 	tileMem *tileCache
+	history history // as_of: settled instants, past locators (handle_history.go)
 	reload  sync.Mutex
 	metrics *metrics
 

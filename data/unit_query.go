@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,9 +26,13 @@ const (
 // enough for an overview map, topology preserved per unit.
 const SimplifyDegrees = 0.0001
 
-// UnitFilter selects current units. Empty fields do not filter.
+// UnitFilter selects current units (or, with AsOf, the versions valid
+// then). Empty fields do not filter.
 type UnitFilter struct {
-	Layer    string
+	Layer string
+	// AsOf, when not nil, selects the versions valid at that instant
+	// ([valid_from, valid_to)) instead of the current ones.
+	AsOf     *time.Time
 	Level    grid.Level
 	Parent   string
 	BBox     *[4]float64 // min lon, min lat, max lon, max lat
@@ -75,7 +80,7 @@ func (s *Store) ListUnits(ctx context.Context, f UnitFilter) ([]UnitRow, error) 
 		f.Layer = grid.BaseLayer
 	}
 	q := &sqlQuery{}
-	q.where("valid_to IS NULL")
+	q.where(validAt(q, f.AsOf))
 	q.where("layer = " + q.arg(f.Layer))
 	if f.Level != "" {
 		q.where("level = " + q.arg(string(f.Level)))
@@ -99,7 +104,7 @@ var unitsByCode = keyset{cols: []string{"code"}}
 
 func unitSelect(m GeometryMode) string {
 	return `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
-	        to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ` + geometryExpr(m) + `,
+	        to_char(valid_from AT TIME ZONE 'UTC', ` + rfc3339Micro + `), ` + geometryExpr(m) + `,
 	        md5(ROW(layer, code, version, extract(epoch FROM valid_from))::text) FROM units`
 }
 
@@ -128,10 +133,20 @@ func (s *Store) queryUnits(ctx context.Context, q string, args ...any) ([]UnitRo
 
 // GetUnit returns the current version of a unit.
 func (s *Store) GetUnit(ctx context.Context, layer, code string, m GeometryMode) (*UnitRow, error) {
+	return s.GetUnitAsOf(ctx, layer, code, m, nil)
+}
+
+// GetUnitAsOf returns the version of a unit valid at asOf (the current one
+// when asOf is nil); ErrNotFound when there was none then.
+func (s *Store) GetUnitAsOf(ctx context.Context, layer, code string, m GeometryMode, asOf *time.Time) (*UnitRow, error) {
 	if layer == "" {
 		layer = grid.BaseLayer
 	}
-	us, err := s.queryUnits(ctx, unitSelect(m)+` WHERE valid_to IS NULL AND layer = $1 AND code = $2`, layer, code)
+	q := &sqlQuery{}
+	q.where(validAt(q, asOf))
+	q.where("layer = " + q.arg(layer))
+	q.where("code = " + q.arg(code))
+	us, err := s.queryUnits(ctx, unitSelect(m)+q.whereSQL(), q.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,8 +205,8 @@ func (s *Store) NearestGrid(ctx context.Context, lon, lat float64) (code, name s
 }
 
 // loadUnits reads units (by a WHERE clause) for a locator, through q.
-func loadUnits(ctx context.Context, q querier, where string) ([]grid.Unit, error) {
-	rows, err := q.Query(ctx, `SELECT layer, code, name, level, coalesce(parent_code, ''), geom FROM units `+where+` ORDER BY layer, code`)
+func loadUnits(ctx context.Context, q querier, where string, args ...any) ([]grid.Unit, error) {
+	rows, err := q.Query(ctx, `SELECT layer, code, name, level, coalesce(parent_code, ''), geom FROM units `+where+` ORDER BY layer, code`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,9 @@ type SourceLayer struct {
 	MaxZoom     int               `json:"maxzoom"`
 	Fields      map[string]string `json:"fields"`
 	query       string            // SQL: $1 z, $2 x, $3 y; returns one bytea (ST_AsMVT of the layer)
+	// asOfQuery is query as of instant $5 (units only: $4 is the
+	// simplification tolerance); empty: the layer has no history.
+	asOfQuery string
 	// countOf, for a counts source layer, is the query of the counts per
 	// unit of a level: drawn below the tileset's singlesFrom at the level
 	// of countLevel, and per grid from there where a tile passes the cap.
@@ -63,6 +66,17 @@ func (l *Tileset) Timed() bool {
 		}
 	}
 	return false
+}
+
+// HasHistory tells whether the tileset can be drawn as of a past instant
+// (Renderer.RenderTileAt): units can, objects and events cannot.
+func (l *Tileset) HasHistory() bool {
+	for _, s := range l.Sources {
+		if s.asOfQuery == "" {
+			return false
+		}
+	}
+	return len(l.Sources) > 0
 }
 
 // Visible lists the source layers drawn at zoom z.
@@ -182,7 +196,7 @@ func NewCatalogue(z Zooms) (*Catalogue, error) {
 	}
 	unitFields := map[string]string{"code": "String", "name": "String", "level": "String", "parent_code": "String"}
 	unit := func(level string, r [2]int, desc string) SourceLayer {
-		return SourceLayer{ID: level, Description: desc, MinZoom: r[0], MaxZoom: r[1], Fields: unitFields, query: unitQuery(level)}
+		return SourceLayer{ID: level, Description: desc, MinZoom: r[0], MaxZoom: r[1], Fields: unitFields, query: unitQuery(level), asOfQuery: unitAsOfQuery(level)}
 	}
 	units := &Tileset{Name: "units", Description: "The unit hierarchy: districts, streets, communities and grids by zoom",
 		MinZoom: 0, MaxZoom: MaxZoom, Sources: []SourceLayer{

@@ -20,14 +20,22 @@ const envelope4326 = `ST_Transform(ST_ClipByBox2D(ST_TileEnvelope($1, $2, $3, ma
 // pixel ($4 degrees) before it is transformed, so a district's thousands of
 // vertices are not projected only to be snapped away; features are ordered
 // by code and carry the code as id, so the same data gives the same bytes.
-func unitQuery(level string) string {
+func unitQuery(level string) string { return unitQueryWhere(level, "u.valid_to IS NULL") }
+
+// unitAsOfQuery renders one level as it was at instant $5: the versions
+// valid then, found by the GiST index of every version (units_history_geom).
+func unitAsOfQuery(level string) string {
+	return unitQueryWhere(level, "u.valid_from <= $5::timestamptz AND (u.valid_to IS NULL OR u.valid_to > $5::timestamptz)")
+}
+
+func unitQueryWhere(level, valid string) string {
 	return fmt.Sprintf(`
 SELECT ST_AsMVT(t, %[1]s, 4096, 'geom', 'id' ORDER BY t.code) FROM (
     SELECT u.code::bigint AS id, u.code, u.name, u.level, coalesce(u.parent_code, '') AS parent_code,
            ST_AsMVTGeom(ST_Transform(ST_Simplify(u.geom, $4, true), 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true) AS geom
     FROM units u
-    WHERE u.valid_to IS NULL AND u.layer = 'base' AND u.level = %[1]s AND u.geom && %[2]s
-) t WHERE t.geom IS NOT NULL`, quote(level), envelope4326)
+    WHERE %[3]s AND u.layer = 'base' AND u.level = %[1]s AND u.geom && %[2]s
+) t WHERE t.geom IS NOT NULL`, quote(level), envelope4326, valid)
 }
 
 func quote(s string) string { return "'" + s + "'" }
@@ -188,15 +196,33 @@ func (r *Renderer) Render(ctx context.Context, layer string, z, x, y int) ([]byt
 	return t.MVT, err
 }
 
+// ErrNoAsOf is a tileset that cannot be drawn as of a past instant (only
+// units keep their history).
+type ErrNoAsOf struct{ Name string }
+
+func (e *ErrNoAsOf) Error() string {
+	return fmt.Sprintf("tileset %q has no history: only units can be drawn as of an instant", e.Name)
+}
+
 // RenderTile renders a tile: the visible source layers, each an ST_AsMVT,
 // concatenated (an MVT is a list of layers, so the bytes of single-layer
 // tiles append); an empty result has no features at all. Tiles that depend
 // on the clock are rendered at r.Now and carry their expiry.
 func (r *Renderer) RenderTile(ctx context.Context, layer string, z, x, y int) (Rendered, error) {
+	return r.RenderTileAt(ctx, layer, z, x, y, nil)
+}
+
+// RenderTileAt is RenderTile as of an instant: with asOf, the unit
+// versions valid then (only tilesets with history, HasHistory; others are
+// an *ErrNoAsOf).
+func (r *Renderer) RenderTileAt(ctx context.Context, layer string, z, x, y int, asOf *time.Time) (Rendered, error) {
 	var out Rendered
 	l, ok := r.Catalogue.Tileset(layer)
 	if !ok {
 		return out, &ErrNoLayer{layer}
+	}
+	if asOf != nil && !l.HasHistory() {
+		return out, &ErrNoAsOf{layer}
 	}
 	if err := CheckTile(z, x, y); err != nil {
 		return out, err
@@ -220,6 +246,9 @@ func (r *Renderer) RenderTile(ctx context.Context, layer string, z, x, y int) (R
 		var q string
 		var args = []any{z, x, y}
 		switch {
+		case l.singlesFrom == 0 && asOf != nil:
+			q = s.asOfQuery
+			args = append(args, pixelDegrees(z), *asOf)
 		case l.singlesFrom == 0:
 			q = s.query
 			args = append(args, pixelDegrees(z))
