@@ -335,6 +335,11 @@ func writeCases() []writeCase {
 			g, _ := f.grids(in)
 			return writeReq{path: "/v1/units:import?reason=matrix", body: featureCollection(f.gridFeature(t, g.code, fmt.Sprintf("矩阵网格 %d", f.next()))), unit: g.code}
 		}},
+		{"PUT /v1/units/{code}", auth.Edit, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/units/" + g.code + "?reason=matrix", body: unitFeatureJSON("null", fmt.Sprintf("矩阵改名 %d", f.next())),
+				header: []string{"If-Match", unitETag(t, f.e.as(t, f.e.token), g.code)}, unit: g.code}
+		}},
 		{"POST /v1/tokens", auth.Administer, http.StatusCreated, func(t *testing.T, f *scopeFixture, in bool) writeReq {
 			return writeReq{path: "/v1/tokens", body: fmt.Sprintf(`{"name":"made-%d","role":"viewer","scopes":[%q]}`, f.next(), streetA)}
 		}},
