@@ -23,6 +23,10 @@ const probPreconditionRequired = "https://gridmap.dev/problems/precondition-requ
 // editRoutes registers the edit operations.
 func (s *Server) editRoutes(r *mux.Router) {
 	s.handleWrite(r, "/v1/units/{code}", auth.Edit, s.editUnit(data.OpReshape), http.MethodPut)
+	s.handleWrite(r, "/v1/units/{code}:retire", auth.Edit, s.editUnit(data.OpRetire), http.MethodPost)
+	s.handleWrite(r, "/v1/units:merge", auth.Edit, s.editUnit(data.OpMerge), http.MethodPost)
+	s.handleWrite(r, "/v1/units", auth.Edit, s.editUnit(data.OpCreate), http.MethodPost)
+	s.handleWrite(r, "/v1/units/{code}:revert", auth.Edit, s.editUnit(data.OpRevert), http.MethodPost)
 }
 
 // editBody is every member an edit's body may hold: a GeoJSON Feature for
@@ -167,6 +171,40 @@ func editArgs(op string, b *editBody, e *data.UnitEdit) error {
 		if op == data.OpReshape && e.Geometry == nil && e.Name == nil {
 			return &data.InvalidError{Field: "geometry", Msg: "a reshape changes the geometry, properties.name or both: the Feature has neither"}
 		}
+	} else if b.Type != "" || b.Geometry != nil || b.Properties != nil {
+		return &data.InvalidError{Field: "type", Msg: fmt.Sprintf("a %s sends a JSON object (not a Feature): see docs/api.md, Editing units", op)}
+	}
+	switch op {
+	case data.OpCreate:
+		if b.Properties != nil {
+			e.Code, e.Parent = b.Properties.Code, b.Properties.ParentCode
+			if b.Properties.Level != "" {
+				l, err := grid.ParseLevel(b.Properties.Level)
+				if err != nil {
+					return &data.InvalidError{Field: "level", Msg: err.Error()}
+				}
+				e.Level = l
+			}
+		}
+		if e.Parent == "" && e.Code != "" {
+			for _, l := range []grid.Level{grid.Street, grid.Community, grid.Grid} {
+				if len(e.Code) == l.CodeLen() {
+					e.Parent = grid.ParentCode(l, e.Code)
+				}
+			}
+		}
+	case data.OpRetire:
+		e.Into = b.Into
+		if e.Into == "" {
+			return &data.InvalidError{Field: "into", Msg: "name the sibling that takes the retired unit's area: {\"into\": code}"}
+		}
+	case data.OpMerge:
+		e.Codes, e.Keep = b.Codes, b.Keep
+	case data.OpRevert:
+		if b.Version <= 0 {
+			return &data.InvalidError{Field: "version", Msg: "name the version to go back to: {\"version\": N}"}
+		}
+		e.Version = b.Version
 	}
 	return nil
 }

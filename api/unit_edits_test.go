@@ -77,7 +77,7 @@ func neighbourGrids(t *testing.T, e *apiEnv) (a, b string) {
 	row := sqlStrings(t, e.store, `
 		SELECT a.code || ' ' || b.code FROM units a JOIN units b
 		  ON b.valid_to IS NULL AND b.layer = 'base' AND b.parent_code = a.parent_code AND b.code > a.code
-		 AND ST_Relate(a.geom, b.geom, '****1****')
+		 AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Buffer(b.geom, 1e-7))) > 1e-6
 		WHERE a.valid_to IS NULL AND a.layer = 'base' AND a.level = 'grid'
 		ORDER BY a.code, b.code LIMIT 1`)
 	a, b, _ = strings.Cut(row[0], " ")
@@ -238,4 +238,130 @@ func TestEditReshape(t *testing.T) {
 	}
 	noOverlapNoGap(t, e, parent)
 	t.Logf("reshape tests in %v", time.Since(start).Round(time.Millisecond))
+}
+
+func TestEditRetireMergeCreateRevert(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	e := newEnv(t, pgtest.NewDemo(t), api.Options{})
+	a, b := neighbourGrids(t, e)
+	parent := a[:12]
+	pt := sqlStrings(t, e.store, `SELECT ST_X(p) || ' ' || ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM units WHERE valid_to IS NULL AND code = $1) x`, a)[0]
+	xs, ys, _ := strings.Cut(pt, " ")
+	lon, _ := strconv.ParseFloat(xs, 64)
+	lat, _ := strconv.ParseFloat(ys, 64)
+	expect(t, e.post("/v1/objects", objFeatureJSON(fmt.Sprintf("%s0101%06d", demoDistrict, 990101), "0101", pointJSON(lon, lat), "")), http.StatusCreated, ctGeoJSON, nil)
+	open := e.reportEvent(evReport("0102", lon, lat)).ID
+	closed := e.reportEvent(evReport("0102", lon, lat)).ID
+	expect(t, e.post("/v1/events/"+closed+"/transitions", `{"to":"rejected","note":"test"}`), http.StatusOK, ctGeoJSON, nil)
+	inA := sqlStrings(t, e.store, `SELECT count(*)::text FROM objects WHERE grid_code = $1`, a)[0]
+
+	// Retire a into b.
+	tag := unitETag(t, e, a)
+	notSibling := sqlStrings(t, e.store, `SELECT code FROM units WHERE valid_to IS NULL AND level = 'grid' AND parent_code <> $1 ORDER BY code LIMIT 1`, parent)[0]
+	expectProblem(t, e.with(http.MethodPost, "/v1/units/"+a+":retire", `{"into":"`+notSibling+`","reason":"x"}`, "If-Match", tag), http.StatusUnprocessableEntity, "https://gridmap.dev/problems/invalid", "into")
+	expectProblem(t, e.with(http.MethodPost, "/v1/units/"+a+":retire", `{"into":"`+b+`"}`, "If-Match", tag), http.StatusUnprocessableEntity, "https://gridmap.dev/problems/invalid", "reason")
+	expectProblem(t, e.with(http.MethodPost, "/v1/units/"+a+":retire", `{"into":"`+b+`","reason":"x"}`), http.StatusPreconditionRequired, "https://gridmap.dev/problems/precondition-required", "")
+	before := tableState(t, e)
+	var got editAnswer
+	expect(t, e.with(http.MethodPost, "/v1/units/"+a+":retire?dry_run=true", `{"into":"`+b+`","reason":"x"}`, "If-Match", tag), http.StatusOK, ctJSON, &got)
+	expectUnchanged(t, e, before, "a dry retire")
+	expect(t, e.with(http.MethodPost, "/v1/units/"+a+":retire", `{"into":"`+b+`","reason":"villages joined"}`, "If-Match", tag), http.StatusOK, ctJSON, &got)
+	if got.Operation != "retire" || len(got.UnitsRetired) != 1 || got.UnitsRetired[0] != a || got.versions()[b] != 2 || strconv.Itoa(got.ObjectsMoved) != inA || got.OpenEventsMoved != 1 {
+		t.Errorf("retire answer %+v (objects in %s: %s)", got, a, inA)
+	}
+	if g := sqlStrings(t, e.store, `SELECT (SELECT grid_code FROM events WHERE code = $1) || ' ' || (SELECT grid_code FROM events WHERE code = $2)`, open, closed)[0]; g != b+" "+a {
+		t.Errorf("open and closed events in %s, want %s %s", g, b, a)
+	}
+	if n := sqlStrings(t, e.store, `SELECT count(*)::text FROM objects WHERE grid_code = $1`, a)[0]; n != "0" {
+		t.Errorf("%s objects left in retired %s", n, a)
+	}
+	noOverlapNoGap(t, e, parent)
+	expectProblem(t, e.with(http.MethodPut, "/v1/units/"+a+"?reason=x", unitFeatureJSON("null", "复活"), "If-Match", tag), http.StatusGone, "https://gridmap.dev/problems/retired", "")
+	expectProblem(t, e.with(http.MethodPost, "/v1/units/"+a+":revert", `{"version":1,"reason":"x"}`, "If-Match", tag), http.StatusGone, "https://gridmap.dev/problems/retired", "")
+	expect(t, e.get("/v1/units/"+a), http.StatusNotFound, ctProblem, nil)
+	t.Logf("retire in %.3f s", got.Seconds)
+
+	// Merge two adjacent communities: the other's grids move under the
+	// survivor with new codes.
+	pair := sqlStrings(t, e.store, `
+		SELECT x.code || ' ' || y.code FROM units x JOIN units y
+		  ON y.valid_to IS NULL AND y.parent_code = x.parent_code AND y.code > x.code AND ST_Length(ST_Intersection(ST_Boundary(x.geom), ST_Buffer(y.geom, 1e-7))) > 1e-6
+		WHERE x.valid_to IS NULL AND x.level = 'community' AND x.code <> $1 ORDER BY x.code DESC, y.code LIMIT 1`, parent)[0]
+	c1, c2, _ := strings.Cut(pair, " ")
+	street := c1[:9]
+	far := sqlStrings(t, e.store, `
+		SELECT y.code FROM units x JOIN units y ON y.valid_to IS NULL AND y.parent_code = x.parent_code AND y.code <> x.code AND NOT ST_Intersects(x.geom, y.geom)
+		WHERE x.valid_to IS NULL AND x.code = $1 ORDER BY y.code LIMIT 1`, c1)
+	if len(far) == 1 {
+		r := e.with(http.MethodPost, "/v1/units:merge", fmt.Sprintf(`{"codes":[%q,%q],"keep":%q,"reason":"x"}`, c1, far[0], c1), "If-Match", unitETag(t, e, c1)+", "+unitETag(t, e, far[0]))
+		expectProblem(t, r, http.StatusUnprocessableEntity, "https://gridmap.dev/problems/invalid", "codes", far[0])
+	}
+	objsC2 := sqlStrings(t, e.store, `SELECT count(*)::text FROM objects WHERE left(grid_code, 12) = $1`, c2)[0]
+	body := fmt.Sprintf(`{"codes":[%q,%q],"keep":%q,"reason":"merged by decree"}`, c1, c2, c1)
+	expectProblem(t, e.with(http.MethodPost, "/v1/units:merge", body, "If-Match", unitETag(t, e, c1)), http.StatusPreconditionFailed, "https://gridmap.dev/problems/stale", "")
+	r := e.with(http.MethodPost, "/v1/units:merge", body, "If-Match", unitETag(t, e, c1)+", "+unitETag(t, e, c2))
+	expect(t, r, http.StatusOK, ctJSON, &got)
+	if got.Operation != "merge" || len(got.CodeMap) != demoGridsPer || len(got.NewCodes) != demoGridsPer || len(got.UnitsRetired) != demoGridsPer+1 || got.versions()[c1] != 2 {
+		t.Errorf("merge answer %s", r)
+	}
+	for old, nc := range got.CodeMap {
+		if !strings.HasPrefix(nc, c1) || !strings.HasPrefix(old, c2) || nc <= c1+"008" {
+			t.Errorf("code map %s → %s", old, nc)
+		}
+	}
+	if n := sqlStrings(t, e.store, `SELECT count(*)::text FROM objects WHERE left(grid_code, 12) = $1`, c2)[0]; n != "0" || strconv.Itoa(got.ObjectsMoved) != objsC2 {
+		t.Errorf("objects: %s left under %s, %d moved, %s were there", n, c2, got.ObjectsMoved, objsC2)
+	}
+	noOverlapNoGap(t, e, c1)
+	noOverlapNoGap(t, e, street)
+	t.Logf("merge of two communities in %.3f s", got.Seconds)
+
+	// Create: a square inside b, taken from it with neighbours=adjust.
+	sq := sqlStrings(t, e.store, `SELECT ST_AsGeoJSON(ST_Expand(ST_PointOnSurface(geom), 0.0003), 9) FROM units WHERE valid_to IS NULL AND code = $1`, b)[0]
+	feature := `{"type":"Feature","geometry":` + sq + `,"properties":{"name":"新网格","parent_code":"` + parent + `"},"reason":"new estate"}`
+	r = e.with(http.MethodPost, "/v1/units", feature)
+	var vb editViolationsBody
+	expect(t, r, http.StatusUnprocessableEntity, ctProblem, &vb)
+	if len(vb.ViolationsGeoJSON.Features) == 0 || vb.ViolationsGeoJSON.Features[0].Properties.Rule != "overlap" {
+		t.Errorf("create over b: %s", r)
+	}
+	r = e.with(http.MethodPost, "/v1/units?neighbours=adjust", feature)
+	expect(t, r, http.StatusCreated, ctJSON, &got)
+	if len(got.NewCodes) != 1 || got.NewCodes[0] != parent+"009" || got.versions()[parent+"009"] != 1 || got.versions()[b] != 3 {
+		t.Errorf("create: %s", r)
+	}
+	noOverlapNoGap(t, e, parent)
+	r = e.with(http.MethodPost, "/v1/units", `{"type":"Feature","geometry":`+sq+`,"properties":{"name":"x","code":"`+a+`"},"reason":"x"}`)
+	expectProblem(t, r, http.StatusConflict, "https://gridmap.dev/problems/conflict", "", "never given again")
+
+	// Revert b to version 1 (before the new grid): it overlaps the new
+	// grid, checked as any edit.
+	before = tableState(t, e)
+	rb := e.with(http.MethodPost, "/v1/units/"+b+":revert", `{"version":1,"reason":"undo"}`, "If-Match", unitETag(t, e, b))
+	expect(t, rb, http.StatusUnprocessableEntity, ctProblem, &vb)
+	if len(vb.Violations) == 0 || vb.Violations[0].Rule != "overlap" || !strings.Contains(string(rb.Body), parent+"009") {
+		t.Errorf("revert over the new grid: %s", rb)
+	}
+	expectProblem(t, e.with(http.MethodPost, "/v1/units/"+b+":revert", `{"version":9,"reason":"undo"}`, "If-Match", unitETag(t, e, b)), http.StatusUnprocessableEntity, "https://gridmap.dev/problems/invalid", "version")
+	expectUnchanged(t, e, before, "refused reverts")
+	// A rename reverted.
+	expect(t, e.with(http.MethodPut, "/v1/units/"+c1+"?reason=typo", unitFeatureJSON("null", "错名"), "If-Match", unitETag(t, e, c1)), http.StatusOK, ctJSON, nil)
+	expect(t, e.with(http.MethodPost, "/v1/units/"+c1+":revert", `{"version":2,"reason":"undo typo"}`, "If-Match", unitETag(t, e, c1)), http.StatusOK, ctJSON, &got)
+	if got.Operation != "revert" || got.versions()[c1] != 4 {
+		t.Errorf("revert: %+v", got)
+	}
+	if rec := sqlStrings(t, e.store, `SELECT (name <> '错名')::text || ' ' || operation FROM units WHERE valid_to IS NULL AND code = $1`, c1)[0]; rec != "true revert" {
+		t.Errorf("after the revert: %s", rec)
+	}
+	t.Logf("retire, merge, create, revert tests in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// neighbourOf is the lowest sibling sharing an edge with code.
+func neighbourOf(t *testing.T, e *apiEnv, code string) string {
+	t.Helper()
+	return sqlStrings(t, e.store, `
+		SELECT b.code FROM units a JOIN units b
+		  ON b.valid_to IS NULL AND b.layer = 'base' AND b.parent_code = a.parent_code AND b.code <> a.code AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Buffer(b.geom, 1e-7))) > 1e-6
+		WHERE a.valid_to IS NULL AND a.layer = 'base' AND a.code = $1 ORDER BY b.code LIMIT 1`, code)[0]
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -348,8 +350,28 @@ func (e *UnitEdit) fill(ctx context.Context, tx pgx.Tx, cur map[string]editUnit,
 	switch e.Operation {
 	case OpReshape:
 		return e.fillReshape(ctx, tx, tol)
+	case OpRevert:
+		var g []byte
+		var name string
+		err := tx.QueryRow(ctx, `SELECT ST_AsEWKB(geom), name FROM units WHERE layer = $1 AND code = $2 AND version = $3`,
+			e.Layer, e.Code, e.Version).Scan(&g, &name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return invalid("version", "%s has no version %d (its current version is %d)", e.Code, e.Version, cur[e.Code].version)
+		}
+		if err != nil {
+			return err
+		}
+		e.Geometry, e.Name = g, &name
+		return e.fillReshape(ctx, tx, tol)
+	case OpRetire:
+		return e.fillMerge(ctx, tx, cur, e.Into, []string{e.Code}, res)
+	case OpMerge:
+		others := slices.DeleteFunc(slices.Clone(e.Codes), func(c string) bool { return c == e.Keep })
+		return e.fillMerge(ctx, tx, cur, e.Keep, others, res)
+	case OpCreate:
+		return e.fillCreate(ctx, tx, cur, tol, res)
 	}
-	return errors.ErrUnsupported
+	return fmt.Errorf("unknown unit edit %q", e.Operation)
 }
 
 // fillReshape stages the unit with its new outline and name; with Adjust,
@@ -365,6 +387,12 @@ func (e *UnitEdit) fillReshape(ctx context.Context, tx pgx.Tx, tol float64) erro
 	if !e.Adjust || e.Geometry == nil {
 		return nil
 	}
+	return e.adjustNeighbours(ctx, tx, tol)
+}
+
+// adjustNeighbours makes the siblings of the one staged unit give what it
+// gains and take what it loses (neighbours=adjust).
+func (e *UnitEdit) adjustNeighbours(ctx context.Context, tx pgx.Tx, tol float64) error {
 	// An invalid outline cannot be cut: the check names it as it is.
 	var valid bool
 	if err := tx.QueryRow(ctx, `SELECT ST_IsValid(geom) FROM stage`).Scan(&valid); err != nil || !valid {
@@ -373,7 +401,7 @@ func (e *UnitEdit) fillReshape(ctx context.Context, tx pgx.Tx, tol float64) erro
 	_, err := tx.Exec(ctx, `
 		WITH t AS (
 		    SELECT s.layer, s.code, s.level, s.parent_code, ST_Multi(s.geom) AS new, u.geom AS old
-		    FROM stage s JOIN units u ON u.valid_to IS NULL AND u.layer = s.layer AND u.code = s.code
+		    FROM stage s LEFT JOIN units u ON u.valid_to IS NULL AND u.layer = s.layer AND u.code = s.code
 		), sib AS (
 		    SELECT u.layer, u.code, u.level, u.name, u.parent_code, u.complete, u.geom
 		    FROM units u, t
@@ -385,7 +413,7 @@ func (e *UnitEdit) fillReshape(ctx context.Context, tx pgx.Tx, tol float64) erro
 		    WHERE gridmap_area_m2(d.geom) > $1
 		), given AS (
 		    SELECT DISTINCT ON (l.i) l.i, l.g, b.code,
-		           ST_Length(ST_CollectionExtract(ST_Intersection(ST_Boundary(l.g), ST_Boundary(b.geom)), 2)) AS len
+		           ST_Length(ST_Intersection(ST_Boundary(l.g), ST_Buffer(b.geom, `+sharedEdgeDegrees+`))) AS len
 		    FROM lost l JOIN sib b ON b.geom && l.g
 		    ORDER BY l.i, len DESC, b.code
 		), adjusted AS (
@@ -405,7 +433,7 @@ func (e *UnitEdit) fillReshape(ctx context.Context, tx pgx.Tx, tol float64) erro
 	if err != nil {
 		return fmt.Errorf("adjust neighbours: %w", err)
 	}
-	if _, err = tx.Exec(ctx, `UPDATE stage SET related = ARRAY(SELECT code FROM stage WHERE code <> $1 ORDER BY code) WHERE code = $1`, e.Code); err != nil {
+	if _, err = tx.Exec(ctx, `UPDATE stage SET related = ARRAY(SELECT code FROM stage WHERE feature IS NULL ORDER BY code) WHERE feature = 0`); err != nil {
 		return err
 	}
 	return noneSwallowed(ctx, tx, tol)
@@ -426,4 +454,229 @@ func noneSwallowed(ctx context.Context, tx pgx.Tx, tol float64) error {
 		return invalid("geometry", "the edit would leave %v without area; retire a unit (POST /v1/units/{code}:retire) or merge it instead", codes)
 	}
 	return nil
+}
+
+// sharedEdgeDegrees is how far apart two boundaries may run and still be
+// one shared edge (about 1 cm): edges drawn separately are seldom noded
+// exactly, so an exact ST_Relate would find only points where they cross.
+// Two units share an edge when more than ten times this of one's boundary
+// lies that close to the other.
+const sharedEdgeDegrees = "1e-7"
+
+// fillMerge stages keep with the union of itself and others, retires the
+// others, and moves their children under keep with the next free codes
+// (their own children keep their sequence under the new prefix). Every
+// unit merged must be a sibling of keep, and they must form one connected
+// piece (each shares a boundary line with another).
+func (e *UnitEdit) fillMerge(ctx context.Context, tx pgx.Tx, cur map[string]editUnit, keep string, others []string, res *UnitEditResult) error {
+	field := "codes"
+	if e.Operation == OpRetire {
+		field = "into"
+	}
+	k := cur[keep]
+	for _, c := range others {
+		u := cur[c]
+		if u.level != k.level || (u.parent == nil) != (k.parent == nil) || (u.parent != nil && *u.parent != *k.parent) {
+			return invalid(field, "%s (%s) and %s (%s) are not siblings: only units of one level under one parent merge", c, u.level, keep, k.level)
+		}
+	}
+	all := append([]string{keep}, others...)
+	rows, err := tx.Query(ctx, `
+		SELECT a.code, b.code FROM units a JOIN units b
+		  ON b.valid_to IS NULL AND b.layer = a.layer AND b.code = ANY($2) AND b.code > a.code
+		 AND ST_DWithin(a.geom, b.geom, `+sharedEdgeDegrees+`)
+		 AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Buffer(b.geom, `+sharedEdgeDegrees+`))) > `+sharedEdgeDegrees+` * 10
+		WHERE a.valid_to IS NULL AND a.layer = $1 AND a.code = ANY($2)`, e.Layer, all)
+	if err != nil {
+		return err
+	}
+	adj := map[string][]string{}
+	if err := forEach(rows, func() error {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			return err
+		}
+		adj[a], adj[b] = append(adj[a], b), append(adj[b], a)
+		return nil
+	}); err != nil {
+		return err
+	}
+	reached := map[string]bool{keep: true}
+	for queue := []string{keep}; len(queue) > 0; queue = queue[1:] {
+		for _, n := range adj[queue[0]] {
+			if !reached[n] {
+				reached[n] = true
+				queue = append(queue, n)
+			}
+		}
+	}
+	for _, c := range others {
+		if !reached[c] {
+			return invalid(field, "%s shares no boundary with %s: only adjacent siblings merge", c, strings.Join(slices.DeleteFunc(slices.Clone(all), func(x string) bool { return x == c }), ", "))
+		}
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO stage (feature, layer, code, level, name, parent_code, complete, geom, related)
+		SELECT 0, k.layer, k.code, k.level, k.name, k.parent_code, k.complete,
+		       (SELECT ST_Multi(ST_CollectionExtract(ST_Union(geom), 3)) FROM units WHERE valid_to IS NULL AND layer = $1 AND code = ANY($3)),
+		       $4
+		FROM units k WHERE k.valid_to IS NULL AND k.layer = $1 AND k.code = $2`, e.Layer, keep, all, others); err != nil {
+		return fmt.Errorf("stage merge: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO retire (layer, code, related) SELECT $1, c, ARRAY[$2] FROM unnest($3::text[]) c`, e.Layer, keep, others); err != nil {
+		return fmt.Errorf("stage merge: %w", err)
+	}
+	return e.recodeChildren(ctx, tx, k, others, res)
+}
+
+// recodeChildren moves the current children of from under to, each with
+// the next free code of its kind (grid.SeqBlock) under to: codes are
+// identities, so none that was ever given under to is given again. Their
+// descendants keep their sequences under the new prefixes. Old codes are
+// retired; the pairs go to res.CodeMap.
+func (e *UnitEdit) recodeChildren(ctx context.Context, tx pgx.Tx, to editUnit, from []string, res *UnitEditResult) error {
+	rows, err := tx.Query(ctx, `SELECT code FROM units WHERE valid_to IS NULL AND layer = $1 AND parent_code = ANY($2) ORDER BY code`, e.Layer, from)
+	if err != nil {
+		return err
+	}
+	children, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(children) == 0 {
+		return err
+	}
+	level := grid.Level(to.level).Child()
+	rows, err = tx.Query(ctx, `SELECT DISTINCT right(code, 3)::int FROM units WHERE layer = $1 AND length(code) = $3 AND left(code, length($2)) = $2`,
+		e.Layer, to.code, len(to.code)+3)
+	if err != nil {
+		return err
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return err
+	}
+	used := map[int]bool{}
+	for _, n := range seqs {
+		used[n] = true
+	}
+	var olds, news []string
+	for _, c := range children {
+		seq, _ := strconv.Atoi(c[len(c)-3:])
+		lo, hi := grid.SeqBlock(level, seq)
+		if lo == 0 {
+			lo, hi = 1, 999
+		}
+		next := 0
+		for n := hi; n >= lo; n-- { // after the highest used, else the lowest free
+			if used[n] {
+				break
+			}
+			next = n
+		}
+		if next == 0 {
+			for n := lo; n <= hi; n++ {
+				if !used[n] {
+					next = n
+					break
+				}
+			}
+		}
+		if next == 0 {
+			return invalid("codes", "no free code %03d–%03d is left under %s for %s", lo, hi, to.code, c)
+		}
+		used[next] = true
+		nc := fmt.Sprintf("%s%03d", to.code, next)
+		olds, news = append(olds, c), append(news, nc)
+		rows, err := tx.Query(ctx, `SELECT code FROM units WHERE valid_to IS NULL AND layer = $1 AND left(code, length($2)) = $2 AND code <> $2 ORDER BY code`, e.Layer, c)
+		if err != nil {
+			return err
+		}
+		desc, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, d := range desc {
+			olds, news = append(olds, d), append(news, nc+d[len(c):])
+		}
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO stage (feature, layer, code, level, name, parent_code, complete, geom, related)
+		SELECT NULL, u.layer, m.new, u.level, u.name, CASE WHEN u.parent_code = ANY($4) THEN $5 ELSE coalesce(p.new, u.parent_code) END,
+		       u.complete, u.geom, ARRAY[u.code]
+		FROM units u
+		JOIN unnest($2::text[], $3::text[]) AS m(old, new) ON m.old = u.code
+		LEFT JOIN unnest($2::text[], $3::text[]) AS p(old, new) ON p.old = u.parent_code
+		WHERE u.valid_to IS NULL AND u.layer = $1`,
+		e.Layer, olds, news, from, to.code); err != nil {
+		return fmt.Errorf("re-code children: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO retire (layer, code, related) SELECT $1, old, ARRAY[new] FROM unnest($2::text[], $3::text[]) AS m(old, new)`,
+		e.Layer, olds, news); err != nil {
+		return fmt.Errorf("re-code children: %w", err)
+	}
+	for i := range olds {
+		res.CodeMap[olds[i]] = news[i]
+	}
+	res.NewCodes = append(res.NewCodes, news...)
+	slices.Sort(res.NewCodes)
+	return nil
+}
+
+// fillCreate stages a new unit under its parent: with the code given
+// (never one given before) or the next free one. With Adjust its siblings
+// give it the area it overlaps.
+func (e *UnitEdit) fillCreate(ctx context.Context, tx pgx.Tx, cur map[string]editUnit, tol float64, res *UnitEditResult) error {
+	p := cur[e.Parent]
+	level := grid.Level(p.level).Child()
+	if level == "" {
+		return invalid("parent_code", "%s is a %s: it has no child level", p.code, p.level)
+	}
+	if e.Level != "" && e.Level != level {
+		return invalid("level", "a child of the %s %s is a %s, not a %s", p.level, p.code, level, e.Level)
+	}
+	if e.Geometry == nil {
+		return invalid("geometry", "a created unit needs its outline")
+	}
+	if e.Name == nil || strings.TrimSpace(*e.Name) == "" {
+		return invalid("name", "a created unit needs properties.name")
+	}
+	code := e.Code
+	if code != "" {
+		if e.Layer == grid.BaseLayer {
+			if err := grid.ValidateCode(level, code, p.code); err != nil {
+				return invalid("code", "%v", err)
+			}
+		}
+		var last *time.Time
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*), max(valid_to) FROM units WHERE layer = $1 AND code = $2`, e.Layer, code).Scan(&n, &last); err != nil {
+			return err
+		}
+		if n > 0 && last != nil {
+			return fmt.Errorf("code %s was given before (retired at %s) and is never given again: %w", code, last.UTC().Format(time.RFC3339), ErrExists)
+		}
+		if n > 0 {
+			return fmt.Errorf("unit %s exists: %w", code, ErrExists)
+		}
+	} else {
+		var max int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(right(code, 3)::int), 0) FROM units WHERE layer = $1 AND length(code) = $3 AND left(code, length($2)) = $2`,
+			e.Layer, p.code, len(p.code)+3).Scan(&max); err != nil {
+			return err
+		}
+		_, hi := grid.SeqBlock(level, 1)
+		if max >= hi {
+			return invalid("code", "no free code is left after %s%03d: name the code", p.code, max)
+		}
+		code = fmt.Sprintf("%s%03d", p.code, max+1)
+	}
+	e.Code = code
+	res.NewCodes = append(res.NewCodes, code)
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO stage (feature, layer, code, level, name, parent_code, complete, geom)
+		VALUES (0, $1, $2, $3, $4, $5, false, ST_GeomFromEWKB($6))`, e.Layer, code, string(level), *e.Name, p.code, e.Geometry); err != nil {
+		return err
+	}
+	if !e.Adjust {
+		return nil
+	}
+	return e.adjustNeighbours(ctx, tx, tol)
 }
