@@ -155,6 +155,9 @@ func (s *Store) editUnits(ctx context.Context, e UnitEdit) (*UnitEditResult, err
 	}
 	// Read after the locks: a statement that waited saw the rows as they
 	// were when it began; this one sees what the edit before committed.
+	if err := stampUnits(ctx, tx); err != nil {
+		return nil, err
+	}
 	cur, err := currentUnits(ctx, tx, e.Layer, named)
 	if err != nil {
 		return nil, err
@@ -211,7 +214,7 @@ func (s *Store) editUnits(ctx context.Context, e UnitEdit) (*UnitEditResult, err
 	res.ObjectsMoved, res.OpenEventsMoved = r.ObjectsMoved, r.EventsMoved
 	rows, err := tx.Query(ctx, `
 		SELECT u.code, u.version FROM units u JOIN stage s ON s.layer = u.layer AND s.code = u.code
-		WHERE u.valid_to IS NULL AND u.valid_from = now() ORDER BY u.code`)
+		WHERE u.valid_to IS NULL AND u.valid_from = `+unitStamp+` ORDER BY u.code`)
 	if err != nil {
 		return nil, err
 	}

@@ -135,7 +135,24 @@ func beginCheck(ctx context.Context, s *Store, dryRun bool) (pgx.Tx, error) {
 		tx.Rollback(context.Background())
 		return nil, err
 	}
+	if err := stampUnits(ctx, tx); err != nil {
+		tx.Rollback(context.Background())
+		return nil, err
+	}
 	return tx, nil
+}
+
+// unitStamp is the time a unit write stamps its versions with (valid_from
+// of the new, valid_to of the closed), and by which it finds them again.
+// It is not now(), the transaction's start: a write that waited on a lock
+// for another to commit would stamp its versions before that one's, and
+// close a version before it began.
+const unitStamp = `current_setting('gridmap.unit_stamp')::timestamptz`
+
+// stampUnits sets unitStamp, once the write holds its locks.
+func stampUnits(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT set_config('gridmap.unit_stamp', clock_timestamp()::text, true)`)
+	return err
 }
 
 // copyDrafts encodes each row as COPY sends it: encoded all at once, the
@@ -268,13 +285,13 @@ func writeStage(ctx context.Context, tx pgx.Tx, opts UnitImportOptions, r *UnitI
 		return fmt.Errorf("close old versions: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `
-		UPDATE units u SET valid_to = now(), closed_by = $1, close_reason = $2, close_operation = $3
+		UPDATE units u SET valid_to = `+unitStamp+`, closed_by = $1, close_reason = $2, close_operation = $3
 		FROM outcome o
 		WHERE o.what = 'update' AND u.valid_to IS NULL AND u.layer = o.layer AND u.code = o.code`, opts.Actor, opts.Reason, op); err != nil {
 		return fmt.Errorf("close old versions: %w", err)
 	}
 	retired, err := tx.Exec(ctx, `
-		UPDATE units u SET valid_to = now(), closed_by = $1, close_reason = $2, close_operation = $3, close_related = r.related
+		UPDATE units u SET valid_to = `+unitStamp+`, closed_by = $1, close_reason = $2, close_operation = $3, close_related = r.related
 		FROM retire r
 		WHERE u.valid_to IS NULL AND u.layer = r.layer AND u.code = r.code`, opts.Actor, opts.Reason, op)
 	if err != nil {
@@ -284,7 +301,7 @@ func writeStage(ctx context.Context, tx pgx.Tx, opts UnitImportOptions, r *UnitI
 		INSERT INTO units (layer, code, level, name, parent_code, complete, geom, area_m2, version, valid_from, changed_by, change_reason,
 		                   operation, related_codes)
 		SELECT s.layer, s.code, s.level, s.name, s.parent_code, s.complete, s.geom, ST_Area(s.geom::geography),
-		       coalesce(o.old_version, 0) + 1, now(), $1, $2, $3, s.related
+		       coalesce(o.old_version, 0) + 1, `+unitStamp+`, $1, $2, $3, s.related
 		FROM stage s JOIN outcome o ON o.layer = s.layer AND o.code = s.code
 		WHERE o.what <> 'same'
 		ORDER BY s.layer, s.code`, opts.Actor, opts.Reason, op); err != nil {
@@ -327,7 +344,7 @@ func moveOpenEvents(ctx context.Context, tx pgx.Tx, actor, op, reason string) (i
 			SELECT e.code, e.grid_code AS old_grid, gridmap_assign(e.geom) AS new_grid
 			FROM events e
 			WHERE gridmap_open_status(e.status)
-			  AND (e.grid_code IN (SELECT code FROM units WHERE layer = 'base' AND level = 'grid' AND valid_to = now())
+			  AND (e.grid_code IN (SELECT code FROM units WHERE layer = 'base' AND level = 'grid' AND valid_to = `+unitStamp+`)
 			       OR EXISTS (SELECT 1 FROM changed c WHERE e.geom && c.g AND ST_Intersects(e.geom, c.g)))
 		), moved AS (
 			UPDATE events e SET grid_code = c.new_grid, version = e.version + 1, updated_at = now()
