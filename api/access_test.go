@@ -335,6 +335,36 @@ func writeCases() []writeCase {
 			g, _ := f.grids(in)
 			return writeReq{path: "/v1/units:import?reason=matrix", body: featureCollection(f.gridFeature(t, g.code, fmt.Sprintf("矩阵网格 %d", f.next()))), unit: g.code}
 		}},
+		{"PUT /v1/units/{code}", auth.Edit, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/units/" + g.code + "?reason=matrix", body: unitFeatureJSON("null", fmt.Sprintf("矩阵改名 %d", f.next())),
+				header: []string{"If-Match", unitETag(t, f.e.as(t, f.e.token), g.code)}, unit: g.code}
+		}},
+		// The other edits run dry (the guard and the audit are the same):
+		// the fixture's grids stay for the other cells.
+		{"POST /v1/units/{code}:retire", auth.Edit, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/units/" + g.code + ":retire?dry_run=true", body: fmt.Sprintf(`{"into":%q,"reason":"matrix"}`, neighbourOf(t, f.e, g.code)),
+				header: []string{"If-Match", unitETag(t, f.e.as(t, f.e.token), g.code)}, unit: g.code}
+		}},
+		{"POST /v1/units:merge", auth.Edit, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			n := neighbourOf(t, f.e, g.code)
+			admin := f.e.as(t, f.e.token)
+			return writeReq{path: "/v1/units:merge?dry_run=true", body: fmt.Sprintf(`{"codes":[%q,%q],"keep":%q,"reason":"matrix"}`, g.code, n, g.code),
+				header: []string{"If-Match", unitETag(t, admin, g.code) + ", " + unitETag(t, admin, n)}, unit: g.code}
+		}},
+		{"POST /v1/units", auth.Edit, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			sq := sqlStrings(t, f.e.store, `SELECT ST_AsGeoJSON(ST_Expand(ST_PointOnSurface(geom), 0.0002), 9) FROM units WHERE valid_to IS NULL AND code = $1`, g.code)[0]
+			return writeReq{path: "/v1/units?neighbours=adjust&dry_run=true",
+				body: `{"type":"Feature","geometry":` + sq + `,"properties":{"name":"矩阵","parent_code":"` + g.code[:12] + `"},"reason":"matrix"}`, unit: g.code}
+		}},
+		{"POST /v1/units/{code}:revert", auth.Edit, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/units/" + g.code + ":revert?dry_run=true", body: `{"version":1,"reason":"matrix"}`,
+				header: []string{"If-Match", unitETag(t, f.e.as(t, f.e.token), g.code)}, unit: g.code}
+		}},
 		{"POST /v1/tokens", auth.Administer, http.StatusCreated, func(t *testing.T, f *scopeFixture, in bool) writeReq {
 			return writeReq{path: "/v1/tokens", body: fmt.Sprintf(`{"name":"made-%d","role":"viewer","scopes":[%q]}`, f.next(), streetA)}
 		}},

@@ -85,6 +85,7 @@ const (
 	probConflict          = "https://gridmap.dev/problems/conflict"
 	probOutside           = "https://gridmap.dev/problems/outside-grids"      // a report outside every grid: 422
 	probIllegalTransition = "https://gridmap.dev/problems/illegal-transition" // 409 with the allowed moves
+	probGone              = "https://gridmap.dev/problems/retired"            // a retired unit: 410
 	probIdempotency       = "https://gridmap.dev/problems/idempotency-key-reused"
 )
 
@@ -183,6 +184,8 @@ func problemFor(err error) *Problem {
 		return tooLarge("the body", mb.Limit, "")
 	case errors.Is(err, data.ErrExists):
 		return &Problem{Type: probConflict, Title: "Already exists", Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, data.ErrGone):
+		return &Problem{Type: probGone, Title: "Retired", Status: http.StatusGone, Detail: err.Error()}
 	case errors.Is(err, data.ErrNotFound):
 		return notFound("%v", err)
 	}

@@ -308,6 +308,7 @@ func (s *Server) router() *mux.Router {
 	// v1.8.1 lets a later route's prefix match erase an earlier route's
 	// method mismatch, and a wrong method answers 404 instead of 405.
 	s.unitRoutes(r)
+	s.editRoutes(r)
 	s.locateRoutes(r)
 	s.objectRoutes(r)
 	s.eventRoutes(r)

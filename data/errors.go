@@ -15,6 +15,10 @@ import (
 // event or event class. The API answers 404.
 var ErrNotFound = errors.New("not found")
 
+// ErrGone is a unit code that was retired: it has versions, none of them
+// current, and is never given again. The API answers 410.
+var ErrGone = errors.New("retired")
+
 // ErrExists is a class or object code that is taken. The API answers 409.
 var ErrExists = errors.New("already exists")
 

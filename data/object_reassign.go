@@ -32,11 +32,11 @@ func reassignRegion(ctx context.Context, tx pgx.Tx, region string, args ...any) 
 }
 
 // changedGridsRegion is every base grid geometry this transaction closed
-// or wrote (now() is the transaction's start, the stamp of both): the
+// or wrote (unitStamp is the stamp of both): the
 // region where an import of units can have moved objects.
 const changedGridsRegion = `
 	SELECT geom AS g FROM units
-	WHERE layer = 'base' AND level = 'grid' AND (valid_to = now() OR (valid_to IS NULL AND valid_from = now()))`
+	WHERE layer = 'base' AND level = 'grid' AND (valid_to = ` + unitStamp + ` OR (valid_to IS NULL AND valid_from = ` + unitStamp + `))`
 
 // ReassignAfterBoundaryChange moves exactly the objects whose grid changes
 // when a grid's geometry goes from oldGeom to newGeom, inside the caller's

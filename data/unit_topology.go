@@ -16,9 +16,10 @@ import (
 // transaction:
 //
 //	stage   the units under scrutiny (an import, or a slice of the store)
+//	retire  the units an edit retires (empty for an import)
 //	merged  stage's usable rows plus the stored units they must agree with:
 //	        neighbours, parents, children and siblings, minus the stored
-//	        versions that stage replaces
+//	        versions that stage replaces and the units retire ends
 //
 // Each check looks only at pairs with at least one staged side, so a small
 // import into a large store stays small.
@@ -33,7 +34,13 @@ CREATE TEMP TABLE stage (
     parent_code text,
     complete    boolean NOT NULL DEFAULT false,
     geom        geometry NOT NULL,
-    ok          boolean NOT NULL DEFAULT true
+    ok          boolean NOT NULL DEFAULT true,
+    related     text[] NOT NULL DEFAULT '{}'
+) ON COMMIT DROP;
+CREATE TEMP TABLE retire (
+    layer   text NOT NULL,
+    code    text NOT NULL,
+    related text[] NOT NULL DEFAULT '{}'
 ) ON COMMIT DROP`
 
 const indexStage = `
@@ -56,7 +63,8 @@ WHERE u.id IN (
     SELECT n.id FROM stage s JOIN units n ON n.valid_to IS NULL AND n.layer = s.layer
         AND (n.parent_code = s.parent_code OR n.code = s.parent_code OR n.parent_code = s.code)
 )
-AND NOT EXISTS (SELECT 1 FROM stage s WHERE s.layer = u.layer AND s.code = u.code);
+AND NOT EXISTS (SELECT 1 FROM stage s WHERE s.layer = u.layer AND s.code = u.code)
+AND NOT EXISTS (SELECT 1 FROM retire r WHERE r.layer = u.layer AND r.code = u.code);
 
 CREATE INDEX ON merged USING gist (geom);
 CREATE INDEX ON merged (layer, code);
@@ -228,10 +236,12 @@ type UnitImportReport struct {
 	Updated   int `json:"updated"`
 	Unchanged int `json:"unchanged"`
 	// ObjectsMoved counts managed objects whose grid the import changed.
-	ObjectsMoved int              `json:"objects_moved"`
-	DryRun       bool             `json:"dry_run,omitempty"`
-	Violations   []grid.Violation `json:"violations"`
-	Warnings     []grid.Violation `json:"warnings"`
+	ObjectsMoved int `json:"objects_moved"`
+	// EventsMoved counts open events moved to another grid.
+	EventsMoved int              `json:"open_events_moved"`
+	DryRun      bool             `json:"dry_run,omitempty"`
+	Violations  []grid.Violation `json:"violations"`
+	Warnings    []grid.Violation `json:"warnings"`
 	// ViolationsTruncated and WarningsTruncated count, by rule, the
 	// findings left out of a list that holds its most (MaxFindings): a
 	// collection of bad features must not make an answer (and the memory

@@ -117,3 +117,26 @@ func ValidateCode(level Level, code, parent string) error {
 	}
 	return nil
 }
+
+// SeqBlock is the range of sequence numbers (the last three digits) that
+// holds seq at level, so that a unit given a new code keeps its kind:
+// streets 001–099 街道, 100–199 镇, 200–399 乡, 400–599 special areas;
+// communities 001–199 居委会, 200–399 村委会, 400–599 others; grids
+// 001–999. A district (or a seq outside every block) gives 0, 0.
+func SeqBlock(level Level, seq int) (lo, hi int) {
+	var blocks [][2]int
+	switch level {
+	case Street:
+		blocks = [][2]int{{1, 99}, {100, 199}, {200, 399}, {400, 599}}
+	case Community:
+		blocks = [][2]int{{1, 199}, {200, 399}, {400, 599}}
+	case Grid:
+		blocks = [][2]int{{1, 999}}
+	}
+	for _, b := range blocks {
+		if seq >= b[0] && seq <= b[1] {
+			return b[0], b[1]
+		}
+	}
+	return 0, 0
+}
