@@ -66,8 +66,8 @@ type UnitEdit struct {
 	ToleranceM2 float64
 }
 
-// UnitVersion names a version of a unit.
-type UnitVersion struct {
+// UnitWritten names a version of a unit an edit wrote.
+type UnitWritten struct {
 	Code    string `json:"code"`
 	Version int    `json:"version"`
 }
@@ -76,7 +76,7 @@ type UnitVersion struct {
 type UnitEditResult struct {
 	Operation       string            `json:"operation"`
 	DryRun          bool              `json:"dry_run"`
-	UnitsWritten    []UnitVersion     `json:"units_written"`
+	UnitsWritten    []UnitWritten     `json:"units_written"`
 	UnitsRetired    []string          `json:"units_retired"`
 	NewCodes        []string          `json:"new_codes"`
 	CodeMap         map[string]string `json:"code_map"`
@@ -218,7 +218,7 @@ func (s *Store) editUnits(ctx context.Context, e UnitEdit) (*UnitEditResult, err
 	if err != nil {
 		return nil, err
 	}
-	if res.UnitsWritten, err = pgx.CollectRows(rows, pgx.RowToStructByPos[UnitVersion]); err != nil {
+	if res.UnitsWritten, err = pgx.CollectRows(rows, pgx.RowToStructByPos[UnitWritten]); err != nil {
 		return nil, err
 	}
 	rows, err = tx.Query(ctx, `SELECT code FROM retire ORDER BY code`)
