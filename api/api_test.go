@@ -447,7 +447,7 @@ func TestRouting(t *testing.T) {
 		{http.MethodGet, "/v1/units/440308/children/extra", http.StatusNotFound, typeNotFound},
 		{http.MethodDelete, "/v1/locate", http.StatusMethodNotAllowed, typeNotAllowed},
 		{http.MethodPut, "/v1/locate", http.StatusMethodNotAllowed, typeNotAllowed},
-		{http.MethodPost, "/v1/units", http.StatusMethodNotAllowed, typeNotAllowed},
+		{http.MethodPatch, "/v1/units", http.StatusMethodNotAllowed, typeNotAllowed},
 		{http.MethodGet, "/v1/units:import", http.StatusMethodNotAllowed, typeNotAllowed},
 		{http.MethodDelete, "/v1/units/440308", http.StatusMethodNotAllowed, typeNotAllowed},
 		{http.MethodPost, "/v1/units/440308/children", http.StatusMethodNotAllowed, typeNotAllowed},
