@@ -82,7 +82,27 @@ func queueUnitChange(ctx context.Context, tx pgx.Tx, c UnitChange) error {
 	if c.Operation == "" || c.Layer == "" {
 		return errors.New("unit change: operation and layer are required")
 	}
-	body := UnitChangeBody{Type: UnitChangeKind, Operation: c.Operation, Layer: c.Layer, BBox: c.BBox, Actor: c.Actor, Reason: c.Reason,
+	body, all := unitChangeBody(c)
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(feedLock))
+	batch.Queue(`INSERT INTO event_feed (seq, kind, layer, codes, bbox, body)
+		VALUES (nextval('event_feed_seq'), $1, $2, $3, $4, $5::jsonb || jsonb_build_object('at', now()))`,
+		UnitChangeKind, c.Layer, all, c.BBox[:], b)
+	batch.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("unit change feed: %w", err)
+	}
+	return nil
+}
+
+// unitChangeBody is what readers receive of c (its lists cut to
+// MaxChangeCodes), and every code c touches.
+func unitChangeBody(c UnitChange) (body UnitChangeBody, all []string) {
+	body = UnitChangeBody{Type: UnitChangeKind, Operation: c.Operation, Layer: c.Layer, BBox: c.BBox, Actor: c.Actor, Reason: c.Reason,
 		CodeMap: map[string]string{}, Versions: map[string]int{}}
 	codes := uniqueSorted(c.Codes)
 	retired := uniqueSorted(c.Retired)
@@ -97,23 +117,9 @@ func queueUnitChange(ctx context.Context, tx pgx.Tx, c UnitChange) error {
 		}
 	}
 	body.Truncated = len(body.Codes) < len(codes) || len(body.Retired) < len(retired) || len(body.CodeMap) < len(c.CodeMap)
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	// Every code the change touches, for the filters and scopes.
-	all := append(append(slices.Clone(codes), retired...), slices.Collect(maps.Keys(c.CodeMap))...)
+	all = append(append(slices.Clone(codes), retired...), slices.Collect(maps.Keys(c.CodeMap))...)
 	all = uniqueSorted(append(all, slices.Collect(maps.Values(c.CodeMap))...))
-	batch := &pgx.Batch{}
-	batch.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(feedLock))
-	batch.Queue(`INSERT INTO event_feed (seq, kind, layer, codes, bbox, body)
-		VALUES (nextval('event_feed_seq'), $1, $2, $3, $4, $5::jsonb || jsonb_build_object('at', now()))`,
-		UnitChangeKind, c.Layer, all, c.BBox[:], b)
-	batch.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("unit change feed: %w", err)
-	}
-	return nil
+	return body, all
 }
 
 // unitChangeExtent is the bounding box of the versions of codes (of
@@ -174,7 +180,7 @@ func queueImportChanges(ctx context.Context, tx pgx.Tx, opts UnitImportOptions) 
 }
 
 func uniqueSorted(s []string) []string {
-	out := slices.Clone(s)
+	out := append([]string{}, s...) // never nil: a list in JSON
 	slices.Sort(out)
 	return slices.Compact(out)
 }
