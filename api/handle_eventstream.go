@@ -38,7 +38,8 @@ func (s *Server) FollowEvents(ctx context.Context) {
 }
 
 // eventStream: GET /v1/events/stream?bbox=|unit=&status=&class= as
-// Server-Sent Events: "created" and "transition" messages with the feed
+// Server-Sent Events: "created" and "transition" messages, and "unit"
+// messages (the unit change feed, docs/api.md Unit changes), with the feed
 // seq as id, a comment every heartbeat, and resume from Last-Event-ID (or
 // ?last_event_id= for clients that cannot set headers).
 func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) error {

@@ -64,6 +64,8 @@ func (s *Server) unitRoutes(r *mux.Router) {
 	s.handle(r, "/v1/units", s.listUnits, http.MethodGet)
 	s.handleWrite(r, "/v1/units:import", auth.Edit, s.countImport("units", s.importUnits), http.MethodPost)
 	s.handle(r, "/v1/units:validate", s.validateUnits, http.MethodPost)
+	// Before {code}: "changes" is no unit code.
+	s.handle(r, "/v1/units/changes", s.unitChanges, http.MethodGet)
 	s.handle(r, "/v1/units/{code}", s.getUnit, http.MethodGet)
 	s.handle(r, "/v1/units/{code}/children", s.unitChildren, http.MethodGet)
 	s.handle(r, "/v1/units/{code}/history", s.unitHistory, http.MethodGet)

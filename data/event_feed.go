@@ -11,7 +11,8 @@ import (
 )
 
 // FeedEntry is one row of the live feed: what subscribers filter on, and
-// the body they receive (FeedBody as JSON, with "seq").
+// the body they receive (FeedBody, or UnitChangeBody, as JSON, with
+// "seq").
 type FeedEntry struct {
 	Seq       int64
 	At        time.Time
@@ -22,14 +23,21 @@ type FeedEntry struct {
 	Class     string
 	GridCode  string
 	Lon, Lat  float64
-	Body      json.RawMessage
+	// A unit change (Kind "unit", UnitChangeKind) has no event, status,
+	// class, grid or position, but its layer, every code it touches (the
+	// body may list fewer) and the bounding box of the changed area.
+	Layer string
+	Codes []string
+	BBox  *[4]float64
+	Body  json.RawMessage
 }
 
 // ReadFeed returns up to limit feed entries after seq, in seq order. seq
 // order is commit order (see queueFeed), so a reader that continues from
 // the last seq it saw never misses a row.
 func (s *Store) ReadFeed(ctx context.Context, after int64, limit int) ([]FeedEntry, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT seq, at, kind, event_code, status, coalesce(from_status, ''), class_code, grid_code, lon, lat,
+	rows, err := s.Pool.Query(ctx, `SELECT seq, at, kind, coalesce(event_code, ''), coalesce(status, ''), coalesce(from_status, ''),
+			coalesce(class_code, ''), coalesce(grid_code, ''), coalesce(lon, 0), coalesce(lat, 0), coalesce(layer, ''), codes, bbox,
 			body || jsonb_build_object('seq', seq)
 		FROM event_feed WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
@@ -38,9 +46,12 @@ func (s *Store) ReadFeed(ctx context.Context, after int64, limit int) ([]FeedEnt
 	var out []FeedEntry
 	err = forEach(rows, func() error {
 		var f FeedEntry
-		if err := rows.Scan(&f.Seq, &f.At, &f.Kind, &f.EventCode, &f.Status, &f.From, &f.Class, &f.GridCode, &f.Lon, &f.Lat, &f.Body); err != nil {
+		var bbox []float64
+		if err := rows.Scan(&f.Seq, &f.At, &f.Kind, &f.EventCode, &f.Status, &f.From, &f.Class, &f.GridCode, &f.Lon, &f.Lat,
+			&f.Layer, &f.Codes, &bbox, &f.Body); err != nil {
 			return err
 		}
+		f.BBox = bboxOf(bbox)
 		out = append(out, f)
 		return nil
 	})

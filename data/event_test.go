@@ -1194,9 +1194,10 @@ func TestPruneEventsAndFeedBounds(t *testing.T) {
 	c := newEvCity(t)
 	s, ctx := c.s, context.Background()
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, cst)
-	pruned, newest, err := s.FeedBounds(ctx)
-	if err != nil || pruned != 0 || newest != 0 {
-		t.Fatalf("fresh FeedBounds %d %d %v", pruned, newest, err)
+	// The city's import is in the feed already: a unit change.
+	pruned, city, err := s.FeedBounds(ctx)
+	if err != nil || pruned != 0 || city != 1 {
+		t.Fatalf("fresh FeedBounds %d %d %v, want 0 1 (the city's import)", pruned, city, err)
 	}
 	keyed := c.report(t, c.grids[0], "0102")
 	keyed.IdempotencyKey, keyed.BodyHash = "prune-key", []byte("h")
@@ -1204,12 +1205,12 @@ func TestPruneEventsAndFeedBounds(t *testing.T) {
 	if _, err := s.TransitionEventAt(ctx, first[1].Code, data.Transition{To: grid.StatusRegistered, Actor: "a"}, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := readFeed(t, s, 0)
+	entries, _ := readFeed(t, s, city)
 	if len(entries) != 4 {
 		t.Fatalf("%d feed entries, want 4", len(entries))
 	}
 	maxSeq := entries[3].Seq
-	if pruned, newest, err = s.FeedBounds(ctx); err != nil || pruned != 0 || newest != maxSeq {
+	if pruned, newest, err := s.FeedBounds(ctx); err != nil || pruned != 0 || newest != maxSeq {
 		t.Fatalf("FeedBounds %d %d %v, want 0 %d", pruned, newest, err, maxSeq)
 	}
 	// Within retention: nothing goes.
@@ -1218,10 +1219,10 @@ func TestPruneEventsAndFeedBounds(t *testing.T) {
 	}
 	// Zero feed retention: every row goes; keys stay (1 h).
 	n, k, err := s.PruneEvents(ctx, 0, time.Hour)
-	if err != nil || n != 4 || k != 0 {
-		t.Errorf("PruneEvents(0, 1h): %d rows %d keys %v, want 4 0", n, k, err)
+	if err != nil || n != 5 || k != 0 {
+		t.Errorf("PruneEvents(0, 1h): %d rows %d keys %v, want 5 (the city's and the 4 events') 0", n, k, err)
 	}
-	if pruned, newest, err = s.FeedBounds(ctx); err != nil || pruned != maxSeq || newest != maxSeq {
+	if pruned, newest, err := s.FeedBounds(ctx); err != nil || pruned != maxSeq || newest != maxSeq {
 		t.Errorf("after pruning: FeedBounds %d %d %v, want %d %d", pruned, newest, err, maxSeq, maxSeq)
 	}
 	if rest, _ := readFeed(t, s, 0); len(rest) != 0 {
@@ -1251,7 +1252,7 @@ func TestPruneEventsAndFeedBounds(t *testing.T) {
 	if len(after) != 1 || after[0].Seq <= maxSeq || after[0].EventCode != again.Event.Code {
 		t.Errorf("feed after pruning %+v", after)
 	}
-	if pruned, newest, _ = s.FeedBounds(ctx); pruned != maxSeq || newest != after[0].Seq {
+	if pruned, newest, _ := s.FeedBounds(ctx); pruned != maxSeq || newest != after[0].Seq {
 		t.Errorf("FeedBounds %d %d, want %d %d", pruned, newest, maxSeq, after[0].Seq)
 	}
 	if n := countEvents(t, s); n != 4 {

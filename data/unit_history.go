@@ -128,9 +128,10 @@ func (s *Store) UnitsValidAt(ctx context.Context, t time.Time) ([]grid.Unit, Uni
 
 // InstantSettled tells whether the versions valid at t can no longer
 // change: t is past and no transaction of this database that began at or
-// before it is still open. A unit write stamps its versions with its
-// transaction's start (now()), so only a transaction begun by t can still
-// commit a version begun, or end one, by t; once none is open, what was
+// before it is still open. A unit write stamps its versions with a time no
+// earlier than its transaction's start (unitStamp: when it holds its
+// locks), so only a transaction begun by t can still commit a version
+// begun, or end one, by t; once none is open, what was
 // valid at t is fixed for good and may be cached without bound.
 // (pg_stat_activity shows the transactions of the server's own role and,
 // with pg_read_all_stats, every role's; unit writes are the server's.)

@@ -328,6 +328,10 @@ func writeStage(ctx context.Context, tx pgx.Tx, opts UnitImportOptions, r *UnitI
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, UnitsChannel, string(payload)); err != nil {
 			return err
 		}
+		// Last: the feed lock is held to commit.
+		if err := queueImportChanges(ctx, tx, opts); err != nil {
+			return err
+		}
 	}
 	return nil
 }

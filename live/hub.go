@@ -229,7 +229,10 @@ func (h *Hub) publish(batch []data.FeedEntry) {
 	for sub := range h.subs {
 		var out []data.FeedEntry
 		for _, e := range batch {
-			if e.Seq > sub.floor && sub.filter.Match(e) {
+			if e.Seq <= sub.floor {
+				continue
+			}
+			if e, ok := sub.filter.Apply(e); ok {
 				out = append(out, e)
 			}
 		}
@@ -299,7 +302,10 @@ func (h *Hub) Subscribe(ctx context.Context, after int64, f Filter) (sub *Subscr
 		h.mu.Lock()
 		if after >= h.ringStart {
 			for _, e := range h.entries {
-				if e.Seq > after && f.Match(e) {
+				if e.Seq <= after {
+					continue
+				}
+				if e, ok := f.Apply(e); ok {
 					backlog = append(backlog, e)
 				}
 			}
@@ -318,7 +324,7 @@ func (h *Hub) Subscribe(ctx context.Context, after int64, f Filter) (sub *Subscr
 				return nil, nil, nil, err
 			}
 			if after < pruned {
-				return sub, nil, &Gap{Reason: "the events after this id are older than the feed's retention window; reload the state (GET /v1/events) and follow from here",
+				return sub, nil, &Gap{Reason: "the entries after this id are older than the feed's retention window; reload the state (GET /v1/events, and GET /v1/units for unit changes) and follow from here",
 					LastEventID: after, PrunedThrough: pruned, From: fromNow()}, nil
 			}
 			checkedPruned = true
@@ -335,7 +341,7 @@ func (h *Hub) Subscribe(ctx context.Context, after int64, f Filter) (sub *Subscr
 			if e.Seq > ringStart {
 				break
 			}
-			if f.Match(e) {
+			if e, ok := f.Apply(e); ok {
 				backlog = append(backlog, e)
 			}
 			after = e.Seq
@@ -344,7 +350,7 @@ func (h *Hub) Subscribe(ctx context.Context, after int64, f Filter) (sub *Subscr
 			after = max(after, ringStart)
 		}
 		if len(backlog) > MaxBacklog {
-			return sub, nil, &Gap{Reason: fmt.Sprintf("more than %d events to replay; reload the state (GET /v1/events) and follow from here", MaxBacklog),
+			return sub, nil, &Gap{Reason: fmt.Sprintf("more than %d entries to replay; reload the state (GET /v1/events, and GET /v1/units for unit changes) and follow from here", MaxBacklog),
 				LastEventID: after, From: fromNow()}, nil
 		}
 	}
@@ -391,8 +397,15 @@ type Filter struct {
 
 // Match: a transition matches a status filter when the event enters or
 // leaves the statuses named, so a client keeping a set of, say, open
-// events sees them go.
+// events sees them go. A unit change (kind "unit") matches a filter that
+// names no status and no class (those are about events); a bbox when its
+// changed area intersects it; a unit when it touches a base-layer unit in
+// its subtree; scopes when it touches a unit in one of them (or is of
+// another layer: those are read whole).
 func (f Filter) Match(e data.FeedEntry) bool {
+	if e.Kind == data.UnitChangeKind {
+		return f.matchUnitChange(e)
+	}
 	if f.BBox != nil && (e.Lon < f.BBox[0] || e.Lon > f.BBox[2] || e.Lat < f.BBox[1] || e.Lat > f.BBox[3]) {
 		return false
 	}
@@ -409,4 +422,32 @@ func (f Filter) Match(e data.FeedEntry) bool {
 		return false
 	}
 	return true
+}
+
+func (f Filter) matchUnitChange(e data.FeedEntry) bool {
+	if f.Statuses != nil || f.Classes != nil {
+		return false
+	}
+	if f.BBox != nil && (e.BBox == nil || e.BBox[0] > f.BBox[2] || e.BBox[2] < f.BBox[0] || e.BBox[1] > f.BBox[3] || e.BBox[3] < f.BBox[1]) {
+		return false
+	}
+	if f.Unit != "" && (e.Layer != grid.BaseLayer || !slices.ContainsFunc(e.Codes, func(c string) bool { return strings.HasPrefix(c, f.Unit) })) {
+		return false
+	}
+	if f.Scopes != nil && e.Layer == grid.BaseLayer && !slices.ContainsFunc(e.Codes, func(c string) bool { return data.InScopes(c, f.Scopes) }) {
+		return false
+	}
+	return true
+}
+
+// Apply is Match, and the entry as the subscriber sees it: a scoped
+// subscriber's unit changes list only the codes in its scopes.
+func (f Filter) Apply(e data.FeedEntry) (data.FeedEntry, bool) {
+	if !f.Match(e) {
+		return e, false
+	}
+	if f.Scopes != nil {
+		return data.ScopeUnitEntry(e, f.Scopes)
+	}
+	return e, true
 }

@@ -38,6 +38,40 @@ func TestFilterMatch(t *testing.T) {
 	}
 }
 
+// TestFilterMatchUnitChange: status and class filters are about events
+// and leave unit changes out; bbox matches the changed area, unit and
+// scopes the codes (base layer; other layers are read whole by scopes).
+func TestFilterMatchUnitChange(t *testing.T) {
+	t.Parallel()
+	e := data.FeedEntry{Seq: 1, Kind: data.UnitChangeKind, Layer: grid.BaseLayer, Codes: []string{"440304001001", "440304002003"},
+		BBox: &[4]float64{114.0, 22.5, 114.1, 22.6}}
+	other := e
+	other.Layer = "police"
+	other.Codes = []string{"P-17"}
+	for _, c := range []struct {
+		name string
+		e    data.FeedEntry
+		f    Filter
+		want bool
+	}{
+		{"empty", e, Filter{}, true},
+		{"status", e, Filter{Statuses: map[grid.EventStatus]bool{"reported": true}}, false},
+		{"class", e, Filter{Classes: map[string]bool{"0102": true}}, false},
+		{"bbox overlapping", e, Filter{BBox: &[4]float64{114.05, 22.55, 115, 23}}, true},
+		{"bbox beside", e, Filter{BBox: &[4]float64{114.2, 22.5, 114.3, 22.6}}, false},
+		{"unit of a code", e, Filter{Unit: "440304002"}, true},
+		{"other unit", e, Filter{Unit: "440304003"}, false},
+		{"unit, other layer", other, Filter{Unit: "440304"}, false},
+		{"scope of a code", e, Filter{Scopes: []string{"440304001"}}, true},
+		{"other scope", e, Filter{Scopes: []string{"440305"}}, false},
+		{"scope, other layer", other, Filter{Scopes: []string{"440305"}}, true},
+	} {
+		if got := c.f.Match(c.e); got != c.want {
+			t.Errorf("%s: Match = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // testHub is a hub whose feed starts after seq start, with no store: what
 // it is given comes through publish.
 func testHub(start int64, ring int) *Hub {
