@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -258,6 +259,7 @@ func TestEditRetireMergeCreateRevert(t *testing.T) {
 	inA := sqlStrings(t, e.store, `SELECT count(*)::text FROM objects WHERE grid_code = $1`, a)[0]
 
 	// Retire a into b.
+	since := e.unitChanges(t, "").Next
 	tag := unitETag(t, e, a)
 	notSibling := sqlStrings(t, e.store, `SELECT code FROM units WHERE valid_to IS NULL AND level = 'grid' AND parent_code <> $1 ORDER BY code LIMIT 1`, parent)[0]
 	expectProblem(t, e.with(http.MethodPost, "/v1/units/"+a+":retire", `{"into":"`+notSibling+`","reason":"x"}`, "If-Match", tag), http.StatusUnprocessableEntity, "https://gridmap.dev/problems/invalid", "into")
@@ -278,6 +280,13 @@ func TestEditRetireMergeCreateRevert(t *testing.T) {
 		t.Errorf("%s objects left in retired %s", n, a)
 	}
 	noOverlapNoGap(t, e, parent)
+	// The change feed tells services that store codes: a retired, b written,
+	// a now b.
+	if ch := e.unitChanges(t, fmt.Sprintf("?since=%d", since)).Changes; len(ch) != 1 || ch[0].Operation != "retire" ||
+		!reflect.DeepEqual(ch[0].Retired, []string{a}) || ch[0].CodeMap[a] != b || ch[0].Versions[b] != 2 || ch[0].Reason != "villages joined" ||
+		ch[0].Actor != adminActor || !inBBox(ch[0].BBox, lon, lat) {
+		t.Errorf("unit changes after the retire: %+v", ch)
+	}
 	expectProblem(t, e.with(http.MethodPut, "/v1/units/"+a+"?reason=x", unitFeatureJSON("null", "复活"), "If-Match", tag), http.StatusGone, "https://gridmap.dev/problems/retired", "")
 	expectProblem(t, e.with(http.MethodPost, "/v1/units/"+a+":revert", `{"version":1,"reason":"x"}`, "If-Match", tag), http.StatusGone, "https://gridmap.dev/problems/retired", "")
 	expect(t, e.get("/v1/units/"+a), http.StatusNotFound, ctProblem, nil)
