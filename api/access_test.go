@@ -365,6 +365,12 @@ func writeCases() []writeCase {
 			return writeReq{path: "/v1/units/" + g.code + ":revert?dry_run=true", body: `{"version":1,"reason":"matrix"}`,
 				header: []string{"If-Match", unitETag(t, f.e.as(t, f.e.token), g.code)}, unit: g.code}
 		}},
+		{"POST /v1/units/{code}:split", auth.Edit, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			line, _, _ := cutAcross(t, f.e, g.code, 0.5)
+			return writeReq{path: "/v1/units/" + g.code + ":split?dry_run=true", body: `{"line":` + line + `,"reason":"matrix"}`,
+				header: []string{"If-Match", unitETag(t, f.e.as(t, f.e.token), g.code)}, unit: g.code}
+		}},
 		{"POST /v1/tokens", auth.Administer, http.StatusCreated, func(t *testing.T, f *scopeFixture, in bool) writeReq {
 			return writeReq{path: "/v1/tokens", body: fmt.Sprintf(`{"name":"made-%d","role":"viewer","scopes":[%q]}`, f.next(), streetA)}
 		}},

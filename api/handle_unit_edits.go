@@ -27,6 +27,7 @@ func (s *Server) editRoutes(r *mux.Router) {
 	s.handleWrite(r, "/v1/units:merge", auth.Edit, s.editUnit(data.OpMerge), http.MethodPost)
 	s.handleWrite(r, "/v1/units", auth.Edit, s.editUnit(data.OpCreate), http.MethodPost)
 	s.handleWrite(r, "/v1/units/{code}:revert", auth.Edit, s.editUnit(data.OpRevert), http.MethodPost)
+	s.handleWrite(r, "/v1/units/{code}:split", auth.Edit, s.editUnit(data.OpSplit), http.MethodPost)
 }
 
 // editBody is every member an edit's body may hold: a GeoJSON Feature for
@@ -45,8 +46,11 @@ type editBody struct {
 	Reason  *string  `json:"reason"`
 	Into    string   `json:"into"`
 	Codes   []string `json:"codes"`
-	Keep    string   `json:"keep"`
+	Keep    editKeep `json:"keep"`
 	Version int      `json:"version"`
+	// A split's line or pieces (handle_unit_split.go).
+	Line   json.RawMessage `json:"line"`
+	Pieces json.RawMessage `json:"pieces"`
 }
 
 // editParams are the query parameters an edit reads; any other is a 400.
@@ -174,7 +178,12 @@ func editArgs(op string, b *editBody, e *data.UnitEdit) error {
 	} else if b.Type != "" || b.Geometry != nil || b.Properties != nil {
 		return &data.InvalidError{Field: "type", Msg: fmt.Sprintf("a %s sends a JSON object (not a Feature): see docs/api.md, Editing units", op)}
 	}
+	if op != data.OpSplit && (b.Line != nil || b.Pieces != nil) {
+		return &data.InvalidError{Field: "line", Msg: fmt.Sprintf("line and pieces are a split's (POST /v1/units/{code}:split), not a %s's", op)}
+	}
 	switch op {
+	case data.OpSplit:
+		return splitArgs(b, e)
 	case data.OpCreate:
 		if b.Properties != nil {
 			e.Code, e.Parent = b.Properties.Code, b.Properties.ParentCode
@@ -199,7 +208,10 @@ func editArgs(op string, b *editBody, e *data.UnitEdit) error {
 			return &data.InvalidError{Field: "into", Msg: "name the sibling that takes the retired unit's area: {\"into\": code}"}
 		}
 	case data.OpMerge:
-		e.Codes, e.Keep = b.Codes, b.Keep
+		e.Codes, e.Keep = b.Codes, b.Keep.code
+		if b.Keep.index != nil {
+			return &data.InvalidError{Field: "keep", Msg: "keep names the code that survives the merge (a string, one of codes)"}
+		}
 	case data.OpRevert:
 		if b.Version <= 0 {
 			return &data.InvalidError{Field: "version", Msg: "name the version to go back to: {\"version\": N}"}

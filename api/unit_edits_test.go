@@ -121,7 +121,7 @@ func noOverlapNoGap(t *testing.T, e *apiEnv, parent string) {
 		p AS (SELECT geom FROM units WHERE valid_to IS NULL AND layer = 'base' AND code = $1)
 		SELECT coalesce((SELECT sum(gridmap_area_m2(ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3)))
 		                 FROM c a JOIN c b ON a.code < b.code AND a.geom && b.geom), 0)::int::text || ' ' ||
-		       (SELECT gridmap_area_m2(ST_CollectionExtract(ST_Difference(p.geom, (SELECT ST_Union(geom) FROM c)), 3)) FROM p)::int::text`, parent)
+		       coalesce((SELECT gridmap_area_m2(ST_CollectionExtract(ST_Difference(p.geom, (SELECT ST_Union(geom) FROM c)), 3)) FROM p), 0)::int::text`, parent)
 	if got[0] != "0 0" {
 		t.Errorf("children of %s: overlap and gap m² %s, want 0 0", parent, got[0])
 	}

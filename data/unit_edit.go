@@ -55,6 +55,8 @@ type UnitEdit struct {
 	Adjust bool
 	// Version is the version a revert goes back to.
 	Version int
+	// Split is how a split cuts the unit (unit_edit_split.go).
+	Split *UnitSplit
 	// IfMatch holds the revisions (UnitRow.Revision) the caller read; every
 	// unit the edit names must have its current revision among them. Nil
 	// checks nothing (the command line; the API always sends them).
@@ -190,12 +192,18 @@ func (s *Store) editUnits(ctx context.Context, e UnitEdit) (*UnitEditResult, err
 	}
 	opts := UnitImportOptions{Repair: e.Repair, DryRun: e.DryRun, Actor: actorOf(ctx), Reason: e.Reason, Operation: e.Operation}
 	r := &UnitImportReport{}
+	if res.Report != nil {
+		r = res.Report // the fill's own findings (a split's pieces); the rules run on a sound stage only
+	}
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM stage`).Scan(&r.Units); err != nil {
 		return nil, err
 	}
-	if err := checkStage(ctx, tx, tol, opts, r); err != nil {
-		return nil, err
+	if r.OK() {
+		if err := checkStage(ctx, tx, tol, opts, r); err != nil {
+			return nil, err
+		}
 	}
+	r.sortFindings()
 	res.Report, res.Warnings = r, r.Warnings
 	if !r.OK() {
 		res.Seconds = time.Since(start).Seconds()
@@ -258,7 +266,7 @@ WHERE NOT ST_IsEmpty(g) AND $1 <> ''`
 // named are the codes an edit names, which must be current units.
 func (e *UnitEdit) named() ([]string, error) {
 	switch e.Operation {
-	case OpReshape, OpRevert:
+	case OpReshape, OpRevert, OpSplit:
 		return []string{e.Code}, nil
 	case OpRetire:
 		if e.Into == "" {
@@ -373,6 +381,8 @@ func (e *UnitEdit) fill(ctx context.Context, tx pgx.Tx, cur map[string]editUnit,
 		return e.fillMerge(ctx, tx, cur, e.Keep, others, res)
 	case OpCreate:
 		return e.fillCreate(ctx, tx, cur, tol, res)
+	case OpSplit:
+		return e.fillSplit(ctx, tx, cur, tol, res)
 	}
 	return fmt.Errorf("unknown unit edit %q", e.Operation)
 }
@@ -546,8 +556,13 @@ func (e *UnitEdit) recodeChildren(ctx context.Context, tx pgx.Tx, to editUnit, f
 	if err != nil || len(children) == 0 {
 		return err
 	}
+	return e.recode(ctx, tx, to, from, children, res)
+}
+
+// recode moves children (of the units from) under to, as recodeChildren.
+func (e *UnitEdit) recode(ctx context.Context, tx pgx.Tx, to editUnit, from, children []string, res *UnitEditResult) error {
 	level := grid.Level(to.level).Child()
-	rows, err = tx.Query(ctx, `SELECT DISTINCT right(code, 3)::int FROM units WHERE layer = $1 AND length(code) = $3 AND left(code, length($2)) = $2`,
+	rows, err := tx.Query(ctx, `SELECT DISTINCT right(code, 3)::int FROM units WHERE layer = $1 AND length(code) = $3 AND left(code, length($2)) = $2`,
 		e.Layer, to.code, len(to.code)+3)
 	if err != nil {
 		return err
