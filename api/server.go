@@ -140,8 +140,7 @@ type Server struct {
 
 type locatorState struct {
 	*grid.Locator
-	fingerprint string
-	built       time.Time
+	built time.Time
 	// ids maps the row id of every unit version in the locator to its
 	// unit: what a refresh compares the current versions with.
 	ids map[int64]grid.UnitKey
@@ -271,15 +270,7 @@ func (s *Server) Locator() *grid.Locator { return s.locator.Load().Locator }
 func (s *Server) RefreshLocator(ctx context.Context) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
-	fp, err := s.store.UnitsFingerprint(ctx)
-	if err != nil {
-		return fmt.Errorf("units fingerprint: %w", err)
-	}
-	cur := s.locator.Load()
-	if cur != nil && cur.fingerprint == fp {
-		return nil
-	}
-	if cur != nil {
+	if cur := s.locator.Load(); cur != nil {
 		done, err := s.refreshIncremental(ctx, cur)
 		if done || err != nil {
 			return err
@@ -291,7 +282,7 @@ func (s *Server) RefreshLocator(ctx context.Context) error {
 // rebuildLocator builds the locator from every current unit.
 func (s *Server) rebuildLocator(ctx context.Context) error {
 	start := time.Now()
-	ids, units, fp, err := s.store.CurrentUnitVersions(ctx, nil)
+	ids, units, err := s.store.CurrentUnitVersions(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("load units: %w", err)
 	}
@@ -301,7 +292,7 @@ func (s *Server) rebuildLocator(ctx context.Context) error {
 		byID[u.ID] = grid.UnitKey{Layer: u.Layer, Code: u.Code}
 		plain[i] = u.Unit
 	}
-	s.locator.Store(&locatorState{Locator: grid.NewLocator(plain), fingerprint: fp, built: time.Now(), ids: byID})
+	s.locator.Store(&locatorState{Locator: grid.NewLocator(plain), built: time.Now(), ids: byID})
 	took := time.Since(start)
 	s.metrics.locatorBuilt("full", len(units), took)
 	s.log.Info("locator built", "kind", "full", "units", len(units), "seconds", took.Seconds())
@@ -313,9 +304,12 @@ func (s *Server) rebuildLocator(ctx context.Context) error {
 // build follows).
 func (s *Server) refreshIncremental(ctx context.Context, cur *locatorState) (bool, error) {
 	start := time.Now()
-	ids, fresh, fp, err := s.store.CurrentUnitVersions(ctx, func(id int64) bool { _, ok := cur.ids[id]; return ok })
+	ids, fresh, err := s.store.CurrentUnitVersions(ctx, func(id int64) bool { _, ok := cur.ids[id]; return ok })
 	if err != nil {
 		return false, fmt.Errorf("load changed units: %w", err)
+	}
+	if len(fresh) == 0 && len(ids) == len(cur.ids) {
+		return true, nil // every current version is one the locator holds: no change
 	}
 	byID := make(map[int64]grid.UnitKey, len(ids))
 	current := make(map[int64]bool, len(ids))
@@ -336,15 +330,12 @@ func (s *Server) refreshIncremental(ctx context.Context, cur *locatorState) (boo
 			remove = append(remove, k) // replaced (then also in upsert) or retired
 		}
 	}
-	loc := cur.Locator
-	if len(upsert) > 0 || len(remove) > 0 {
-		loc = loc.Apply(upsert, remove)
-	}
+	loc := cur.Locator.Apply(upsert, remove)
 	if loc.Len() != len(ids) || len(byID) != len(ids) {
 		s.log.Warn("incremental locator refresh does not match the store; building it in full", "units", loc.Len(), "current", len(ids))
 		return false, nil
 	}
-	s.locator.Store(&locatorState{Locator: loc, fingerprint: fp, built: time.Now(), ids: byID})
+	s.locator.Store(&locatorState{Locator: loc, built: time.Now(), ids: byID})
 	took := time.Since(start)
 	s.metrics.locatorBuilt("incremental", len(ids), took)
 	s.log.Info("locator built", "kind", "incremental", "units", len(ids), "versions_loaded", len(fresh), "versions_ended", len(remove),

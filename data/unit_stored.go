@@ -20,18 +20,14 @@ type StoredUnit struct {
 }
 
 // CurrentUnitVersions reads, in one snapshot, the row ids of every current
-// unit version, the units fingerprint (as UnitsFingerprint) and the
-// versions among them that known does not hold (every current version when
-// known is nil). A reader that keeps what it loaded by id follows the units
+// unit version and the versions among them that known does not hold (every
+// current version when known is nil). A reader that keeps what it loaded by id follows the units
 // exactly, whatever order concurrent writes committed in and whichever
 // notices it missed: what changed since it last read is the ids it does not
 // know and the ids it knows that are no longer current.
-func (s *Store) CurrentUnitVersions(ctx context.Context, known func(id int64) bool) (ids []int64, fresh []StoredUnit, fp string, err error) {
+func (s *Store) CurrentUnitVersions(ctx context.Context, known func(id int64) bool) (ids []int64, fresh []StoredUnit, err error) {
 	err = s.readSnapshot(ctx, func(tx pgx.Tx) error {
-		ids, fresh, fp = nil, nil, ""
-		if err := tx.QueryRow(ctx, fingerprintSQL).Scan(&fp); err != nil {
-			return fmt.Errorf("units fingerprint: %w", err)
-		}
+		ids, fresh = nil, nil
 		if known == nil {
 			var err error
 			fresh, err = loadStoredUnits(ctx, tx, `WHERE valid_to IS NULL`)
@@ -64,7 +60,7 @@ func (s *Store) CurrentUnitVersions(ctx context.Context, known func(id int64) bo
 		fresh, err = loadStoredUnits(ctx, tx, `WHERE id = ANY($1)`, want)
 		return err
 	})
-	return ids, fresh, fp, err
+	return ids, fresh, err
 }
 
 // loadStoredUnits reads unit versions (by a WHERE clause) with their ids.

@@ -140,3 +140,45 @@ func TestApplyShares(t *testing.T) {
 		t.Errorf("the old locator finds %v, want %s", g, u.Code)
 	}
 }
+
+// A city of 20,000 grids, one of them changed: Apply against NewLocator.
+func benchUnits() []Unit {
+	var us []Unit
+	for i := 0; i < 200; i++ {
+		for j := 0; j < 100; j++ {
+			x, y := 113.8+float64(i)*0.003, 22.5+float64(j)*0.003
+			ring := orb.Ring{}
+			for k := 0; k <= 40; k++ { // 40 vertices, as a drawn grid has
+				f := float64(k%40) / 40
+				switch {
+				case f < 0.25:
+					ring = append(ring, orb.Point{x + f*4*0.003, y})
+				case f < 0.5:
+					ring = append(ring, orb.Point{x + 0.003, y + (f-0.25)*4*0.003})
+				case f < 0.75:
+					ring = append(ring, orb.Point{x + 0.003 - (f-0.5)*4*0.003, y + 0.003})
+				default:
+					ring = append(ring, orb.Point{x, y + 0.003 - (f-0.75)*4*0.003})
+				}
+			}
+			us = append(us, unit(BaseLayer, Grid, fmt.Sprintf("440306%03d%03d%03d", 1+i/100, 1+i%100, 1+j), "", orb.MultiPolygon{{ring}}))
+		}
+	}
+	return us
+}
+
+func BenchmarkNewLocator20k(b *testing.B) {
+	us := benchUnits()
+	for b.Loop() {
+		NewLocator(us)
+	}
+}
+
+func BenchmarkApply20k(b *testing.B) {
+	us := benchUnits()
+	l := NewLocator(us)
+	u := us[5000]
+	for b.Loop() {
+		l.Apply([]Unit{u}, nil)
+	}
+}
