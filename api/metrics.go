@@ -26,8 +26,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec // route, method
 
 	locatorUnits  prometheus.Gauge
-	locatorBuilds prometheus.Counter
-	locatorBuild  prometheus.Gauge // seconds of the last build
+	locatorBuilds *prometheus.CounterVec // by kind: full, incremental
+	locatorBuild  *prometheus.GaugeVec   // seconds of the last build of each kind
 
 	locateSingle prometheus.Counter
 	locateBatch  prometheus.Counter
@@ -69,14 +69,14 @@ func newMetrics(store *data.Store) *metrics {
 			Name: "gridmap_locator_units",
 			Help: "Units in the in-memory locator.",
 		}),
-		locatorBuilds: prometheus.NewCounter(prometheus.CounterOpts{
+		locatorBuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gridmap_locator_builds_total",
-			Help: "Locator builds swapped in (at start and after every change of the units).",
-		}),
-		locatorBuild: prometheus.NewGauge(prometheus.GaugeOpts{
+			Help: "Locator builds swapped in, by kind: full (at start, loading every unit) or incremental (after a change of the units, loading and preparing only the changed ones).",
+		}, []string{"kind"}),
+		locatorBuild: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gridmap_locator_build_seconds",
-			Help: "Time the last locator build took, loading the units included.",
-		}),
+			Help: "Time the last locator build of each kind took, loading the units included.",
+		}, []string{"kind"}),
 		imports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gridmap_imports_total",
 			Help: "Import requests by kind and outcome: ok (2xx), rejected (4xx: parameters or document refused; nothing written), failed (5xx, or a client that left; nothing written).",
@@ -115,6 +115,9 @@ func newMetrics(store *data.Store) *metrics {
 		Name: "gridmap_audit_write_failures_total",
 		Help: "Write requests whose audit log entry could not be stored (each is logged at error level).",
 	})
+	for _, k := range []string{"full", "incremental"} {
+		m.locatorBuilds.WithLabelValues(k)
+	}
 	m.locateSingle = points.WithLabelValues("single")
 	m.locateBatch = points.WithLabelValues("batch")
 	// Every known label combination starts at 0, so rates work from the
@@ -154,11 +157,12 @@ func (m *metrics) eventReported(replayed bool) {
 	}
 }
 
-// locatorBuilt records a locator swapped in.
-func (m *metrics) locatorBuilt(units int, took time.Duration) {
+// locatorBuilt records a locator swapped in, built in full or
+// incrementally.
+func (m *metrics) locatorBuilt(kind string, units int, took time.Duration) {
 	m.locatorUnits.Set(float64(units))
-	m.locatorBuilds.Inc()
-	m.locatorBuild.Set(took.Seconds())
+	m.locatorBuilds.WithLabelValues(kind).Inc()
+	m.locatorBuild.WithLabelValues(kind).Set(took.Seconds())
 }
 
 // imported counts an import request by its answer, reading the status

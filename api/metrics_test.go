@@ -101,7 +101,8 @@ func TestMetrics(t *testing.T) {
 		`gridmap_locate_points_total{mode="single"} 1`,
 		`gridmap_locate_points_total{mode="batch"} 3`,
 		fmt.Sprintf(`gridmap_locator_units %d`, len(units)),
-		`gridmap_locator_builds_total 2`,
+		`gridmap_locator_builds_total{kind="full"} 1`,
+		`gridmap_locator_builds_total{kind="incremental"} 1`,
 		`gridmap_imports_total{kind="units",outcome="ok"} 1`,
 		`gridmap_imports_total{kind="units",outcome="rejected"} 1`,
 		`gridmap_imports_total{kind="units",outcome="failed"} 0`,
@@ -118,7 +119,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for _, name := range []string{`gridmap_db_connections{state="acquired"} `, `gridmap_db_connections{state="idle"} `,
-		`gridmap_db_connections{state="total"} `, `gridmap_db_acquire_wait_seconds_total `, `gridmap_locator_build_seconds `,
+		`gridmap_db_connections{state="total"} `, `gridmap_db_acquire_wait_seconds_total `, `gridmap_locator_build_seconds{kind="full"} `, `gridmap_locator_build_seconds{kind="incremental"} `,
 		`go_goroutines `, `process_cpu_seconds_total `, `gridmap_http_request_duration_seconds_bucket{method="GET",route="/v1/locate",le="0.0001"} `} {
 		if !strings.Contains(m, "\n"+name) {
 			t.Errorf("exposition lacks %s", name)

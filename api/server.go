@@ -140,8 +140,10 @@ type Server struct {
 
 type locatorState struct {
 	*grid.Locator
-	fingerprint string
-	built       time.Time
+	built time.Time
+	// ids maps the row id of every unit version in the locator to its
+	// unit: what a refresh compares the current versions with.
+	ids map[int64]grid.UnitKey
 }
 
 // New builds a server and its locator from the store's current units.
@@ -256,28 +258,89 @@ func (s *Server) HTTPServer() *http.Server {
 // Locator is the current in-memory locator.
 func (s *Server) Locator() *grid.Locator { return s.locator.Load().Locator }
 
-// RefreshLocator rebuilds the locator when the units changed since it was
-// built, and swaps it in; readers never wait.
+// RefreshLocator brings the locator up to the store's current units when
+// they changed since it was built, and swaps the new one in; readers never
+// wait. The first build loads every unit; later ones compare the row ids of
+// the current versions with those the locator holds and load and prepare
+// only the versions it lacks (grid.Locator.Apply): a version's content
+// never changes once written, so the result is the locator a full build
+// would make, whichever writes committed in whatever order and whichever
+// notices were missed. Should the result ever not hold as many units as
+// the store, a full build replaces it.
 func (s *Server) RefreshLocator(ctx context.Context) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
-	fp, err := s.store.UnitsFingerprint(ctx)
-	if err != nil {
-		return fmt.Errorf("units fingerprint: %w", err)
+	if cur := s.locator.Load(); cur != nil {
+		done, err := s.refreshIncremental(ctx, cur)
+		if done || err != nil {
+			return err
+		}
 	}
-	if cur := s.locator.Load(); cur != nil && cur.fingerprint == fp {
-		return nil
-	}
+	return s.rebuildLocator(ctx)
+}
+
+// rebuildLocator builds the locator from every current unit.
+func (s *Server) rebuildLocator(ctx context.Context) error {
 	start := time.Now()
-	units, err := s.store.CurrentUnits(ctx)
+	ids, units, err := s.store.CurrentUnitVersions(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("load units: %w", err)
 	}
-	s.locator.Store(&locatorState{Locator: grid.NewLocator(units), fingerprint: fp, built: time.Now()})
+	byID := make(map[int64]grid.UnitKey, len(ids))
+	plain := make([]grid.Unit, len(units))
+	for i, u := range units {
+		byID[u.ID] = grid.UnitKey{Layer: u.Layer, Code: u.Code}
+		plain[i] = u.Unit
+	}
+	s.locator.Store(&locatorState{Locator: grid.NewLocator(plain), built: time.Now(), ids: byID})
 	took := time.Since(start)
-	s.metrics.locatorBuilt(len(units), took)
-	s.log.Info("locator built", "units", len(units), "seconds", took.Seconds())
+	s.metrics.locatorBuilt("full", len(units), took)
+	s.log.Info("locator built", "kind", "full", "units", len(units), "seconds", took.Seconds())
 	return nil
+}
+
+// refreshIncremental derives the locator from cur and the versions that
+// changed; false when the result does not match the store (then a full
+// build follows).
+func (s *Server) refreshIncremental(ctx context.Context, cur *locatorState) (bool, error) {
+	start := time.Now()
+	ids, fresh, err := s.store.CurrentUnitVersions(ctx, func(id int64) bool { _, ok := cur.ids[id]; return ok })
+	if err != nil {
+		return false, fmt.Errorf("load changed units: %w", err)
+	}
+	if len(fresh) == 0 && len(ids) == len(cur.ids) {
+		return true, nil // every current version is one the locator holds: no change
+	}
+	byID := make(map[int64]grid.UnitKey, len(ids))
+	current := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		current[id] = true
+		if k, ok := cur.ids[id]; ok {
+			byID[id] = k
+		}
+	}
+	upsert := make([]grid.Unit, len(fresh))
+	for i, u := range fresh {
+		byID[u.ID] = grid.UnitKey{Layer: u.Layer, Code: u.Code}
+		upsert[i] = u.Unit
+	}
+	var remove []grid.UnitKey
+	for id, k := range cur.ids {
+		if !current[id] {
+			remove = append(remove, k) // replaced (then also in upsert) or retired
+		}
+	}
+	loc := cur.Locator.Apply(upsert, remove)
+	if loc.Len() != len(ids) || len(byID) != len(ids) {
+		s.log.Warn("incremental locator refresh does not match the store; building it in full", "units", loc.Len(), "current", len(ids))
+		return false, nil
+	}
+	s.locator.Store(&locatorState{Locator: loc, built: time.Now(), ids: byID})
+	took := time.Since(start)
+	s.metrics.locatorBuilt("incremental", len(ids), took)
+	s.log.Info("locator built", "kind", "incremental", "units", len(ids), "versions_loaded", len(fresh), "versions_ended", len(remove),
+		"seconds", took.Seconds())
+	return true, nil
 }
 
 // FollowUnits keeps the locator current when other processes change units:

@@ -95,8 +95,8 @@ func (s *Store) FollowLost(ctx context.Context, channel string, log *slog.Logger
 // UnitsFingerprint changes whenever a unit version is added or closed.
 func (s *Store) UnitsFingerprint(ctx context.Context) (string, error) {
 	var fp string
-	err := s.Pool.QueryRow(ctx, `
-		SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(max(valid_to)::text, '')
-		FROM units`).Scan(&fp)
+	err := s.Pool.QueryRow(ctx, fingerprintSQL).Scan(&fp)
 	return fp, err
 }
+
+const fingerprintSQL = `SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(max(valid_to)::text, '') FROM units`

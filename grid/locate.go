@@ -64,7 +64,8 @@ func (l Location) MarshalJSON() ([]byte, error) {
 
 // Locator answers Locate from memory: an R-tree of unit bounds per layer and
 // level, and a prepared polygon per unit. It is immutable once built; build a
-// new one when units change and swap it in.
+// new one when units change (NewLocator, or Apply for a few changed units)
+// and swap it in.
 type Locator struct {
 	layers []string // sorted, base first
 	trees  map[treeKey]*geo.RTree[int32]
@@ -76,34 +77,80 @@ type treeKey struct {
 	level Level
 }
 
+// UnitKey names a unit in a locator: its layer and code.
+type UnitKey struct{ Layer, Code string }
+
 type located struct {
-	ref    Ref
-	level  Level
-	parent int32 // index of the parent unit, -1 for none
-	prep   *geo.Prepared
+	ref        Ref
+	layer      string
+	level      Level
+	parentCode string
+	parent     int32 // index of the parent unit, -1 for none
+	prep       *geo.Prepared
 }
 
 // NewLocator indexes units (current versions only).
 func NewLocator(units []Unit) *Locator {
-	l := &Locator{trees: map[treeKey]*geo.RTree[int32]{}, units: make([]located, len(units))}
+	us := make([]located, len(units))
+	for i, u := range units {
+		us[i] = prepared(u)
+	}
+	return index(us)
+}
+
+func prepared(u Unit) located {
+	return located{ref: Ref{Code: u.Code, Name: u.Name}, layer: u.Layer, level: u.Level, parentCode: u.ParentCode, prep: geo.Prepare(u.Geometry)}
+}
+
+// Apply derives a new locator from l: the units of upsert added, each
+// replacing the unit of its layer and code if l holds one, and the units
+// named in remove dropped (a key also in upsert is replaced, not dropped).
+// Only the units of upsert are prepared; every other unit shares its
+// prepared polygon with l, which stays as it was and may be read
+// concurrently. The result locates exactly as NewLocator over the same
+// units would.
+func (l *Locator) Apply(upsert []Unit, remove []UnitKey) *Locator {
+	drop := make(map[UnitKey]bool, len(upsert)+len(remove))
+	for _, k := range remove {
+		drop[k] = true
+	}
+	for _, u := range upsert {
+		drop[UnitKey{u.Layer, u.Code}] = true
+	}
+	us := make([]located, 0, len(l.units)+len(upsert))
+	for _, u := range l.units {
+		if !drop[UnitKey{u.layer, u.ref.Code}] {
+			us = append(us, u)
+		}
+	}
+	for _, u := range upsert {
+		us = append(us, prepared(u))
+	}
+	return index(us)
+}
+
+// index links each unit to its parent and builds the R-trees and the
+// layer list over us, which it keeps.
+func index(us []located) *Locator {
+	l := &Locator{trees: map[treeKey]*geo.RTree[int32]{}, units: us}
 	boxes := map[treeKey][]geo.RTreeEntry[int32]{}
 	seen := map[string]bool{}
-	index := make(map[[2]string]int32, len(units))
-	for i, u := range units {
-		index[[2]string{u.Layer, u.Code}] = int32(i)
+	at := make(map[UnitKey]int32, len(us))
+	for i, u := range us {
+		at[UnitKey{u.layer, u.ref.Code}] = int32(i)
 	}
-	for i, u := range units {
-		p := geo.Prepare(u.Geometry)
-		parent, ok := index[[2]string{u.Layer, u.ParentCode}]
-		if !ok || u.ParentCode == "" {
+	for i := range us {
+		u := &us[i]
+		parent, ok := at[UnitKey{u.layer, u.parentCode}]
+		if !ok || u.parentCode == "" {
 			parent = -1
 		}
-		l.units[i] = located{ref: Ref{Code: u.Code, Name: u.Name}, level: u.Level, parent: parent, prep: p}
-		k := treeKey{u.Layer, u.Level}
-		boxes[k] = append(boxes[k], geo.RTreeEntry[int32]{Box: p.Bound, Item: int32(i)})
-		if !seen[u.Layer] {
-			seen[u.Layer] = true
-			l.layers = append(l.layers, u.Layer)
+		u.parent = parent
+		k := treeKey{u.layer, u.level}
+		boxes[k] = append(boxes[k], geo.RTreeEntry[int32]{Box: u.prep.Bound, Item: int32(i)})
+		if !seen[u.layer] {
+			seen[u.layer] = true
+			l.layers = append(l.layers, u.layer)
 		}
 	}
 	for k, b := range boxes {

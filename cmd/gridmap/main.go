@@ -10,6 +10,7 @@
 //	gridmap bench objects         1.6 M objects vs a raw COPY of the same rows
 //	gridmap bench events          the reporting rate and the stream's delivery latency
 //	gridmap bench memory          peak RSS of a server under oversized inputs
+//	gridmap bench edits           unit edits (reshape, merge) on the full city with 200,000 objects
 //	gridmap export pmtiles        a PMTiles archive of the tilesets
 //	gridmap token create|list     API tokens: created (the token shown once), listed
 //	gridmap token revoke NAME     revoke an API token on every server at once
@@ -48,6 +49,7 @@ commands:
   bench objects        time a 1.6 M-object import against a raw COPY of the same rows
   bench events         the reporting rate over HTTP and the stream's delivery latency (see gridmap bench events -h)
   bench memory         peak RSS of a server under oversized imports and idle subscribers
+  bench edits          p50/p95 of unit edits through the API and the locator refresh, full vs incremental
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
   token create --name NAME --role ROLE [--scope 440306,440307001] [--expires 90d|2027-06-30|RFC3339]
                        create an API token; the token alone on stdout, shown once
