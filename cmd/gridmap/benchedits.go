@@ -142,10 +142,41 @@ func benchEdits(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	fmt.Println("split: pending (POST /v1/units/{code}:split is not on main yet)")
+	// Split: a grid no run has touched yet, cut by a north-south line
+	// through a point inside it.
+	rows, err := b.s.Pool.Query(ctx, `
+		SELECT code, ST_X(p), ST_YMin(geom) - 0.001, ST_YMax(geom) + 0.001
+		FROM (SELECT code, geom, ST_PointOnSurface(geom) AS p FROM units
+		      WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid' AND version = 1 ORDER BY md5(code || 'split') LIMIT $1) g`, *runs)
+	if err != nil {
+		return err
+	}
+	type cut struct {
+		code      string
+		x, y0, y1 float64
+	}
+	var cuts []cut
+	for rows.Next() {
+		var c cut
+		if err := rows.Scan(&c.code, &c.x, &c.y0, &c.y1); err != nil {
+			rows.Close()
+			return err
+		}
+		cuts = append(cuts, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range cuts {
+		body := fmt.Sprintf(`{"line":{"type":"LineString","coordinates":[[%.9f,%.9f],[%.9f,%.9f]]},"reason":"bench"}`, c.x, c.y0, c.x, c.y1)
+		if err := b.edit(ctx, "split", http.MethodPost, "/v1/units/"+c.code+":split", body, c.code); err != nil {
+			return err
+		}
+	}
 
 	fmt.Printf("%-8s %5s %9s %9s %9s %12s %12s %13s %13s\n", "edit", "runs", "p50 ms", "p95 ms", "max ms", "store p50", "store p95", "locator p50", "locator p95")
-	for _, op := range []string{"reshape", "merge"} {
+	for _, op := range []string{"reshape", "merge", "split"} {
 		l, st, loc := b.lat[op], b.store[op], b.locator[op]
 		sortDurations(l)
 		sortDurations(st)
