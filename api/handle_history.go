@@ -31,20 +31,37 @@ type historyFeature struct {
 
 type historyProps struct {
 	unitProps
-	ValidTo      *string `json:"valid_to"`
-	ChangedBy    string  `json:"changed_by"`
-	ChangeReason string  `json:"change_reason"`
+	ValidTo      *string  `json:"valid_to"`
+	ChangedBy    string   `json:"changed_by"`
+	ChangeReason string   `json:"change_reason"`
+	Operation    string   `json:"operation"`
+	RelatedCodes []string `json:"related_codes"`
+	// Of a closed version (null while it is current).
+	ClosedBy       *string  `json:"closed_by"`
+	CloseReason    *string  `json:"close_reason"`
+	CloseOperation *string  `json:"close_operation"`
+	CloseRelated   []string `json:"close_related"`
 }
 
 func toHistoryFeature(v data.UnitVersion) historyFeature {
 	f := toUnitFeature(v.UnitRow)
+	related := v.RelatedCodes
+	if related == nil {
+		related = []string{}
+	}
+	closeRelated := v.CloseRelated
+	if closeRelated == nil && v.ValidTo != nil {
+		closeRelated = []string{}
+	}
 	return historyFeature{Type: "Feature", ID: fmt.Sprintf("%s@%d", v.Code, v.Version), Geometry: f.Geometry,
-		Properties: historyProps{unitProps: f.Properties, ValidTo: v.ValidTo, ChangedBy: v.ChangedBy, ChangeReason: v.ChangeReason}}
+		Properties: historyProps{unitProps: f.Properties, ValidTo: v.ValidTo, ChangedBy: v.ChangedBy, ChangeReason: v.ChangeReason,
+			Operation: v.Operation, RelatedCodes: related,
+			ClosedBy: v.ClosedBy, CloseReason: v.CloseReason, CloseOperation: v.CloseOperation, CloseRelated: closeRelated}}
 }
 
 // unitHistory: GET /v1/units/{code}/history?layer=&geometry= — every
-// version of the unit, oldest first; 404 for a code that never named a
-// unit of the layer.
+// version of the unit, oldest first, a retired unit's included; 404 for a
+// code that never named a unit of the layer.
 func (s *Server) unitHistory(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if err := onlyParams(q, "layer", "geometry"); err != nil {

@@ -44,6 +44,13 @@ type historyFeature struct {
 		ValidTo      *string `json:"valid_to"`
 		ChangedBy    string  `json:"changed_by"`
 		ChangeReason string  `json:"change_reason"`
+		// What made and what closed the version (edits).
+		Operation      string   `json:"operation"`
+		RelatedCodes   []string `json:"related_codes"`
+		ClosedBy       *string  `json:"closed_by"`
+		CloseReason    *string  `json:"close_reason"`
+		CloseOperation *string  `json:"close_operation"`
+		CloseRelated   []string `json:"close_related"`
 	} `json:"properties"`
 }
 

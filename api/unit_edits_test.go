@@ -376,7 +376,7 @@ func neighbourOf(t *testing.T, e *apiEnv, code string) string {
 		WHERE a.valid_to IS NULL AND a.layer = 'base' AND a.code = $1 ORDER BY b.code LIMIT 1`, code)[0]
 }
 
-// TestEditConcurrentReshapes: 40 reshapes with neighbours=adjust of the
+// TestEditConcurrentReshapes: 50 reshapes with neighbours=adjust of the
 // grids of one community against each other, all at once, each with the
 // ETag read before any ran. Row locks serialise them; the losers are 412
 // (or 409); nothing overlaps and nothing is left uncovered; every grid's
@@ -390,7 +390,7 @@ func TestEditConcurrentReshapes(t *testing.T) {
 	grids := sqlStrings(t, e.store, `SELECT code FROM units WHERE valid_to IS NULL AND parent_code = $1 ORDER BY code`, parent)
 	type job struct{ code, body, tag string }
 	var jobs []job
-	for i := range 40 {
+	for i := range 50 {
 		g := grids[i%len(grids)]
 		n := neighbourOf(t, e, g)
 		geom, _, _ := grabFrom(t, e, g, n, 0.0001*float64(1+i/len(grids)))

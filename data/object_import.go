@@ -77,7 +77,8 @@ func (s *Store) ImportObjects(ctx context.Context, in geo.Stream, o ObjectImport
 		return nil, err
 	}
 	defer tx.Rollback(context.Background())
-	// Units stay as they are while objects are assigned to them.
+	// No import of units runs meanwhile (it holds this lock exclusively);
+	// edits may, and lockStageGrids orders the import against them.
 	if err := lockUnits(ctx, tx, true); err != nil {
 		return nil, err
 	}
@@ -164,7 +165,14 @@ func (s *Store) stageObjects(ctx context.Context, tx pgx.Tx, imp *objectImport) 
 	if err != nil {
 		return err
 	}
-	grids, err := loadUnits(ctx, tx, `WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid'`)
+	// The grids the points are located among, as lockStageGrids compares
+	// them with the grids it locks.
+	if _, err := tx.Exec(ctx, `
+		CREATE TEMP TABLE obj_grids ON COMMIT DROP AS
+		SELECT id FROM units WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid'`); err != nil {
+		return err
+	}
+	grids, err := loadUnits(ctx, tx, `WHERE id IN (SELECT id FROM obj_grids)`)
 	if err != nil {
 		return err
 	}
@@ -213,6 +221,12 @@ func (imp *objectImport) checkStage(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("assign lines and polygons: %w", err)
 	}
 	trace("assign", imp.start)
+	// Edits may change grids meanwhile: lock those the rows are in, and
+	// assign again what an edit committed before the locks moved.
+	if err := lockStageGrids(ctx, tx); err != nil {
+		return err
+	}
+	trace("lock grids", imp.start)
 	// Rules that need the whole set: a component or house code names the
 	// district the object lies in; a code appears once per file.
 	return imp.stageRejects(ctx, tx, `

@@ -194,9 +194,10 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 	if ruleErr != nil && len(ifMatch) == 0 {
 		return nil, false, ruleErr
 	}
-	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		// Grids stay as they are until this object is assigned and stored
-		// (a units import holds the same lock exclusively).
+	write := func(tx pgx.Tx) error {
+		// No import of units runs until this object is stored (it holds
+		// this lock exclusively); edits may, and assignLocked orders this
+		// write against them.
 		if err := lockUnits(ctx, tx, true); err != nil {
 			return err
 		}
@@ -218,8 +219,8 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 		if !valid {
 			return invalid("geometry", "invalid geometry: %s", reason)
 		}
-		var g *string
-		if err := tx.QueryRow(ctx, `SELECT gridmap_assign(ST_GeomFromEWKB($1))`, wkb).Scan(&g); err != nil {
+		g, err := assignLocked(ctx, tx, wkb)
+		if err != nil {
 			return err
 		}
 		o.Grid = deref(g)
@@ -230,7 +231,6 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 			return err
 		}
 		const returning = ` RETURNING ` + objectColumns + `, ` + objectETag
-		var err error
 		switch mode {
 		case saveCreate:
 			row, err = scanObjectETag(tx.QueryRow(ctx, `
@@ -261,7 +261,10 @@ func (s *Store) saveObject(ctx context.Context, o *grid.Object, mode saveMode, i
 				attrs = EXCLUDED.attrs, grid_code = EXCLUDED.grid_code, updated_at = now(), updated_by = EXCLUDED.updated_by`+returning+`, xmax = 0`,
 			o.Code, o.Class, wkb, string(o.Attrs), g, actorOf(ctx)), &created)
 		return err
-	})
+	}
+	// A deadlock with an edit (which re-assigns objects while holding the
+	// grids this write waits for) is retried.
+	err = retryTx(ctx, func() error { return pgx.BeginFunc(ctx, s.Pool, write) })
 	if err != nil {
 		return nil, false, err
 	}

@@ -91,6 +91,8 @@ type UnitEditResult struct {
 	// Report holds the findings; when it is not OK nothing was written
 	// and the rest of the result is empty.
 	Report *UnitImportReport `json:"-"`
+	// straddlers are the children an edit would cut (moveChildren).
+	straddlers []grid.Violation
 }
 
 // UnitETag is the ETag of a unit's revision as the API sends it for a
@@ -174,6 +176,9 @@ func (s *Store) editUnits(ctx context.Context, e UnitEdit) (*UnitEditResult, err
 	if err := e.fill(ctx, tx, cur, tol, res); err != nil {
 		return nil, err
 	}
+	if err := e.moveChildren(ctx, tx, tol, res); err != nil {
+		return nil, err
+	}
 	// Every unit written or retired passes the guard before anything else
 	// is learnt of it; professional layers' codes are their own (their
 	// writers are admins, checked by the API).
@@ -203,6 +208,7 @@ func (s *Store) editUnits(ctx context.Context, e UnitEdit) (*UnitEditResult, err
 			return nil, err
 		}
 	}
+	res.reportStraddlers(r)
 	r.sortFindings()
 	res.Report, res.Warnings = r, r.Warnings
 	if !r.OK() {
@@ -556,11 +562,12 @@ func (e *UnitEdit) recodeChildren(ctx context.Context, tx pgx.Tx, to editUnit, f
 	if err != nil || len(children) == 0 {
 		return err
 	}
-	return e.recode(ctx, tx, to, from, children, res)
+	return e.recodeUnder(ctx, tx, to, children, res)
 }
 
-// recode moves children (of the units from) under to, as recodeChildren.
-func (e *UnitEdit) recode(ctx context.Context, tx pgx.Tx, to editUnit, from, children []string, res *UnitEditResult) error {
+// recodeUnder moves the current units children (of one level) under to,
+// as recodeChildren tells.
+func (e *UnitEdit) recodeUnder(ctx context.Context, tx pgx.Tx, to editUnit, children []string, res *UnitEditResult) error {
 	level := grid.Level(to.level).Child()
 	rows, err := tx.Query(ctx, `SELECT DISTINCT right(code, 3)::int FROM units WHERE layer = $1 AND length(code) = $3 AND left(code, length($2)) = $2`,
 		e.Layer, to.code, len(to.code)+3)
@@ -617,13 +624,13 @@ func (e *UnitEdit) recode(ctx context.Context, tx pgx.Tx, to editUnit, from, chi
 	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO stage (feature, layer, code, level, name, parent_code, complete, geom, related)
-		SELECT NULL, u.layer, m.new, u.level, u.name, CASE WHEN u.parent_code = ANY($4) THEN $5 ELSE coalesce(p.new, u.parent_code) END,
+		SELECT NULL, u.layer, m.new, u.level, u.name, CASE WHEN u.code = ANY($4) THEN $5 ELSE coalesce(p.new, u.parent_code) END,
 		       u.complete, u.geom, ARRAY[u.code]
 		FROM units u
 		JOIN unnest($2::text[], $3::text[]) AS m(old, new) ON m.old = u.code
 		LEFT JOIN unnest($2::text[], $3::text[]) AS p(old, new) ON p.old = u.parent_code
 		WHERE u.valid_to IS NULL AND u.layer = $1`,
-		e.Layer, olds, news, from, to.code); err != nil {
+		e.Layer, olds, news, children, to.code); err != nil {
 		return fmt.Errorf("re-code children: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO retire (layer, code, related) SELECT $1, old, ARRAY[new] FROM unnest($2::text[], $3::text[]) AS m(old, new)`,

@@ -135,7 +135,7 @@ func (e *UnitEdit) fillSplit(ctx context.Context, tx pgx.Tx, cur map[string]edit
 			return fmt.Errorf("stage split: %w", err)
 		}
 		if p.i != keep && len(p.children) > 0 {
-			if err := e.recode(ctx, tx, editUnit{code: p.code, level: u.level}, []string{e.Code}, p.children, res); err != nil {
+			if err := e.recodeUnder(ctx, tx, editUnit{code: p.code, level: u.level}, p.children, res); err != nil {
 				return err
 			}
 		}

@@ -34,10 +34,21 @@ type UnitVersion struct {
 	ValidTo      *string // RFC 3339 (µs); nil for the current version
 	ChangedBy    string
 	ChangeReason string
+	// Operation made the version ("import", or an edit); RelatedCodes are
+	// the codes it came from (the sibling a reshape took area from, the
+	// units merged into it, the old code of a re-coded unit).
+	Operation    string
+	RelatedCodes []string
+	// Of a closed version: who closed it, why, by which operation, and
+	// the codes its area or identity went to (nil while it is current; a
+	// version closed before edits were recorded has none).
+	ClosedBy, CloseReason, CloseOperation *string
+	CloseRelated                          []string
 }
 
-// UnitHistory returns every version of a unit, oldest first; ErrNotFound
-// when the code never named a unit of the layer.
+// UnitHistory returns every version of a unit, oldest first (a retired
+// unit's too: its last version is closed); ErrNotFound when the code never
+// named a unit of the layer.
 func (s *Store) UnitHistory(ctx context.Context, layer, code string, m GeometryMode) ([]UnitVersion, error) {
 	if layer == "" {
 		layer = grid.BaseLayer
@@ -45,7 +56,8 @@ func (s *Store) UnitHistory(ctx context.Context, layer, code string, m GeometryM
 	rows, err := s.Pool.Query(ctx, `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
 	        to_char(valid_from AT TIME ZONE 'UTC', `+rfc3339Micro+`), to_char(valid_to AT TIME ZONE 'UTC', `+rfc3339Micro+`),
 	        changed_by, change_reason, `+geometryExpr(m)+`,
-	        md5(ROW(layer, code, version, extract(epoch FROM valid_from))::text)
+	        md5(ROW(layer, code, version, extract(epoch FROM valid_from))::text),
+	        operation, related_codes, closed_by, close_reason, close_operation, close_related
 	    FROM units WHERE layer = $1 AND code = $2 ORDER BY valid_from, version`, layer, code)
 	if err != nil {
 		return nil, err
@@ -56,7 +68,8 @@ func (s *Store) UnitHistory(ctx context.Context, layer, code string, m GeometryM
 		var level string
 		var g *string
 		if err := rows.Scan(&v.Layer, &v.Code, &v.Name, &level, &v.ParentCode, &v.Complete, &v.AreaM2, &v.Version,
-			&v.ValidFrom, &v.ValidTo, &v.ChangedBy, &v.ChangeReason, &g, &v.Revision); err != nil {
+			&v.ValidFrom, &v.ValidTo, &v.ChangedBy, &v.ChangeReason, &g, &v.Revision,
+			&v.Operation, &v.RelatedCodes, &v.ClosedBy, &v.CloseReason, &v.CloseOperation, &v.CloseRelated); err != nil {
 			return err
 		}
 		v.Level = grid.Level(level)

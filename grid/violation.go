@@ -16,6 +16,7 @@ const (
 	RuleOutsideParent   = "outside_parent"   // part of a child lies outside its parent
 	RuleOverlap         = "overlap"          // two units of a level overlap
 	RuleGap             = "gap"              // part of a parent no child covers
+	RuleStraddles       = "straddles"        // an edit would cut a child between parents
 )
 
 // Severity of a finding: errors stop an import, warnings do not.
