@@ -82,11 +82,11 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
   page.setDefaultTimeout(WAIT);
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  // The browser logs every non-2xx answer; the one 422 expected (the
-  // violation's dry run) is counted apart.
+  // The browser logs every non-2xx answer; the two refusals expected (the
+  // overlap's 422 and the stale edit's 412, both dry runs) are counted apart.
   const refused = [];
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('status of 422')) problems.push(`console error: ${m.text()}`); });
-  page.on('response', (r) => { if (r.status() === 422) refused.push(r.url().replace(BASE, '')); });
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of (422|412)/.test(m.text())) problems.push(`console error: ${m.text()}`); });
+  page.on('response', (r) => { if (r.status() === 422 || r.status() === 412) refused.push(`${r.status()} ${r.url().replace(BASE, '')}`); });
   const unitTiles = [];
   page.on('request', (r) => { if (r.url().includes('/tiles/units/')) unitTiles.push(r.url()); });
   const shot = (name) => page.screenshot({ path: join(SHOTS, `editor-${name}.png`) });
@@ -275,6 +275,64 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     await shot('9-reshape-saved');
   });
 
+  await t.test('revert: the reshaped grid back to its first version from the history list, previewed, saved', async () => {
+    const pair = neighbourPair(byParent.get(communities[2]), []);
+    const { a, b } = pair;
+    await selected(a.properties.code);
+    assert.equal(await page.$$eval('#history li', (l) => l.length), 2);
+    await page.click('#history li[data-version="1"] button.revert');
+    await previewState(['preview']);
+    assert.equal(await page.getAttribute('#preview', 'data-operation'), 'revert');
+    assert.match(await field('written'), new RegExp(`${b.properties.code} v3`));
+    await saveWith('浏览器测试：恢复原边界');
+    const na = await api(`/v1/units/${a.properties.code}?geometry=none`);
+    const nb = await api(`/v1/units/${b.properties.code}?geometry=none`);
+    assert.equal(na.properties.version, 3);
+    assert.ok(Math.abs(na.properties.area_m2 - a.properties.area_m2) < 1, `reverted area ${na.properties.area_m2}, want ${a.properties.area_m2}`);
+    assert.ok(Math.abs(nb.properties.area_m2 - b.properties.area_m2) < 1, `neighbour's area ${nb.properties.area_m2}, want ${b.properties.area_m2}`);
+    assert.equal(await page.$$eval('#history li', (l) => l.length), 3);
+    await settled();
+    await shot('10-reverted');
+  });
+
+  await t.test('stale: someone else saves first; the dry run shows the 412 and 重新加载 lets the clerk redo it', async () => {
+    const pair = neighbourPair(byParent.get(communities[3]), []);
+    assert.ok(pair, `no neighbouring grids in ${communities[3]}`);
+    const { a, b } = pair;
+    // Picked by a search on its name.
+    await page.fill('#search-input', a.properties.name);
+    await page.press('#search-input', 'Enter');
+    await page.click(`#search-results li[data-code="${a.properties.code}"]`);
+    await selected(a.properties.code);
+    await settled();
+    const merge = async () => {
+      await page.click('#tool-merge');
+      const [x, y] = await px(middle(b.geometry));
+      await page.mouse.click(x, y);
+      await page.waitForSelector(`#merge-list li[data-code="${b.properties.code}"]`, { timeout: WAIT });
+      await page.click('#preview-btn');
+    };
+    // Another clerk renames the grid meanwhile.
+    const got = await fetch(`${BASE}/v1/units/${a.properties.code}?geometry=none`, { headers: { Authorization: `Bearer ${ADMIN}` } });
+    const put = await fetch(`${BASE}/v1/units/${a.properties.code}?reason=${encodeURIComponent('另一位编辑改名')}`, {
+      method: 'PUT', headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json', 'If-Match': got.headers.get('etag') },
+      body: JSON.stringify({ type: 'Feature', properties: { name: `${a.properties.name}（改）` } }),
+    });
+    assert.equal(put.status, 200, await put.text());
+    await merge();
+    await previewState(['stale']);
+    assert.ok(await page.isVisible('#reload'));
+    assert.ok(await page.isDisabled('#save'));
+    await shot('11-stale');
+    await page.click('#reload');
+    await selected(a.properties.code);
+    await page.waitForFunction(() => /版本 v2/.test(document.getElementById('unit-version').textContent), null, { timeout: WAIT });
+    await merge();
+    await previewState(['preview']);
+    assert.equal(await field('retired'), b.properties.code);
+    await page.click('#tool-cancel');
+  });
+
   await t.test('the time slider back to before the split shows the old boundary', async () => {
     await page.evaluate((c) => window.editor.select(c), splitCode);
     await selected(splitCode);
@@ -294,7 +352,7 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     assert.ok(then.includes(splitCode) && !then.includes(splitNew), `as of ${asOf} the grids rendered are ${then}`);
     assert.match(await page.textContent('#unit-version'), /版本 v1/);
     assert.ok(await page.isDisabled('#tool-split'), 'editing is possible in the past');
-    await shot('10-as-of');
+    await shot('12-as-of');
     await page.fill('#asof', '2');
     await page.dispatchEvent('#asof', 'change');
     await page.waitForFunction(() => !document.body.dataset.asOf, null, { timeout: WAIT });
@@ -303,9 +361,9 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     assert.ok((await gridsNow()).includes(splitNew));
   });
 
-  await t.test('no page errors; one 422, the overlap\'s dry run', () => {
+  await t.test('no page errors; one 422 (the overlap) and one 412 (the stale edit), both dry runs', () => {
     assert.deepEqual(problems, []);
-    assert.equal(refused.length, 1, `422 answers: ${refused}`);
-    assert.match(refused[0], /dry_run=true/);
+    assert.deepEqual(refused.map((r) => r.slice(0, 3)), ['422', '412'], `refusals: ${refused}`);
+    for (const r of refused) assert.match(r, /dry_run=true/);
   });
 });
