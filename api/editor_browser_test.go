@@ -40,8 +40,8 @@ func TestEditorInBrowser(t *testing.T) {
 		"GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_SCREENSHOTS="+shots)
 
 	edited := sqlStrings(t, store, `SELECT DISTINCT parent_code FROM units WHERE layer = 'base' AND change_reason LIKE '浏览器测试%' ORDER BY 1`)
-	if len(edited) != 3 {
-		t.Errorf("parents of the units the editor saved: %v, want 3 (split, merge, reshape)", edited)
+	if len(edited) != 5 {
+		t.Errorf("parents of the units the editor saved: %v, want 5 (split, merge, reshape and revert, retire, create)", edited)
 	}
 	e := &apiEnv{t: t, store: store}
 	for _, parent := range sqlStrings(t, store, `SELECT DISTINCT parent_code FROM units WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid' ORDER BY 1`) {

@@ -2,7 +2,8 @@
 // search by code or name), see its chain, version, last change, children
 // and history; reshape it (terra-draw's select mode, its vertices snapping
 // to the neighbours' vertices and edges), split it with a drawn line, merge
-// adjacent siblings, revert to a version. Every edit goes to the API as a
+// adjacent siblings, retire it into a sibling, create a sibling (drawn in a
+// gap, or carved out of the neighbours), revert to a version. Every edit goes to the API as a
 // dry run first: the panel shows what it would do (units written and
 // retired, new codes, objects and open events moved) and the map its
 // changed area, or each violation drawn with its rule and message; Save is
@@ -38,6 +39,7 @@ const st = {
   tool: '', // '', 'reshape', 'split', 'merge'
   drawId: null, // the terra-draw feature being edited
   merge: [], // codes to merge (the unit first)
+  into: '', // the sibling a retired unit goes into
   keep: '', // the code that survives a merge
   pending: null, // the last edit previewed: {kind, params, req}
   outcome: null, // its outcome (preview.js outcomeOf)
@@ -191,14 +193,23 @@ async function setAsOf(asOf) {
 
 function updateTools() {
   const can = Boolean(st.unit) && !st.asOf;
-  for (const t of ['reshape', 'split', 'merge']) {
+  for (const t of TOOLS) {
     $(`tool-${t}`).disabled = !can;
     $(`tool-${t}`).classList.toggle('active', st.tool === t);
   }
   $('tool-cancel').disabled = !st.tool;
   $('merge-box').hidden = st.tool !== 'merge';
-  $('preview-btn').disabled = !st.tool || (st.tool === 'merge' && st.merge.length < 2) || (st.tool === 'split' && !lineDrawn());
+  $('retire-box').hidden = st.tool !== 'retire';
+  $('create-box').hidden = st.tool !== 'create';
+  $('preview-btn').disabled = !st.tool || (st.tool === 'merge' && st.merge.length < 2) || (st.tool === 'split' && !lineDrawn())
+    || (st.tool === 'retire' && !st.into) || (st.tool === 'create' && !(polygonDrawn() && $('create-name').value.trim()));
   document.body.dataset.tool = st.tool;
+}
+
+const TOOLS = ['reshape', 'split', 'merge', 'retire', 'create'];
+
+function polygonDrawn() {
+  return draw.getSnapshot().some((f) => f.properties.mode === 'polygon' && !f.properties.currentlyDrawing);
 }
 
 function lineDrawn() {
@@ -209,6 +220,8 @@ const HINT = {
   reshape: '拖动顶点调整边界（靠近相邻单元的顶点或边时自动吸附）；拖动边中点可插入顶点。然后点“预览”。',
   split: '在地图上依次点击，画一条从单元一侧穿到另一侧的切线，回车结束。',
   merge: '在地图上点击要合并的相邻同级单元，并选择保留的编码。',
+  retire: '在地图上点击一个相邻的同级单元：本单元撤销，范围并入该单元。',
+  create: '在上级单元内依次点击画出新单元的边界（吸附到相邻单元），点击起点闭合；勾选“邻接网格自动调整”时新单元从相邻单元中划出。',
 };
 
 function startTool(tool) {
@@ -226,6 +239,11 @@ function startTool(tool) {
     draw.selectFeature(res.id);
   } else if (tool === 'split') {
     draw.setMode('linestring');
+  } else if (tool === 'create') {
+    draw.setMode('polygon');
+  } else if (tool === 'retire') {
+    st.into = '';
+    $('retire-into').textContent = '（在地图上点击一个相邻的同级单元）';
   } else if (tool === 'merge') {
     st.merge = [st.unit.properties.code];
     st.keep = st.unit.properties.code;
@@ -240,6 +258,7 @@ function cancelTool() {
   st.drawId = null;
   st.merge = [];
   st.keep = '';
+  st.into = '';
   st.pending = null;
   st.outcome = null;
   $('tool-hint').textContent = '';
@@ -274,6 +293,11 @@ function currentEdit() {
     return { kind: 'split', params: { code, line: f.geometry } };
   }
   if (st.tool === 'merge') return { kind: 'merge', params: { codes: [...st.merge], keep: st.keep } };
+  if (st.tool === 'retire') return { kind: 'retire', params: { code, into: st.into } };
+  if (st.tool === 'create') {
+    const f = draw.getSnapshot().find((g) => g.properties.mode === 'polygon');
+    return { kind: 'create', params: { parent: st.unit.properties.parent_code, name: $('create-name').value.trim(), geometry: f.geometry } };
+  }
   return null;
 }
 
@@ -357,11 +381,12 @@ function showOutcome(o, kind, params) {
     body.replaceChildren(el('p', { class: 'msg' }, o.message));
   }
   updateSave();
+  box.scrollIntoView({ block: 'nearest' });
 }
 
 function drawProposal(kind, params) {
   let g = null;
-  if (kind === 'reshape') g = params.geometry;
+  if (kind === 'reshape' || kind === 'create') g = params.geometry;
   else if (kind === 'split') g = params.line;
   map.getSource('ed-proposal').setData(g ? { type: 'Feature', properties: {}, geometry: g } : EMPTY);
 }
@@ -390,7 +415,7 @@ async function save() {
   }
   st.outcome = o;
   if (o.kind !== 'preview') { showOutcome(o, p.kind, p.params); return; }
-  const keep = p.kind === 'merge' ? p.params.keep : st.unit.properties.code;
+  const keep = p.kind === 'merge' ? p.params.keep : p.kind === 'retire' ? p.params.into : p.kind === 'create' ? o.newCodes[0] : st.unit.properties.code;
   const kind = p.kind;
   const params = p.params;
   $('reason').value = '';
@@ -408,13 +433,25 @@ function refreshTiles() {
 // ---- map clicks and search ----
 
 async function onClick(e) {
-  if (st.tool === 'reshape' || st.tool === 'split') return;
+  if (st.tool === 'reshape' || st.tool === 'split' || st.tool === 'create') return;
   if (e.originalEvent && e.originalEvent.target !== map.getCanvas()) return;
   const level = $('pick-level').value;
   try {
     const here = await getJSON(`/v1/locate?lon=${e.lngLat.lng.toFixed(7)}&lat=${e.lngLat.lat.toFixed(7)}${asOfQ()}`);
     const u = here[level];
     if (!u) return;
+    if (st.tool === 'retire') {
+      const sib = st.siblings.find((f) => f.properties.code === u.code);
+      if (!sib || u.code === st.unit.properties.code) { toast(`${u.name} 不是 ${st.unit.properties.name} 的相邻同级单元`); return; }
+      st.into = u.code;
+      $('retire-into').textContent = `${sib.properties.name} ${u.code}`;
+      $('retire-into').dataset.code = u.code;
+      st.merge = [st.unit.properties.code, u.code];
+      st.keep = u.code;
+      drawMerge();
+      updateTools();
+      return;
+    }
     if (st.tool === 'merge') {
       const sib = st.siblings.find((f) => f.properties.code === u.code);
       if (!sib) { toast(`${u.name} 不是 ${st.unit.properties.name} 的同级单元，不能合并`); return; }
@@ -474,7 +511,7 @@ function startDraw() {
   draw = new TerraDraw({
     adapter: new TerraDrawMapLibreGLAdapter({ map, coordinatePrecision: 9 }),
     modes: [
-      new TerraDrawPolygonMode(),
+      new TerraDrawPolygonMode({ snapping, styles: { fillColor: '#7ee0c3', fillOpacity: 0.25, outlineColor: '#ffc27a', outlineWidth: 3, closingPointColor: '#ffc27a' } }),
       new TerraDrawLineStringMode({ snapping, styles: { lineStringColor: '#ffc27a', lineStringWidth: 3, closingPointColor: '#ffc27a' } }),
       new TerraDrawSelectMode({
         flags: {
@@ -488,7 +525,7 @@ function startDraw() {
   draw.start();
   draw.setMode('static');
   draw.on('finish', (id, ctx) => {
-    if (ctx && ctx.mode === 'linestring') { draw.setMode('static'); updateTools(); }
+    if (ctx && (ctx.mode === 'linestring' || (ctx.mode === 'polygon' && st.tool === 'create'))) { draw.setMode('static'); updateTools(); }
   });
 }
 
@@ -499,7 +536,8 @@ function wire() {
     if (e.error && e.error.status === 401) { check(); return; }
     toast(`地图错误: ${e.error && e.error.message ? e.error.message : e}`);
   });
-  for (const t of ['reshape', 'split', 'merge']) $(`tool-${t}`).onclick = () => startTool(t);
+  for (const t of TOOLS) $(`tool-${t}`).onclick = () => startTool(t);
+  $('create-name').addEventListener('input', updateTools);
   $('tool-cancel').onclick = () => { cancelTool(); drawUnit(); };
   $('preview-btn').onclick = () => preview();
   $('save').onclick = () => save();

@@ -333,6 +333,63 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     await page.click('#tool-cancel');
   });
 
+  await t.test('retire: a grid retired into the neighbour clicked on the map, previewed, saved', async () => {
+    const pair = neighbourPair(byParent.get(communities[3]), []);
+    const { a, b } = pair;
+    const objs = (await objectsIn(a.properties.code)) + (await objectsIn(b.properties.code));
+    await selected(a.properties.code);
+    await page.click('#tool-retire');
+    const [x, y] = await px(middle(b.geometry));
+    await page.mouse.click(x, y);
+    await page.waitForSelector(`#retire-into[data-code="${b.properties.code}"]`, { timeout: WAIT });
+    await page.click('#preview-btn');
+    await previewState(['preview']);
+    assert.equal(await field('retired'), a.properties.code);
+    await settled();
+    await shot('13-retire-preview');
+    await saveWith('浏览器测试：撤销网格并入相邻网格');
+    await selected(b.properties.code);
+    await api(`/v1/units/${a.properties.code}`, 404);
+    const kept = await api(`/v1/units/${b.properties.code}?geometry=none`);
+    const sum = a.properties.area_m2 + b.properties.area_m2;
+    assert.ok(Math.abs(kept.properties.area_m2 - sum) < sum * 0.001, `area ${kept.properties.area_m2}, want ${sum}`);
+    assert.equal(await objectsIn(b.properties.code), objs);
+  });
+
+  await t.test('create: a new grid drawn inside a grid, carved out of it (neighbours adjusting), previewed, saved', async () => {
+    const c = byParent.get(communities[4])[0];
+    await page.evaluate((code) => window.editor.select(code), c.properties.code);
+    await selected(c.properties.code);
+    await settled();
+    await page.click('#tool-create');
+    // A small triangle around the grid's middle.
+    const [mx, my] = middle(c.geometry);
+    const xs = ring(c.geometry).map((p) => p[0]);
+    const d = (Math.max(...xs) - Math.min(...xs)) * 0.12;
+    const pts = [[mx - d, my - d * 0.6], [mx + d, my - d * 0.6], [mx, my + d]];
+    for (const p of [...pts, pts[0]]) {
+      const [x, y] = await px(p);
+      await page.mouse.click(x, y);
+    }
+    await page.fill('#create-name', '浏览器测试新网格');
+    await page.waitForFunction(() => !document.getElementById('preview-btn').disabled, null, { timeout: WAIT });
+    await page.click('#preview-btn');
+    await previewState(['preview']);
+    const code = await field('new-codes');
+    assert.equal(code.slice(0, 12), c.properties.code.slice(0, 12));
+    assert.match(await field('written'), new RegExp(`${c.properties.code} v2`));
+    await settled();
+    await shot('14-create-preview');
+    await saveWith('浏览器测试：新建网格');
+    await selected(code);
+    const nu = await api(`/v1/units/${code}?geometry=none`);
+    assert.equal(nu.properties.name, '浏览器测试新网格');
+    const old = await api(`/v1/units/${c.properties.code}?geometry=none`);
+    assert.ok(Math.abs(old.properties.area_m2 + nu.properties.area_m2 - c.properties.area_m2) < c.properties.area_m2 * 0.001);
+    await settled();
+    await shot('15-create-saved');
+  });
+
   await t.test('the time slider back to before the split shows the old boundary', async () => {
     await page.evaluate((c) => window.editor.select(c), splitCode);
     await selected(splitCode);
