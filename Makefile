@@ -19,10 +19,10 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './.data/*' -not -path './w
 # The wall map (web/): npm installs MapLibre GL JS and playwright-core; the
 # MapLibre files are copied into web/dist/ and embedded in the binary.
 WEB_STAMP := web/node_modules/.package-lock.json
-WEB_DIST  := $(addprefix web/dist/,maplibre-gl.mjs maplibre-gl-worker.mjs maplibre-gl.css)
-WEB_FILES := web/index.html web/app.css $(wildcard web/*.js)
+WEB_DIST  := $(addprefix web/dist/,maplibre-gl.mjs maplibre-gl-worker.mjs maplibre-gl.css terra-draw.js terra-draw-maplibre-gl-adapter.js)
+WEB_FILES := web/index.html web/editor.html web/app.css web/editor.css $(wildcard web/*.js)
 # The page's pure modules, tested under Node without a browser.
-WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs test/sse.test.mjs
+WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs test/sse.test.mjs test/snap.test.mjs test/preview.test.mjs
 CJK_FONT  := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
 .PHONY: run db db-stop build web web-test browser-deps gdal migrate demo test lint vet bench fuzz clean
@@ -32,12 +32,21 @@ $(BIN): $(GO_SOURCES) $(WEB_DIST) $(WEB_FILES)
 
 build: $(BIN)
 
-## web: npm ci in web/ (only when web/node_modules is missing or web/package-lock.json changed), then MapLibre's files into web/dist
+## web: npm ci in web/ (only when web/node_modules is missing or web/package-lock.json changed), then MapLibre's and terra-draw's files into web/dist
 web: $(WEB_DIST)
 
 $(WEB_STAMP): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# terra-draw (the boundary editor's drawing) and its MapLibre adapter: their
+# ESM builds, browser modules as they are (the adapter's one bare import,
+# "terra-draw", is resolved by the import map in editor.html).
+web/dist/terra-draw.js: $(WEB_STAMP)
+	cp web/node_modules/terra-draw/dist/terra-draw.modern.js $@
+
+web/dist/terra-draw-maplibre-gl-adapter.js: $(WEB_STAMP)
+	cp web/node_modules/terra-draw-maplibre-gl-adapter/dist/terra-draw-maplibre-gl-adapter.modern.js $@
 
 web/dist/%: $(WEB_STAMP)
 	cp web/node_modules/maplibre-gl/dist/$* $@

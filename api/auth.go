@@ -39,7 +39,7 @@ const (
 // pages and their assets, which must load to let a person sign in.
 var publicRoutes = map[string]bool{
 	"/healthz": true, "/readyz": true, "/metrics": true,
-	"/": true, "/static/{file}": true, "/districts": true, "/fonts/{fontstack}/{range}.pbf": true,
+	"/": true, "/editor": true, "/static/{file}": true, "/districts": true, "/fonts/{fontstack}/{range}.pbf": true,
 }
 
 type identityKey struct{}

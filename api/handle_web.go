@@ -21,6 +21,7 @@ import (
 // district list (/districts).
 func (s *Server) webRoutes(r *mux.Router) {
 	s.handle(r, "/", s.wallPage, http.MethodGet, http.MethodHead)
+	s.handle(r, "/editor", s.editorPage, http.MethodGet, http.MethodHead)
 	s.handle(r, "/static/{file}", s.static, http.MethodGet, http.MethodHead)
 	s.handle(r, "/districts", s.districts, http.MethodGet, http.MethodHead)
 }
@@ -84,6 +85,12 @@ func (s *Server) wallPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// editorPage: GET /editor — the boundary editor (web/editor.html).
+func (s *Server) editorPage(w http.ResponseWriter, r *http.Request) error {
+	serveAsset(w, r, assets()["editor.html"])
+	return nil
+}
+
 // static: GET /static/{file} — the wall map's script and style sheet and
 // MapLibre GL JS. A MapLibre file the binary was built without (no
 // `make web` before `go build`) is a 503 that says so.
@@ -95,14 +102,14 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request) error {
 // serveStatic answers the file name of files. Its problems involve no
 // store, so it writes them itself and can be tested without a server.
 func serveStatic(w http.ResponseWriter, r *http.Request, files map[string]*asset, name string) {
-	if a, ok := files[name]; ok && name != "index.html" {
+	if a, ok := files[name]; ok && name != "index.html" && name != "editor.html" {
 		serveAsset(w, r, a)
 		return
 	}
 	p := notFound("no static file %q", name)
 	if isMapLibre(name) {
 		p = &Problem{Type: probUnavailable, Title: "Web assets not built", Status: http.StatusServiceUnavailable,
-			Detail: fmt.Sprintf("%s is not in this binary: it was built without `make web` (which copies MapLibre GL JS from web/node_modules/maplibre-gl/dist into web/dist); run `make web` and build again", name)}
+			Detail: fmt.Sprintf("%s is not in this binary: it was built without `make web` (which copies MapLibre GL JS and terra-draw from web/node_modules into web/dist); run `make web` and build again", name)}
 	}
 	writeProblem(w, r, *p)
 }

@@ -1,6 +1,7 @@
 // Package web holds gridmap's browser pages: the command-centre wall map
 // (index.html, app.css and its script's ES modules: app.js, which starts
-// the page, and the modules beside it) and the MapLibre GL JS files that
+// the page, and the modules beside it), the boundary editor (editor.html,
+// editor.css, editor.js) and the MapLibre GL JS files that
 // `make web` copies from npm (web/node_modules/maplibre-gl/dist) into dist/.
 // Everything is embedded in the binary, which needs no network at run time.
 //
@@ -14,7 +15,7 @@ import (
 	"io/fs"
 )
 
-//go:embed index.html app.css *.js all:dist
+//go:embed index.html editor.html app.css editor.css *.js all:dist
 var files embed.FS
 
 // Page files, served under /static/ (index.html is served at /): the page,
@@ -26,13 +27,14 @@ var Page = pageFiles()
 func pageFiles() []string {
 	// Glob fails only on a malformed pattern, and this one is constant.
 	js, _ := fs.Glob(files, "*.js")
-	return append([]string{"index.html", "app.css"}, js...)
+	return append([]string{"index.html", "editor.html", "app.css", "editor.css"}, js...)
 }
 
 // MapLibre files, copied from maplibre-gl's dist/ by `make web` and served
 // under /static/. MapLibre GL JS 6 is ES modules: the main module loads its
-// worker module from the same folder.
-var MapLibre = []string{"maplibre-gl.mjs", "maplibre-gl-worker.mjs", "maplibre-gl.css"}
+// worker module from the same folder. With them, terra-draw and its
+// MapLibre adapter (the boundary editor's drawing), their ESM builds.
+var MapLibre = []string{"maplibre-gl.mjs", "maplibre-gl-worker.mjs", "maplibre-gl.css", "terra-draw.js", "terra-draw-maplibre-gl-adapter.js"}
 
 // File returns an embedded file by its name under /static/.
 func File(name string) ([]byte, error) {
