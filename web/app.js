@@ -286,6 +286,7 @@ async function main() {
     state: () => ({ sel: state.sel && { code: state.sel.code, level: state.sel.level, name: state.sel.name }, zooms }),
     events: () => ({
       connected: state.stream.connected, received: state.stream.received, lastSeq: state.stream.lastSeq, transport: state.stream.transport,
+      unitChanges: state.stream.unitChanges,
       live: [...state.live.keys()], status: Object.fromEntries([...state.live].map(([k, f]) => [k, f.status])),
     }),
   };

@@ -101,19 +101,46 @@ function pulse(app, f, fresh) {
 // of a loading tile by parsing what that load fetched, which may be from
 // before the change (so wait for the loads to end, for up to 10 s).
 function refreshEventTiles(app) {
-  const { map, state, eventSource } = app;
-  if (!eventSource || state.refreshTimer) return;
+  refreshSourceTiles(app, app.eventSource, 'events');
+}
+
+// refreshSourceTiles refreshes a source's tiles at most every
+// TILE_REFRESH_MS (timers and last refresh kept per key), as above.
+function refreshSourceTiles(app, source, key) {
+  const { map, state } = app;
+  state.refresh = state.refresh || {};
+  const r = (state.refresh[key] = state.refresh[key] || { timer: 0, last: 0 });
+  if (!source || r.timer) return;
   let tries = 0;
   const run = () => {
-    if (!map.isSourceLoaded(eventSource) && ++tries < 20) {
-      state.refreshTimer = setTimeout(run, 500);
+    if (!map.isSourceLoaded(source) && ++tries < 20) {
+      r.timer = setTimeout(run, 500);
       return;
     }
-    state.refreshTimer = 0;
-    state.lastRefresh = Date.now();
-    map.refreshTiles(eventSource);
+    r.timer = 0;
+    r.last = Date.now();
+    map.refreshTiles(source);
   };
-  state.refreshTimer = setTimeout(run, Math.max(1200, state.lastRefresh + TILE_REFRESH_MS - Date.now()));
+  r.timer = setTimeout(run, Math.max(1200, r.last + TILE_REFRESH_MS - Date.now()));
+}
+
+// A unit was reshaped, split, merged, created or retired somewhere: the
+// server has dropped the units tiles of the area; draw them again (no
+// reload), as the event tiles after a move, and the panel and its labels
+// (names, codes and counts may have changed), once a burst is over.
+function onUnitChange(app, ev) {
+  const { state } = app;
+  const { stream } = state;
+  stream.received++;
+  stream.lastSeq = Math.max(stream.lastSeq, Number(ev.lastEventId) || 0);
+  stream.unitChanges = (stream.unitChanges || 0) + 1;
+  refreshSourceTiles(app, app.unitSource, 'units');
+  clearTimeout(state.unitRedraw);
+  state.unitRedraw = setTimeout(() => {
+    state.cityCache = null;
+    if (state.sel) app.select(state.sel.code, { fly: false, animate: false });
+    else app.home({ fly: false, animate: false });
+  }, 1000);
 }
 
 function onStreamMessage(app, ev) {
@@ -179,12 +206,14 @@ export function connect(app, resumeFrom) {
   es.addEventListener('open', () => { stream.connected = true; drawConnection(app); });
   es.addEventListener('created', (ev) => onStreamMessage(app, ev));
   es.addEventListener('transition', (ev) => onStreamMessage(app, ev));
+  es.addEventListener('unit', (ev) => onUnitChange(app, ev));
   // The server could not replay what was missed: start over from the
   // tiles and the lists, and follow from here.
   es.addEventListener('reset', () => {
     state.live.clear();
     drawLive(app);
     if (app.eventSource) app.map.refreshTiles(app.eventSource);
+    if (app.unitSource) app.map.refreshTiles(app.unitSource);
     loadTicker(app);
     refreshEventStats(app, true);
   });

@@ -18,15 +18,15 @@ export function newState() {
     live: new Map(), // events created or moved on since the page loaded, by code, least recently changed first
     feed: [], // the latest stream messages, newest first
     recentList: [], // the newest events of the scope, from /v1/events
-    stream: { connected: false, received: 0, lastSeq: 0, source: null, transport: '' }, // transport: eventsource, or fetch (with a credential)
+    stream: { connected: false, received: 0, lastSeq: 0, unitChanges: 0, source: null, transport: '' }, // transport: eventsource, or fetch (with a credential)
     pulses: new Map(), // code → {marker, timer}: the rings on new and moved events
     gridNames: new Map(), // grid codes whose names the ticker asked for
     cityTZ: Intl.DateTimeFormat().resolvedOptions().timeZone, // the city's (/v1/calendar), else the browser's
     tickerToken: 0, // the latest ticker load asked for
     statsToken: 0, // the latest figures load asked for
     liveTimer: 0, // a redraw of gm-live on its way
-    refreshTimer: 0, // an events tiles refresh on its way
-    lastRefresh: 0, // when the events tiles were last refreshed (ms)
+    unitRedraw: 0, // a redraw of the panel after unit changes on its way
+    refresh: {}, // per refreshed source ('events', 'units'): {timer: a refresh on its way, last: when done (ms)}
     statsTimer: 0, // a load of today's figures on its way
     lastStats: 0, // when today's figures were last loaded (ms)
   };

@@ -294,6 +294,32 @@ test('wall map in headless Chromium at 3840×2160', { timeout: 600_000 }, async 
     await shot('wall-7-event-moved');
   });
 
+  await t.test('a unit edit shows on the wall without a reload (event: unit)', async () => {
+    await page.evaluate(() => window.gridmap.home());
+    await settled(page);
+    const code = (await api('/v1/units?level=district&geometry=none')).features[0].properties.code;
+    const got = await fetch(`${BASE}/v1/units/${code}?geometry=none`);
+    assert.equal(got.status, 200);
+    const renamed = `${(await got.json()).properties.name}（改）`;
+    const mark = await page.evaluate(() => (window.__sameDocument = Math.random()));
+    const before = await page.evaluate(() => window.gridmap.events());
+    const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${process.env.GRIDMAP_TOKEN}`, 'If-Match': got.headers.get('ETag') };
+    const put = await fetch(`${BASE}/v1/units/${code}?reason=${encodeURIComponent('浏览器测试：改名')}`,
+      { method: 'PUT', headers, body: JSON.stringify({ type: 'Feature', geometry: null, properties: { name: renamed } }) });
+    assert.equal(put.status, 200, await put.text());
+    // The tiles, and the page's own labels and panel.
+    await page.waitForFunction((n) => window.gridmap.map.querySourceFeatures('units', { sourceLayer: 'district' }).some((f) => f.properties.name === n),
+      renamed, { timeout: 60_000, polling: 250 });
+    await page.waitForFunction((n) => window.gridmap.map.querySourceFeatures('gm-labels').some((f) => f.properties.name === n),
+      renamed, { timeout: 30_000, polling: 250 });
+    await page.waitForFunction((n) => document.getElementById('panel').textContent.includes(n), renamed, { timeout: 30_000, polling: 250 });
+    const ev = await page.evaluate(() => window.gridmap.events());
+    assert.ok(ev.unitChanges > (before.unitChanges || 0) && ev.lastSeq > before.lastSeq, JSON.stringify({ before, after: { ...ev, live: ev.live.length } }));
+    assert.equal(await page.evaluate(() => window.__sameDocument), mark, 'the page was reloaded');
+    await settled(page);
+    await shot('wall-8-unit-renamed');
+  });
+
   await t.test('no page errors and no failed requests', () => {
     assert.deepEqual(problems, []);
   });
