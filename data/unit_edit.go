@@ -589,21 +589,7 @@ func (e *UnitEdit) recodeUnder(ctx context.Context, tx pgx.Tx, to editUnit, chil
 		if lo == 0 {
 			lo, hi = 1, 999
 		}
-		next := 0
-		for n := hi; n >= lo; n-- { // after the highest used, else the lowest free
-			if used[n] {
-				break
-			}
-			next = n
-		}
-		if next == 0 {
-			for n := lo; n <= hi; n++ {
-				if !used[n] {
-					next = n
-					break
-				}
-			}
-		}
+		next := nextFreeSeq(used, lo, hi)
 		if next == 0 {
 			return invalid("codes", "no free code %03d–%03d is left under %s for %s", lo, hi, to.code, c)
 		}
@@ -704,4 +690,25 @@ func (e *UnitEdit) fillCreate(ctx context.Context, tx pgx.Tx, cur map[string]edi
 		return nil
 	}
 	return e.adjustNeighbours(ctx, tx, tol)
+}
+
+// nextFreeSeq is the sequence a new code of the block [lo, hi] takes: the
+// one after the highest used, else the lowest free (codes are identities:
+// a used one, retired or not, is never given again); 0 when none is free.
+func nextFreeSeq(used map[int]bool, lo, hi int) int {
+	next := 0
+	for n := hi; n >= lo; n-- {
+		if used[n] {
+			break
+		}
+		next = n
+	}
+	if next == 0 {
+		for n := lo; n <= hi; n++ {
+			if !used[n] {
+				return n
+			}
+		}
+	}
+	return next
 }

@@ -479,21 +479,7 @@ func (e *UnitEdit) splitCodes(ctx context.Context, tx pgx.Tx, u editUnit, pieces
 		if p.code != "" {
 			continue
 		}
-		next := 0
-		for n := hi; n >= lo; n-- { // after the highest used, else the lowest free
-			if used[n] {
-				break
-			}
-			next = n
-		}
-		if next == 0 {
-			for n := lo; n <= hi; n++ {
-				if !used[n] {
-					next = n
-					break
-				}
-			}
-		}
+		next := nextFreeSeq(used, lo, hi)
 		if next == 0 {
 			return invalid("pieces", "no free code %03d–%03d is left under %s: name the pieces' codes", lo, hi, parent)
 		}
