@@ -25,7 +25,7 @@
 // the stream brought: {connected, received, lastSeq, transport, live:
 // [codes], status: {code: status}}; who() says who is signed in.
 
-import { afterSignIn, blocked, check, signedIn, start as startSession, who, wireSignIn } from './auth.js';
+import { afterSignIn, blocked, check, start as startSession, whenSignedIn, who, wireSignIn } from './auth.js';
 import { $, getJSON, nowSec, toast } from './dom.js';
 import { addLiveLayers, connect, drawConnection, eventPanel, LIVE_RECENT_S, showEvent } from './live.js';
 import { addOverlays, clearSelection, createMap, drawSelection, labelsOf } from './map.js';
@@ -208,17 +208,7 @@ async function main() {
   // the sign-in, and the reads are made again once someone has signed in).
   wireSignIn();
   await startSession();
-  let style;
-  let unitsTJ;
-  for (;;) {
-    try {
-      [style, unitsTJ] = await Promise.all([getJSON('/styles/wall.json'), getJSON('/tiles/units.json')]);
-      break;
-    } catch (err) {
-      if (err.status !== 401) throw err;
-      await signedIn();
-    }
-  }
+  const [style, unitsTJ] = await whenSignedIn(() => Promise.all([getJSON('/styles/wall.json'), getJSON('/tiles/units.json')]));
   // From here on a sign-in (after a revocation, say) starts the page again.
   afterSignIn(() => location.reload());
 

@@ -108,6 +108,20 @@ export function signedIn() {
   return session.waiting || Promise.resolve();
 }
 
+/** load() again until it is not refused for want of a credential: a 401
+ * shows the sign-in (the reads are made again once someone has signed
+ * in); any other failure is thrown. A page's first reads. */
+export async function whenSignedIn(load) {
+  for (;;) {
+    try {
+      return await load();
+    } catch (err) {
+      if (err.status !== 401) throw err;
+      await signedIn();
+    }
+  }
+}
+
 /** GET /v1/me with the token t: {ok, me} or {ok: false, problem}. */
 async function whoIs(t) {
   let r;

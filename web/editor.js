@@ -18,7 +18,7 @@
 
 import { TerraDraw, TerraDrawLineStringMode, TerraDrawPolygonMode, TerraDrawSelectMode } from './terra-draw.js';
 import { TerraDrawMapLibreGLAdapter } from './terra-draw-maplibre-gl-adapter.js';
-import { authHeaders, check, refused, signedIn, start as startSession, token, who, wireSignIn } from './auth.js';
+import { authHeaders, check, refused, start as startSession, token, whenSignedIn, who, wireSignIn } from './auth.js';
 import { $, el, getJSON, num, toast } from './dom.js';
 import { bboxOf } from './geometry.js';
 import { editRequest, editURL, historyRows, outcomeOf, shortTime, sliderStops, unitTilesURL } from './preview.js';
@@ -555,17 +555,7 @@ async function main() {
   const maplibregl = await import('/static/maplibre-gl.mjs');
   wireSignIn();
   await startSession();
-  let style;
-  let unitsTJ;
-  for (;;) {
-    try {
-      [style, unitsTJ] = await Promise.all([getJSON('/styles/wall.json'), getJSON('/tiles/units.json')]);
-      break;
-    } catch (err) {
-      if (err.status !== 401) throw err;
-      await signedIn();
-    }
-  }
+  const [style, unitsTJ] = await whenSignedIn(() => Promise.all([getJSON('/styles/wall.json'), getJSON('/tiles/units.json')]));
   adaptStyle(style, 0.6, Math.floor(Date.now() / 1000));
   // No events on the editor's map; the units tiles by URL template, so
   // that the time slider can add as_of.
