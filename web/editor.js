@@ -365,6 +365,7 @@ function showOutcome(o, kind, params) {
       ...kv('迁移在办事件', num.format(o.eventsMoved), 'events-moved')),
     o.warnings.length ? el('ul', {}, ...o.warnings.map((w) => el('li', {}, w))) : null].filter(Boolean));
     if (o.changedArea) map.getSource('ed-changed').setData(o.changedArea);
+    map.getSource('ed-written').setData(o.outlines);
     drawProposal(kind, params);
   } else if (o.kind === 'violations') {
     $('preview-title').textContent = `不符合规则 · ${o.items.length} 处`;
@@ -392,7 +393,7 @@ function drawProposal(kind, params) {
 }
 
 function clearPreview() {
-  for (const s of ['ed-changed', 'ed-violations', 'ed-proposal']) map.getSource(s).setData(EMPTY);
+  for (const s of ['ed-changed', 'ed-written', 'ed-violations', 'ed-proposal']) map.getSource(s).setData(EMPTY);
 }
 
 /** Save is possible only after a clean dry run, with a reason. */
@@ -486,12 +487,16 @@ async function search(q) {
 // ---- the map ----
 
 function addLayers() {
-  for (const s of ['ed-siblings', 'ed-unit', 'ed-merge', 'ed-changed', 'ed-proposal', 'ed-violations']) map.addSource(s, { type: 'geojson', data: EMPTY });
+  for (const s of ['ed-siblings', 'ed-unit', 'ed-merge', 'ed-changed', 'ed-written', 'ed-proposal', 'ed-violations']) map.addSource(s, { type: 'geojson', data: EMPTY });
   map.addLayer({ id: 'ed-siblings', type: 'line', source: 'ed-siblings', paint: { 'line-color': '#7ee0c3', 'line-width': 1.5, 'line-opacity': 0.8 } });
   map.addLayer({ id: 'ed-unit-fill', type: 'fill', source: 'ed-unit', paint: { 'fill-color': '#4cc3ff', 'fill-opacity': 0.12 } });
   map.addLayer({ id: 'ed-unit', type: 'line', source: 'ed-unit', paint: { 'line-color': '#ffffff', 'line-width': 3 } });
   map.addLayer({ id: 'ed-merge', type: 'fill', source: 'ed-merge', paint: { 'fill-color': ['case', ['get', 'keep'], '#4cc3ff', '#f5c26b'], 'fill-opacity': 0.35 } });
   map.addLayer({ id: 'ed-changed', type: 'fill', source: 'ed-changed', paint: { 'fill-color': '#7ee0c3', 'fill-opacity': 0.4 } });
+  // The new outlines of every unit the edit writes (neighbours adjusted too).
+  map.addLayer({ id: 'ed-written', type: 'line', source: 'ed-written', paint: { 'line-color': '#ffd166', 'line-width': 2.5, 'line-dasharray': [1, 1] } });
+  map.addLayer({ id: 'ed-written-label', type: 'symbol', source: 'ed-written',
+    layout: { 'text-field': ['get', 'label'], 'text-font': ['Noto Sans CJK SC'], 'text-size': 12 }, paint: { 'text-color': '#ffd166', 'text-halo-color': '#000', 'text-halo-width': 1.5 } });
   map.addLayer({ id: 'ed-proposal', type: 'line', source: 'ed-proposal', paint: { 'line-color': '#7ee0c3', 'line-width': 3, 'line-dasharray': [2, 1] } });
   map.addLayer({ id: 'ed-violations-fill', type: 'fill', source: 'ed-violations', filter: ['!=', ['geometry-type'], 'Point'], paint: { 'fill-color': '#ff2d47', 'fill-opacity': 0.45 } });
   map.addLayer({ id: 'ed-violations-line', type: 'line', source: 'ed-violations', paint: { 'line-color': '#ff2d47', 'line-width': 2.5 } });

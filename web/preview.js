@@ -55,6 +55,13 @@ export function previewOf(a) {
     eventsMoved: a.open_events_moved || 0,
     warnings: (a.warnings || []).map((w) => `${RULE_ZH[w.rule] || w.rule}: ${w.message}`),
     changedArea: a.changed_area ? { type: 'Feature', properties: {}, geometry: a.changed_area } : null,
+    // The new outline of every unit written (the unit and the neighbours
+    // adjusted), each labelled with its code and version.
+    outlines: {
+      type: 'FeatureCollection',
+      features: ((a.units_written_geojson && a.units_written_geojson.features) || [])
+        .map((f) => ({ ...f, properties: { ...f.properties, label: `${f.properties.code} v${f.properties.version}` } })),
+    },
   };
 }
 

@@ -261,6 +261,13 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     await page.click('#preview-btn');
     await previewState(['preview']);
     assert.match(await field('written'), new RegExp(b.properties.code));
+    // The preview draws the new outline of every unit written: the
+    // neighbour's too, smaller than it is now (its shared edge moved).
+    const outlines = await page.evaluate(() => window.editor.map.getSource('ed-written').getData());
+    const nbOutline = outlines.features.find((f) => f.properties.code === b.properties.code);
+    assert.ok(nbOutline && outlines.features.some((f) => f.properties.code === a.properties.code), `outlines drawn: ${outlines.features.map((f) => f.properties.code)}`);
+    assert.notDeepEqual(ring(nbOutline.geometry), ring(b.geometry), 'the neighbour\'s outline drawn is its old one');
+    await page.waitForFunction((c) => window.editor.map.queryRenderedFeatures({ layers: ['ed-written'] }).some((f) => f.properties.code === c), b.properties.code, { timeout: WAIT });
     await settled();
     await shot('8-reshape-preview');
     await saveWith('浏览器测试：边界随道路调整');

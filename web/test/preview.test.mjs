@@ -21,8 +21,12 @@ test('editURL: dry run, neighbours and reason', () => {
 
 test('outcomeOf: a dry run becomes a preview', () => {
   const o = outcomeOf(200, { operation: 'merge', dry_run: true, units_written: [{ code: 'a', version: 2 }], units_retired: ['b'], new_codes: ['a009'],
-    code_map: { b001: 'a009' }, objects_moved: 3, open_events_moved: 1, changed_area: { type: 'MultiPolygon', coordinates: [] }, warnings: [] });
+    code_map: { b001: 'a009' }, objects_moved: 3, open_events_moved: 1, changed_area: { type: 'MultiPolygon', coordinates: [] }, warnings: [],
+    units_written_geojson: { type: 'FeatureCollection', features: [{ type: 'Feature', properties: { code: 'a', name: 'A', level: 'grid', version: 2 }, geometry: { type: 'Polygon', coordinates: [] } }] } });
   assert.equal(o.kind, 'preview');
+  assert.equal(o.outlines.features.length, 1);
+  assert.equal(o.outlines.features[0].properties.label, 'a v2');
+  assert.equal(outcomeOf(200, { operation: 'merge' }).outlines.features.length, 0);
   assert.equal(o.title, '合并 · 预览');
   assert.deepEqual(o.written, ['a v2']);
   assert.deepEqual(o.codeMap, [['b001', 'a009']]);
