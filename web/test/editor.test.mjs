@@ -425,6 +425,23 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     assert.ok((await gridsNow()).includes(splitNew));
   });
 
+  await t.test('the panel lists a community\'s children (code, name); a click on one selects it', async () => {
+    const community = communities[communities.length - 1];
+    await page.evaluate((c) => window.editor.select(c), community);
+    await selected(community);
+    const want = (await api(`/v1/units/${community}/children?geometry=none&limit=10000`)).features.map((f) => [f.properties.code, f.properties.name]);
+    assert.ok(want.length > 0, `${community} has no children`);
+    const rows = await page.$$eval('#children tr', (trs) => trs.map((tr) => [tr.dataset.code, tr.querySelector('.nm').textContent, tr.querySelector('.cd').textContent]));
+    assert.deepEqual(rows.map(([c, n]) => [c, n]), want);
+    for (const [c, , shown] of rows) assert.equal(shown, c);
+    assert.match(await page.textContent('#children-title'), new RegExp(`${want.length} 个`));
+    const [child] = want[want.length - 1];
+    await page.click(`#children tr[data-code="${child}"]`);
+    await selected(child);
+    assert.match(await page.textContent('#children-title'), /网格没有下级单元/);
+    await settled();
+  });
+
   await t.test('no page errors; one 422 (the overlap) and one 412 (the stale edit), both dry runs', () => {
     assert.deepEqual(problems, []);
     assert.deepEqual(refused.map((r) => r.slice(0, 3)), ['422', '412'], `refusals: ${refused}`);
