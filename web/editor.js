@@ -9,7 +9,8 @@
 // changed area, or each violation drawn with its rule and message; Save is
 // enabled only after a clean dry run, and asks for the reason. A 412 (the
 // unit changed since it was loaded) is shown as such, with 重新加载. The
-// time slider sets as_of on the units tiles and the unit reads.
+// time slider (or a date input, any instant) sets as_of on the units tiles
+// and the unit reads.
 //
 // Reads follow the server (public, or with a token); writes always need a
 // token: the sign-in (auth.js) is asked for before the first dry run.
@@ -21,7 +22,7 @@ import { TerraDrawMapLibreGLAdapter } from './terra-draw-maplibre-gl-adapter.js'
 import { authHeaders, check, refused, signedIn, start as startSession, token, who, wireSignIn } from './auth.js';
 import { $, el, getJSON, num, toast } from './dom.js';
 import { bboxOf } from './geometry.js';
-import { editRequest, editURL, historyRows, outcomeOf, shortTime, sliderStops, unitTilesURL } from './preview.js';
+import { asOfInput, editRequest, editURL, historyRows, localInput, outcomeOf, shortTime, sliderStops, stopAt, unitTilesURL } from './preview.js';
 import { snapRings, snapTarget } from './snap.js';
 import { adaptStyle, sourceOf } from './style.js';
 import { LEVEL_ZH, chainCodes, levelOf } from './units.js';
@@ -170,8 +171,7 @@ function renderHistory() {
   st.stops = sliderStops([st.history]);
   const s = $('asof');
   s.max = String(st.stops.length - 1);
-  const at = st.stops.findIndex((x) => x.asOf === st.asOf);
-  s.value = String(at >= 0 ? at : st.stops.length - 1);
+  s.value = String(stopAt(st.stops, st.asOf));
   $('asof-label').textContent = st.asOf ? shortTime(st.asOf) : '现在';
 }
 
@@ -185,6 +185,7 @@ async function setAsOf(asOf) {
   badge.textContent = asOf ? `历史视图 · ${shortTime(asOf)}` : '';
   document.body.dataset.asOf = asOf;
   $('asof-label').textContent = asOf ? shortTime(asOf) : '现在';
+  if (asOfInput($('asof-date').value) !== asOf) $('asof-date').value = localInput(asOf);
   updateTools();
   if (st.unit) await select(st.unit.properties.code);
 }
@@ -548,6 +549,8 @@ function wire() {
   $('save').onclick = () => save();
   $('reload').onclick = () => { const c = st.unit.properties.code; select(c); };
   $('reason').addEventListener('input', updateSave);
+  // Any past date (local time; cleared = now), not only the unit's changes.
+  $('asof-date').addEventListener('change', () => setAsOf(asOfInput($('asof-date').value)));
   $('asof').addEventListener('change', () => { const s = st.stops[Number($('asof').value)]; setAsOf(s ? s.asOf : ''); });
   $('search').addEventListener('submit', (e) => { e.preventDefault(); search($('search-input').value).catch((err) => toast(err.message)); });
   addEventListener('keydown', (e) => {

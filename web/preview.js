@@ -117,6 +117,32 @@ export function sliderStops(fcs) {
   return stops;
 }
 
+/** The slider stop that shows asOf: the last change at or before it
+ * (now, the last stop, for ''). */
+export function stopAt(stops, asOf) {
+  if (!asOf) return stops.length - 1;
+  const t = Date.parse(asOf);
+  let at = 0;
+  stops.forEach((s, i) => { if (s.asOf && Date.parse(s.asOf) <= t) at = i; });
+  return at;
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+/** An instant as a datetime-local input's value (local time, seconds). */
+export function localInput(asOf) {
+  if (!asOf) return '';
+  const d = new Date(asOf);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A datetime-local input's value (local time) as an as_of instant;
+ * '' (cleared) is now. */
+export function asOfInput(value) {
+  if (!value) return '';
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
+
 /** The units tiles' URL template with as_of (or without: now). */
 export function unitTilesURL(template, asOf) {
   const base = template.split('?')[0];

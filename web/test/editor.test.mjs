@@ -423,6 +423,35 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     await selected(splitCode);
     await settled();
     assert.ok((await gridsNow()).includes(splitNew));
+
+    // Any past date, not only a change: a second between v1 and v2 typed
+    // into the date input shows v1 and the old boundary.
+    const hist = (await api(`/v1/units/${splitCode}/history?geometry=none`)).features.map((f) => f.properties);
+    const v1 = hist.find((h) => h.version === 1).valid_from;
+    const v2 = hist.find((h) => h.version === 2).valid_from;
+    const between = new Date(Math.ceil(Date.parse(v1) / 1000) * 1000 + 1000);
+    assert.ok(between < new Date(v2), `no whole second between v1 ${v1} and v2 ${v2}`);
+    const local = await page.evaluate((iso) => {
+      const d = new Date(iso);
+      const p = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    }, between.toISOString());
+    await page.fill('#asof-date', local);
+    await page.dispatchEvent('#asof-date', 'change');
+    await page.waitForFunction((w) => document.body.dataset.asOf === w, between.toISOString(), { timeout: WAIT });
+    await selected(splitCode);
+    await settled();
+    assert.match(await page.textContent('#unit-version'), /版本 v1/);
+    const between1 = await gridsNow();
+    assert.ok(between1.includes(splitCode) && !between1.includes(splitNew), `as of ${between.toISOString()} the grids rendered are ${between1}`);
+    assert.equal(await page.inputValue('#asof'), '0', 'the slider is not at the change before the date');
+    await shot('12b-as-of-date');
+    await page.fill('#asof-date', '');
+    await page.dispatchEvent('#asof-date', 'change');
+    await page.waitForFunction(() => !document.body.dataset.asOf, null, { timeout: WAIT });
+    await selected(splitCode);
+    await settled();
+    assert.match(await page.textContent('#unit-version'), /版本 v2/);
   });
 
   await t.test('the panel lists a community\'s children (code, name); a click on one selects it', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { editRequest, editURL, historyRows, lastChange, outcomeOf, sliderStops, unitTilesURL, violationsOf } from '../preview.js';
+import { asOfInput, editRequest, editURL, historyRows, lastChange, localInput, outcomeOf, sliderStops, stopAt, unitTilesURL, violationsOf } from '../preview.js';
 
 test('editRequest: routes, bodies and the units whose ETags are needed', () => {
   const g = { type: 'Polygon', coordinates: [] };
@@ -77,4 +77,17 @@ test('unitTilesURL: as_of added or removed', () => {
   const t = 'http://h/tiles/units/{z}/{x}/{y}.mvt';
   assert.equal(unitTilesURL(t, '2026-01-01T00:00:00Z'), 'http://h/tiles/units/{z}/{x}/{y}.mvt?as_of=2026-01-01T00%3A00%3A00Z');
   assert.equal(unitTilesURL(`${t}?as_of=x`, ''), t);
+});
+
+test('any past date: the slider stop before it, the date input round trip', () => {
+  const stops = [{ asOf: '2026-01-01T00:00:00Z' }, { asOf: '2026-03-01T00:00:00Z' }, { asOf: '' }];
+  assert.equal(stopAt(stops, ''), 2);
+  assert.equal(stopAt(stops, '2026-02-01T00:00:00Z'), 0);
+  assert.equal(stopAt(stops, '2026-03-01T00:00:00Z'), 1);
+  assert.equal(stopAt(stops, '2025-01-01T00:00:00Z'), 0);
+  assert.equal(localInput(''), '');
+  assert.equal(asOfInput(''), '');
+  assert.equal(asOfInput('nonsense'), '');
+  assert.match(localInput('2026-02-01T12:34:56.789Z'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:56$/);
+  assert.equal(asOfInput(localInput('2026-02-01T12:34:56.789Z')), '2026-02-01T12:34:56.000Z');
 });
