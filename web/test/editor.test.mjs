@@ -11,7 +11,10 @@
 // is shown on the map and Save stays disabled), then with them; each
 // previewed (a dry run), saved with a reason and checked through the API.
 // The time slider moved back shows the old boundary (units tiles with
-// as_of). Screenshots: out/screenshots/editor-*.png.
+// as_of), and so does a date typed between two versions. The panel lists
+// a community's children; a vertex dragged within the snap tolerance of a
+// neighbour's vertex lands on it (the dry run's units_written_geojson).
+// Screenshots: out/screenshots/editor-*.png.
 //
 //   GRIDMAP_URL=… GRIDMAP_TOKEN=gm_… node --test test/editor.test.mjs
 
@@ -469,6 +472,75 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     await selected(child);
     assert.match(await page.textContent('#children-title'), /网格没有下级单元/);
     await settled();
+  });
+
+  await t.test('snapping: a shared edge dragged to within the tolerance of a neighbour\'s vertex lands on it exactly (dry run only)', async () => {
+    const community = communities[5];
+    const fresh = (await api(`/v1/units?parent=${community}&geometry=full&limit=10000`)).features;
+    const pair = neighbourPair(fresh, []);
+    assert.ok(pair, `no neighbouring grids in ${community}`);
+    const { a, b, edge } = pair;
+    await page.evaluate((c) => window.editor.select(c), a.properties.code);
+    await selected(a.properties.code);
+    await settled();
+    await page.click('#tool-reshape');
+    await settled();
+    // A vertex of the neighbour next to the shared edge, not on a.
+    const ka = new Set(ring(a.geometry).map(key));
+    const rb = ring(b.geometry).slice(1);
+    const candidates = [];
+    rb.forEach((p, i) => {
+      if (ka.has(key(p))) return;
+      const prev = rb[(i - 1 + rb.length) % rb.length];
+      const next = rb[(i + 1) % rb.length];
+      if (edge.some((e) => key(e) === key(prev) || key(e) === key(next))) candidates.push(p);
+    });
+    assert.ok(candidates.length, `no vertex of ${b.properties.code} beside the shared edge`);
+    const v = candidates[0];
+    const mid = [(edge[0][0] + edge[1][0]) / 2, (edge[0][1] + edge[1][1]) / 2];
+    // Both in view, left of the panel.
+    await page.evaluate(([p, q]) => {
+      const m = window.editor.map;
+      const right = innerWidth - document.getElementById('panel').getBoundingClientRect().left + 200;
+      const cam = m.cameraForBounds([[Math.min(p[0], q[0]), Math.min(p[1], q[1])], [Math.max(p[0], q[0]), Math.max(p[1], q[1])]], { padding: { top: 200, bottom: 200, left: 200, right } });
+      m.jumpTo({ center: cam.center, zoom: Math.min(cam.zoom, m.getZoom()) });
+    }, [mid, v]);
+    await settled();
+    const [x0, y0] = await px(mid);
+    const [vx, vy] = await px(v);
+    const panelLeft = await page.evaluate(() => document.getElementById('panel').getBoundingClientRect().left);
+    for (const [x, y] of [[x0, y0], [vx, vy]]) assert.ok(x > 0 && x < panelLeft && y > 0 && y < VIEW.height, `(${x}, ${y}) is not on the map`);
+    const d = Math.hypot(x0 - vx, y0 - vy);
+    assert.ok(d > 30, `the vertex is only ${d} px from the handle`);
+    // Released 6 px short of it (the tolerance is 14 px), on the way from the handle.
+    const x1 = vx + ((x0 - vx) * 6) / d;
+    const y1 = vy + ((y0 - vy) * 6) / d;
+    // terra-draw takes the drag's start where the pointer first moves: a
+    // couple of pixels first, so that it is still on the handle.
+    await page.mouse.move(x0, y0);
+    await page.mouse.down();
+    for (const f of [0.005, 0.01]) await page.mouse.move(x0 + (x1 - x0) * f, y0 + (y1 - y0) * f);
+    for (let i = 1; i <= 20; i++) await page.mouse.move(x0 + ((x1 - x0) * i) / 20, y0 + ((y1 - y0) * i) / 20);
+    await page.mouse.up();
+    const drawn = await page.evaluate(() => window.editor.draw.getSnapshot().find((g) => g.properties.mode === 'polygon').geometry.coordinates[0]);
+    assert.ok(drawn.some((p) => key(p) === key(v)), `the dragged vertex did not snap to ${v}: ${JSON.stringify(drawn)}`);
+    await page.check('#adjust');
+    await page.click('#preview-btn');
+    await previewState(['preview']);
+    const outlines = await page.evaluate(() => window.editor.map.getSource('ed-written').getData());
+    const na = outlines.features.find((f) => f.properties.code === a.properties.code);
+    const nb = outlines.features.find((f) => f.properties.code === b.properties.code);
+    assert.ok(na && nb, `outlines: ${outlines.features.map((f) => f.properties.code)}`);
+    // The answer's outlines are at 7 decimals: v to that precision, the
+    // same coordinates in both outlines (the boundary stays shared).
+    const at7 = (p) => Math.abs(p[0] - v[0]) <= 0.5e-7 + 1e-12 && Math.abs(p[1] - v[1]) <= 0.5e-7 + 1e-12;
+    const va = ring(na.geometry).find(at7);
+    assert.ok(va, `the dry run's outline of ${a.properties.code} lacks ${v}: ${JSON.stringify(ring(na.geometry))}`);
+    assert.ok(ring(nb.geometry).some((p) => key(p) === key(va)), `the neighbour's new outline lacks ${va}: ${JSON.stringify(ring(nb.geometry))}`);
+    await settled();
+    await shot('16-snap-preview');
+    await page.click('#tool-cancel');
+    assert.equal((await api(`/v1/units/${a.properties.code}?geometry=none`)).properties.version, a.properties.version);
   });
 
   await t.test('no page errors; one 422 (the overlap) and one 412 (the stale edit), both dry runs', () => {
