@@ -30,7 +30,17 @@ type editAnswer struct {
 	ObjectsMoved    int               `json:"objects_moved"`
 	OpenEventsMoved int               `json:"open_events_moved"`
 	ChangedArea     json.RawMessage   `json:"changed_area"`
-	Seconds         float64           `json:"seconds"`
+	UnitsGeoJSON    struct {
+		Type     string `json:"type"`
+		Features []struct {
+			Properties struct {
+				Code, Name, Level string
+				Version           int
+			} `json:"properties"`
+			Geometry json.RawMessage `json:"geometry"`
+		} `json:"features"`
+	} `json:"units_written_geojson"`
+	Seconds float64 `json:"seconds"`
 }
 
 func (a editAnswer) versions() map[string]int {
@@ -183,6 +193,15 @@ func TestEditReshape(t *testing.T) {
 	expectUnchanged(t, e, before, "a dry run")
 	if !dry.DryRun || dry.versions()[a] != 2 || dry.versions()[b] != 2 || dry.ObjectsMoved < 1 || dry.OpenEventsMoved != 1 {
 		t.Errorf("dry run answer %+v", dry)
+	}
+	// units_written_geojson: the new outlines of a and of b, b's smaller.
+	if fc := dry.UnitsGeoJSON; fc.Type != "FeatureCollection" || len(fc.Features) != 2 ||
+		fc.Features[0].Properties.Code != a || fc.Features[1].Properties.Code != b ||
+		fc.Features[1].Properties.Version != 2 || fc.Features[1].Properties.Level != "grid" || fc.Features[1].Properties.Name == "" {
+		t.Errorf("units_written_geojson %+v", fc)
+	} else if smaller := sqlStrings(t, e.store, `SELECT (gridmap_area_m2(ST_SetSRID(ST_GeomFromGeoJSON($1), 4326)) < gridmap_area_m2(geom))::text
+		FROM units WHERE valid_to IS NULL AND code = $2`, string(fc.Features[1].Geometry), b)[0]; smaller != "true" {
+		t.Errorf("b's new outline is not smaller than its current one: %s", fc.Features[1].Geometry)
 	}
 
 	// The edit.

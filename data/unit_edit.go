@@ -85,9 +85,12 @@ type UnitEditResult struct {
 	ObjectsMoved    int               `json:"objects_moved"`
 	OpenEventsMoved int               `json:"open_events_moved"`
 	// ChangedArea is the area whose unit changed (GeoJSON), null when none.
-	ChangedArea json.RawMessage  `json:"changed_area"`
-	Warnings    []grid.Violation `json:"warnings"`
-	Seconds     float64          `json:"seconds"`
+	ChangedArea json.RawMessage `json:"changed_area"`
+	// UnitsWrittenGeoJSON is a FeatureCollection of the versions written
+	// (code, name, level, version), so a preview can draw every new outline.
+	UnitsWrittenGeoJSON json.RawMessage  `json:"units_written_geojson"`
+	Warnings            []grid.Violation `json:"warnings"`
+	Seconds             float64          `json:"seconds"`
 	// Report holds the findings; when it is not OK nothing was written
 	// and the rest of the result is empty.
 	Report *UnitImportReport `json:"-"`
@@ -235,6 +238,9 @@ func (s *Store) editUnits(ctx context.Context, e UnitEdit) (*UnitEditResult, err
 	if res.UnitsWritten, err = pgx.CollectRows(rows, pgx.RowToStructByPos[UnitWritten]); err != nil {
 		return nil, err
 	}
+	if err := tx.QueryRow(ctx, unitsWrittenGeoJSON).Scan(&res.UnitsWrittenGeoJSON); err != nil {
+		return nil, fmt.Errorf("units written: %w", err)
+	}
 	rows, err = tx.Query(ctx, `SELECT code FROM retire ORDER BY code`)
 	if err != nil {
 		return nil, err
@@ -268,6 +274,16 @@ FROM (
     SELECT u.geom FROM retire r JOIN units u ON u.valid_to IS NULL AND u.layer = r.layer AND u.code = r.code
 ) x
 WHERE NOT ST_IsEmpty(g) AND $1 <> ''`
+
+// unitsWrittenGeoJSON is the versions this write stamped, as a
+// FeatureCollection (geometry at 7 decimals).
+const unitsWrittenGeoJSON = `
+SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object(
+    'type', 'Feature',
+    'properties', json_build_object('code', u.code, 'name', u.name, 'level', u.level, 'version', u.version),
+    'geometry', ST_AsGeoJSON(u.geom, 7)::json) ORDER BY u.code), '[]'::json))
+FROM units u JOIN stage s ON s.layer = u.layer AND s.code = u.code
+WHERE u.valid_to IS NULL AND u.valid_from = ` + unitStamp
 
 // named are the codes an edit names, which must be current units.
 func (e *UnitEdit) named() ([]string, error) {

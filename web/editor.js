@@ -9,7 +9,8 @@
 // changed area, or each violation drawn with its rule and message; Save is
 // enabled only after a clean dry run, and asks for the reason. A 412 (the
 // unit changed since it was loaded) is shown as such, with 重新加载. The
-// time slider sets as_of on the units tiles and the unit reads.
+// time slider (or a date input, any instant) sets as_of on the units tiles
+// and the unit reads.
 //
 // Reads follow the server (public, or with a token); writes always need a
 // token: the sign-in (auth.js) is asked for before the first dry run.
@@ -21,7 +22,7 @@ import { TerraDrawMapLibreGLAdapter } from './terra-draw-maplibre-gl-adapter.js'
 import { authHeaders, check, refused, start as startSession, token, whenSignedIn, who, wireSignIn } from './auth.js';
 import { $, el, getJSON, num, toast } from './dom.js';
 import { bboxOf } from './geometry.js';
-import { editRequest, editURL, historyRows, outcomeOf, shortTime, sliderStops, unitTilesURL } from './preview.js';
+import { asOfInput, editRequest, editURL, historyRows, localInput, outcomeOf, shortTime, sliderStops, stopAt, unitTilesURL } from './preview.js';
 import { snapRings, snapTarget } from './snap.js';
 import { adaptStyle, sourceOf } from './style.js';
 import { LEVEL_ZH, chainCodes, levelOf } from './units.js';
@@ -170,8 +171,7 @@ function renderHistory() {
   st.stops = sliderStops([st.history]);
   const s = $('asof');
   s.max = String(st.stops.length - 1);
-  const at = st.stops.findIndex((x) => x.asOf === st.asOf);
-  s.value = String(at >= 0 ? at : st.stops.length - 1);
+  s.value = String(stopAt(st.stops, st.asOf));
   $('asof-label').textContent = st.asOf ? shortTime(st.asOf) : '现在';
 }
 
@@ -185,6 +185,7 @@ async function setAsOf(asOf) {
   badge.textContent = asOf ? `历史视图 · ${shortTime(asOf)}` : '';
   document.body.dataset.asOf = asOf;
   $('asof-label').textContent = asOf ? shortTime(asOf) : '现在';
+  if (asOfInput($('asof-date').value) !== asOf) $('asof-date').value = localInput(asOf);
   updateTools();
   if (st.unit) await select(st.unit.properties.code);
 }
@@ -365,6 +366,7 @@ function showOutcome(o, kind, params) {
       ...kv('迁移在办事件', num.format(o.eventsMoved), 'events-moved')),
     o.warnings.length ? el('ul', {}, ...o.warnings.map((w) => el('li', {}, w))) : null].filter(Boolean));
     if (o.changedArea) map.getSource('ed-changed').setData(o.changedArea);
+    map.getSource('ed-written').setData(o.outlines);
     drawProposal(kind, params);
   } else if (o.kind === 'violations') {
     $('preview-title').textContent = `不符合规则 · ${o.items.length} 处`;
@@ -392,7 +394,7 @@ function drawProposal(kind, params) {
 }
 
 function clearPreview() {
-  for (const s of ['ed-changed', 'ed-violations', 'ed-proposal']) map.getSource(s).setData(EMPTY);
+  for (const s of ['ed-changed', 'ed-written', 'ed-violations', 'ed-proposal']) map.getSource(s).setData(EMPTY);
 }
 
 /** Save is possible only after a clean dry run, with a reason. */
@@ -486,12 +488,16 @@ async function search(q) {
 // ---- the map ----
 
 function addLayers() {
-  for (const s of ['ed-siblings', 'ed-unit', 'ed-merge', 'ed-changed', 'ed-proposal', 'ed-violations']) map.addSource(s, { type: 'geojson', data: EMPTY });
+  for (const s of ['ed-siblings', 'ed-unit', 'ed-merge', 'ed-changed', 'ed-written', 'ed-proposal', 'ed-violations']) map.addSource(s, { type: 'geojson', data: EMPTY });
   map.addLayer({ id: 'ed-siblings', type: 'line', source: 'ed-siblings', paint: { 'line-color': '#7ee0c3', 'line-width': 1.5, 'line-opacity': 0.8 } });
   map.addLayer({ id: 'ed-unit-fill', type: 'fill', source: 'ed-unit', paint: { 'fill-color': '#4cc3ff', 'fill-opacity': 0.12 } });
   map.addLayer({ id: 'ed-unit', type: 'line', source: 'ed-unit', paint: { 'line-color': '#ffffff', 'line-width': 3 } });
   map.addLayer({ id: 'ed-merge', type: 'fill', source: 'ed-merge', paint: { 'fill-color': ['case', ['get', 'keep'], '#4cc3ff', '#f5c26b'], 'fill-opacity': 0.35 } });
   map.addLayer({ id: 'ed-changed', type: 'fill', source: 'ed-changed', paint: { 'fill-color': '#7ee0c3', 'fill-opacity': 0.4 } });
+  // The new outlines of every unit the edit writes (neighbours adjusted too).
+  map.addLayer({ id: 'ed-written', type: 'line', source: 'ed-written', paint: { 'line-color': '#ffd166', 'line-width': 2.5, 'line-dasharray': [1, 1] } });
+  map.addLayer({ id: 'ed-written-label', type: 'symbol', source: 'ed-written',
+    layout: { 'text-field': ['get', 'label'], 'text-font': ['Noto Sans CJK SC'], 'text-size': 12 }, paint: { 'text-color': '#ffd166', 'text-halo-color': '#000', 'text-halo-width': 1.5 } });
   map.addLayer({ id: 'ed-proposal', type: 'line', source: 'ed-proposal', paint: { 'line-color': '#7ee0c3', 'line-width': 3, 'line-dasharray': [2, 1] } });
   map.addLayer({ id: 'ed-violations-fill', type: 'fill', source: 'ed-violations', filter: ['!=', ['geometry-type'], 'Point'], paint: { 'fill-color': '#ff2d47', 'fill-opacity': 0.45 } });
   map.addLayer({ id: 'ed-violations-line', type: 'line', source: 'ed-violations', paint: { 'line-color': '#ff2d47', 'line-width': 2.5 } });
@@ -543,6 +549,8 @@ function wire() {
   $('save').onclick = () => save();
   $('reload').onclick = () => { const c = st.unit.properties.code; select(c); };
   $('reason').addEventListener('input', updateSave);
+  // Any past date (local time; cleared = now), not only the unit's changes.
+  $('asof-date').addEventListener('change', () => setAsOf(asOfInput($('asof-date').value)));
   $('asof').addEventListener('change', () => { const s = st.stops[Number($('asof').value)]; setAsOf(s ? s.asOf : ''); });
   $('search').addEventListener('submit', (e) => { e.preventDefault(); search($('search-input').value).catch((err) => toast(err.message)); });
   addEventListener('keydown', (e) => {

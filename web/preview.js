@@ -55,6 +55,13 @@ export function previewOf(a) {
     eventsMoved: a.open_events_moved || 0,
     warnings: (a.warnings || []).map((w) => `${RULE_ZH[w.rule] || w.rule}: ${w.message}`),
     changedArea: a.changed_area ? { type: 'Feature', properties: {}, geometry: a.changed_area } : null,
+    // The new outline of every unit written (the unit and the neighbours
+    // adjusted), each labelled with its code and version.
+    outlines: {
+      type: 'FeatureCollection',
+      features: ((a.units_written_geojson && a.units_written_geojson.features) || [])
+        .map((f) => ({ ...f, properties: { ...f.properties, label: `${f.properties.code} v${f.properties.version}` } })),
+    },
   };
 }
 
@@ -108,6 +115,32 @@ export function sliderStops(fcs) {
   const stops = [...at].sort((a, b) => Date.parse(a) - Date.parse(b)).map((t) => ({ asOf: t, label: t }));
   stops.push({ asOf: '', label: '现在' });
   return stops;
+}
+
+/** The slider stop that shows asOf: the last change at or before it
+ * (now, the last stop, for ''). */
+export function stopAt(stops, asOf) {
+  if (!asOf) return stops.length - 1;
+  const t = Date.parse(asOf);
+  let at = 0;
+  stops.forEach((s, i) => { if (s.asOf && Date.parse(s.asOf) <= t) at = i; });
+  return at;
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+/** An instant as a datetime-local input's value (local time, seconds). */
+export function localInput(asOf) {
+  if (!asOf) return '';
+  const d = new Date(asOf);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A datetime-local input's value (local time) as an as_of instant;
+ * '' (cleared) is now. */
+export function asOfInput(value) {
+  if (!value) return '';
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
 }
 
 /** The units tiles' URL template with as_of (or without: now). */

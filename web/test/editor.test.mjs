@@ -11,7 +11,10 @@
 // is shown on the map and Save stays disabled), then with them; each
 // previewed (a dry run), saved with a reason and checked through the API.
 // The time slider moved back shows the old boundary (units tiles with
-// as_of). Screenshots: out/screenshots/editor-*.png.
+// as_of), and so does a date typed between two versions. The panel lists
+// a community's children; a vertex dragged within the snap tolerance of a
+// neighbour's vertex lands on it (the dry run's units_written_geojson).
+// Screenshots: out/screenshots/editor-*.png.
 //
 //   GRIDMAP_URL=… GRIDMAP_TOKEN=gm_… node --test test/editor.test.mjs
 
@@ -261,6 +264,13 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     await page.click('#preview-btn');
     await previewState(['preview']);
     assert.match(await field('written'), new RegExp(b.properties.code));
+    // The preview draws the new outline of every unit written: the
+    // neighbour's too, smaller than it is now (its shared edge moved).
+    const outlines = await page.evaluate(() => window.editor.map.getSource('ed-written').getData());
+    const nbOutline = outlines.features.find((f) => f.properties.code === b.properties.code);
+    assert.ok(nbOutline && outlines.features.some((f) => f.properties.code === a.properties.code), `outlines drawn: ${outlines.features.map((f) => f.properties.code)}`);
+    assert.notDeepEqual(ring(nbOutline.geometry), ring(b.geometry), 'the neighbour\'s outline drawn is its old one');
+    await page.waitForFunction((c) => window.editor.map.queryRenderedFeatures({ layers: ['ed-written'] }).some((f) => f.properties.code === c), b.properties.code, { timeout: WAIT });
     await settled();
     await shot('8-reshape-preview');
     await saveWith('浏览器测试：边界随道路调整');
@@ -416,6 +426,121 @@ test('boundary editor in headless Chromium', { timeout: 900_000 }, async (t) => 
     await selected(splitCode);
     await settled();
     assert.ok((await gridsNow()).includes(splitNew));
+
+    // Any past date, not only a change: a second between v1 and v2 typed
+    // into the date input shows v1 and the old boundary.
+    const hist = (await api(`/v1/units/${splitCode}/history?geometry=none`)).features.map((f) => f.properties);
+    const v1 = hist.find((h) => h.version === 1).valid_from;
+    const v2 = hist.find((h) => h.version === 2).valid_from;
+    const between = new Date(Math.ceil(Date.parse(v1) / 1000) * 1000 + 1000);
+    assert.ok(between < new Date(v2), `no whole second between v1 ${v1} and v2 ${v2}`);
+    const local = await page.evaluate((iso) => {
+      const d = new Date(iso);
+      const p = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    }, between.toISOString());
+    await page.fill('#asof-date', local);
+    await page.dispatchEvent('#asof-date', 'change');
+    await page.waitForFunction((w) => document.body.dataset.asOf === w, between.toISOString(), { timeout: WAIT });
+    await selected(splitCode);
+    await settled();
+    assert.match(await page.textContent('#unit-version'), /版本 v1/);
+    const between1 = await gridsNow();
+    assert.ok(between1.includes(splitCode) && !between1.includes(splitNew), `as of ${between.toISOString()} the grids rendered are ${between1}`);
+    assert.equal(await page.inputValue('#asof'), '0', 'the slider is not at the change before the date');
+    await shot('12b-as-of-date');
+    await page.fill('#asof-date', '');
+    await page.dispatchEvent('#asof-date', 'change');
+    await page.waitForFunction(() => !document.body.dataset.asOf, null, { timeout: WAIT });
+    await selected(splitCode);
+    await settled();
+    assert.match(await page.textContent('#unit-version'), /版本 v2/);
+  });
+
+  await t.test('the panel lists a community\'s children (code, name); a click on one selects it', async () => {
+    const community = communities[communities.length - 1];
+    await page.evaluate((c) => window.editor.select(c), community);
+    await selected(community);
+    const want = (await api(`/v1/units/${community}/children?geometry=none&limit=10000`)).features.map((f) => [f.properties.code, f.properties.name]);
+    assert.ok(want.length > 0, `${community} has no children`);
+    const rows = await page.$$eval('#children tr', (trs) => trs.map((tr) => [tr.dataset.code, tr.querySelector('.nm').textContent, tr.querySelector('.cd').textContent]));
+    assert.deepEqual(rows.map(([c, n]) => [c, n]), want);
+    for (const [c, , shown] of rows) assert.equal(shown, c);
+    assert.match(await page.textContent('#children-title'), new RegExp(`${want.length} 个`));
+    const [child] = want[want.length - 1];
+    await page.click(`#children tr[data-code="${child}"]`);
+    await selected(child);
+    assert.match(await page.textContent('#children-title'), /网格没有下级单元/);
+    await settled();
+  });
+
+  await t.test('snapping: a shared edge dragged to within the tolerance of a neighbour\'s vertex lands on it exactly (dry run only)', async () => {
+    const community = communities[5];
+    const fresh = (await api(`/v1/units?parent=${community}&geometry=full&limit=10000`)).features;
+    const pair = neighbourPair(fresh, []);
+    assert.ok(pair, `no neighbouring grids in ${community}`);
+    const { a, b, edge } = pair;
+    await page.evaluate((c) => window.editor.select(c), a.properties.code);
+    await selected(a.properties.code);
+    await settled();
+    await page.click('#tool-reshape');
+    await settled();
+    // A vertex of the neighbour next to the shared edge, not on a.
+    const ka = new Set(ring(a.geometry).map(key));
+    const rb = ring(b.geometry).slice(1);
+    const candidates = [];
+    rb.forEach((p, i) => {
+      if (ka.has(key(p))) return;
+      const prev = rb[(i - 1 + rb.length) % rb.length];
+      const next = rb[(i + 1) % rb.length];
+      if (edge.some((e) => key(e) === key(prev) || key(e) === key(next))) candidates.push(p);
+    });
+    assert.ok(candidates.length, `no vertex of ${b.properties.code} beside the shared edge`);
+    const v = candidates[0];
+    const mid = [(edge[0][0] + edge[1][0]) / 2, (edge[0][1] + edge[1][1]) / 2];
+    // Both in view, left of the panel.
+    await page.evaluate(([p, q]) => {
+      const m = window.editor.map;
+      const right = innerWidth - document.getElementById('panel').getBoundingClientRect().left + 200;
+      const cam = m.cameraForBounds([[Math.min(p[0], q[0]), Math.min(p[1], q[1])], [Math.max(p[0], q[0]), Math.max(p[1], q[1])]], { padding: { top: 200, bottom: 200, left: 200, right } });
+      m.jumpTo({ center: cam.center, zoom: Math.min(cam.zoom, m.getZoom()) });
+    }, [mid, v]);
+    await settled();
+    const [x0, y0] = await px(mid);
+    const [vx, vy] = await px(v);
+    const panelLeft = await page.evaluate(() => document.getElementById('panel').getBoundingClientRect().left);
+    for (const [x, y] of [[x0, y0], [vx, vy]]) assert.ok(x > 0 && x < panelLeft && y > 0 && y < VIEW.height, `(${x}, ${y}) is not on the map`);
+    const d = Math.hypot(x0 - vx, y0 - vy);
+    assert.ok(d > 30, `the vertex is only ${d} px from the handle`);
+    // Released 6 px short of it (the tolerance is 14 px), on the way from the handle.
+    const x1 = vx + ((x0 - vx) * 6) / d;
+    const y1 = vy + ((y0 - vy) * 6) / d;
+    // terra-draw takes the drag's start where the pointer first moves: a
+    // couple of pixels first, so that it is still on the handle.
+    await page.mouse.move(x0, y0);
+    await page.mouse.down();
+    for (const f of [0.005, 0.01]) await page.mouse.move(x0 + (x1 - x0) * f, y0 + (y1 - y0) * f);
+    for (let i = 1; i <= 20; i++) await page.mouse.move(x0 + ((x1 - x0) * i) / 20, y0 + ((y1 - y0) * i) / 20);
+    await page.mouse.up();
+    const drawn = await page.evaluate(() => window.editor.draw.getSnapshot().find((g) => g.properties.mode === 'polygon').geometry.coordinates[0]);
+    assert.ok(drawn.some((p) => key(p) === key(v)), `the dragged vertex did not snap to ${v}: ${JSON.stringify(drawn)}`);
+    await page.check('#adjust');
+    await page.click('#preview-btn');
+    await previewState(['preview']);
+    const outlines = await page.evaluate(() => window.editor.map.getSource('ed-written').getData());
+    const na = outlines.features.find((f) => f.properties.code === a.properties.code);
+    const nb = outlines.features.find((f) => f.properties.code === b.properties.code);
+    assert.ok(na && nb, `outlines: ${outlines.features.map((f) => f.properties.code)}`);
+    // The answer's outlines are at 7 decimals: v to that precision, the
+    // same coordinates in both outlines (the boundary stays shared).
+    const at7 = (p) => Math.abs(p[0] - v[0]) <= 0.5e-7 + 1e-12 && Math.abs(p[1] - v[1]) <= 0.5e-7 + 1e-12;
+    const va = ring(na.geometry).find(at7);
+    assert.ok(va, `the dry run's outline of ${a.properties.code} lacks ${v}: ${JSON.stringify(ring(na.geometry))}`);
+    assert.ok(ring(nb.geometry).some((p) => key(p) === key(va)), `the neighbour's new outline lacks ${va}: ${JSON.stringify(ring(nb.geometry))}`);
+    await settled();
+    await shot('16-snap-preview');
+    await page.click('#tool-cancel');
+    assert.equal((await api(`/v1/units/${a.properties.code}?geometry=none`)).properties.version, a.properties.version);
   });
 
   await t.test('no page errors; one 422 (the overlap) and one 412 (the stale edit), both dry runs', () => {

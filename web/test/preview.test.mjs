@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { editRequest, editURL, historyRows, lastChange, outcomeOf, sliderStops, unitTilesURL, violationsOf } from '../preview.js';
+import { asOfInput, editRequest, editURL, historyRows, lastChange, localInput, outcomeOf, sliderStops, stopAt, unitTilesURL, violationsOf } from '../preview.js';
 
 test('editRequest: routes, bodies and the units whose ETags are needed', () => {
   const g = { type: 'Polygon', coordinates: [] };
@@ -21,8 +21,12 @@ test('editURL: dry run, neighbours and reason', () => {
 
 test('outcomeOf: a dry run becomes a preview', () => {
   const o = outcomeOf(200, { operation: 'merge', dry_run: true, units_written: [{ code: 'a', version: 2 }], units_retired: ['b'], new_codes: ['a009'],
-    code_map: { b001: 'a009' }, objects_moved: 3, open_events_moved: 1, changed_area: { type: 'MultiPolygon', coordinates: [] }, warnings: [] });
+    code_map: { b001: 'a009' }, objects_moved: 3, open_events_moved: 1, changed_area: { type: 'MultiPolygon', coordinates: [] }, warnings: [],
+    units_written_geojson: { type: 'FeatureCollection', features: [{ type: 'Feature', properties: { code: 'a', name: 'A', level: 'grid', version: 2 }, geometry: { type: 'Polygon', coordinates: [] } }] } });
   assert.equal(o.kind, 'preview');
+  assert.equal(o.outlines.features.length, 1);
+  assert.equal(o.outlines.features[0].properties.label, 'a v2');
+  assert.equal(outcomeOf(200, { operation: 'merge' }).outlines.features.length, 0);
   assert.equal(o.title, '合并 · 预览');
   assert.deepEqual(o.written, ['a v2']);
   assert.deepEqual(o.codeMap, [['b001', 'a009']]);
@@ -73,4 +77,17 @@ test('unitTilesURL: as_of added or removed', () => {
   const t = 'http://h/tiles/units/{z}/{x}/{y}.mvt';
   assert.equal(unitTilesURL(t, '2026-01-01T00:00:00Z'), 'http://h/tiles/units/{z}/{x}/{y}.mvt?as_of=2026-01-01T00%3A00%3A00Z');
   assert.equal(unitTilesURL(`${t}?as_of=x`, ''), t);
+});
+
+test('any past date: the slider stop before it, the date input round trip', () => {
+  const stops = [{ asOf: '2026-01-01T00:00:00Z' }, { asOf: '2026-03-01T00:00:00Z' }, { asOf: '' }];
+  assert.equal(stopAt(stops, ''), 2);
+  assert.equal(stopAt(stops, '2026-02-01T00:00:00Z'), 0);
+  assert.equal(stopAt(stops, '2026-03-01T00:00:00Z'), 1);
+  assert.equal(stopAt(stops, '2025-01-01T00:00:00Z'), 0);
+  assert.equal(localInput(''), '');
+  assert.equal(asOfInput(''), '');
+  assert.equal(asOfInput('nonsense'), '');
+  assert.match(localInput('2026-02-01T12:34:56.789Z'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:56$/);
+  assert.equal(asOfInput(localInput('2026-02-01T12:34:56.789Z')), '2026-02-01T12:34:56.000Z');
 });
