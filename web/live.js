@@ -105,12 +105,20 @@ function refreshEventTiles(app) {
 }
 
 // refreshSourceTiles refreshes a source's tiles at most every
-// TILE_REFRESH_MS (timers and last refresh kept per key), as above.
+// TILE_REFRESH_MS (timers and last refresh kept per key), as above. A
+// change that arrives while a refresh is on its way gets one more after
+// it: the stream can tell of a change an instant before the server has
+// dropped the tiles it touches, and the refresh on its way may be that
+// instant.
 function refreshSourceTiles(app, source, key) {
   const { map, state } = app;
   state.refresh = state.refresh || {};
-  const r = (state.refresh[key] = state.refresh[key] || { timer: 0, last: 0 });
-  if (!source || r.timer) return;
+  const r = (state.refresh[key] = state.refresh[key] || { timer: 0, last: 0, again: false });
+  if (!source) return;
+  if (r.timer) {
+    r.again = true;
+    return;
+  }
   let tries = 0;
   const run = () => {
     if (!map.isSourceLoaded(source) && ++tries < 20) {
@@ -120,6 +128,10 @@ function refreshSourceTiles(app, source, key) {
     r.timer = 0;
     r.last = Date.now();
     map.refreshTiles(source);
+    if (r.again) {
+      r.again = false;
+      refreshSourceTiles(app, source, key);
+    }
   };
   r.timer = setTimeout(run, Math.max(1200, r.last + TILE_REFRESH_MS - Date.now()));
 }
