@@ -29,23 +29,22 @@ import (
 // (the live stream), and saves screenshots in out/screenshots/. Missing
 // Node.js, playwright-core (`make web`) or Chromium (`make browser-deps`)
 // fail it.
-func TestWallMapInBrowser(t *testing.T) {
-	t.Parallel()
-	node, webDir := browserTools(t)
+// screenshotDir is where the browser tests save their screenshots.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
 	shots, err := filepath.Abs("../out/screenshots")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return shots
+}
 
+func TestWallMapInBrowser(t *testing.T) {
+	t.Parallel()
+	node, webDir := browserTools(t)
+	shots := screenshotDir(t)
 	ctx := context.Background()
-	store := pgtest.NewDemo(t)
-	objs, err := demo.Objects(ctx, store, 600, 7, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep, err := store.ImportObjects(ctx, objs, data.ObjectImportOptions{}); err != nil || rep.Inserted != 600 {
-		t.Fatalf("demo objects: %+v, %v", rep, err)
-	}
+	store := withDemoObjectsSeed(t, pgtest.NewDemo(t), 600, 7)
 	// A month of events, worked through the workflow up to now: counts by
 	// status at low zoom, points from z13, some of them overdue.
 	evs, err := demo.Events(ctx, store, 300, 7, time.Now())

@@ -1,13 +1,9 @@
 package api_test
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"gridmap/api"
-	"gridmap/data"
-	"gridmap/data/demo"
 	"gridmap/data/pgtest"
 )
 
@@ -22,19 +18,8 @@ import (
 func TestEditorInBrowser(t *testing.T) {
 	t.Parallel()
 	node, webDir := browserTools(t)
-	shots, err := filepath.Abs("../out/screenshots")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	store := pgtest.NewDemo(t)
-	objs, err := demo.Objects(ctx, store, 600, 7, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep, err := store.ImportObjects(ctx, objs, data.ObjectImportOptions{}); err != nil || rep.Inserted != 600 {
-		t.Fatalf("demo objects: %+v, %v", rep, err)
-	}
+	shots := screenshotDir(t)
+	store := withDemoObjectsSeed(t, pgtest.NewDemo(t), 600, 7)
 	hs := serveForBrowser(t, store, api.Options{PublicRead: true})
 	runNodeTest(t, node, webDir, "test/editor.test.mjs",
 		"GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_SCREENSHOTS="+shots)

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"gridmap/api"
@@ -28,10 +27,7 @@ func TestSignInInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := serveForBrowser(t, store, api.Options{})
-	shots, err := filepath.Abs("../out/screenshots")
-	if err != nil {
-		t.Fatal(err)
-	}
+	shots := screenshotDir(t)
 	runNodeTest(t, node, webDir, "test/signin.test.mjs", "GRIDMAP_SCREENSHOTS="+shots,
 		"GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_VIEWER_TOKEN="+viewer, "GRIDMAP_VIEWER_NAME=wall-viewer")
 }

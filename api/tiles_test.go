@@ -52,8 +52,14 @@ func unitPoint(t *testing.T, store *data.Store, code string) orb.Point {
 // withDemoObjects adds n demo objects to the store.
 func withDemoObjects(t *testing.T, store *data.Store, n int64) *data.Store {
 	t.Helper()
+	return withDemoObjectsSeed(t, store, n, 3)
+}
+
+// withDemoObjectsSeed imports n demo objects drawn with seed.
+func withDemoObjectsSeed(t *testing.T, store *data.Store, n int64, seed uint64) *data.Store {
+	t.Helper()
 	ctx := context.Background()
-	stream, err := demo.Objects(ctx, store, n, 3, false)
+	stream, err := demo.Objects(ctx, store, n, seed, false)
 	if err != nil {
 		t.Fatal(err)
 	}
