@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/project"
 )
 
 // Chinese web maps do not publish WGS-84: the law requires the GCJ-02
@@ -26,16 +29,40 @@ const (
 // CRSNames lists the coordinate systems ParseCRS accepts, WGS84 first.
 var CRSNames = []CRS{WGS84, GCJ02, BD09}
 
+// The URIs that name the coordinate systems where a standard wants a URI
+// (OGC API – Features Part 2: crs, bbox-crs, filter-crs, Content-Crs).
+// WGS-84 with longitude first is OGC's CRS84. GCJ-02 and BD-09 have no
+// registered identifier (no EPSG code, nothing in OGC's register), so
+// they get URNs in gridmap's own namespace rather than invented http
+// URIs that would look resolvable.
+const (
+	CRS84URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+	GCJ02URI = "urn:gridmap:def:crs:gcj02"
+	BD09URI  = "urn:gridmap:def:crs:bd09"
+)
+
+// URI is the identifier of crs for OGC's crs parameters and Content-Crs.
+func (c CRS) URI() string {
+	switch c {
+	case GCJ02:
+		return GCJ02URI
+	case BD09:
+		return BD09URI
+	}
+	return CRS84URI
+}
+
 // ParseCRS accepts the names above case-insensitively, "" meaning wgs84,
-// and the aliases "epsg:4326"/"wgs-84", "gcj-02" and "bd-09". Anything
-// else is an error that lists the accepted names.
+// the aliases "epsg:4326"/"wgs-84", "gcj-02" and "bd-09", and the URIs
+// (CRS84URI, GCJ02URI, BD09URI). Anything else is an error that lists the
+// accepted names.
 func ParseCRS(s string) (CRS, error) {
 	switch strings.ToLower(s) {
-	case "", "wgs84", "wgs-84", "epsg:4326":
+	case "", "wgs84", "wgs-84", "epsg:4326", strings.ToLower(CRS84URI):
 		return WGS84, nil
-	case "gcj02", "gcj-02":
+	case "gcj02", "gcj-02", GCJ02URI:
 		return GCJ02, nil
-	case "bd09", "bd-09":
+	case "bd09", "bd-09", BD09URI:
 		return BD09, nil
 	}
 	names := make([]string, len(CRSNames))
@@ -165,4 +192,22 @@ func invert(f func(lon, lat float64) (float64, float64), lon, lat float64) (floa
 		x, y = x-dx, y-dy
 	}
 	return x, y
+}
+
+// GeometryToWGS84 converts every position of g, given in crs, to WGS-84
+// in place and returns g.
+func GeometryToWGS84(crs CRS, g orb.Geometry) orb.Geometry {
+	if crs == WGS84 || g == nil {
+		return g
+	}
+	return project.Geometry(g, func(p orb.Point) orb.Point { p[0], p[1] = ToWGS84(crs, p[0], p[1]); return p })
+}
+
+// GeometryFromWGS84 converts every position of g from WGS-84 to crs in
+// place and returns g: answers in a client's coordinate system.
+func GeometryFromWGS84(crs CRS, g orb.Geometry) orb.Geometry {
+	if crs == WGS84 || g == nil {
+		return g
+	}
+	return project.Geometry(g, func(p orb.Point) orb.Point { p[0], p[1] = FromWGS84(crs, p[0], p[1]); return p })
 }

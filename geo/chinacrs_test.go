@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/paulmach/orb"
 )
 
 // haversine is the great-circle distance in metres between two (lon, lat)
@@ -220,5 +222,34 @@ func BenchmarkGCJ02ToWGS84(b *testing.B) {
 	v := refVectors[0] // Shanghai
 	for b.Loop() {
 		GCJ02ToWGS84(v.outLon, v.outLat)
+	}
+}
+
+func TestCRSURIRoundTrip(t *testing.T) {
+	for _, c := range CRSNames {
+		got, err := ParseCRS(c.URI())
+		if err != nil || got != c {
+			t.Errorf("ParseCRS(%q) = %q, %v; want %q", c.URI(), got, err, c)
+		}
+	}
+	if _, err := ParseCRS("http://www.opengis.net/def/crs/EPSG/0/3857"); err == nil {
+		t.Error("a URI of another CRS was accepted")
+	}
+}
+
+func TestGeometryCRSRoundTrip(t *testing.T) {
+	ring := orb.Ring{{114.1, 22.5}, {114.2, 22.5}, {114.2, 22.6}, {114.1, 22.5}}
+	for _, c := range CRSNames {
+		g := GeometryFromWGS84(c, orb.Polygon{append(orb.Ring(nil), ring...)})
+		moved := g.(orb.Polygon)[0][0] != ring[0]
+		if moved != (c != WGS84) {
+			t.Errorf("%s: first vertex %v after FromWGS84 (moved=%v)", c, g.(orb.Polygon)[0][0], moved)
+		}
+		back := GeometryToWGS84(c, g).(orb.Polygon)[0]
+		for i, p := range back {
+			if math.Abs(p[0]-ring[i][0]) > 1e-7 || math.Abs(p[1]-ring[i][1]) > 1e-7 {
+				t.Errorf("%s: vertex %d back as %v, want %v", c, i, p, ring[i])
+			}
+		}
 	}
 }
