@@ -95,7 +95,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // handle registers h for path and methods on r.
 func (s *Server) handle(r *mux.Router, path string, h handlerFunc, methods ...string) {
-	r.Handle(path, s.serve(h)).Methods(methods...)
+	r.Handle(path, s.serve(s.strictParams(path, h))).Methods(methods...)
 }
 
 // serve adapts h to net/http: a returned error is answered by writeError.
