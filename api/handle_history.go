@@ -64,9 +64,6 @@ func toHistoryFeature(v data.UnitVersion) historyFeature {
 // code that never named a unit of the layer.
 func (s *Server) unitHistory(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if err := onlyParams(q, "layer", "geometry"); err != nil {
-		return err
-	}
 	code := mux.Vars(r)["code"]
 	layer, err := s.layerParam(r)
 	if err != nil {

@@ -75,9 +75,6 @@ func (s *Server) unitRoutes(r *mux.Router) {
 // listUnits: GET /v1/units?level=&parent=&layer=&bbox=&geometry=&limit=&cursor=&as_of=
 func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if err := onlyParams(q, "level", "parent", "layer", "bbox", "geometry", "limit", "cursor", "as_of"); err != nil {
-		return err
-	}
 	f, err := s.unitFilter(r)
 	if err != nil {
 		return err
@@ -136,9 +133,6 @@ func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f data.UnitF
 // getUnit: GET /v1/units/{code}?layer=&geometry=&as_of=, with an ETag;
 // If-None-Match gives a 304.
 func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
-	if err := onlyParams(r.URL.Query(), "layer", "geometry", "as_of"); err != nil {
-		return err
-	}
 	code := mux.Vars(r)["code"]
 	layer, err := s.layerParam(r)
 	if err != nil {
@@ -195,9 +189,6 @@ func atInstant(asOf *time.Time) string {
 
 // unitChildren: GET /v1/units/{code}/children?layer=&geometry=&limit=&cursor=&as_of=
 func (s *Server) unitChildren(w http.ResponseWriter, r *http.Request) error {
-	if err := onlyParams(r.URL.Query(), "layer", "geometry", "limit", "cursor", "as_of"); err != nil {
-		return err
-	}
 	code := mux.Vars(r)["code"]
 	f, err := s.unitFilter(r)
 	if err != nil {

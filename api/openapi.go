@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v4"
@@ -223,7 +221,7 @@ func stringKeys(v any) any {
 // addCommonResponses gives every operation the answers any request may get,
 // so that no fragment has to repeat them: 400 (an unknown or repeated query
 // parameter, text that is not UTF-8), 500 and 503; where a credential is
-// read, 401, 403 and 429; where a body is read, 408 and 413.
+// read, 401, 403 and 429; where a body is read, 408, 413 and 422.
 func addCommonResponses(doc *openapi3.T) error {
 	comps := doc.Components
 	if comps == nil {
@@ -247,7 +245,10 @@ func addCommonResponses(doc *openapi3.T) error {
 					struct{ status, name string }{"403", "Forbidden"}, struct{ status, name string }{"429", "TooManyRequests"})
 			}
 			if op.RequestBody != nil {
-				add = append(add, struct{ status, name string }{"408", "RequestTimeout"}, struct{ status, name string }{"413", "PayloadTooLarge"})
+				// 422: a JSON string escape no text has (\u0000, a lone
+				// surrogate), in any member.
+				add = append(add, struct{ status, name string }{"408", "RequestTimeout"}, struct{ status, name string }{"413", "PayloadTooLarge"},
+					struct{ status, name string }{"422", "Unprocessable"})
 			}
 			for _, a := range add {
 				if op.Responses.Value(a.status) != nil {
@@ -288,23 +289,22 @@ func (s *Server) openapiJSON(w http.ResponseWriter, r *http.Request) error {
 		return &Problem{Type: probBadRequest, Title: "Not acceptable", Status: http.StatusNotAcceptable,
 			Detail: "/openapi.json is application/vnd.oai.openapi+json or application/json; Accept names neither"}
 	}
-	s.writeContract(w, r, ctype, s.contract.json)
+	s.writeContract(w, ctype, s.contract.json)
 	return nil
 }
 
 // openapiYAML: GET /openapi.yaml — the contract as YAML.
 func (s *Server) openapiYAML(w http.ResponseWriter, r *http.Request) error {
-	s.writeContract(w, r, ctOpenAPIYAML, s.contract.yaml)
+	s.writeContract(w, ctOpenAPIYAML, s.contract.yaml)
 	return nil
 }
 
-func (s *Server) writeContract(w http.ResponseWriter, r *http.Request, ctype string, body []byte) {
+func (s *Server) writeContract(w http.ResponseWriter, ctype string, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", ctype)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-cache")
-	// No modification time: the ETag-less document is small, and ServeContent
-	// still answers HEAD and Range.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	_, _ = w.Write(body) // a HEAD's body is dropped by net/http
 }
 
 // negotiate picks what to answer for Accept: the first offer (full is its
