@@ -1,6 +1,8 @@
 package api
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -34,5 +36,32 @@ func TestContractDuplicates(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), frag.want) {
 			t.Errorf("%s: err %v, want %q", name, err, frag.want)
 		}
+	}
+}
+
+// BenchmarkStrictParams is what the contract's parameter check adds to a
+// request: a locate with three parameters through strictParams, against
+// the same handler without it.
+func BenchmarkStrictParams(b *testing.B) {
+	c, err := buildContract(contractFiles)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &Server{contract: c}
+	noop := func(http.ResponseWriter, *http.Request) error { return nil }
+	r := httptest.NewRequest(http.MethodGet, "/v1/locate?lon=114.0579&lat=22.5431&as_of=2026-11-23", nil)
+	w := httptest.NewRecorder()
+	for _, bc := range []struct {
+		name string
+		h    handlerFunc
+	}{{"without", noop}, {"with", s.strictParams("/v1/locate", noop)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.h(w, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
