@@ -65,7 +65,7 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/openapi.json", nil)
 	req.Header.Set("Accept", "text/html")
-	expectProblem(t, send(t, req), http.StatusNotAcceptable, typeBadRequest, "", "application/json")
+	expectProblem(t, send(t, req), http.StatusNotAcceptable, "https://gridmap.dev/problems/not-acceptable", "", "application/json")
 
 	req, _ = http.NewRequest(http.MethodGet, e.url+"/openapi.yaml", nil)
 	r := send(t, req)

@@ -286,7 +286,7 @@ const (
 func (s *Server) openapiJSON(w http.ResponseWriter, r *http.Request) error {
 	ctype, ok := negotiate(r.Header.Get("Accept"), ctOpenAPIJSON, "application/vnd.oai.openapi+json", ctJSON)
 	if !ok {
-		return &Problem{Type: probBadRequest, Title: "Not acceptable", Status: http.StatusNotAcceptable,
+		return &Problem{Type: probNotAcceptable, Title: "Not acceptable", Status: http.StatusNotAcceptable,
 			Detail: "/openapi.json is application/vnd.oai.openapi+json or application/json; Accept names neither"}
 	}
 	s.writeContract(w, ctype, s.contract.json)

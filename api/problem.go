@@ -87,6 +87,7 @@ const (
 	probIllegalTransition = "https://gridmap.dev/problems/illegal-transition" // 409 with the allowed moves
 	probGone              = "https://gridmap.dev/problems/retired"            // a retired unit: 410
 	probIdempotency       = "https://gridmap.dev/problems/idempotency-key-reused"
+	probNotAcceptable     = "https://gridmap.dev/problems/not-acceptable" // Accept names nothing the route answers: 406
 )
 
 // handlerFunc is a handler that returns its error rather than answering
