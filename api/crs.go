@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/paulmach/orb"
@@ -80,6 +81,15 @@ func geometryFromWGS84(c geo.CRS, raw json.RawMessage) (json.RawMessage, error) 
 	if c == geo.WGS84 || len(raw) == 0 || string(raw) == "null" {
 		return raw, nil
 	}
+	if out, ok := convertPositions(c, raw); ok {
+		return out, nil
+	}
+	return decodeFromWGS84(c, raw)
+}
+
+// decodeFromWGS84 is geometryFromWGS84 through orb's GeoJSON decoder: for
+// what convertPositions does not take.
+func decodeFromWGS84(c geo.CRS, raw json.RawMessage) (json.RawMessage, error) {
 	g, err := geojson.UnmarshalGeometry(raw)
 	if err != nil {
 		return nil, fmt.Errorf("convert geometry to %s: %w", c, err)
@@ -89,6 +99,85 @@ func geometryFromWGS84(c geo.CRS, raw json.RawMessage) (json.RawMessage, error) 
 		return nil, fmt.Errorf("convert geometry to %s: %w", c, err)
 	}
 	return out, nil
+}
+
+// convertPositions rewrites the positions of a GeoJSON geometry in place
+// of decoding it: a page of 10,000 grids decoded into orb geometries and
+// encoded again spends most of its time in encoding/json's reflection.
+// Every array of numbers inside a "coordinates" member is a position; its
+// first two numbers are converted, the rest copied. ok is false for
+// anything it does not read as such (then the decoder is used).
+func convertPositions(c geo.CRS, raw []byte) (out []byte, ok bool) {
+	out = make([]byte, 0, len(raw)+len(raw)/8)
+	inCoords := 0 // bracket depth inside a coordinates value, 0 outside
+	i := 0
+	for i < len(raw) {
+		ch := raw[i]
+		switch {
+		case ch == '"':
+			end := i + 1
+			for end < len(raw) && raw[end] != '"' {
+				if raw[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if end >= len(raw) {
+				return nil, false
+			}
+			str := raw[i : end+1]
+			out = append(out, str...)
+			i = end + 1
+			if inCoords == 0 && string(str) == `"coordinates"` {
+				for i < len(raw) && (raw[i] == ' ' || raw[i] == ':') {
+					out = append(out, raw[i])
+					i++
+				}
+				if i >= len(raw) || raw[i] != '[' {
+					return nil, false
+				}
+				out = append(out, '[')
+				i++
+				inCoords = 1
+			}
+			continue
+		case inCoords > 0 && ch == '[':
+			inCoords++
+		case inCoords > 0 && ch == ']':
+			inCoords--
+		case inCoords > 0 && (ch == '-' || ch >= '0' && ch <= '9'):
+			// A position: numbers up to its closing bracket.
+			end := i
+			for end < len(raw) && raw[end] != ']' {
+				end++
+			}
+			if end >= len(raw) {
+				return nil, false
+			}
+			parts := strings.Split(string(raw[i:end]), ",")
+			if len(parts) < 2 {
+				return nil, false
+			}
+			x, err1 := strconv.ParseFloat(strings.TrimSpace(parts[0]), 64)
+			y, err2 := strconv.ParseFloat(strings.TrimSpace(parts[1]), 64)
+			if err1 != nil || err2 != nil {
+				return nil, false
+			}
+			x, y = pointFromWGS84(c, x, y)
+			out = strconv.AppendFloat(out, x, 'f', -1, 64)
+			out = append(out, ',')
+			out = strconv.AppendFloat(out, y, 'f', -1, 64)
+			for _, p := range parts[2:] {
+				out = append(out, ',')
+				out = append(out, strings.TrimSpace(p)...)
+			}
+			i = end
+			continue
+		}
+		out = append(out, ch)
+		i++
+	}
+	return out, inCoords == 0
 }
 
 // orbFromWGS84 converts every position of g in place, rounded.
