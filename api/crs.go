@@ -128,7 +128,10 @@ func convertPositions(c geo.CRS, raw []byte) (out []byte, ok bool) {
 			str := raw[i : end+1]
 			out = append(out, str...)
 			i = end + 1
-			if inCoords == 0 && string(str) == `"coordinates"` {
+			if inCoords == 0 && strings.EqualFold(string(str), `"coordinates"`) {
+				if string(str) != `"coordinates"` {
+					return nil, false // encoding/json would take it as the member
+				}
 				for i < len(raw) && (raw[i] == ' ' || raw[i] == ':') {
 					out = append(out, raw[i])
 					i++

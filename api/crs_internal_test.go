@@ -63,3 +63,37 @@ func TestConvertPositions(t *testing.T) {
 		t.Errorf("point in gcj02: %s (%v), want %s", out, err, want)
 	}
 }
+
+// FuzzConvertPositions: whatever convertPositions takes, it converts as
+// the decoder does.
+func FuzzConvertPositions(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"Point","coordinates":[114.05,22.54]}`,
+		`{"type":"Polygon","coordinates":[[[114,22],[114.1,22],[114.1,22.1],[114,22]]]}`,
+		`{"type":"GeometryCollection","geometries":[{"type":"Point","coordinates":[114,22,3]}]}`,
+		`{"type":"LineString","coordinates":[[1e2,-2.5E1],[3,4]]}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		fast, ok := convertPositions(geo.GCJ02, []byte(raw))
+		if !ok {
+			return
+		}
+		slow, err := decodeFromWGS84(geo.GCJ02, json.RawMessage(raw))
+		if err != nil {
+			return // not a geometry the decoder takes either
+		}
+		a, err := geojson.UnmarshalGeometry(fast)
+		if err != nil {
+			t.Fatalf("%s converted to %s: %v", raw, fast, err)
+		}
+		b, _ := geojson.UnmarshalGeometry(slow)
+		if b == nil || b.Coordinates == nil && b.Geometries == nil {
+			return // the decoder read no geometry (a member name in other case, say)
+		}
+		if a == nil || !reflect.DeepEqual(a.Geometry(), b.Geometry()) {
+			t.Fatalf("%s:\n fast %s\n slow %s", raw, fast, slow)
+		}
+	})
+}
