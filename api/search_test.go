@@ -87,6 +87,17 @@ func TestSearchUnitNames(t *testing.T) {
 	if a := searchFor(t, e, "q="+q("梅沙")); len(a.Results) != 20 {
 		t.Errorf("%d results, want the default limit 20", len(a.Results))
 	}
+	// Letters with a case match in any case.
+	sqlStrings(t, e.store, `UPDATE units SET name = 'Meisha Grid 1' WHERE valid_to IS NULL AND code = '440308001002001' RETURNING code`)
+	if a := searchFor(t, e, "q=MEISHA+grid"); len(a.Results) != 1 || a.Results[0].Code != "440308001002001" || a.Results[0].Score != 2 {
+		t.Errorf("MEISHA grid: %+v", a.Results)
+	}
+	if a := searchFor(t, e, "q=meisha+GRID+1"); len(a.Results) != 1 || a.Results[0].Score != 3 {
+		t.Errorf("meisha GRID 1: %+v", a.Results)
+	}
+	if a := searchFor(t, e, "q=sha+gr"); len(a.Results) != 1 || a.Results[0].Score != 1 {
+		t.Errorf("sha gr: %+v", a.Results)
+	}
 	// Wildcards are text: no name holds % or _.
 	for _, s := range []string{"%", "_", `\`, "%梅沙"} {
 		if a := searchFor(t, e, "q="+q(s)); len(a.Results) != 0 {

@@ -155,11 +155,28 @@ func codeQuery(q string) string {
 	return strings.ToUpper(q)
 }
 
+// textMatch is how a query is compared with text: "=" and LIKE when it
+// has no letter with a case (Chinese, digits), which compare bytes;
+// lower() and ILIKE otherwise, which lower every row's text first and
+// cost several times more per row.
+type textMatch struct{ eq, like string }
+
+func matchFor(query string) textMatch {
+	if strings.ToLower(query) == strings.ToUpper(query) {
+		return textMatch{eq: "%[1]s = %[2]s", like: "%[1]s LIKE %[2]s"}
+	}
+	return textMatch{eq: "lower(%[1]s) = lower(%[2]s)", like: "%[1]s ILIKE %[2]s"}
+}
+
+func (m textMatch) equal(col, arg string) string { return fmt.Sprintf(m.eq, col, arg) }
+func (m textMatch) likes(col, arg string) string { return fmt.Sprintf(m.like, col, arg) }
+
 func (s *Store) searchUnits(ctx context.Context, f SearchFilter) ([]SearchHit, error) {
 	q := &sqlQuery{}
 	code := codeQuery(f.Q)
+	m := matchFor(f.Q)
 	exact, prefix, inside := q.arg(f.Q), q.arg(likeEscape(f.Q)+"%"), q.arg("%"+likeEscape(f.Q)+"%")
-	match := "name ILIKE " + inside
+	match := m.likes("name", inside)
 	codeExact := "false"
 	codePrefix := "false"
 	if code != "" {
@@ -174,8 +191,8 @@ func (s *Store) searchUnits(ctx context.Context, f SearchFilter) ([]SearchHit, e
 	}
 	sql := `SELECT layer, code, name, level, tier, ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (
 		SELECT layer, code, name, level, Box2D(geom) b,
-		       CASE WHEN ` + codeExact + ` OR lower(name) = lower(` + exact + `) THEN 3
-		            WHEN ` + codePrefix + ` OR name ILIKE ` + prefix + ` THEN 2 ELSE 1 END AS tier
+		       CASE WHEN ` + codeExact + ` OR ` + m.equal("name", exact) + ` THEN 3
+		            WHEN ` + codePrefix + ` OR ` + m.likes("name", prefix) + ` THEN 2 ELSE 1 END AS tier
 		FROM units` + q.whereSQL() + `) u
 		ORDER BY tier DESC, layer <> 'base', layer,
 		         CASE level WHEN 'district' THEN 0 WHEN 'street' THEN 1 WHEN 'community' THEN 2 ELSE 3 END,
@@ -246,10 +263,11 @@ func (s *Store) searchEvents(ctx context.Context, f SearchFilter) ([]SearchHit, 
 		scope = " AND " + q.inScopes("grid_code", f.Scopes)
 	}
 	limit := q.arg(f.Limit)
+	m := matchFor(f.Q)
 	exact, prefix, inside := q.arg(f.Q), q.arg(likeEscape(f.Q)+"%"), q.arg("%"+likeEscape(f.Q)+"%")
 	parts := []string{`(SELECT code, class_code, description, geom,
-		       CASE WHEN lower(description) = lower(` + exact + `) THEN 3 WHEN description ILIKE ` + prefix + ` THEN 2 ELSE 1 END AS tier
-		FROM events WHERE description ILIKE ` + inside + scope + ` ORDER BY tier DESC, code LIMIT ` + limit + `)`}
+		       CASE WHEN ` + m.equal("description", exact) + ` THEN 3 WHEN ` + m.likes("description", prefix) + ` THEN 2 ELSE 1 END AS tier
+		FROM events WHERE ` + m.likes("description", inside) + scope + ` ORDER BY tier DESC, code LIMIT ` + limit + `)`}
 	if code := codeQuery(f.Q); code != "" {
 		parts = append(parts, `(SELECT code, class_code, description, geom, CASE WHEN code = `+q.arg(code)+` THEN 3 ELSE 2 END
 		FROM events WHERE `+codeRange(q, "code", code)+scope+` ORDER BY code LIMIT `+limit+`)`)
