@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/paulmach/orb"
 )
 
 // FuzzParseText: no panic; a refusal is an *Error at an offset inside the
@@ -49,5 +51,36 @@ func FuzzParseText(f *testing.F) {
 			t.Fatalf("Text(%q) = %q reads as %s, not %s", in, Text(e), dump(again), dump(e))
 		}
 		_ = Check(e, unitQueryables)
+	})
+}
+
+// FuzzParseJSON: no panic; a refusal is an *Error whose Path is a JSON
+// pointer; Check answers what is accepted without panicking, and MapGeometries
+// with the identity gives an equal tree.
+func FuzzParseJSON(f *testing.F) {
+	for _, tc := range parseCases {
+		f.Add([]byte(tc.json))
+	}
+	for _, s := range []string{`{}`, `[]`, `{"op":"in","args":[{"property":"a"},[]]}`, `{"op":"=","args":[{"property":"a"},{"bbox":[1,2,3,4,5,6]}]}`,
+		`{"op":"s_intersects","args":[{"property":"g"},{"type":"GeometryCollection","geometries":[{"type":"GeometryCollection","geometries":[]}]}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		e, err := ParseJSON(in)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || e != nil {
+				t.Fatalf("%v (tree %v), want *Error alone", err, e)
+			}
+			if pe.Path != "" && !strings.HasPrefix(pe.Path, "/") || pe.Pos != -1 {
+				t.Fatalf("path %q pos %d", pe.Path, pe.Pos)
+			}
+			return
+		}
+		_ = Check(e, unitQueryables)
+		same, err := MapGeometries(e, func(g orb.Geometry) (orb.Geometry, error) { return g, nil })
+		if err != nil || !reflect.DeepEqual(same, e) {
+			t.Fatalf("MapGeometries(identity) = %v, %v", same, err)
+		}
 	})
 }

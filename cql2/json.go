@@ -231,6 +231,9 @@ func (p *jsonParser) geometry(raw json.RawMessage, m map[string]json.RawMessage,
 		if json.Unmarshal(m["geometries"], &parts) != nil {
 			return nil, jsonErr(path+"/geometries", "expected an array of geometries")
 		}
+		if len(parts) == 0 {
+			return nil, jsonErr(path+"/geometries", "an empty GeometryCollection is not supported")
+		}
 		var c orb.Collection
 		for i, part := range parts {
 			if err := p.enter(path); err != nil {
@@ -269,19 +272,38 @@ func (p *jsonParser) geometry(raw json.RawMessage, m map[string]json.RawMessage,
 	return g, nil
 }
 
-// ringsProblem checks what PostGIS would refuse only when the query runs.
+// ringsProblem checks what PostGIS would refuse only when the query runs,
+// and empty geometries, which no CQL2 text can write.
 func ringsProblem(g orb.Geometry) error {
 	var polys []orb.Polygon
 	switch g := g.(type) {
+	case orb.MultiPoint:
+		if len(g) == 0 {
+			return fmt.Errorf("an empty MultiPoint is not supported")
+		}
 	case orb.Polygon:
+		if len(g) == 0 {
+			return fmt.Errorf("an empty Polygon is not supported")
+		}
 		polys = []orb.Polygon{g}
 	case orb.MultiPolygon:
+		if len(g) == 0 {
+			return fmt.Errorf("an empty MultiPolygon is not supported")
+		}
+		for _, pg := range g {
+			if len(pg) == 0 {
+				return fmt.Errorf("an empty polygon is not supported")
+			}
+		}
 		polys = g
 	case orb.LineString:
 		if len(g) < 2 {
 			return fmt.Errorf("a line string needs at least 2 positions")
 		}
 	case orb.MultiLineString:
+		if len(g) == 0 {
+			return fmt.Errorf("an empty MultiLineString is not supported")
+		}
 		for _, l := range g {
 			if len(l) < 2 {
 				return fmt.Errorf("a line string needs at least 2 positions")
