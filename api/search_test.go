@@ -98,6 +98,14 @@ func TestSearchUnitNames(t *testing.T) {
 	if a := searchFor(t, e, "q=sha+gr"); len(a.Results) != 1 || a.Results[0].Score != 1 {
 		t.Errorf("sha gr: %+v", a.Results)
 	}
+	if a := searchFor(t, e, "q=iS&types=unit"); len(a.Results) != 1 || a.Results[0].Score != 1 {
+		t.Errorf("iS (two letters, by their grams): %+v", a.Results)
+	}
+	// One character: 梅 is in the two 梅沙 communities' names and more.
+	a = searchFor(t, e, "q="+q("梅")+"&types=unit&limit=100")
+	if want := sqlStrings(t, e.store, `SELECT code FROM units WHERE valid_to IS NULL AND name LIKE '%梅%'`); len(a.Results) != len(want) {
+		t.Errorf("梅: %d units, SQL %d", len(a.Results), len(want))
+	}
 	// Wildcards are text: no name holds % or _.
 	for _, s := range []string{"%", "_", `\`, "%梅沙"} {
 		if a := searchFor(t, e, "q="+q(s)); len(a.Results) != 0 {

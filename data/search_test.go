@@ -11,12 +11,12 @@ import (
 	"gridmap/data/pgtest"
 )
 
-// TestSearchTrigramsCJK: in this cluster's locale pg_trgm makes trigrams
+// TestSearchIndexesCJK: in this cluster's locale pg_trgm makes trigrams
 // of Chinese text (a locale whose classification took CJK for
 // punctuation would give none, and the indexes of migration 009 would
 // never serve a Chinese search), and the planner uses the indexes for a
 // pattern of three characters.
-func TestSearchTrigramsCJK(t *testing.T) {
+func TestSearchIndexesCJK(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewDemo(t)
 	ctx := context.Background()
@@ -26,6 +26,16 @@ func TestSearchTrigramsCJK(t *testing.T) {
 	}
 	if n != 5 { // "  梅", " 梅沙", "梅沙街", "沙街道", "街道 "
 		t.Errorf("show_trgm('梅沙街道') has %d trigrams, want 5", n)
+	}
+	// The grams of short queries: every one- and two-character piece, lower case.
+	for in, want := range map[string]string{"梅沙街道": "{梅,梅沙,沙,沙街,街,街道,道}", "Ab": "{a,ab,b}", "": "{}", "x": "{x}"} {
+		var got string
+		if err := s.Pool.QueryRow(ctx, `SELECT gridmap_grams($1)::text`, in).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("gridmap_grams(%q) = %s, want %s", in, got, want)
+		}
 	}
 	// On the small demo city a scan is cheaper than any index: forbid
 	// scans, and drop (in a transaction rolled back) the other partial
@@ -39,6 +49,8 @@ func TestSearchTrigramsCJK(t *testing.T) {
 		for _, c := range []struct{ sql, index string }{
 			{`SELECT code FROM units WHERE valid_to IS NULL AND name LIKE '%梅沙街%'`, "units_current_name_trgm"},
 			{`SELECT code FROM events WHERE description ILIKE '%梅沙居委会%'`, "events_description_trgm"},
+			{`SELECT code FROM units WHERE valid_to IS NULL AND gridmap_grams(name) @> gridmap_grams('梅沙')`, "units_current_name_grams"},
+			{`SELECT code FROM events WHERE gridmap_grams(description) @> gridmap_grams('沙')`, "events_description_grams"},
 		} {
 			rows, err := tx.Query(ctx, `EXPLAIN `+c.sql)
 			if err != nil {
