@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"gridmap/api"
 	"gridmap/auth"
 	"gridmap/data/demo"
@@ -268,4 +270,31 @@ func TestSearchCRS(t *testing.T) {
 		t.Errorf("WGS-84 Content-Crs %q", r.Header.Get("Content-Crs"))
 	}
 	expectProblem(t, e.get("/v1/search?q=a&crs=epsg:3857"), 400, "https://gridmap.dev/problems/bad-parameter", "crs", "crs")
+}
+
+// BenchmarkHTTPSearch: GET /v1/search on the full demo city from 2×GOMAXPROCS
+// clients, each request another query of its kind: the first two
+// characters of a community's name (a short Chinese query), a street's
+// whole name, the first 9 digits of a grid's code (a street's code: its
+// 250-odd units match).
+func BenchmarkHTTPSearch(b *testing.B) {
+	benchServer(b)
+	s := pgtest.SharedFullDemo(b)
+	for _, bc := range []struct{ name, sql string }{
+		{"community-2-chars", `SELECT DISTINCT left(name, 2) FROM units WHERE valid_to IS NULL AND level = 'community'`},
+		{"street-name", `SELECT name FROM units WHERE valid_to IS NULL AND level = 'street'`},
+		{"code-9-digits", `SELECT DISTINCT left(code, 9) FROM units WHERE valid_to IS NULL AND level = 'grid'`},
+	} {
+		rows, err := s.Pool.Query(context.Background(), bc.sql)
+		if err != nil {
+			b.Fatal(err)
+		}
+		queries, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			benchGets(b, "", "searches/s", func(i int) string { return "/v1/search?q=" + url.QueryEscape(queries[i%len(queries)]) })
+		})
+	}
 }

@@ -12,8 +12,9 @@
 -- gridmap_grams(col) @> gridmap_grams(q) for such a q, and LIKE rechecks.
 -- (pg_bigm would do the same, but is not packaged for this cluster.)
 --
--- Codes are matched by prefix on the existing B-tree indexes
--- (units_current_code, objects_pkey, events_pkey).
+-- Codes are matched by prefix on B-tree ranges: objects_pkey, events_pkey,
+-- and for units a code index of their own (units_current_code leads with
+-- the layer, and a search spans layers).
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
 CREATE FUNCTION gridmap_grams(t text) RETURNS text[]
@@ -27,3 +28,4 @@ CREATE INDEX units_current_name_trgm ON units USING gin (name gin_trgm_ops) WHER
 CREATE INDEX units_current_name_grams ON units USING gin (gridmap_grams(name)) WHERE valid_to IS NULL;
 CREATE INDEX events_description_trgm ON events USING gin (description gin_trgm_ops);
 CREATE INDEX events_description_grams ON events USING gin (gridmap_grams(description));
+CREATE INDEX units_current_code_any_layer ON units (code) WHERE valid_to IS NULL;
