@@ -101,7 +101,7 @@ func TestSearchUnitNames(t *testing.T) {
 		t.Errorf("sha gr: %+v", a.Results)
 	}
 	if a := searchFor(t, e, "q=iS&types=unit"); len(a.Results) != 1 || a.Results[0].Score != 1 {
-		t.Errorf("iS (two letters, by their grams): %+v", a.Results)
+		t.Errorf("iS (two letters: the characters index): %+v", a.Results)
 	}
 	// One character: 梅 is in the two 梅沙 communities' names and more.
 	a = searchFor(t, e, "q="+q("梅")+"&types=unit&limit=100")

@@ -177,11 +177,11 @@ func matchFor(query string) textMatch {
 
 // inside is the condition that col holds the query (exact, and the
 // pattern %query%): the trigram index answers the pattern, or for a short
-// query the gridmap_grams index of migration 009 finds the rows and the
-// pattern rechecks them.
+// query the characters index of migration 009 finds the rows holding each
+// of its characters and the pattern rechecks them.
 func (m textMatch) inside(col, exact, pattern string) string {
 	if m.short {
-		return "(gridmap_grams(" + col + ") @> gridmap_grams(" + exact + ") AND " + m.likes(col, pattern) + ")"
+		return "(regexp_split_to_array(lower(" + col + "), '') @> regexp_split_to_array(lower(" + exact + "), '') AND " + m.likes(col, pattern) + ")"
 	}
 	return m.likes(col, pattern)
 }

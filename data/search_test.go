@@ -14,8 +14,9 @@ import (
 // TestSearchIndexesCJK: in this cluster's locale pg_trgm makes trigrams
 // of Chinese text (a locale whose classification took CJK for
 // punctuation would give none, and the indexes of migration 009 would
-// never serve a Chinese search), and the planner uses the indexes for a
-// pattern of three characters.
+// never serve a Chinese search), and the planner uses the trigram indexes
+// for a pattern of three characters and the characters indexes for
+// shorter ones.
 func TestSearchIndexesCJK(t *testing.T) {
 	t.Parallel()
 	s := pgtest.NewDemo(t)
@@ -27,30 +28,20 @@ func TestSearchIndexesCJK(t *testing.T) {
 	if n != 5 { // "  梅", " 梅沙", "梅沙街", "沙街道", "街道 "
 		t.Errorf("show_trgm('梅沙街道') has %d trigrams, want 5", n)
 	}
-	// The grams of short queries: every one- and two-character piece, lower case.
-	for in, want := range map[string]string{"梅沙街道": "{梅,梅沙,沙,沙街,街,街道,道}", "Ab": "{a,ab,b}", "": "{}", "x": "{x}"} {
-		var got string
-		if err := s.Pool.QueryRow(ctx, `SELECT gridmap_grams($1)::text`, in).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Errorf("gridmap_grams(%q) = %s, want %s", in, got, want)
-		}
-	}
 	// On the small demo city a scan is cheaper than any index: forbid
 	// scans, and drop (in a transaction rolled back) the other partial
 	// indexes of current units, which a bitmap would otherwise read whole.
 	rollback := errors.New("rollback")
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off;
-			DROP INDEX units_current_geom, units_current_code, units_current_level, units_current_parent`); err != nil {
+			DROP INDEX units_current_geom, units_current_code, units_current_level, units_current_parent, units_current_code_any_layer`); err != nil {
 			return err
 		}
 		for _, c := range []struct{ sql, index string }{
 			{`SELECT code FROM units WHERE valid_to IS NULL AND name LIKE '%梅沙街%'`, "units_current_name_trgm"},
 			{`SELECT code FROM events WHERE description ILIKE '%梅沙居委会%'`, "events_description_trgm"},
-			{`SELECT code FROM units WHERE valid_to IS NULL AND gridmap_grams(name) @> gridmap_grams('梅沙')`, "units_current_name_grams"},
-			{`SELECT code FROM events WHERE gridmap_grams(description) @> gridmap_grams('沙')`, "events_description_grams"},
+			{`SELECT code FROM units WHERE valid_to IS NULL AND regexp_split_to_array(lower(name), '') @> '{梅,沙}'`, "units_current_name_chars"},
+			{`SELECT code FROM events WHERE regexp_split_to_array(lower(description), '') @> '{沙}'`, "events_description_chars"},
 		} {
 			rows, err := tx.Query(ctx, `EXPLAIN `+c.sql)
 			if err != nil {
