@@ -373,7 +373,7 @@ func (t *TimeRange) Instant() bool {
 // FeatureQuery selects features of one collection. Empty fields do not
 // filter.
 type FeatureQuery struct {
-	Collection *Collection
+	Collection string // a collection id (FeatureCollections)
 	// BBox keeps the features whose geometry intersects it (WGS-84: min
 	// lon, min lat, max lon, max lat).
 	BBox *orb.Bound
@@ -448,7 +448,7 @@ func (s *Store) FeatureByID(ctx context.Context, q FeatureQuery, id string, fn f
 	found := false
 	_, err := s.FeaturePage(ctx, q, func(r *geo.Row) error { found = true; return fn(r) })
 	if err == nil && !found {
-		return fmt.Errorf("%w: no feature %q in collection %s", ErrNotFound, geo.Excerpt(id, geo.MaxExcerpt), q.Collection.ID)
+		return fmt.Errorf("%w: no feature %q in collection %s", ErrNotFound, geo.Excerpt(id, geo.MaxExcerpt), q.Collection)
 	}
 	return err
 }
@@ -457,13 +457,16 @@ func (s *Store) FeatureByID(ctx context.Context, q FeatureQuery, id string, fn f
 // many match and where the next page starts.
 func (s *Store) FeaturePage(ctx context.Context, q FeatureQuery, fn func(*geo.Row) error) (FeaturePageInfo, error) {
 	var info FeaturePageInfo
-	c := q.Collection
+	c, err := s.FeatureCollection(ctx, q.Collection)
+	if err != nil {
+		return info, err
+	}
 	d := defOf(c.Kind)
 	sq := &sqlQuery{args: slices.Clone(q.Args)}
 	if q.Where != "" {
 		sq.where("(" + q.Where + ")")
 	}
-	if err := q.where(sq, d); err != nil {
+	if err := q.where(sq, c, d); err != nil {
 		return info, err
 	}
 	after, err := decodeFeatureCursor(q.After)
@@ -528,8 +531,7 @@ func (s *Store) FeaturePage(ctx context.Context, q FeatureQuery, fn func(*geo.Ro
 }
 
 // where adds the conditions of q (all but the cursor) to sq.
-func (q *FeatureQuery) where(sq *sqlQuery, d *collectionDef) error {
-	c := q.Collection
+func (q *FeatureQuery) where(sq *sqlQuery, c *Collection, d *collectionDef) error {
 	switch d.kind {
 	case KindUnits:
 		sq.where("u.layer = " + sq.arg(c.Layer))
