@@ -33,6 +33,7 @@ var ogcConformance = []string{
 // ogcRoutes registers /ogc and below.
 func (s *Server) ogcRoutes(r *mux.Router) {
 	s.handle(r, "/ogc", s.ogcLanding, http.MethodGet)
+	s.handle(r, "/ogc/api", s.ogcAPI, http.MethodGet)
 	s.handle(r, "/ogc/conformance", s.ogcConformance, http.MethodGet)
 	s.handle(r, "/ogc/collections", s.ogcCollections, http.MethodGet)
 	s.handle(r, "/ogc/collections/{collectionId}", s.ogcCollection, http.MethodGet)
@@ -79,7 +80,10 @@ func (s *Server) ogcLanding(w http.ResponseWriter, r *http.Request) error {
 		Title:       "gridmap 网格化管理",
 		Description: "The city's grid hierarchy (districts, streets, communities, grids), managed objects and events as OGC API – Features.",
 		Links: append(selfLinks(base, "/ogc", f, ctJSON),
-			ogcLink{Href: base + "/openapi.json", Rel: "service-desc", Type: ctOpenAPI, Title: "The API definition (OpenAPI 3.0)"},
+			// The OGC view first: OGC clients take the first service-desc
+			// as the definition of the API rooted here (ogc_api.go).
+			ogcLink{Href: base + "/ogc/api", Rel: "service-desc", Type: ctOpenAPI, Title: "The definition of this OGC API (OpenAPI 3.0, paths under /ogc)"},
+			ogcLink{Href: base + "/openapi.json", Rel: "service-desc", Type: ctOpenAPI, Title: "The definition of the whole server (OpenAPI 3.0)"},
 			ogcLink{Href: base + "/ogc/conformance", Rel: "conformance", Type: ctJSON, Title: "Conformance classes"},
 			ogcLink{Href: base + "/ogc/collections", Rel: "data", Type: ctJSON, Title: "The collections"}),
 	}
@@ -287,6 +291,10 @@ func queryableSchema(c *data.Collection, q data.Queryable) map[string]any {
 	}
 	return m
 }
+
+// ogcFilterLangs are the encodings filter-lang takes; none while filter
+// is not taken.
+var ogcFilterLangs []string
 
 // ogcItemsParams are the standard parameters of items; a collection's
 // queryables are its property filters.
