@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gridmap/cql2"
 	"gridmap/data"
 	"gridmap/geo"
 )
@@ -19,8 +20,10 @@ import (
 // (queryables, property filters, filter). The collections and their rows
 // are data/features.go's; this file speaks the standard.
 
-// ogcConformance lists the conformance classes /ogc/conformance declares.
-var ogcConformance = []string{
+// ogcConformance lists the conformance classes /ogc/conformance declares:
+// Part 3's filter classes with exactly the CQL2 classes package cql2
+// implements.
+var ogcConformance = append([]string{
 	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
 	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 	"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
@@ -28,7 +31,9 @@ var ogcConformance = []string{
 	"http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 	"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
 	"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
-}
+	"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+	"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+}, cql2.Conformance...)
 
 // ogcRoutes registers /ogc and below.
 func (s *Server) ogcRoutes(r *mux.Router) {
@@ -292,9 +297,9 @@ func queryableSchema(c *data.Collection, q data.Queryable) map[string]any {
 	return m
 }
 
-// ogcFilterLangs are the encodings filter-lang takes; none while filter
-// is not taken.
-var ogcFilterLangs []string
+// ogcFilterLangs are the encodings filter-lang takes: CQL2's, and the
+// names of the drafts, which GDAL 3.6 sends.
+var ogcFilterLangs = []string{"cql2-text", "cql2-json", "cql-text", "cql-json"}
 
 // ogcItemsParams are the standard parameters of items; a collection's
 // queryables are its property filters.
@@ -360,17 +365,6 @@ func (s *Server) ogcItems(w http.ResponseWriter, r *http.Request) error {
 		return s.ogcItemsHTML(w, r, c, fq, crs)
 	}
 	return s.ogcItemsJSON(w, r, c, fq, crs)
-}
-
-// ogcFilter reads filter, filter-lang and filter-crs into fq.
-func (s *Server) ogcFilter(r *http.Request, c *data.Collection, fq *data.FeatureQuery) error {
-	q := r.URL.Query()
-	for _, p := range []string{"filter", "filter-lang", "filter-crs"} {
-		if q.Has(p) {
-			return &paramError{p, p + " is not taken yet: this server does not implement OGC API – Features Part 3 filters (see /ogc/conformance); filter by a queryable's name as a parameter instead"}
-		}
-	}
-	return nil
 }
 
 // pageLinks are the links of an items page: self, alternate, next.

@@ -22,7 +22,7 @@ import (
 // OpenAPI parameter objects.
 func ogcStandardParams() []any {
 	str := map[string]any{"type": "string"}
-	params := []any{
+	return []any{
 		map[string]any{"name": "f", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"json", "html"}}},
 		map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": ogcMaxLimit, "default": ogcDefaultLimit}},
 		map[string]any{"name": "bbox", "in": "query", "style": "form", "explode": false,
@@ -31,14 +31,10 @@ func ogcStandardParams() []any {
 		map[string]any{"name": "datetime", "in": "query", "schema": str},
 		map[string]any{"name": "crs", "in": "query", "schema": map[string]any{"type": "string", "enum": ogcCRSList()}},
 		map[string]any{"name": "cursor", "in": "query", "schema": str},
+		map[string]any{"name": "filter", "in": "query", "schema": str},
+		map[string]any{"name": "filter-lang", "in": "query", "schema": map[string]any{"type": "string", "enum": ogcFilterLangs}},
+		map[string]any{"name": "filter-crs", "in": "query", "schema": map[string]any{"type": "string", "enum": ogcCRSList()}},
 	}
-	if len(ogcFilterLangs) > 0 {
-		params = append(params,
-			map[string]any{"name": "filter", "in": "query", "schema": str},
-			map[string]any{"name": "filter-lang", "in": "query", "schema": map[string]any{"type": "string", "enum": ogcFilterLangs}},
-			map[string]any{"name": "filter-crs", "in": "query", "schema": map[string]any{"type": "string", "enum": ogcCRSList()}})
-	}
-	return params
 }
 
 // queryableParam is a collection's queryable as an items parameter.

@@ -439,3 +439,74 @@ func TestOGCScope(t *testing.T) {
 	// Without a credential a server that needs one answers 401.
 	expectProblem(t, e.as(t, "").get("/ogc/collections"), http.StatusUnauthorized, "https://gridmap.dev/problems/unauthorized", "")
 }
+
+// TestOGCFilter: filter in CQL2 text and JSON (and the draft names GDAL
+// sends) selects what the same condition selects in SQL.
+func TestOGCFilter(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	before := tableState(t, e)
+	count := func(where string, args ...any) int {
+		n, _ := strconv.Atoi(sqlStrings(t, e.store, `SELECT count(*) FROM units WHERE valid_to IS NULL AND level = 'grid' AND `+where, args...)[0])
+		return n
+	}
+	parent := sqlStrings(t, e.store, `SELECT min(code) FROM units WHERE valid_to IS NULL AND level = 'community'`)[0]
+	median := sqlStrings(t, e.store, `SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY area_m2) FROM units WHERE valid_to IS NULL AND level = 'grid'`)[0]
+	box := "114.22,22.55,114.26,22.58"
+	glon, glat := geo.WGS84ToGCJ02(114.22, 22.55)
+	glon2, glat2 := geo.WGS84ToGCJ02(114.26, 22.58)
+	for _, c := range []struct {
+		filter, lang, crs string
+		want              int
+	}{
+		{"parent_code = '" + parent + "' AND area_m2 > " + median, "", "", count("parent_code = $1 AND area_m2 > $2", parent, median)},
+		{`{"op":"and","args":[{"op":"=","args":[{"property":"parent_code"},"` + parent + `"]},{"op":">","args":[{"property":"area_m2"},` + median + `]}]}`, "cql2-json", "",
+			count("parent_code = $1 AND area_m2 > $2", parent, median)},
+		{"name LIKE '%第001网格' OR area_m2 < " + median, "cql2-text", "", count("(name LIKE '%第001网格' OR area_m2 < $1)", median)},
+		{"S_INTERSECTS(geometry, BBOX(" + box + "))", "", "", count("ST_Intersects(geom, ST_MakeEnvelope(114.22, 22.55, 114.26, 22.58, 4326))")},
+		{fmt.Sprintf("S_INTERSECTS(geometry, BBOX(%.9f,%.9f,%.9f,%.9f))", glon, glat, glon2, glat2), "", geo.GCJ02URI,
+			count("ST_Intersects(geom, ST_MakeEnvelope(114.22, 22.55, 114.26, 22.58, 4326))")},
+		{"valid_from > TIMESTAMP('2000-01-01T00:00:00Z') AND T_BEFORE(valid_from, TIMESTAMP('2100-01-01T00:00:00Z'))", "", "", count("true")},
+		// The draft text GDAL 3.6 sends: a date-time as a quoted string.
+		{"(parent_code = '" + parent + "') AND (valid_from > '2000-01-01T00:00:00Z')", "cql-text", "", demoGridsPer},
+		{"code IN ('" + parent + "001', '" + parent + "002') AND NOT complete", "", "", count("code IN ($1, $2) AND NOT complete", parent+"001", parent+"002")},
+	} {
+		q := "/ogc/collections/grids/items?limit=1000&filter=" + url.QueryEscape(c.filter)
+		if c.lang != "" {
+			q += "&filter-lang=" + c.lang
+		}
+		if c.crs != "" {
+			q += "&filter-crs=" + url.QueryEscape(c.crs)
+		}
+		p, _ := ogcItems(t, e, q)
+		if p.NumberMatched != c.want || p.NumberReturned != c.want || c.want == 0 {
+			t.Errorf("%s: %d features, SQL %d", c.filter, p.NumberMatched, c.want)
+		}
+	}
+	// A filter combines with the other parameters.
+	p, _ := ogcItems(t, e, "/ogc/collections/grids/items?parent_code="+parent+"&filter="+url.QueryEscape("area_m2 > "+median))
+	if want := count("parent_code = $1 AND area_m2 > $2", parent, median); p.NumberMatched != want {
+		t.Errorf("filter and property: %d, SQL %d", p.NumberMatched, want)
+	}
+
+	var conf struct{ ConformsTo []string }
+	expect(t, e.get("/ogc/conformance"), http.StatusOK, ctJSON, &conf)
+	cs := strings.Join(conf.ConformsTo, " ")
+	if !strings.Contains(cs, "ogcapi-features-3/1.0/conf/filter") || !strings.Contains(cs, "cql2/1.0/conf/cql2-text") || !strings.Contains(cs, "cql2/1.0/conf/basic-spatial-functions") {
+		t.Errorf("conformance %s", cs)
+	}
+
+	for _, c := range []struct{ query, param, detail string }{
+		{"filter=" + url.QueryEscape("area_m2 >"), "filter", "at byte"},
+		{"filter=" + url.QueryEscape("colour = 'red'"), "filter", "colour"},
+		{"filter=" + url.QueryEscape("area_m2 = 'big'"), "filter", "area_m2"},
+		{"filter=" + url.QueryEscape(`{"op":"=","args":[{"property":"code"}]}`) + "&filter-lang=cql2-json", "filter", "at"},
+		{"filter=x&filter-lang=sql", "filter-lang", "cql2-text"},
+		{"filter-lang=cql2-text", "filter-lang", "goes with filter"},
+		{"filter-crs=gcj02", "filter-crs", "goes with filter"},
+		{"filter=" + url.QueryEscape("S_INTERSECTS(geometry, POINT(114 22))") + "&filter-crs=mars", "filter-crs", "mars"},
+	} {
+		expectProblem(t, e.get("/ogc/collections/grids/items?"+c.query), http.StatusBadRequest, typeBadParam, c.param, c.detail)
+	}
+	expectUnchanged(t, e, before, "bad filters")
+}
