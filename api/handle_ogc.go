@@ -418,23 +418,34 @@ func (s *Server) ogcItemsJSON(w http.ResponseWriter, r *http.Request, c *data.Co
 		b = b[:0]
 		return err
 	}
-	info, err := s.store.FeaturePage(r.Context(), fq, func(row *geo.Row) error {
+	each := func(row *geo.Row, geometry []byte) error {
 		if n == 0 {
 			b = make([]byte, 0, flushAt+flushAt/4)
-			b = ogcPageHead(b, r)
+			b = ogcPageHead(b)
 		} else {
 			b = append(b, ',')
 		}
-		// The head needs numberMatched, which FeaturePage counts before
-		// the first row.
-		row.Geometry = geo.GeometryFromWGS84(crs, row.Geometry)
-		b = appendFeature(b, &c.Schema, row)
+		if geometry != nil {
+			b = appendFeatureWith(b, &c.Schema, row, geometry)
+		} else {
+			row.Geometry = geo.GeometryFromWGS84(crs, row.Geometry)
+			b = appendFeature(b, &c.Schema, row)
+		}
 		n++
 		if len(b) >= flushAt {
 			return flush()
 		}
 		return nil
-	})
+	}
+	var info data.FeaturePageInfo
+	var err error
+	if crs == geo.WGS84 {
+		// PostGIS writes WGS-84 GeoJSON faster than decoding and
+		// formatting it here (docs/benchmarks.md, "OGC items").
+		info, err = s.store.FeaturePageGeoJSON(r.Context(), fq, each)
+	} else {
+		info, err = s.store.FeaturePage(r.Context(), fq, func(row *geo.Row) error { return each(row, nil) })
+	}
 	if err != nil {
 		if started {
 			s.log.Error("items answer cut short", "path", r.URL.Path, "request_id", requestIDOf(r), "err", err)
@@ -443,7 +454,7 @@ func (s *Server) ogcItemsJSON(w http.ResponseWriter, r *http.Request, c *data.Co
 		return err
 	}
 	if n == 0 {
-		b = ogcPageHead(b, r)
+		b = ogcPageHead(b)
 	}
 	b = append(b, `],"numberMatched":`...)
 	b = strconv.AppendInt(b, info.Matched, 10)
@@ -458,7 +469,7 @@ func (s *Server) ogcItemsJSON(w http.ResponseWriter, r *http.Request, c *data.Co
 	return nil
 }
 
-func ogcPageHead(b []byte, r *http.Request) []byte {
+func ogcPageHead(b []byte) []byte {
 	b = append(b, `{"type":"FeatureCollection","timeStamp":"`...)
 	b = time.Now().UTC().AppendFormat(b, time.RFC3339)
 	return append(b, `","features":[`...)

@@ -28,6 +28,21 @@ func appendFeature(b []byte, schema *geo.Schema, row *geo.Row) []byte {
 	b = appendJSONString(b, row.ID)
 	b = append(b, `,"geometry":`...)
 	b = appendGeometry(b, row.Geometry)
+	return appendProperties(b, schema, row)
+}
+
+// appendFeatureWith appends row as a Feature whose geometry is the
+// GeoJSON text given.
+func appendFeatureWith(b []byte, schema *geo.Schema, row *geo.Row, geometry []byte) []byte {
+	b = append(b, `{"type":"Feature","id":`...)
+	b = appendJSONString(b, row.ID)
+	b = append(b, `,"geometry":`...)
+	b = append(b, geometry...)
+	return appendProperties(b, schema, row)
+}
+
+// appendProperties appends the properties member and closes the Feature.
+func appendProperties(b []byte, schema *geo.Schema, row *geo.Row) []byte {
 	b = append(b, `,"properties":{`...)
 	for i, f := range schema.Fields {
 		if i > 0 {
