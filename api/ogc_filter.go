@@ -84,12 +84,7 @@ func (s *Server) ogcFilter(r *http.Request, c *data.Collection, fq *data.Feature
 			return err
 		}
 	}
-	var args []any
-	where, err := data.FilterSQL(e, c.QueryableColumns(), &args)
-	if err != nil {
-		return filterProblem(lang, err)
-	}
-	fq.Where, fq.Args = where, args
+	fq.Filter = e
 	return nil
 }
 

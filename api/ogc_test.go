@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"gridmap/auth"
+	"gridmap/data/demo"
 	"gridmap/geo"
 )
 
@@ -509,4 +511,68 @@ func TestOGCFilter(t *testing.T) {
 		expectProblem(t, e.get("/ogc/collections/grids/items?"+c.query), http.StatusBadRequest, typeBadParam, c.param, c.detail)
 	}
 	expectUnchanged(t, e, before, "bad filters")
+}
+
+// TestOGCEventsObjects: events select by reported_at and objects by
+// updated_at with datetime; both filter, scope and read singly.
+func TestOGCEventsObjects(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	withDemoObjectsSeed(t, e.store, 200, 9)
+	if _, err := demo.Events(context.Background(), e.store, 150, 3, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mid := sqlStrings(t, e.store, `SELECT to_char(percentile_disc(0.5) WITHIN GROUP (ORDER BY reported_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM events`)[0]
+	n := func(q string, args ...any) int {
+		v, _ := strconv.Atoi(sqlStrings(t, e.store, q, args...)[0])
+		return v
+	}
+	for _, c := range []struct {
+		query string
+		want  int
+	}{
+		{"", 150},
+		{"datetime=" + url.QueryEscape(mid) + "/..", n(`SELECT count(*) FROM events WHERE reported_at >= $1`, mid)},
+		{"datetime=../" + url.QueryEscape(mid), n(`SELECT count(*) FROM events WHERE reported_at <= $1`, mid)},
+		{"datetime=" + url.QueryEscape(mid), n(`SELECT count(*) FROM events WHERE reported_at = $1`, mid)},
+		{"status=closed", n(`SELECT count(*) FROM events WHERE status = 'closed'`)},
+		{"filter=" + url.QueryEscape("status IN ('reported','registered') AND T_AFTER(reported_at, TIMESTAMP('"+mid+"'))"),
+			n(`SELECT count(*) FROM events WHERE status IN ('reported', 'registered') AND reported_at > $1`, mid)},
+	} {
+		p, _ := ogcItems(t, e, "/ogc/collections/events/items?limit=1000&"+c.query)
+		if p.NumberMatched != c.want || len(p.Features) != c.want {
+			t.Errorf("events %s: %d, SQL %d", c.query, p.NumberMatched, c.want)
+		}
+		for _, f := range p.Features {
+			if geometryType(t, f.Geometry) != "Point" || f.Properties["class_name"] == nil || f.Properties["department_name"] == nil {
+				t.Fatalf("event %+v", f)
+			}
+		}
+	}
+	code := sqlStrings(t, e.store, `SELECT min(code) FROM events`)[0]
+	var ev ogcFeature
+	expect(t, e.get("/ogc/collections/events/items/"+code), http.StatusOK, ctGeoJSON, &ev)
+	if ev.ID != code || ev.Properties["reported_at"] == nil {
+		t.Errorf("event %+v", ev)
+	}
+	// Objects: every one was written now.
+	p, _ := ogcItems(t, e, "/ogc/collections/objects/items?limit=1&datetime=2000-01-01T00:00:00Z/..")
+	q, _ := ogcItems(t, e, "/ogc/collections/objects/items?limit=1&datetime=../2000-01-01T00:00:00Z")
+	if p.NumberMatched != 200 || q.NumberMatched != 0 {
+		t.Errorf("objects by updated_at: %d after 2000, %d before", p.NumberMatched, q.NumberMatched)
+	}
+	class := sqlStrings(t, e.store, `SELECT min(class_code) FROM objects`)[0]
+	p, _ = ogcItems(t, e, "/ogc/collections/objects/items?limit=1000&class="+class)
+	if want := n(`SELECT count(*) FROM objects WHERE class_code = $1`, class); p.NumberMatched != want {
+		t.Errorf("objects of class %s: %d, SQL %d", class, p.NumberMatched, want)
+	}
+	// A viewer of one street sees its events only.
+	street := sqlStrings(t, e.store, `SELECT left(min(grid_code), 9) FROM events`)[0]
+	viewer := e.as(t, mintToken(t, e.store, "ev-viewer", auth.Viewer, street))
+	p, _ = ogcItems(t, viewer, "/ogc/collections/events/items?limit=1000")
+	if want := n(`SELECT count(*) FROM events WHERE left(grid_code, 9) = $1`, street); p.NumberMatched != want || want == 0 {
+		t.Errorf("scoped events: %d, SQL %d", p.NumberMatched, want)
+	}
+	other := sqlStrings(t, e.store, `SELECT min(code) FROM events WHERE left(grid_code, 9) <> $1`, street)[0]
+	expectProblem(t, viewer.get("/ogc/collections/events/items/"+other), http.StatusNotFound, typeNotFound, "", other)
 }

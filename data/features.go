@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 
+	"gridmap/cql2"
 	"gridmap/geo"
 	"gridmap/grid"
 )
@@ -385,10 +386,10 @@ type FeatureQuery struct {
 	// Props are equality filters on queryables, values as the query
 	// string gives them (a *FilterError names a bad one).
 	Props map[string]string
-	// Where is an extra SQL condition on the queryables' columns, its
-	// arguments Args numbered from $1 (a CQL2 filter from FilterSQL).
-	Where string
-	Args  []any
+	// Filter is a CQL2 filter, checked (cql2.Check) against the
+	// collection's queryables, its geometries in WGS-84
+	// (cql2.MapGeometries).
+	Filter cql2.Expr
 	Limit int    // 0: all
 	After string // FeaturePage.Next of the previous page
 	// Scopes, when not nil, keep the features in one of these units'
@@ -475,9 +476,13 @@ func (s *Store) featurePage(ctx context.Context, q FeatureQuery, geoJSON bool, f
 		return info, err
 	}
 	d := defOf(c.Kind)
-	sq := &sqlQuery{args: slices.Clone(q.Args)}
-	if q.Where != "" {
-		sq.where("(" + q.Where + ")")
+	sq := &sqlQuery{}
+	if q.Filter != nil {
+		cond, err := FilterSQL(q.Filter, c.QueryableColumns(), &sq.args)
+		if err != nil {
+			return info, err
+		}
+		sq.where("(" + cond + ")")
 	}
 	if err := q.where(sq, c, d); err != nil {
 		return info, err
