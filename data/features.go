@@ -390,8 +390,8 @@ type FeatureQuery struct {
 	// collection's queryables, its geometries in WGS-84
 	// (cql2.MapGeometries).
 	Filter cql2.Expr
-	Limit int    // 0: all
-	After string // FeaturePage.Next of the previous page
+	Limit  int    // 0: all
+	After  string // FeaturePage.Next of the previous page
 	// Scopes, when not nil, keep the features in one of these units'
 	// subtrees (auth.Identity.ReadScopes): base units by code, objects and
 	// events by grid. Other layers' units are read whole.
