@@ -367,8 +367,9 @@ func (s *Server) ogcItems(w http.ResponseWriter, r *http.Request) error {
 	return s.ogcItemsJSON(w, r, c, fq, crs)
 }
 
-// pageLinks are the links of an items page: self, alternate, next.
-func pageLinks(r *http.Request, f ogcFormat, next string) []ogcLink {
+// pageLinks are the links of an items page: self, alternate, next and
+// prev (when there are such pages), collection.
+func pageLinks(r *http.Request, f ogcFormat, info data.FeaturePageInfo) []ogcLink {
 	base := ogcBaseURL(r)
 	with := func(format, cursor string) string {
 		u := *r.URL
@@ -386,12 +387,15 @@ func pageLinks(r *http.Request, f ogcFormat, next string) []ogcLink {
 	}
 	self.Rel, alt.Rel = "self", "alternate"
 	links := []ogcLink{self, alt}
-	if next != "" {
-		ct, format := ctGeoJSON, "json"
-		if f == formatHTML {
-			ct, format = "text/html", "html"
-		}
-		links = append(links, ogcLink{Href: with(format, next), Rel: "next", Type: ct, Title: "Next page"})
+	ct, format := ctGeoJSON, "json"
+	if f == formatHTML {
+		ct, format = "text/html", "html"
+	}
+	if info.Next != "" {
+		links = append(links, ogcLink{Href: with(format, info.Next), Rel: "next", Type: ct, Title: "Next page"})
+	}
+	if info.Prev != "" {
+		links = append(links, ogcLink{Href: with(format, info.Prev), Rel: "prev", Type: ct, Title: "Previous page"})
 	}
 	return append(links, ogcLink{Href: base + "/ogc/collections/" + url.PathEscape(mux.Vars(r)["collectionId"]) + "?f=json", Rel: "collection", Type: ctJSON, Title: "The collection"})
 }
@@ -461,7 +465,7 @@ func (s *Server) ogcItemsJSON(w http.ResponseWriter, r *http.Request, c *data.Co
 	b = append(b, `,"numberReturned":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, `,"links":`...)
-	b = appendJSON(b, pageLinks(r, formatJSON, info.Next))
+	b = appendJSON(b, pageLinks(r, formatJSON, info))
 	b = append(b, "}\n"...)
 	if err := flush(); err != nil {
 		s.log.Debug("items answer not delivered", "err", err)

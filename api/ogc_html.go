@@ -72,7 +72,7 @@ func (s *Server) ogcItemsHTML(w http.ResponseWriter, r *http.Request, c *data.Co
 	js.RawQuery = q.Encode()
 	return renderOGC(w, "items", map[string]any{
 		"Collection": c, "Fields": c.Schema.Fields, "Rows": rows, "Matched": info.Matched, "Returned": len(rows),
-		"Time": describeTime(fq.Time), "Links": pageLinks(r, formatHTML, info.Next), "First": first.RequestURI(), "JSON": js.RequestURI(), "CRS": crs.URI(),
+		"Time": describeTime(fq.Time), "Links": pageLinks(r, formatHTML, info), "First": first.RequestURI(), "JSON": js.RequestURI(), "CRS": crs.URI(),
 	})
 }
 

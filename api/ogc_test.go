@@ -224,28 +224,64 @@ func TestOGCItems(t *testing.T) {
 		t.Errorf("properties %s, SQL %s", got, want)
 	}
 
-	// Paging walks every grid once, in code order.
+	// Paging walks every grid once, in code order; prev links walk the
+	// same pages back.
 	seen := map[string]bool{}
 	next, last, pages := "/ogc/collections/grids/items?limit=37", "", 0
+	var walked []string // each page's ids
+	prev := ""
 	for next != "" {
 		p, _ := ogcItems(t, e, next)
+		var ids []string
 		for _, f := range p.Features {
 			if seen[f.ID] || f.ID <= last {
 				t.Fatalf("page %d: %s repeated or out of order after %s", pages, f.ID, last)
 			}
 			seen[f.ID], last = true, f.ID
+			ids = append(ids, f.ID)
 		}
-		next = ""
+		walked = append(walked, strings.Join(ids, ","))
+		if l := linkOf(p.Links, "prev"); (l != nil) != (pages > 0) {
+			t.Fatalf("page %d: prev link %+v", pages, l)
+		}
+		next, prev = "", ""
 		if l := linkOf(p.Links, "next"); l != nil {
 			next = relative(t, e, l.Href)
 			if l.Type != ctGeoJSON || !strings.Contains(l.Href, "limit=37") {
 				t.Fatalf("next link %+v", l)
 			}
 		}
+		if l := linkOf(p.Links, "prev"); l != nil {
+			prev = relative(t, e, l.Href)
+		}
 		pages++
 	}
 	if strconv.Itoa(len(seen)) != total || pages < 2 {
 		t.Fatalf("walked %d grids in %d pages, SQL has %s", len(seen), pages, total)
+	}
+	for i := pages - 2; i >= 0; i-- {
+		p, _ := ogcItems(t, e, prev)
+		var ids []string
+		for _, f := range p.Features {
+			ids = append(ids, f.ID)
+		}
+		if got := strings.Join(ids, ","); got != walked[i] {
+			t.Fatalf("back to page %d: %s, forward it was %s", i, got, walked[i])
+		}
+		l, n := linkOf(p.Links, "prev"), linkOf(p.Links, "next")
+		if (l != nil) != (i > 0) || n == nil {
+			t.Fatalf("back at page %d: prev %+v next %+v", i, l, n)
+		}
+		if i == 1 {
+			// The next link of a page reached backwards goes forward again.
+			q, _ := ogcItems(t, e, relative(t, e, n.Href))
+			if len(q.Features) == 0 || q.Features[0].ID != strings.Split(walked[2], ",")[0] {
+				t.Fatalf("forward from page 1 reached backwards: %+v", q.Features)
+			}
+		}
+		if l != nil {
+			prev = relative(t, e, l.Href)
+		}
 	}
 
 	// Property filters are typed equalities on queryables.
@@ -308,7 +344,7 @@ func TestOGCItems(t *testing.T) {
 	// Items as an HTML table with a next link.
 	r = e.get("/ogc/collections/grids/items?f=html&limit=5")
 	expect(t, r, http.StatusOK, ctHTML, nil)
-	if body := string(r.Body); !strings.Contains(body, "Next page") || !strings.Contains(body, "5 of "+total) || strings.Count(body, "<tr><td><a href=") != 5 {
+	if body := string(r.Body); !strings.Contains(body, "Next page") || strings.Contains(body, "Previous page") || !strings.Contains(body, "5 of "+total) || strings.Count(body, "<tr><td><a href=") != 5 {
 		t.Errorf("items page: %s", body)
 	}
 
@@ -390,8 +426,12 @@ func TestOGCDatetimeUnits(t *testing.T) {
 		t.Fatalf("interval page 1: %+v", p)
 	}
 	p2, _ := ogcItems(t, e, relative(t, e, l.Href))
-	if len(p2.Features) != 1 || p2.Features[0].Properties["version"] != 2.0 || linkOf(p2.Links, "next") != nil {
+	if len(p2.Features) != 1 || p2.Features[0].Properties["version"] != 2.0 || linkOf(p2.Links, "next") != nil || linkOf(p2.Links, "prev") == nil {
 		t.Fatalf("interval page 2: %+v", p2)
+	}
+	p1, _ := ogcItems(t, e, relative(t, e, linkOf(p2.Links, "prev").Href))
+	if len(p1.Features) != 1 || p1.Features[0].Properties["version"] != 1.0 || linkOf(p1.Links, "prev") != nil {
+		t.Fatalf("interval page 1 reached back: %+v", p1)
 	}
 }
 

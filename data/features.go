@@ -392,7 +392,7 @@ type FeatureQuery struct {
 	// (cql2.MapGeometries).
 	Filter cql2.Expr
 	Limit  int    // 0: all
-	After  string // FeaturePage.Next of the previous page
+	After  string // FeaturePageInfo.Next or .Prev of another page
 	// Scopes, when not nil, keep the features in one of these units'
 	// subtrees (auth.Identity.ReadScopes): base units by code, objects and
 	// events by grid. Other layers' units are read whole.
@@ -405,13 +405,17 @@ type FeatureQuery struct {
 type FeaturePageInfo struct {
 	Matched int64  // all features the query matches, Limit and After aside (when Count)
 	Next    string // the cursor of the next page, "" when this is the last
+	Prev    string // the cursor of the page before, "" on the first
 }
 
-// featureCursor is the position after a page: the last feature's id and,
-// for units, its version (an interval may hold several of one unit).
+// featureCursor is a position between two features: the id of the one
+// before it (after it when Back) and, for units, its version (an interval
+// may hold several of one unit). Back cursors are prev links: the page
+// before the feature.
 type featureCursor struct {
 	Code    string `json:"c"`
 	Version int64  `json:"v,omitempty"`
+	Back    bool   `json:"b,omitempty"`
 }
 
 func (c featureCursor) encode() string {
@@ -506,13 +510,20 @@ func (s *Store) featurePage(ctx context.Context, q FeatureQuery, geoJSON bool, f
 		// more.
 		cols = append(cols, "ST_AsBinary("+d.geomColumn()+")")
 	}
-	order := " ORDER BY " + d.id
+	back := after != nil && after.Back
+	dir := ""
+	if back {
+		// A prev page reads backwards from its cursor and is turned
+		// round here: at most Limit rows are held.
+		dir = " DESC"
+	}
+	order := " ORDER BY " + d.id + dir
 	if d.kind == KindUnits {
 		cols = append(cols, "u.version")
 		// Only a time range can hold two versions of a code; ordering
 		// current units by version too costs a sort step per page.
 		if q.Time != nil {
-			order += ", u.version"
+			order += ", u.version" + dir
 		}
 	}
 	err = s.readSnapshot(ctx, func(tx pgx.Tx) error {
@@ -524,11 +535,15 @@ func (s *Store) featurePage(ctx context.Context, q FeatureQuery, geoJSON bool, f
 		if after != nil {
 			// The first column alone bounds the index scan; the row
 			// comparison decides among one unit's versions.
+			ge, gt := " >= ", " > "
+			if back {
+				ge, gt = " <= ", " < "
+			}
 			if d.kind == KindUnits {
 				c, v := sq.arg(after.Code), sq.arg(after.Version)
-				sq.where(d.id + " >= " + c + " AND (" + d.id + " > " + c + " OR u.version > " + v + ")")
+				sq.where(d.id + ge + c + " AND (" + d.id + gt + c + " OR u.version" + gt + v + ")")
 			} else {
-				sq.where(d.id + " > " + sq.arg(after.Code))
+				sq.where(d.id + gt + sq.arg(after.Code))
 			}
 		}
 		sql := "SELECT " + strings.Join(cols, ", ") + d.from + sq.whereSQL() + order
@@ -540,25 +555,68 @@ func (s *Store) featurePage(ctx context.Context, q FeatureQuery, geoJSON bool, f
 			return err
 		}
 		sc := newRowScanner(fields, d.kind == KindUnits)
+		type held struct {
+			row  geo.Row
+			geom []byte
+			cur  featureCursor
+		}
+		var page []held
 		n := 0
-		return forEach(rows, func() error {
+		var first featureCursor
+		err = forEach(rows, func() error {
 			if err := rows.Scan(sc.targets...); err != nil {
 				return err
 			}
 			n++
 			if q.Limit > 0 && n > q.Limit {
-				info.Next = sc.cursor.encode()
+				more := sc.cursor
+				if back {
+					more.Back = true
+					info.Prev = more.encode()
+				} else {
+					info.Next = more.encode()
+				}
 				return nil
 			}
 			if err := sc.fill(!geoJSON); err != nil {
 				return err
 			}
 			sc.cursor = featureCursor{Code: sc.row.ID, Version: sc.version}
-			if geoJSON {
-				return fn(&sc.row, sc.geom)
+			if n == 1 {
+				first = sc.cursor
 			}
-			return fn(&sc.row, nil)
+			var g []byte
+			if geoJSON {
+				g = sc.geom
+			}
+			if back {
+				r := sc.row
+				r.Values = slices.Clone(r.Values)
+				page = append(page, held{row: r, geom: slices.Clone(g), cur: sc.cursor})
+				return nil
+			}
+			return fn(&sc.row, g)
 		})
+		if err != nil || n == 0 {
+			return err
+		}
+		if !back {
+			if after != nil {
+				// Something came before this page (unless it has been
+				// deleted since: then the prev page is empty).
+				first.Back = true
+				info.Prev = first.encode()
+			}
+			return nil
+		}
+		// Backwards: the feature of the cursor follows this page.
+		info.Next = first.encode()
+		for i := len(page) - 1; i >= 0; i-- {
+			if err := fn(&page[i].row, page[i].geom); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return info, err
 }
