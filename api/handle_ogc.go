@@ -329,7 +329,7 @@ func (s *Server) ogcItems(w http.ResponseWriter, r *http.Request) error {
 			names = append(names, qa.Name)
 		}
 	}
-	if err := onlyParams(q, names...); err != nil {
+	if err := ogcOnlyParams(q, names...); err != nil {
 		return err
 	}
 	f, err := ogcFormatOf(r, ctGeoJSON)
@@ -481,7 +481,7 @@ func ogcPageHead(b []byte) []byte {
 
 // ogcItem: GET /ogc/collections/{collectionId}/items/{featureId}
 func (s *Server) ogcItem(w http.ResponseWriter, r *http.Request) error {
-	if err := onlyParams(r.URL.Query(), "f", "crs"); err != nil {
+	if err := ogcOnlyParams(r.URL.Query(), "f", "crs"); err != nil {
 		return err
 	}
 	c, err := s.ogcCollectionOf(r)

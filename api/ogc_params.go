@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -233,4 +235,19 @@ func ogcBaseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// ogcOnlyParams refuses a query parameter not in names, or one given
+// twice: items take their collection's queryables, which vary at run time,
+// so no static list (the contract's) can check them.
+func ogcOnlyParams(q url.Values, names ...string) error {
+	for k, v := range q {
+		if !slices.Contains(names, k) {
+			return &paramError{k, fmt.Sprintf("unknown query parameter %q: this route takes %s", geo.Excerpt(k, geo.MaxExcerpt), strings.Join(names, ", "))}
+		}
+		if len(v) > 1 {
+			return &paramError{k, fmt.Sprintf("%s is given %d times; give it once", k, len(v))}
+		}
+	}
+	return nil
 }
