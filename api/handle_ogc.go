@@ -306,14 +306,14 @@ var ogcFilterLangs = []string{"cql2-text", "cql2-json", "cql-text", "cql-json"}
 var ogcItemsParams = []string{"f", "limit", "bbox", "bbox-crs", "datetime", "crs", "cursor", "filter", "filter-lang", "filter-crs"}
 
 // ogcOutputCRS reads crs, the coordinate system of the answer's
-// geometries, and names it in Content-Crs (Part 2).
-func ogcOutputCRS(w http.ResponseWriter, r *http.Request) (geo.CRS, error) {
-	crs, err := ogcCRSParam(r, "crs")
-	if err != nil {
-		return "", err
-	}
+// geometries.
+func ogcOutputCRS(r *http.Request) (geo.CRS, error) { return ogcCRSParam(r, "crs") }
+
+// setGeoJSON sets the headers of a GeoJSON answer in crs: Content-Crs
+// names it (Part 2), on the answer only, never on a problem.
+func setGeoJSON(w http.ResponseWriter, crs geo.CRS) {
+	w.Header().Set("Content-Type", ctGeoJSON)
 	w.Header().Set("Content-Crs", "<"+crs.URI()+">")
-	return crs, nil
 }
 
 // ogcItems: GET /ogc/collections/{collectionId}/items
@@ -357,7 +357,7 @@ func (s *Server) ogcItems(w http.ResponseWriter, r *http.Request) error {
 	if err := s.ogcFilter(r, c, &fq); err != nil {
 		return err
 	}
-	crs, err := ogcOutputCRS(w, r)
+	crs, err := ogcOutputCRS(r)
 	if err != nil {
 		return err
 	}
@@ -414,7 +414,7 @@ func (s *Server) ogcItemsJSON(w http.ResponseWriter, r *http.Request, c *data.Co
 	n := 0
 	flush := func() error {
 		if !started {
-			w.Header().Set("Content-Type", ctGeoJSON)
+			setGeoJSON(w, crs)
 			w.WriteHeader(http.StatusOK)
 			started = true
 		}
@@ -492,7 +492,7 @@ func (s *Server) ogcItem(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	crs, err := ogcOutputCRS(w, r)
+	crs, err := ogcOutputCRS(r)
 	if err != nil {
 		return err
 	}
@@ -521,7 +521,7 @@ func (s *Server) ogcItem(w http.ResponseWriter, r *http.Request) error {
 	feature = append(feature[:len(feature)-1], `,"links":`...)
 	feature = appendJSON(feature, links)
 	feature = append(feature, "}\n"...)
-	w.Header().Set("Content-Type", ctGeoJSON)
+	setGeoJSON(w, crs)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(feature)
 	return nil

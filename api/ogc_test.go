@@ -333,7 +333,11 @@ func TestOGCItems(t *testing.T) {
 	if l := linkOf(w84.Links, "collection"); l == nil || w84.ID != code {
 		t.Errorf("item %+v", w84)
 	}
-	expectProblem(t, e.get("/ogc/collections/grids/items/440308999999999"), http.StatusNotFound, typeNotFound, "", "440308999999999")
+	r = e.get("/ogc/collections/grids/items/440308999999999?crs=gcj02")
+	expectProblem(t, r, http.StatusNotFound, typeNotFound, "", "440308999999999")
+	if r.Header.Get("Content-Crs") != "" {
+		t.Errorf("a problem with Content-Crs %q", r.Header.Get("Content-Crs"))
+	}
 	expectProblem(t, e.get("/ogc/collections/streets/items/"+code), http.StatusNotFound, typeNotFound, "", code)
 	r = e.get("/ogc/collections/grids/items/" + code + "?f=html")
 	expect(t, r, http.StatusOK, ctHTML, nil)
