@@ -452,7 +452,9 @@ func (s *Server) ogcItemsJSON(w http.ResponseWriter, r *http.Request, c *data.Co
 	}
 	if err != nil {
 		if started {
-			s.log.Error("items answer cut short", "path", r.URL.Path, "request_id", requestIDOf(r), "err", err)
+			if !isClientGone(r.Context()) {
+				s.log.Error("items answer cut short", "path", r.URL.Path, "request_id", requestIDOf(r), "err", err)
+			}
 			panic(http.ErrAbortHandler)
 		}
 		return err
