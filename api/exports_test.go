@@ -322,8 +322,10 @@ func TestExportCutMidStream(t *testing.T) {
 		ST_GeomFromText('CIRCULARSTRING(114.2 22.55, 114.21 22.56, 114.22 22.55)', 4326))`); err != nil {
 		t.Fatal(err)
 	}
+	// A client of its own: a cut body is nothing a contract can check.
+	client := &http.Client{Transport: &http.Transport{}}
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/v1/exports/objects", nil)
-	resp, err := http.DefaultClient.Do(e.authorize(req))
+	resp, err := client.Do(e.authorize(req))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func (s *Server) exportFeatures(w http.ResponseWriter, r *http.Request) error {
 			names = append(names, qa.Name)
 		}
 	}
-	if err := onlyParams(q, names...); err != nil {
+	if err := exportCheckParams(q, names); err != nil {
 		return err
 	}
 	fname := q.Get("f")
@@ -141,6 +141,21 @@ func (s *Server) exportFeatures(w http.ResponseWriter, r *http.Request) error {
 	}
 	out.begin()
 	s.log.Info("export", "collection", c.ID, "format", fname, "rows", rows, "bytes", out.n, "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// exportCheckParams refuses a query parameter the export does not take
+// (the set depends on the collection, so the contract cannot list it and
+// the operation is marked x-gridmap-dynamic-params), or one given twice.
+func exportCheckParams(q url.Values, names []string) error {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(names, k) {
+			return &paramError{k, fmt.Sprintf("unknown query parameter %q: this export takes %s", geo.Excerpt(k, geo.MaxExcerpt), joinOr(names))}
+		}
+		if n := len(q[k]); n > 1 {
+			return &paramError{k, fmt.Sprintf("%s is given %d times; give it once", k, n)}
+		}
+	}
 	return nil
 }
 
