@@ -199,6 +199,36 @@ func TestExportObjects(t *testing.T) {
 			t.Errorf("ogrinfo does not say %q:\n%s", s, info)
 		}
 	}
+
+	// FlatGeobuf: GDAL reads every object (verifying each FlatBuffer), with
+	// as many points, lines and polygons as SQL holds.
+	r = e.get("/v1/exports/objects?f=fgb")
+	expect(t, r, http.StatusOK, "application/flatgeobuf", nil)
+	expectAttachment(t, r, "objects-"+today()+".fgb")
+	path = filepath.Join(t.TempDir(), "objects.fgb")
+	if err := os.WriteFile(path, r.Body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info = ogr(t, "ogrinfo", "-ro", "-so", "-al", path)
+	if !strings.Contains(info, fmt.Sprintf("Feature Count: %d", len(codes))) {
+		t.Errorf("ogrinfo of the FlatGeobuf:\n%s", info)
+	}
+	recs, err = csv.NewReader(strings.NewReader(ogr(t, "ogr2ogr", "-f", "CSV", "/vsistdout/", path, "-lco", "GEOMETRY=AS_WKT", "-select", "id"))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, rec := range recs[1:] {
+		kind, _, _ := strings.Cut(rec[0], " ")
+		kinds[kind]++
+	}
+	wantKinds := map[string]int{}
+	for _, k := range sqlStrings(t, e.store, `SELECT GeometryType(geom) FROM objects`) {
+		wantKinds[k]++
+	}
+	if fmt.Sprint(kinds) != fmt.Sprint(wantKinds) || len(wantKinds) < 2 {
+		t.Errorf("geometry types read back %v, SQL %v", kinds, wantKinds)
+	}
 	expectUnchanged(t, e, before, "exports")
 }
 

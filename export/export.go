@@ -1,6 +1,6 @@
 // Package export encodes feature tables (geo.Schema and a stream of
 // geo.Row) as files: GeoJSON and GeoJSON text sequences, CSV, GeoPackage,
-// and XLSX for tables without geometry. Every writer streams: rows go in
+// FlatGeobuf, and XLSX for tables without geometry. Every writer streams: rows go in
 // one at a time and bytes come out, so an export of any size holds one row
 // (and a buffer) in memory, never the table. GeoPackage is the exception
 // only in where the bytes wait: SQLite cannot write to a pipe, so the file
@@ -84,7 +84,7 @@ func (o Options) withDefaults() Options {
 
 // Format is one encoding an export can take.
 type Format struct {
-	Name      string // the f= value: geojson, geojsonseq, ndjson, csv, gpkg, xlsx
+	Name      string // the f= value: geojson, geojsonseq, ndjson, csv, gpkg, fgb, xlsx
 	MediaType string
 	Ext       string // file name extension, with the dot
 	// Geometry is false for formats that only hold tables without
@@ -109,6 +109,7 @@ var Formats = []Format{
 	{Name: "ndjson", MediaType: "application/x-ndjson", Ext: ".ndjson", Geometry: true, New: NewNDJSON},
 	{Name: "csv", MediaType: "text/csv; charset=utf-8", Ext: ".csv", Geometry: true, New: NewCSV},
 	{Name: "gpkg", MediaType: MediaTypeGPKG, Ext: ".gpkg", Geometry: true, New: NewGPKG},
+	{Name: "fgb", MediaType: "application/flatgeobuf", Ext: ".fgb", Geometry: true, New: NewFlatGeobuf},
 	{Name: "xlsx", MediaType: MediaTypeXLSX, Ext: ".xlsx", New: NewXLSX},
 }
 
