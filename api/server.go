@@ -379,6 +379,7 @@ func (s *Server) router() *mux.Router {
 	s.pmtilesRoutes(r)
 	s.fontRoutes(r)
 	s.accessRoutes(r)
+	s.ogcRoutes(r)
 	s.exportRoutes(r)
 	r.Use(routeLabel, s.authenticate, s.limit)
 	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {

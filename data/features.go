@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 
+	"gridmap/cql2"
 	"gridmap/geo"
 	"gridmap/grid"
 )
@@ -385,12 +386,12 @@ type FeatureQuery struct {
 	// Props are equality filters on queryables, values as the query
 	// string gives them (a *FilterError names a bad one).
 	Props map[string]string
-	// Where is an extra SQL condition on the queryables' columns, its
-	// arguments Args numbered from $1 (a CQL2 filter from FilterSQL).
-	Where string
-	Args  []any
-	Limit int    // 0: all
-	After string // FeaturePage.Next of the previous page
+	// Filter is a CQL2 filter, checked (cql2.Check) against the
+	// collection's queryables, its geometries in WGS-84
+	// (cql2.MapGeometries).
+	Filter cql2.Expr
+	Limit  int    // 0: all
+	After  string // FeaturePage.Next of the previous page
 	// Scopes, when not nil, keep the features in one of these units'
 	// subtrees (auth.Identity.ReadScopes): base units by code, objects and
 	// events by grid. Other layers' units are read whole.
@@ -456,15 +457,32 @@ func (s *Store) FeatureByID(ctx context.Context, q FeatureQuery, id string, fn f
 // FeaturePage streams one page of q (all when q.Limit is 0) and says how
 // many match and where the next page starts.
 func (s *Store) FeaturePage(ctx context.Context, q FeatureQuery, fn func(*geo.Row) error) (FeaturePageInfo, error) {
+	return s.featurePage(ctx, q, false, func(r *geo.Row, _ []byte) error { return fn(r) })
+}
+
+// FeaturePageGeoJSON is FeaturePage with each geometry as GeoJSON text
+// (WGS-84, 9 decimals, from PostGIS) instead of decoded: the Row's
+// Geometry is nil and fn gets the text, valid until it returns. For
+// answers in WGS-84 it saves decoding and formatting every coordinate
+// in Go (docs/benchmarks.md, "OGC items").
+func (s *Store) FeaturePageGeoJSON(ctx context.Context, q FeatureQuery, fn func(r *geo.Row, geometry []byte) error) (FeaturePageInfo, error) {
+	return s.featurePage(ctx, q, true, fn)
+}
+
+func (s *Store) featurePage(ctx context.Context, q FeatureQuery, geoJSON bool, fn func(*geo.Row, []byte) error) (FeaturePageInfo, error) {
 	var info FeaturePageInfo
 	c, err := s.FeatureCollection(ctx, q.Collection)
 	if err != nil {
 		return info, err
 	}
 	d := defOf(c.Kind)
-	sq := &sqlQuery{args: slices.Clone(q.Args)}
-	if q.Where != "" {
-		sq.where("(" + q.Where + ")")
+	sq := &sqlQuery{}
+	if q.Filter != nil {
+		cond, err := FilterSQL(q.Filter, c.QueryableColumns(), &sq.args)
+		if err != nil {
+			return info, err
+		}
+		sq.where("(" + cond + ")")
 	}
 	if err := q.where(sq, c, d); err != nil {
 		return info, err
@@ -479,11 +497,22 @@ func (s *Store) FeaturePage(ctx context.Context, q FeatureQuery, fn func(*geo.Ro
 	for _, f := range fields {
 		cols = append(cols, f.Column)
 	}
-	cols = append(cols, d.geomColumn())
+	if geoJSON {
+		cols = append(cols, "ST_AsGeoJSON("+d.geomColumn()+", 9)")
+	} else {
+		// WKB as bytea comes in binary; the geometry type itself, unknown
+		// to pgx, would come as hex text, twice the bytes and a decode
+		// more.
+		cols = append(cols, "ST_AsBinary("+d.geomColumn()+")")
+	}
 	order := " ORDER BY " + d.id
 	if d.kind == KindUnits {
 		cols = append(cols, "u.version")
-		order += ", u.version"
+		// Only a time range can hold two versions of a code; ordering
+		// current units by version too costs a sort step per page.
+		if q.Time != nil {
+			order += ", u.version"
+		}
 	}
 	err = s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		if q.Count {
@@ -520,11 +549,14 @@ func (s *Store) FeaturePage(ctx context.Context, q FeatureQuery, fn func(*geo.Ro
 				info.Next = sc.cursor.encode()
 				return nil
 			}
-			if err := sc.fill(); err != nil {
+			if err := sc.fill(!geoJSON); err != nil {
 				return err
 			}
 			sc.cursor = featureCursor{Code: sc.row.ID, Version: sc.version}
-			return fn(&sc.row)
+			if geoJSON {
+				return fn(&sc.row, sc.geom)
+			}
+			return fn(&sc.row, nil)
 		})
 	})
 	return info, err
@@ -668,8 +700,9 @@ func newRowScanner(fields []Queryable, withVersion bool) *rowScanner {
 	return sc
 }
 
-// fill turns the scanned values into the Row's.
-func (sc *rowScanner) fill() error {
+// fill turns the scanned values into the Row's, decoding the geometry
+// when decode.
+func (sc *rowScanner) fill(decode bool) error {
 	sc.row.ID = sc.id
 	for i, p := range sc.vals {
 		var v any
@@ -702,7 +735,7 @@ func (sc *rowScanner) fill() error {
 		sc.row.Values[i] = v
 	}
 	sc.row.Geometry = nil
-	if sc.geom != nil {
+	if decode && sc.geom != nil {
 		g, err := geo.FromEWKB(sc.geom)
 		if err != nil {
 			return fmt.Errorf("feature %s: %w", sc.id, err)
