@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,6 +180,25 @@ func TestExportObjects(t *testing.T) {
 	if !slices.Equal(got, inBox) {
 		t.Errorf("bbox export: %d objects, SQL %d", len(got), len(inBox))
 	}
+	// A CQL2 filter, as OGC items take it.
+	two := sqlStrings(t, e.store, `SELECT code FROM objects WHERE class_code IN (SELECT class_code FROM objects GROUP BY 1 ORDER BY count(*) DESC LIMIT 2)
+		AND ST_Intersects(geom, ST_MakeEnvelope(114.22,22.55,114.26,22.60,4326)) ORDER BY code`)
+	classes := sqlStrings(t, e.store, `SELECT class_code FROM objects GROUP BY 1 ORDER BY count(*) DESC LIMIT 2`)
+	filter := fmt.Sprintf("class IN ('%s','%s') AND S_INTERSECTS(geometry, BBOX(114.22,22.55,114.26,22.60))", classes[0], classes[1])
+	r = e.get("/v1/exports/objects?f=csv&filter=" + url.QueryEscape(filter))
+	expect(t, r, http.StatusOK, "text/csv", nil)
+	recs, err = csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, rec := range recs[1:] {
+		got = append(got, rec[0])
+	}
+	if len(two) == 0 || !slices.Equal(got, two) {
+		t.Errorf("filter %s: %d objects, SQL %d", filter, len(got), len(two))
+	}
+
 	r = e.get("/v1/exports/objects?f=geojsonseq&datetime=2000-01-01T00:00:00Z/2000-12-31T00:00:00Z")
 	expect(t, r, http.StatusOK, "application/geo+json-seq", nil)
 	if len(r.Body) != 0 {
@@ -321,7 +341,9 @@ func TestExportRefusals(t *testing.T) {
 		{"/v1/exports/grids?bbox=114,22,113,23", "bbox", http.StatusBadRequest, "minimum"},
 		{"/v1/exports/grids?bbox-crs=gcj02", "bbox-crs", http.StatusBadRequest, "bbox"},
 		{"/v1/exports/grids?datetime=yesterday", "datetime", http.StatusBadRequest, "yesterday"},
-		{"/v1/exports/grids?datetime=2026-02-01T00:00:00Z/2026-01-01T00:00:00Z", "datetime", http.StatusBadRequest, "before it starts"},
+		{"/v1/exports/grids?datetime=2026-02-01T00:00:00Z/2026-01-01T00:00:00Z", "datetime", http.StatusBadRequest, "start is after the end"},
+		{"/v1/exports/grids?filter=" + url.QueryEscape("colour = 'red'"), "filter", http.StatusBadRequest, "colour"},
+		{"/v1/exports/grids?filter-lang=cql2-json", "filter-lang", http.StatusBadRequest, "filter"},
 		{"/v1/exports/grids?version=two", "version", http.StatusBadRequest, "integer"},
 		{"/v1/exports/grids?class=0118", "class", http.StatusBadRequest, "unknown query parameter"},
 		{"/v1/exports/objects?geometry=wkt&f=gpkg", "geometry", http.StatusBadRequest, "f=csv"},

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/paulmach/orb"
 
 	"gridmap/data"
 	"gridmap/export"
@@ -28,7 +27,7 @@ func (s *Server) exportRoutes(r *mux.Router) {
 
 // exportParams are the parameters every export takes; the collection's
 // queryables come on top, as equality filters.
-var exportParams = []string{"f", "crs", "geometry", "bom", "bbox", "bbox-crs", "datetime"}
+var exportParams = []string{"f", "crs", "geometry", "bom", "bbox", "bbox-crs", "datetime", "filter", "filter-lang", "filter-crs"}
 
 // exportFormats are the f= values of a feature export (xlsx holds tables
 // without geometry: statistics).
@@ -42,8 +41,11 @@ func exportFormats() []string {
 	return out
 }
 
-// exportFeatures: GET /v1/exports/{collection}?f=geojson|geojsonseq|ndjson|csv|gpkg
-// [&crs=][&geometry=wkt|lonlat&bom=][&bbox=&bbox-crs=][&datetime=][&<queryable>=…]
+// exportFeatures: GET /v1/exports/{collection}?f=geojson|geojsonseq|ndjson|csv|gpkg|fgb
+// [&crs=][&geometry=wkt|lonlat&bom=][&bbox=&bbox-crs=][&datetime=][&filter=&filter-lang=&filter-crs=][&<queryable>=…]
+//
+// The selection is the OGC items' (ogc_params.go, ogc_filter.go) without
+// the paging.
 //
 // The whole selection, streamed: rows go from PostgreSQL through the
 // writer to the connection one at a time. An error before the first byte
@@ -74,8 +76,8 @@ func (s *Server) exportFeatures(w http.ResponseWriter, r *http.Request) error {
 		return &paramError{"f", fmt.Sprintf("f=%q: exports are %s", geo.Excerpt(fname, geo.MaxExcerpt), joinOr(exportFormats()))}
 	}
 	o := export.Options{}
-	if o.CRS, err = geo.ParseCRS(q.Get("crs")); err != nil {
-		return &paramError{"crs", err.Error()}
+	if o.CRS, err = ogcCRSParam(r, "crs"); err != nil {
+		return err
 	}
 	for _, name := range []string{"geometry", "bom"} {
 		if q.Has(name) && fname != "csv" {
@@ -91,10 +93,13 @@ func (s *Server) exportFeatures(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	fq := data.FeatureQuery{Collection: c.ID, Scopes: readScopes(r)}
-	if fq.BBox, err = exportBBox(q); err != nil {
+	if fq.BBox, err = ogcBBox(r); err != nil {
 		return err
 	}
-	if fq.Time, err = exportDatetime(q.Get("datetime")); err != nil {
+	if fq.Time, err = ogcDatetime(r); err != nil {
+		return err
+	}
+	if err := s.ogcFilter(r, c, &fq); err != nil {
 		return err
 	}
 	for _, qa := range c.Queryables {
@@ -214,72 +219,6 @@ func (s *Server) localDate(r *http.Request) string {
 		now = now.In(cfg.Calendar.Location())
 	}
 	return now.Format(time.DateOnly)
-}
-
-// exportBBox reads bbox (minLon,minLat,maxLon,maxLat) in bbox-crs
-// (default WGS-84) as a WGS-84 box: the envelope of the four corners
-// converted; the shifts vary too slowly over a city for the edges between
-// them to bulge out of it by more than millimetres.
-func exportBBox(q url.Values) (*orb.Bound, error) {
-	crs, err := geo.ParseCRS(q.Get("bbox-crs"))
-	if err != nil {
-		return nil, &paramError{"bbox-crs", err.Error()}
-	}
-	if q.Has("bbox-crs") && !q.Has("bbox") {
-		return nil, &paramError{"bbox-crs", "bbox-crs goes with bbox"}
-	}
-	b, err := parseBBox(q.Get("bbox"))
-	if err != nil || b == nil {
-		return nil, err
-	}
-	var out orb.Bound
-	for i, c := range [][2]float64{{b[0], b[1]}, {b[2], b[1]}, {b[2], b[3]}, {b[0], b[3]}} {
-		lon, lat := geo.ToWGS84(crs, c[0], c[1])
-		p := orb.Point{lon, lat}
-		if i == 0 {
-			out = p.Bound()
-		} else {
-			out = out.Extend(p)
-		}
-	}
-	return &out, nil
-}
-
-// exportDatetime reads OGC's datetime: an RFC 3339 instant, or an
-// interval start/end with ".." (or nothing) for an open end.
-func exportDatetime(s string) (*data.TimeRange, error) {
-	if s == "" {
-		return nil, nil
-	}
-	parse := func(part string) (*time.Time, error) {
-		if part == ".." || part == "" {
-			return nil, nil
-		}
-		t, err := time.Parse(time.RFC3339Nano, part)
-		if err != nil || !storableTime(t) {
-			return nil, &paramError{"datetime", fmt.Sprintf("datetime %q: %q is not an RFC 3339 date-time (2026-11-23T09:00:00+08:00) or ..", geo.Excerpt(s, geo.MaxExcerpt), geo.Excerpt(part, geo.MaxExcerpt))}
-		}
-		return &t, nil
-	}
-	startS, endS, interval := strings.Cut(s, "/")
-	start, err := parse(startS)
-	if err != nil {
-		return nil, err
-	}
-	if !interval {
-		if start == nil {
-			return nil, &paramError{"datetime", "datetime=..: give an instant or an interval start/end"}
-		}
-		return &data.TimeRange{Start: start, End: start}, nil
-	}
-	end, err := parse(endS)
-	if err != nil {
-		return nil, err
-	}
-	if start != nil && end != nil && end.Before(*start) {
-		return nil, &paramError{"datetime", fmt.Sprintf("datetime %q ends before it starts", s)}
-	}
-	return &data.TimeRange{Start: start, End: end}, nil
 }
 
 // statsFormat is the encoding a GET /v1/stats/{code} asks for: f=json,
