@@ -422,9 +422,9 @@ func (s *Server) unassignedObjects(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// stats: GET /v1/stats/{code}?of=objects|events&by=…&from=&to=. Without
-// of=, by=status or a time range means events (objects have neither),
-// anything else objects.
+// stats: GET /v1/stats/{code}?of=objects|events&by=…&from=&to=[&f=json|csv|xlsx].
+// Without of=, by=status or a time range means events (objects have
+// neither), anything else objects.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	if err := needRead(r, mux.Vars(r)["code"]); err != nil {
 		return err
@@ -469,9 +469,16 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) error {
 	if from != nil && to != nil && !from.Before(*to) {
 		return &paramError{"to", "to must be after from"}
 	}
+	format, err := statsFormat(r)
+	if err != nil {
+		return err
+	}
 	st, err := s.store.EventStats(r.Context(), code, by, from, to)
 	if err != nil {
 		return notFoundAs(err, "no unit with code %q in layer %q", code, grid.BaseLayer)
+	}
+	if format != "json" {
+		return s.writeStatsTable(w, r, format, "events", code, eventStatsTable(st))
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"of": "events", "by": st.By, "from": st.From, "to": st.To, "unit": st.Unit, "children": st.Children})
@@ -488,9 +495,16 @@ func (s *Server) objectStats(w http.ResponseWriter, r *http.Request) error {
 	if by != "class" {
 		return &paramError{"by", fmt.Sprintf("by=%q: objects are counted by class (by=class)", by)}
 	}
+	format, err := statsFormat(r)
+	if err != nil {
+		return err
+	}
 	st, err := s.store.Stats(r.Context(), code)
 	if err != nil {
 		return notFoundAs(err, "no unit with code %q in layer %q", code, grid.BaseLayer)
+	}
+	if format != "json" {
+		return s.writeStatsTable(w, r, format, "objects", code, objectStatsTable(st))
 	}
 	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"of": "objects", "unit": st.Unit, "children": st.Children, "by": by})
 	return nil

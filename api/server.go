@@ -390,6 +390,7 @@ func (s *Server) router() *mux.Router {
 	s.accessRoutes(r)
 	s.searchRoutes(r)
 	s.ogcRoutes(r)
+	s.exportRoutes(r)
 	r.Use(routeLabel, s.authenticate, s.limit)
 	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no resource at %s", r.URL.Path)
