@@ -40,13 +40,14 @@ CREATE INDEX grid_workers_person ON grid_workers (person_id, grid_code);
 -- Every change of a grid's people, with who made it and why. version is
 -- the assignment's version (its ETag): 1 for the first assignment.
 -- kind: assign (PUT), unassign (PUT with no worker), split / merge (a unit
--- edit moved the grid's people with the code that survived), retire (the
+-- edit moved the grid's people with the code that survived), recode (an
+-- edit gave the same grid a new code and its people followed), retire (the
 -- grid's code ended).
 CREATE TABLE grid_worker_log (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     grid_code   text NOT NULL,
     version     int NOT NULL CHECK (version > 0),
-    kind        text NOT NULL CHECK (kind IN ('assign', 'unassign', 'split', 'merge', 'retire')),
+    kind        text NOT NULL CHECK (kind IN ('assign', 'unassign', 'split', 'merge', 'retire', 'recode')),
     worker_id   bigint REFERENCES people (id),
     backup_ids  bigint[] NOT NULL DEFAULT '{}',
     prev_worker bigint REFERENCES people (id),
