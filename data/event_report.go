@@ -396,7 +396,7 @@ func (b *reportBatch) newEvent(code string, e NewEvent) (*Event, error) {
 	if e.ReporterID != 0 {
 		reporterID = &e.ReporterID
 	}
-	return &Event{ReporterID: reporterID, Verifier: verifier,Code: code, Class: class.Code, ClassName: class.Name, Status: grid.StatusReported,
+	return &Event{ReporterID: reporterID, Verifier: verifier, Code: code, Class: class.Code, ClassName: class.Name, Status: grid.StatusReported,
 		Lon: e.Lon, Lat: e.Lat, CRS: string(crs), InputLon: e.InputLon, InputLat: e.InputLat,
 		GridCode: e.Location.Grid.Code, Location: loc, Department: class.Department,
 		DepartmentName: b.cfg.Departments[class.Department].Name, Description: e.Description,

@@ -35,7 +35,7 @@ type Transition struct {
 // on site (核查时限), on the working calendar.
 var DefaultVerifyLimit = grid.Limit{Amount: 1, Unit: grid.WorkingDays}
 
-// supervises says whether p is an active supervisor over grid code ('' unit:
+// supervises says whether p is an active supervisor over grid code (” unit:
 // the whole city).
 func supervises(p *PersonRow, code string) bool {
 	return p != nil && p.Role == grid.RoleSupervisor && p.Status == grid.PersonActive && strings.HasPrefix(code, p.UnitCode)
