@@ -464,3 +464,89 @@ func TestPeopleInput(t *testing.T) {
 	expectProblem(t, e.post("/v1/tokens", `{"name": "ghost", "role": "reporter", "scopes": ["*"], "person_id": 999999}`), http.StatusUnprocessableEntity, typeInvalid, "person_id")
 	expectProblem(t, e.with(http.MethodPost, "/v1/people/import", "name,role\n"), http.StatusUnsupportedMediaType, typeBadRequest, "")
 }
+
+// TestWorkersFollowUnitEdits: a split grid's worker stays with the piece
+// that keeps the code and the new piece is unassigned; a grid merged into
+// another loses its people (logged); a grid re-coded by a community merge
+// takes its worker to the new code.
+func TestWorkersFollowUnitEdits(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	a, b := neighbourGrids(t, e)
+	x := e.mkPerson(t, `{"name": "吴网格", "role": "worker"}`)
+	y := e.mkPerson(t, `{"name": "郑网格", "role": "worker"}`)
+	z := e.mkPerson(t, `{"name": "冯网格", "role": "worker"}`)
+	assign := func(code string, id int64) {
+		t.Helper()
+		expect(t, e.with(http.MethodPut, "/v1/grids/"+code+"/workers", fmt.Sprintf(`{"worker": %d}`, id)), http.StatusOK, ctJSON, nil)
+	}
+	workerOf := func(code string) int64 {
+		t.Helper()
+		var ga struct {
+			Worker *wkRef `json:"worker"`
+		}
+		expect(t, e.get("/v1/grids/"+code+"/workers"), http.StatusOK, ctJSON, &ga)
+		if ga.Worker == nil {
+			return 0
+		}
+		return ga.Worker.ID
+	}
+	assign(a, x.ID)
+	assign(b, y.ID)
+
+	line, _, _ := cutAcross(t, e, a, 0.3)
+	var split struct {
+		NewCodes []string `json:"new_codes"`
+	}
+	expect(t, e.with(http.MethodPost, "/v1/units/"+a+":split", `{"line":`+line+`,"reason":"new road"}`, "If-Match", unitETag(t, e, a)), http.StatusOK, ctJSON, &split)
+	if len(split.NewCodes) != 1 || workerOf(a) != x.ID || workerOf(split.NewCodes[0]) != 0 {
+		t.Fatalf("after the split: %s keeps %d, new %v has %d", a, workerOf(a), split.NewCodes, workerOf(split.NewCodes[0]))
+	}
+	var cov struct {
+		Unassigned []struct {
+			Code string `json:"code"`
+		} `json:"unassigned"`
+	}
+	expect(t, e.get("/v1/people/coverage?unit="+a[:12]), http.StatusOK, ctJSON, &cov)
+	if !strings.Contains(fmt.Sprint(cov.Unassigned), split.NewCodes[0]) {
+		t.Errorf("the new piece %s is not listed unassigned: %+v", split.NewCodes[0], cov.Unassigned)
+	}
+
+	body := fmt.Sprintf(`{"codes":[%q,%q],"keep":%q,"reason":"joined"}`, a, b, a)
+	expect(t, e.with(http.MethodPost, "/v1/units:merge", body, "If-Match", unitETag(t, e, a)+", "+unitETag(t, e, b)), http.StatusOK, ctJSON, nil)
+	if workerOf(a) != x.ID {
+		t.Errorf("the kept grid %s has worker %d, want %d", a, workerOf(a), x.ID)
+	}
+	var log struct {
+		Changes []struct {
+			GridCode   string `json:"grid_code"`
+			Kind       string `json:"kind"`
+			PrevWorker *int64 `json:"previous_worker"`
+		} `json:"changes"`
+	}
+	expect(t, e.get(fmt.Sprintf("/v1/people/assignments?person=%d", y.ID)), http.StatusOK, ctJSON, &log)
+	if len(log.Changes) != 2 || log.Changes[0].Kind != "merge" || log.Changes[0].GridCode != b {
+		t.Errorf("log of the merged grid's worker: %+v", log.Changes)
+	}
+
+	// Two communities merged: the other's grids are re-coded, their
+	// workers follow.
+	pair := sqlStrings(t, e.store, `
+		SELECT x.code || ' ' || y.code FROM units x JOIN units y
+		  ON y.valid_to IS NULL AND y.parent_code = x.parent_code AND y.code > x.code AND ST_Length(ST_Intersection(ST_Boundary(x.geom), ST_Buffer(y.geom, 1e-7))) > 1e-6
+		WHERE x.valid_to IS NULL AND x.level = 'community' AND x.code <> $1 ORDER BY x.code DESC, y.code LIMIT 1`, a[:12])[0]
+	c1, c2, _ := strings.Cut(pair, " ")
+	g2 := sqlStrings(t, e.store, `SELECT min(code) FROM units WHERE valid_to IS NULL AND parent_code = $1`, c2)[0]
+	assign(g2, z.ID)
+	var merged struct {
+		CodeMap map[string]string `json:"code_map"`
+	}
+	body = fmt.Sprintf(`{"codes":[%q,%q],"keep":%q,"reason":"merged by decree"}`, c1, c2, c1)
+	expect(t, e.with(http.MethodPost, "/v1/units:merge", body, "If-Match", unitETag(t, e, c1)+", "+unitETag(t, e, c2)), http.StatusOK, ctJSON, &merged)
+	if nc := merged.CodeMap[g2]; nc == "" || workerOf(nc) != z.ID {
+		t.Errorf("grid %s is now %q with worker %d, want %d", g2, nc, workerOf(nc), z.ID)
+	}
+	if n := sqlInt(t, e.store, `SELECT count(*) FROM grid_workers WHERE grid_code = $1`, g2); n != 0 {
+		t.Errorf("the old code %s keeps %d people", g2, n)
+	}
+}
