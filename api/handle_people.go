@@ -536,7 +536,7 @@ func (s *Server) decideExtension(w http.ResponseWriter, r *http.Request) error {
 	x, e, err := s.store.DecideExtension(r.Context(), code, data.ExtensionDecision{N: n, Approve: b.Decision == "approve", Note: b.Note,
 		Actor: identityOf(r).Actor, Person: p, IfVersion: ifVersion})
 	if err != nil {
-		return notFoundAs(err, "no event with code %q", code)
+		return notFoundAs(err, "no event with code %q, or it has no extension request %d", code, n)
 	}
 	s.syncTiles(r.Context())
 	w.Header().Set("ETag", e.ETag())
