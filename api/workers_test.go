@@ -192,6 +192,8 @@ func TestWorkerLoop(t *testing.T) {
 	// the first waits, decided by the supervisor only.
 	before := ev.Properties.Deadline
 	expectProblem(t, H.post("/v1/events/"+code+"/extensions", `{"amount": 2, "unit": "working_days", "reason": ""}`), http.StatusUnprocessableEntity, typeInvalid, "reason")
+	expectProblem(t, H.post("/v1/events/"+code+"/extensions", `{"amount": 2, "unit": "weeks", "reason": "x"}`), http.StatusUnprocessableEntity, typeInvalid, "unit")
+	expectProblem(t, H.post("/v1/events/"+code+"/extensions", `{"amount": 0, "unit": "working_days", "reason": "x"}`), http.StatusUnprocessableEntity, typeInvalid, "amount")
 	expectProblem(t, W.post("/v1/events/"+code+"/extensions", `{"amount": 2, "unit": "working_days", "reason": "等配件"}`), http.StatusForbidden, typeForbidden, "")
 	r = H.post("/v1/events/"+code+"/extensions", `{"amount": 2, "unit": "working_days", "reason": "等配件"}`)
 	var xa struct {
