@@ -4,7 +4,7 @@
 #
 #   make demo && make build && scripts/tilebench.sh
 #
-# Runs two `gridmap serve` on DATABASE_URL's database (the full demo: ~20,000 grids, 200,000 objects): one
+# Runs two `gridmap serve --public-read` on DATABASE_URL's database (the full demo: ~20,000 grids, 200,000 objects): one
 # with --tile-cache-bytes 0, where every request renders its tile (cold), and one with the default cache,
 # primed with one request per tile (warm). Load: hey (`go install github.com/rakyll/hey@v0.1.5`, or
 # HEY=... for another binary). Tiles are those of Shenzhen's demo city. LAYERS (default "units objects")
@@ -22,8 +22,8 @@ export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:55432/gridmap?
 
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-ADDR=$COLD "$BIN" serve --tile-cache-bytes 0 2>/dev/null & pids+=($!)
-ADDR=$WARM "$BIN" serve 2>/dev/null & pids+=($!)
+ADDR=$COLD "$BIN" serve --public-read --tile-cache-bytes 0 2>/dev/null & pids+=($!)
+ADDR=$WARM "$BIN" serve --public-read 2>/dev/null & pids+=($!)
 for a in $COLD $WARM; do
   for _ in $(seq 600); do curl -sf "http://$a/readyz" >/dev/null && break; sleep 0.1; done
 done
@@ -40,7 +40,9 @@ echo "tile                       gzip B | cold c=1: avg p50 ms, req/s | cold c=4
 for layer in $LAYERS; do
   for t in 6/52/27 10/836/445 14/13372/7129; do
     url=/tiles/$layer/$t.mvt
-    size=$(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' "http://$WARM$url")   # primes the cache
+    read -r code size < <(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{http_code} %{size_download}' "http://$WARM$url")   # primes the cache
+    # A problem answer (a server that wants a credential, say) would be measured as a very fast tile.
+    [ "$code" = 200 ] || { echo "tilebench: $url answered $code" >&2; exit 1; }
     read -r c1avg c1p50 _ c1rps <<<"$(run -n 50 -c 1 "http://$COLD$url")"
     read -r c4avg _ c4p99 c4rps <<<"$(run -n 200 -c 4 "http://$COLD$url")"
     read -r wavg _ wp99 wrps <<<"$(run -n 50000 -c 16 "http://$WARM$url")"
