@@ -40,7 +40,7 @@ echo "tile                       gzip B | cold c=1: avg p50 ms, req/s | cold c=4
 for layer in $LAYERS; do
   for t in 6/52/27 10/836/445 14/13372/7129; do
     url=/tiles/$layer/$t.mvt
-    read -r code size < <(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{http_code} %{size_download}' "http://$WARM$url")   # primes the cache
+    read -r code size < <(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{http_code} %{size_download}\n' "http://$WARM$url")   # primes the cache
     # A problem answer (a server that wants a credential, say) would be measured as a very fast tile.
     [ "$code" = 200 ] || { echo "tilebench: $url answered $code" >&2; exit 1; }
     read -r c1avg c1p50 _ c1rps <<<"$(run -n 50 -c 1 "http://$COLD$url")"
