@@ -23,17 +23,19 @@ import (
 	"gridmap/grid"
 )
 
-// benchProvince: gridmap bench province build|locator — the province-scale
+// benchProvince: gridmap bench province build|locator|objects — the province-scale
 // units case of issue 15 (200,000 grids: the demo city at density 10) in a
 // database of its own. build (re)creates the database and times the demo's
 // generation and import; locator, run as a process of its own so its peak
 // RSS is the locator's alone, times the server's full locator build (load
 // every current unit, then grid.NewLocator), the memory it keeps and the
-// in-memory locate rate. scripts/provincebench.sh runs both, the locate
-// benchmarks and the tile latencies on that database.
+// in-memory locate rate; objects loads demo objects into it and measures
+// what they cost per row and what statistics cost over 200,000 grids.
+// scripts/provincebench.sh runs build and locator, the locate benchmarks and
+// the tile latencies on that database.
 func benchProvince(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "build" && args[0] != "locator") {
-		return fmt.Errorf("usage: gridmap bench province build|locator [flags]")
+	if len(args) == 0 || (args[0] != "build" && args[0] != "locator" && args[0] != "objects") {
+		return fmt.Errorf("usage: gridmap bench province build|locator|objects [flags]")
 	}
 	fs := flag.NewFlagSet("bench province "+args[0], flag.ContinueOnError)
 	dbName := fs.String("database", "gridmap_province", "the database on DATABASE_URL's server (build drops and creates it; kept afterwards)")
@@ -41,6 +43,7 @@ func benchProvince(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 5, "locator: full builds timed")
 	duration := fs.Duration("duration", 10*time.Second, "locator: how long the locate rate is measured")
 	cpuprofile := fs.String("cpuprofile", "", "locator: write a CPU profile of the builds to this file")
+	rows := fs.Int64("rows", 2_000_000, "objects: demo objects to load (into an empty objects table)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -58,7 +61,81 @@ func benchProvince(ctx context.Context, args []string) error {
 		return err
 	}
 	u.Path = "/" + *dbName
+	if args[0] == "objects" {
+		return provinceObjects(ctx, u.String(), *rows)
+	}
 	return provinceLocator(ctx, u.String(), *rounds, *duration, *cpuprofile)
+}
+
+// provinceObjects loads demo objects into the dense city and measures the
+// table per row and the statistics, whose cost grows with the grids under
+// a unit (object_counts has a row per grid and class).
+func provinceObjects(ctx context.Context, dbURL string, rows int64) error {
+	s, err := data.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	have, err := s.CountObjects(ctx)
+	if err != nil {
+		return err
+	}
+	if have > 0 {
+		return fmt.Errorf("the database already holds %d objects: rebuild it with gridmap bench province build", have)
+	}
+	stream, err := demo.Objects(ctx, s, rows, 42, false)
+	if err != nil {
+		return err
+	}
+	// Skip, not abort: the demo generator places a few objects of the
+	// dense city's thinnest grids across a district line (their codes then
+	// name the wrong district); they are counted below.
+	t := time.Now()
+	rep, err := s.ImportObjects(ctx, stream, data.ObjectImportOptions{OnError: data.OnErrorSkip})
+	if err != nil {
+		return err
+	}
+	took := time.Since(t)
+	fmt.Printf("import: %d rows in %.1fs (%.0f rows/s): %d inserted, %d unassigned, %d rejected\n",
+		rep.Rows, took.Seconds(), float64(rep.Rows)/took.Seconds(), rep.Inserted, rep.Unassigned, rep.Rejected)
+	if _, err := s.Pool.Exec(ctx, `VACUUM ANALYZE objects, object_counts`); err != nil {
+		return err
+	}
+	var n, counts, heap, idx, countsBytes int64
+	if err := s.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM object_counts),
+		pg_table_size('objects'), pg_indexes_size('objects'), pg_total_relation_size('object_counts')`).Scan(&n, &counts, &heap, &idx, &countsBytes); err != nil {
+		return err
+	}
+	fmt.Printf("objects: %d rows, table %.0f MB + indexes %.0f MB = %.0f bytes per object; object_counts %d rows, %.1f MB\n",
+		n, float64(heap)/1e6, float64(idx)/1e6, float64(heap+idx)/float64(n), counts, float64(countsBytes)/1e6)
+	fmt.Println("statistics (data.Stats), 20 runs each: p50 / max")
+	// Bao'an (the demo's biggest district), its first street and that
+	// street's first community.
+	var street, community string
+	if err := s.Pool.QueryRow(ctx, `SELECT s.code, (SELECT min(code) FROM units WHERE valid_to IS NULL AND parent_code = s.code)
+		FROM units s WHERE s.valid_to IS NULL AND s.parent_code = '440306' ORDER BY s.code LIMIT 1`).Scan(&street, &community); err != nil {
+		return err
+	}
+	for _, c := range []struct{ name, code string }{
+		{"district 440306 (its streets)", "440306"},
+		{"street " + street + " (its communities)", street},
+		{"community " + community + " (its grids)", community},
+	} {
+		var ds []time.Duration
+		var kids int
+		for range 20 {
+			t := time.Now()
+			st, err := s.Stats(ctx, c.code)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			ds = append(ds, time.Since(t))
+			kids = len(st.Children)
+		}
+		sortDurations(ds)
+		fmt.Printf("  %-36s %7.2f / %7.2f ms  (%d children)\n", c.name, ms(ds[len(ds)/2]), ms(ds[len(ds)-1]), kids)
+	}
+	return nil
 }
 
 func provinceBuild(ctx context.Context, dbName string, density int) error {
