@@ -132,7 +132,7 @@ func queueFeed(b *pgx.Batch, kind string, from grid.EventStatus, feed []FeedBody
 	}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(feedLock))
 	b.Queue(`INSERT INTO event_feed (seq, kind, from_status, event_code, status, class_code, grid_code, lon, lat, body)
-		SELECT nextval('event_feed_seq'), $1, nullif($9, ''), c, st, cl, g, lon, lat, b
+		SELECT (SELECT event_feed_seq_base()) + nextval('event_feed_seq'), $1, nullif($9, ''), c, st, cl, g, lon, lat, b
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::jsonb[]) AS t(c, st, cl, g, lon, lat, b)`,
 		kind,
 		column(feed, func(f FeedBody) string { return f.Code }),
