@@ -105,6 +105,10 @@ func scanEvent(row pgx.Row, now time.Time, loc *time.Location) (*Event, error) {
 	return &e, nil
 }
 
+// eventByCodeSQL reads the event $1 reported on $2: the code's date names
+// the one partition that can hold it.
+const eventByCodeSQL = `SELECT ` + eventColumns + eventFrom + ` WHERE e.code = $1 AND e.reported_on = $2`
+
 // GetEvent reads an event, with its log when withLog; ErrNotFound when
 // there is none.
 func (s *Store) GetEvent(ctx context.Context, code string, withLog bool) (*Event, error) {
@@ -116,8 +120,7 @@ func (s *Store) GetEvent(ctx context.Context, code string, withLog bool) (*Event
 	var ev *Event
 	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		var err error
-		// The code's date names the one partition that can hold it.
-		ev, err = scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.code = $1 AND e.reported_on = $2`, code, day), now, s.cityTime())
+		ev, err = scanEvent(tx.QueryRow(ctx, eventByCodeSQL, code, day), now, s.cityTime())
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -183,12 +186,11 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 	if f.Limit > 1000 {
 		return nil, filterErr("limit", "limit %d: at most 1000", f.Limit)
 	}
-	q := &sqlQuery{}
-	if err := f.where(q, now); err != nil {
+	sql, args, err := f.listSQL(now)
+	if err != nil {
 		return nil, err
 	}
-	sql := `SELECT ` + eventColumns + eventFrom + q.whereSQL() + eventsNewestFirst.orderLimit(q, f.Limit+1)
-	rows, err := s.Pool.Query(ctx, sql, q.args...)
+	rows, err := s.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +212,15 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 		return cursor{Order: orderReported, Code: last.Code, At: &at}
 	})
 	return p, nil
+}
+
+// listSQL is the query of a page of f and its arguments.
+func (f *EventFilter) listSQL(now time.Time) (string, []any, error) {
+	q := &sqlQuery{}
+	if err := f.where(q, now); err != nil {
+		return "", nil, err
+	}
+	return `SELECT ` + eventColumns + eventFrom + q.whereSQL() + eventsNewestFirst.orderLimit(q, f.Limit+1), q.args, nil
 }
 
 // where adds the filter's conditions to q: the events it selects as of
