@@ -94,7 +94,7 @@ func eventsPartitions(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d months made\n", made)
+	fmt.Fprintf(stdout, "%d partition months made (a month of events with its log counts one, a month of the feed one)\n", made)
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TABLE\tPARTITION\tBOUNDS\tROWS (EST.)")
 	for _, p := range ps {
