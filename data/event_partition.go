@@ -46,10 +46,21 @@ func (s *Store) EnsurePartitions(ctx context.Context, months int) (int, error) {
 	return n, err
 }
 
-func ensurePartitions(ctx context.Context, q querier, months int, made *int) error {
-	// Attaching waits for a SHARE UPDATE EXCLUSIVE lock on the parents:
-	// an hour's call that waits long gives way and the next one retries.
-	return q.QueryRow(ctx, `SELECT gridmap_partitions_ahead($1)`, months).Scan(made)
+func ensurePartitions(ctx context.Context, db beginner, months int, made *int) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// Attaching waits for a SHARE UPDATE EXCLUSIVE lock on the parents
+		// (a CREATE INDEX or a manual VACUUM holds one): a call that would
+		// wait long gives way, and the next hour's retries.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT gridmap_partitions_ahead($1)`, months).Scan(made)
+	})
+}
+
+// beginner is a pool or a connection.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // ensureEventMonths makes the partitions of events and event_log for the
