@@ -299,8 +299,13 @@ func TestMigration010(t *testing.T) {
 			t.Errorf("%s again on %s: %v, want SQLSTATE %s", codes[0], c.reportedOn, err, c.state)
 		}
 	}
-	// Deleting an event deletes its log (the foreign key goes across the
-	// partitioned tables).
+	// A log entry needs its event, and deleting an event deletes its log
+	// (the foreign keys go from each month of the log to the same month of
+	// the events).
+	_, err = conn.Exec(ctx, `INSERT INTO event_log (event_code, reported_on, n, to_status, actor, at) VALUES ('44030820260120000009', '2026-01-20', 1, 'reported', 'a', now())`)
+	if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "23503" {
+		t.Errorf("a log entry of no event: %v, want SQLSTATE 23503", err)
+	}
 	exec(`DELETE FROM events WHERE code = $1`, codes[2])
 	if got := tableText(t, conn, `SELECT count(*) FROM event_log WHERE event_code = '`+codes[2]+`'`); got != "0" {
 		t.Errorf("log of a deleted event: %s entries", got)
