@@ -110,9 +110,9 @@ func TestPartitionPruning(t *testing.T) {
 		want []string
 	}{
 		{"feed from the start", data.ReadFeedSQL, []any{int64(0), 100},
-			append(feedParts(0, data.PartitionsAhead), "event_feed_before")},
-		{"feed after this month's newest", data.ReadFeedSQL, []any{newest, 100}, feedParts(0, data.PartitionsAhead)},
-		{"feed after a month ahead", data.ReadFeedSQL, []any{feedBase(month(now, 2)) + 7, 100}, feedParts(2, data.PartitionsAhead)},
+			append(feedParts(0, data.FeedPartitionsAhead), "event_feed_before")},
+		{"feed after this month's newest", data.ReadFeedSQL, []any{newest, 100}, feedParts(0, data.FeedPartitionsAhead)},
+		{"feed after the month ahead's first", data.ReadFeedSQL, []any{feedBase(month(now, 1)) + 7, 100}, feedParts(1, data.FeedPartitionsAhead)},
 		{"event by code", data.EventByCodeSQL, []any{evEarly.Code, month(early, 0).AddDate(0, 0, 14)}, eventParts(month(early, 0))},
 		{"list by time range", listSQL, listArgs, eventParts(month(mid, 0))},
 	} {
@@ -213,7 +213,7 @@ func TestRetainFeed(t *testing.T) {
 			feed = append(feed, p.Name)
 		}
 	}
-	if len(feed) != data.PartitionsAhead+1 || feed[0] != "event_feed_"+month(now, 0).Format("200601") {
+	if len(feed) != data.FeedPartitionsAhead+1 || feed[0] != "event_feed_"+month(now, 0).Format("200601") {
 		t.Errorf("feed partitions after retention: %v", feed)
 	}
 }

@@ -16,7 +16,7 @@ const eventsUsage = `usage:
   gridmap events retain --feed-months N [--lock-timeout 5s]
                        drop the partitions of the live feed wholly before the month N months back
   gridmap events partitions [--ahead 3]
-                       make the partitions of this month and the next ones (the servers do it hourly), and list them`
+                       make the partitions of this month and the next ones (the feed's: the next one; the servers do it hourly), and list them`
 
 // cmdEvents is the database administrator's side of the partitioned event
 // tables: the feed's retention (run it from cron, e.g. on the 1st) and the
@@ -74,7 +74,7 @@ func eventsRetain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func eventsPartitions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("events partitions", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ahead := fs.Int("ahead", data.PartitionsAhead, "months past this one to make partitions for")
+	ahead := fs.Int("ahead", data.PartitionsAhead, "months past this one to make partitions of events and their log for (the feed's: always the next one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -259,15 +259,19 @@ SELECT seq, at, kind, event_code, status, from_status, class_code, grid_code, lo
 FROM event_feed_unpartitioned;
 DROP TABLE event_feed_unpartitioned;
 
--- Partitions ahead: this month (and, for events, the local date's month,
--- which may be a day behind UTC's) and the next `months`. The servers call
--- it on start (after migrating) and every hour.
+-- Partitions ahead: for events and their log, this month (and the local
+-- date's, which may be a day behind UTC's) and the next `months`; for the
+-- feed this month and the next only: every month of the feed after a
+-- follower's cursor is in the plan of its read (an empty one too), and the
+-- read runs on every commit's notice. The servers call it on start (after
+-- migrating) and every hour, a month before the next is needed.
 CREATE FUNCTION gridmap_partitions_ahead(months int) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     today date := (now() AT TIME ZONE 'UTC')::date;
-    last date := (today + make_interval(months => months))::date;
+    month date := greatest(today, (SELECT e.month FROM event_feed_month e));
 BEGIN
-    RETURN gridmap_event_partitions(today - 1, last) + gridmap_feed_partitions(greatest(today, (SELECT month FROM event_feed_month)), last);
+    RETURN gridmap_event_partitions(today - 1, (today + make_interval(months => months))::date)
+         + gridmap_feed_partitions(month, (month + interval '1 month')::date);
 END $$;
 SELECT gridmap_partitions_ahead(3);
 
