@@ -149,18 +149,16 @@ func (m *MemUnits) Len() int {
 // Vertices is the number of vertices held.
 func (m *MemUnits) Vertices() int { return m.vertices }
 
-// Geometry returns the WGS-84 geometry of the unit of level and code (nil
+// Geometry returns the WGS-84 geometry and level of the unit of code (nil
 // when not held): what a swap of snapshots invalidates tiles by.
-func (m *MemUnits) Geometry(level grid.Level, code string) orb.MultiPolygon {
-	l := m.levels[level]
-	if l == nil {
-		return nil
+func (m *MemUnits) Geometry(code string) (orb.MultiPolygon, grid.Level) {
+	for lv, l := range m.levels {
+		i := sort.Search(len(l.units), func(i int) bool { return l.units[i].code >= code })
+		if i < len(l.units) && l.units[i].code == code {
+			return l.units[i].src, lv
+		}
 	}
-	i := sort.Search(len(l.units), func(i int) bool { return l.units[i].code >= code })
-	if i < len(l.units) && l.units[i].code == code {
-		return l.units[i].src
-	}
-	return nil
+	return nil, ""
 }
 
 // mercator projects a WGS-84 position to world coordinates (0–1, y down),
@@ -382,4 +380,77 @@ func segDist(p, a, b orb.Point) float64 {
 	t := ((p[0]-a[0])*dx + (p[1]-a[1])*dy) / l2
 	t = math.Max(0, math.Min(1, t))
 	return math.Sqrt(dist2(p, orb.Point{a[0] + t*dx, a[1] + t*dy}))
+}
+
+// Changed lists what differs in drawing between two snapshots of the
+// units: the old and the new geometry of every unit added, removed or
+// changed, and of every unchanged unit whose vertex weights moved (an edit
+// moves the junctions of its neighbours' arcs, and an arc is weighed
+// whole, so a neighbour's simplification may change beyond the edited
+// unit's own extent). Each change carries the unit's level.
+func Changed(old, cur *MemUnits) []UnitChange {
+	var out []UnitChange
+	for lv, l := range cur.levels {
+		o := old.levels[lv]
+		if o == l {
+			continue
+		}
+		var ou []*memUnit
+		if o != nil {
+			ou = o.units
+		}
+		i, j := 0, 0
+		for i < len(ou) || j < len(l.units) {
+			switch {
+			case j == len(l.units) || (i < len(ou) && ou[i].code < l.units[j].code):
+				out = append(out, UnitChange{Geom: ou[i].src, Level: lv})
+				i++
+			case i == len(ou) || l.units[j].code < ou[i].code:
+				out = append(out, UnitChange{Geom: l.units[j].src, Level: lv})
+				j++
+			default:
+				if !sameDrawing(ou[i], l.units[j]) {
+					out = append(out, UnitChange{Geom: ou[i].src, Level: lv}, UnitChange{Geom: l.units[j].src, Level: lv})
+				}
+				i, j = i+1, j+1
+			}
+		}
+	}
+	for lv, o := range old.levels {
+		if cur.levels[lv] == nil {
+			for _, u := range o.units {
+				out = append(out, UnitChange{Geom: u.src, Level: lv})
+			}
+		}
+	}
+	return out
+}
+
+// UnitChange is a unit geometry under which tiles of its level changed.
+type UnitChange struct {
+	Geom  orb.MultiPolygon
+	Level grid.Level
+}
+
+func sameDrawing(a, b *memUnit) bool {
+	if a.name != b.name || a.parent != b.parent || len(a.polys) != len(b.polys) {
+		return false
+	}
+	for pi, p := range a.polys {
+		if len(p) != len(b.polys[pi]) {
+			return false
+		}
+		for ri, r := range p {
+			s := b.polys[pi][ri]
+			if len(r.pts) != len(s.pts) {
+				return false
+			}
+			for k := range r.pts {
+				if r.pts[k] != s.pts[k] || r.w[k] != s.w[k] {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
