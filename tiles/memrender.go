@@ -105,7 +105,7 @@ func (b *ringBuf) geometry(u *memUnit, c memClip) []uint32 {
 				}
 				continue
 			}
-			clipped := !containsBound(world, ringBound(r))
+			clipped := !containsBound(world, r.bound)
 			if clipped {
 				// Cut as ST_AsMVTGeom cuts, so that an edge crossing the
 				// buffer's border ends on the same pixel: first to the box
@@ -144,14 +144,6 @@ func (b *ringBuf) geometry(u *memUnit, c memClip) []uint32 {
 		}
 	}
 	return b.cmd
-}
-
-func ringBound(r memRing) orb.Bound {
-	b := orb.Bound{Min: r.pts[0], Max: r.pts[0]}
-	for _, p := range r.pts[1:] {
-		b = b.Extend(p)
-	}
-	return b
 }
 
 func containsBound(outer, inner orb.Bound) bool {

@@ -46,8 +46,9 @@ type memUnit struct {
 type memPoly []memRing // ring 0 is the exterior
 
 type memRing struct {
-	pts []orb.Point // world coordinates, open (the closing point dropped)
-	w   []float32   // simplification weight of each point (world units); +Inf: always kept
+	bound orb.Bound
+	pts   []orb.Point // world coordinates, open (the closing point dropped)
+	w     []float32   // simplification weight of each point (world units); +Inf: always kept
 }
 
 // NewMemUnits indexes the current units of the base layer among units.
@@ -199,7 +200,7 @@ func projectUnit(u grid.Unit) *memUnit {
 				}
 				mu.bound = mu.bound.Extend(q)
 			}
-			mp = append(mp, memRing{pts: pts})
+			mp = append(mp, memRing{pts: pts, bound: orb.MultiPoint(pts).Bound()})
 		}
 		if len(mp) > 0 {
 			mu.polys = append(mu.polys, mp)
@@ -219,7 +220,7 @@ func buildLevel(us []*memUnit) *memLevel {
 		for pi, p := range u.polys {
 			c.polys[pi] = make(memPoly, len(p))
 			for ri, r := range p {
-				c.polys[pi][ri] = memRing{pts: r.pts, w: make([]float32, len(r.pts))}
+				c.polys[pi][ri] = memRing{pts: r.pts, bound: r.bound, w: make([]float32, len(r.pts))}
 			}
 		}
 		us[i] = &c

@@ -247,3 +247,41 @@ func layerOrder(t *testing.T, b []byte) []string {
 	}
 	return out
 }
+
+// BenchmarkMemoryUnitTiles renders random unit tiles of z13–15 holding
+// units from memory, and the whole-city z6 tile (docs/benchmarks.md).
+func BenchmarkMemoryUnitTiles(b *testing.B) {
+	store := pgtest.NewFullDemo(b)
+	units := currentUnits(b, store)
+	mem := tiles.NewMemUnits(units)
+	cat, err := tiles.NewCatalogue(tiles.DefaultZooms)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, _ := cat.Tileset("units")
+	var keys []tiles.Key
+	for z := 13; z <= 15; z++ {
+		keys = append(keys, unitTiles(l, units, z)...)
+	}
+	b.Run("z13-15", func(b *testing.B) {
+		n := 0
+		for i := 0; b.Loop(); i++ {
+			k := keys[(i*7919)%len(keys)]
+			n += len(mem.RenderUnits(l, k.Z, k.X, k.Y))
+		}
+		b.ReportMetric(float64(n)/float64(b.N), "B/tile")
+	})
+	b.Run("z6", func(b *testing.B) {
+		for b.Loop() {
+			mem.RenderUnits(l, 6, 52, 27)
+		}
+	})
+	b.Run("entry-z13-15", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			k := keys[(i*7919)%len(keys)]
+			if _, err := tiles.NewEntry(mem.RenderUnits(l, k.Z, k.X, k.Y)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
