@@ -3,6 +3,7 @@ package tiles
 import (
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/paulmach/orb"
 
@@ -19,13 +20,24 @@ const SimplifyPixels = 1.0
 // code order, the same attributes and ids as the PostGIS renderer. Nothing
 // drawn: nil.
 func (m *MemUnits) RenderUnits(l *Tileset, z, x, y int) []byte {
-	var e mvtEncoder
+	sc := scratches.Get().(*memScratch)
+	defer scratches.Put(sc)
 	var out []byte
 	for _, s := range l.Visible(z) {
-		out = m.renderLevel(&e, out, s.ID, z, x, y)
+		out = m.renderLevel(sc, out, s.ID, z, x, y)
 	}
 	return out
 }
+
+// memScratch is what one render reuses from the last: pooled, so a cold
+// tile allocates little more than its bytes.
+type memScratch struct {
+	e    mvtEncoder
+	buf  ringBuf
+	hits []int32
+}
+
+var scratches = sync.Pool{New: func() any { return &memScratch{} }}
 
 // memClip is what one tile's render needs: the world-to-tile transform
 // and the buffered box in tile pixels.
@@ -47,23 +59,24 @@ func (c memClip) world() orb.Bound {
 		Max: orb.Point{(c.ox + c.hi) / c.scale, (c.oy + c.hi) / c.scale}}
 }
 
-func (m *MemUnits) renderLevel(e *mvtEncoder, out []byte, level string, z, x, y int) []byte {
+func (m *MemUnits) renderLevel(sc *memScratch, out []byte, level string, z, x, y int) []byte {
 	lv := m.levels[grid.Level(level)]
 	if lv == nil {
 		return out
 	}
 	c := newMemClip(z, x, y)
-	var hits []int32
+	hits := sc.hits[:0]
 	lv.tree.Search(c.world(), func(i int32) bool { hits = append(hits, i); return true })
+	sc.hits = hits
 	if len(hits) == 0 {
 		return out
 	}
 	slices.Sort(hits)
+	e := &sc.e
 	e.startLayer(level)
-	var buf ringBuf
 	for _, i := range hits {
 		u := lv.units[i]
-		geom := buf.geometry(u, c)
+		geom := sc.buf.geometry(u, c)
 		if len(geom) == 0 {
 			continue
 		}
