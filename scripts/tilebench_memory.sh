@@ -32,7 +32,7 @@ done
 echo "servers: postgis $(ps -o rss= -p "${pids[0]}") KiB RSS, memory $(ps -o rss= -p "${pids[1]}") KiB RSS (after start)"
 
 "$BIN" bench tiles --servers "postgis=http://$PG,memory=http://$MEM" --zooms 13-15 --tiles 2000 --requests "${REQUESTS:-20000}" \
-  --clients 16 --single 6/52/27 --repeat 20
+  --clients 16 --single 6/52/27,14/13372/7129 --repeat 20 --as-of "$(date -u -d '1 minute ago' +%Y-%m-%dT%H:%M:%SZ)"
 "$BIN" bench tiles --servers "postgis=http://$PG,memory=http://$MEM" --zooms 13-15 --tiles 2000 --requests 2000 \
   --clients 16 --single z10 --repeat 10 | sed -n '/single/,/^in-memory/p' | grep -v '^in-memory'
 echo "servers: postgis $(ps -o rss= -p "${pids[0]}") KiB RSS, memory $(ps -o rss= -p "${pids[1]}") KiB RSS (after the runs)"

@@ -40,6 +40,7 @@ func benchTiles(ctx context.Context, args []string) error {
 	repeat := fs.Int("repeat", 20, "fetches of each single tile")
 	timeout := fs.Duration("timeout", 2*time.Minute, "longest a server's random run may take")
 	seed := fs.Uint64("seed", 17, "seed of the random tiles")
+	asOf := fs.String("as-of", "", "also fetch the single tiles as of this instant (RFC 3339), from the first server")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,10 +56,12 @@ func benchTiles(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	loadStart := time.Now()
 	_, stored, err := s.CurrentUnitVersions(ctx, nil)
 	if err != nil {
 		return err
 	}
+	loadTook := time.Since(loadStart)
 	units := make([]grid.Unit, len(stored))
 	for i, u := range stored {
 		units[i] = u.Unit
@@ -130,6 +133,16 @@ func benchTiles(ctx context.Context, args []string) error {
 		}
 	}
 
+	if *asOf != "" && len(singles) <= 4 {
+		for _, t := range singles {
+			r, err := loadTilesQuery(ctx, client, srvs[0].base, []string{t}, "?as_of="+*asOf, *repeat+1, 1, *timeout)
+			if err != nil {
+				return fmt.Errorf("%s as of %s: %w", srvs[0].name, *asOf, err)
+			}
+			fmt.Printf("  %-8s %-14s as_of: mean %7.2f ms  p50 %7.2f ms  max %7.2f ms  %.0f B (PostGIS draws every as_of tile)\n", srvs[0].name, t, r.mean, r.p50, r.max, r.bytes)
+		}
+	}
+
 	// Memory of the in-memory units: the heap they hold after a GC.
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -148,6 +161,20 @@ func benchTiles(ctx context.Context, args []string) error {
 	held := float64(after.HeapAlloc) - float64(before.HeapAlloc)
 	fmt.Printf("in-memory units: %d units (%d grids), %d vertices, built in %.0f ms, %.1f MiB held (%.1f MiB per 20,000 grids; the WGS-84 source geometry, shared with the locator, not counted)\n",
 		mem.Len(), grids, mem.Vertices(), took.Seconds()*1000, held/(1<<20), held/(1<<20)*20000/float64(max(grids, 1)))
+	fmt.Printf("loading every current unit from PostgreSQL (what a snapshot of a past instant also costs): %.0f ms\n", loadTook.Seconds()*1000)
+	// One grid edited: the level is indexed and weighed again.
+	for _, u := range units {
+		if u.Layer != grid.BaseLayer || u.Level != grid.Grid {
+			continue
+		}
+		moved := u
+		moved.Name += " (renamed)"
+		start := time.Now()
+		next := mem.Apply([]grid.Unit{moved}, nil)
+		took := time.Since(start)
+		fmt.Printf("one grid changed: Apply %.0f ms, %d unit geometries to invalidate tiles by\n", took.Seconds()*1000, len(tiles.Changed(mem, next)))
+		break
+	}
 	runtime.KeepAlive(mem)
 	runtime.KeepAlive(units)
 	return nil
@@ -188,6 +215,11 @@ type loadResult struct {
 // loadTiles fetches /tiles/units/{t}.mvt for the tiles in turn, n requests
 // by c clients.
 func loadTiles(ctx context.Context, client *http.Client, base string, ts []string, n, c int, timeout time.Duration) (loadResult, error) {
+	return loadTilesQuery(ctx, client, base, ts, "", n, c, timeout)
+}
+
+// loadTilesQuery is loadTiles with a query string (e.g. "?as_of=…").
+func loadTilesQuery(ctx context.Context, client *http.Client, base string, ts []string, query string, n, c int, timeout time.Duration) (loadResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var next, errs, bytes atomic.Int64
@@ -205,7 +237,7 @@ func loadTiles(ctx context.Context, client *http.Client, base string, ts []strin
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/tiles/units/"+ts[i%len(ts)]+".mvt", nil)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/tiles/units/"+ts[i%len(ts)]+".mvt"+query, nil)
 				req.Header.Set("Accept-Encoding", "gzip")
 				t0 := time.Now()
 				resp, err := client.Do(req)
