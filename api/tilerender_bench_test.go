@@ -3,17 +3,20 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"gridmap/api"
 	"gridmap/data/pgtest"
 )
 
-// BenchmarkUnitTilesCold serves random z14 unit tiles of the city's centre
-// with the tile cache off, drawn by each renderer, through the whole
-// handler (no network): what a cache miss costs the server.
+// BenchmarkUnitTilesCold serves z14 unit tiles of the city's centre with
+// the tile cache off, drawn by each renderer, over loopback HTTP from
+// 2×GOMAXPROCS keep-alive clients: what cache misses cost a server
+// (docs/benchmarks.md, unit tiles from memory).
 func BenchmarkUnitTilesCold(b *testing.B) {
 	s := pgtest.SharedFullDemo(b)
 	for _, r := range []string{api.TileRendererMemory, api.TileRendererPostGIS} {
@@ -21,18 +24,31 @@ func BenchmarkUnitTilesCold(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h := srv.Handler()
+		hs := httptest.NewServer(srv.Handler())
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
 		b.Run(r, func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				// 14/13360–13383/7120–7143: the centre of the demo city
-				req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/tiles/units/14/%d/%d.mvt", 13360+i%24, 7120+(i/24)%24), nil)
-				req.Header.Set("Accept-Encoding", "gzip")
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				if w.Code != http.StatusOK && w.Code != http.StatusNoContent {
-					b.Fatalf("%s: %d %s", req.URL, w.Code, w.Body)
+			var next atomic.Int64
+			b.SetParallelism(2)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					// 14/13360–13383/7120–7143: the centre of the demo city
+					i := int(next.Add(1))
+					req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/tiles/units/14/%d/%d.mvt", hs.URL, 13360+i%24, 7120+(i/24)%24), nil)
+					req.Header.Set("Accept-Encoding", "gzip")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+						b.Errorf("%s: %d", req.URL, resp.StatusCode)
+						return
+					}
 				}
-			}
+			})
 		})
+		hs.Close()
 	}
 }
