@@ -12,6 +12,10 @@ type mvtEncoder struct {
 	features []byte
 	values   map[string]uint32
 	order    []string
+	// the last value of each attribute and its index
+	last    [4]string
+	lastIdx [4]uint32
+	hasLast [4]bool
 }
 
 // unitKeys are the attributes of a unit feature, in the order ST_AsMVT
@@ -22,6 +26,7 @@ func (e *mvtEncoder) startLayer(name string) {
 	e.name = name
 	e.features = e.features[:0]
 	e.order = e.order[:0]
+	e.hasLast = [4]bool{}
 	if e.values == nil {
 		e.values = map[string]uint32{}
 	} else {
@@ -45,7 +50,21 @@ func (e *mvtEncoder) feature(id uint64, attrs [4]string, geom []uint32) {
 	var tags [8]uint32
 	for i, a := range attrs {
 		tags[2*i] = uint32(i)
-		tags[2*i+1] = e.value(a)
+		switch {
+		case i == 0:
+			// A code is unique within its level's layer: no lookup (on
+			// the z6 tile of every grid, the lookups of 19,700 codes were
+			// a third of the encoding).
+			tags[1] = uint32(len(e.order))
+			e.order = append(e.order, a)
+		case e.last[i] == a && e.hasLast[i]:
+			// Features come in code order: siblings share a parent
+			// and a level one after another.
+			tags[2*i+1] = e.lastIdx[i]
+		default:
+			tags[2*i+1] = e.value(a)
+			e.last[i], e.lastIdx[i], e.hasLast[i] = a, tags[2*i+1], true
+		}
 	}
 	tagLen := 0
 	for _, t := range tags {
