@@ -40,7 +40,29 @@ type memUnit struct {
 	id                        uint64 // the code as a number: the feature id
 	polys                     []memPoly
 	bound                     orb.Bound // world coordinates
-	src                       orb.MultiPolygon
+}
+
+// wgs84 is the unit's geometry back in longitude/latitude (closed rings):
+// what the tiles over it are invalidated by. Only the projected copy is
+// kept; the source geometry is not held twice.
+func (u *memUnit) wgs84() orb.MultiPolygon {
+	out := make(orb.MultiPolygon, len(u.polys))
+	for pi, p := range u.polys {
+		out[pi] = make(orb.Polygon, len(p))
+		for ri, r := range p {
+			ring := make(orb.Ring, 0, len(r.pts)+1)
+			for _, q := range r.pts {
+				ring = append(ring, unmercator(q))
+			}
+			out[pi][ri] = append(ring, ring[0])
+		}
+	}
+	return out
+}
+
+// unmercator is mercator's inverse.
+func unmercator(p orb.Point) orb.Point {
+	return orb.Point{p[0]*360 - 180, math.Atan(math.Sinh(math.Pi*(1-2*p[1]))) * 180 / math.Pi}
 }
 
 type memPoly []memRing // ring 0 is the exterior
@@ -150,18 +172,6 @@ func (m *MemUnits) Len() int {
 // Vertices is the number of vertices held.
 func (m *MemUnits) Vertices() int { return m.vertices }
 
-// Geometry returns the WGS-84 geometry and level of the unit of code (nil
-// when not held): what a swap of snapshots invalidates tiles by.
-func (m *MemUnits) Geometry(code string) (orb.MultiPolygon, grid.Level) {
-	for lv, l := range m.levels {
-		i := sort.Search(len(l.units), func(i int) bool { return l.units[i].code >= code })
-		if i < len(l.units) && l.units[i].code == code {
-			return l.units[i].src, lv
-		}
-	}
-	return nil, ""
-}
-
 // mercator projects a WGS-84 position to world coordinates (0–1, y down),
 // latitude clamped to Web Mercator's square.
 func mercator(p orb.Point) orb.Point {
@@ -171,7 +181,7 @@ func mercator(p orb.Point) orb.Point {
 }
 
 func projectUnit(u grid.Unit) *memUnit {
-	mu := &memUnit{code: u.Code, name: u.Name, level: string(u.Level), parent: u.ParentCode, src: u.Geometry}
+	mu := &memUnit{code: u.Code, name: u.Name, level: string(u.Level), parent: u.ParentCode}
 	mu.id, _ = strconv.ParseUint(u.Code, 10, 64)
 	first := true
 	for _, poly := range u.Geometry {
@@ -404,14 +414,14 @@ func Changed(old, cur *MemUnits) []UnitChange {
 		for i < len(ou) || j < len(l.units) {
 			switch {
 			case j == len(l.units) || (i < len(ou) && ou[i].code < l.units[j].code):
-				out = append(out, UnitChange{Geom: ou[i].src, Level: lv})
+				out = append(out, UnitChange{Geom: ou[i].wgs84(), Level: lv})
 				i++
 			case i == len(ou) || l.units[j].code < ou[i].code:
-				out = append(out, UnitChange{Geom: l.units[j].src, Level: lv})
+				out = append(out, UnitChange{Geom: l.units[j].wgs84(), Level: lv})
 				j++
 			default:
 				if !sameDrawing(ou[i], l.units[j]) {
-					out = append(out, UnitChange{Geom: ou[i].src, Level: lv}, UnitChange{Geom: l.units[j].src, Level: lv})
+					out = append(out, UnitChange{Geom: ou[i].wgs84(), Level: lv}, UnitChange{Geom: l.units[j].wgs84(), Level: lv})
 				}
 				i, j = i+1, j+1
 			}
@@ -420,7 +430,7 @@ func Changed(old, cur *MemUnits) []UnitChange {
 	for lv, o := range old.levels {
 		if cur.levels[lv] == nil {
 			for _, u := range o.units {
-				out = append(out, UnitChange{Geom: u.src, Level: lv})
+				out = append(out, UnitChange{Geom: u.wgs84(), Level: lv})
 			}
 		}
 	}

@@ -159,7 +159,7 @@ func benchTiles(ctx context.Context, args []string) error {
 		}
 	}
 	held := float64(after.HeapAlloc) - float64(before.HeapAlloc)
-	fmt.Printf("in-memory units: %d units (%d grids), %d vertices, built in %.0f ms, %.1f MiB held (%.1f MiB per 20,000 grids; the WGS-84 source geometry, shared with the locator, not counted)\n",
+	fmt.Printf("in-memory units: %d units (%d grids), %d vertices, built in %.0f ms, %.1f MiB held (%.1f MiB per 20,000 grids; the projected copy alone: the loaded WGS-84 units are still held, as the locator's input)\n",
 		mem.Len(), grids, mem.Vertices(), took.Seconds()*1000, held/(1<<20), held/(1<<20)*20000/float64(max(grids, 1)))
 	fmt.Printf("loading every current unit from PostgreSQL (what a snapshot of a past instant also costs): %.0f ms\n", loadTook.Seconds()*1000)
 	// One grid edited: the level is indexed and weighed again.
