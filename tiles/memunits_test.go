@@ -87,8 +87,7 @@ func visiblePerimeter(g orb.Geometry) float64 {
 		return 0
 	}
 	var s float64
-	var ring func(r orb.Ring)
-	ring = func(r orb.Ring) {
+	ring := func(r orb.Ring) {
 		for i := 1; i < len(r); i++ {
 			s += math.Hypot(r[i][0]-r[i-1][0], r[i][1]-r[i-1][1])
 		}

@@ -81,14 +81,14 @@ func (e *mvtEncoder) feature(id uint64, attrs [4]string, geom []uint32) {
 	b := e.features
 	b = append(b, 2<<3|2)
 	b = binary.AppendUvarint(b, uint64(body))
-	b = append(b, 1<<3|0)
+	b = append(b, 1<<3 /* varint */)
 	b = binary.AppendUvarint(b, id)
 	b = append(b, 2<<3|2)
 	b = binary.AppendUvarint(b, uint64(tagLen))
 	for _, t := range tags {
 		b = binary.AppendUvarint(b, uint64(t))
 	}
-	b = append(b, 3<<3|0, 3) // POLYGON
+	b = append(b, 3<<3 /* varint */, 3) // POLYGON
 	b = append(b, 4<<3|2)
 	b = binary.AppendUvarint(b, uint64(geomLen))
 	for _, g := range geom {
@@ -125,9 +125,9 @@ func (e *mvtEncoder) endLayer(out []byte) []byte {
 		out = binary.AppendUvarint(out, uint64(vl))
 		out = appendString(out, 1, v)
 	}
-	out = append(out, 5<<3|0)
+	out = append(out, 5<<3 /* varint */)
 	out = binary.AppendUvarint(out, Extent)
-	out = append(out, 15<<3|0, 2)
+	out = append(out, 15<<3 /* varint */, 2)
 	return out
 }
 
