@@ -57,7 +57,7 @@ func NewEntry(mvt []byte) (*Entry, error) {
 	// A pooled writer: a new one allocates ~800 KB of compressor state,
 	// which cost more than drawing a tile from memory; and klauspost's
 	// deflate, a third of the standard library's time at the default level
-	// for 1.2 % more bytes on unit tiles (docs/benchmarks.md).
+	// for 3 % more bytes on unit tiles (docs/benchmarks.md).
 	zw := gzipWriters.Get().(*kgzip.Writer)
 	defer gzipWriters.Put(zw)
 	zw.Reset(&b)
