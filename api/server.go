@@ -226,7 +226,12 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
 		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{}), tokens: &tokenCache{store: store}, contract: contract}
 	if opts.TileRenderer == TileRendererMemory {
-		s.tiles.Units = func() *tiles.MemUnits { return s.locator.Load().mem }
+		s.tiles.Units = func() *tiles.MemUnits {
+			if st := s.locator.Load(); st != nil {
+				return st.mem
+			}
+			return nil // not built yet: PostGIS draws
+		}
 	}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
@@ -321,7 +326,7 @@ func (s *Server) rebuildLocator(ctx context.Context) error {
 	}
 	first := s.locator.Load() == nil
 	s.locator.Store(st)
-	if !first {
+	if !first && st.mem != nil {
 		s.dropUnitTiles(nil) // every unit tile may have changed
 	}
 	took := time.Since(start)
