@@ -95,7 +95,11 @@ type ExtensionDecision struct {
 // lockEvent reads an event for update, checked against the context's
 // guard and the If-Match version.
 func (s *Store) lockEvent(ctx context.Context, tx pgx.Tx, code string, ifVersion int, now time.Time, loc *time.Location) (*Event, error) {
-	ev, err := scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.code = $1 FOR UPDATE OF e`, code), now, loc)
+	day, ok := eventDay(code)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	ev, err := scanEvent(tx.QueryRow(ctx, eventByCodeSQL+` FOR UPDATE OF e`, code, day), now, loc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -114,8 +118,12 @@ func (s *Store) lockEvent(ctx context.Context, tx pgx.Tx, code string, ifVersion
 // logNote appends a log entry that moves no status, bumps the event's
 // version and feeds the change to live subscribers.
 func logNote(ctx context.Context, tx pgx.Tx, ev *Event, kind, actor, note string, person *PersonRow, now time.Time) error {
+	day, ok := eventDay(ev.Code)
+	if !ok {
+		return ErrNotFound
+	}
 	var n int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(n), 0) + 1 FROM event_log WHERE event_code = $1`, ev.Code).Scan(&n); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(n), 0) + 1 FROM event_log WHERE event_code = $1 AND reported_on = $2`, ev.Code, day).Scan(&n); err != nil {
 		return err
 	}
 	var pid *int64
@@ -126,10 +134,10 @@ func logNote(ctx context.Context, tx pgx.Tx, ev *Event, kind, actor, note string
 	ev.UpdatedAt = now
 	entry := LogEntry{N: n, From: ev.Status, To: ev.Status, Actor: actor, Note: note, At: now, Kind: kind, PersonID: pid}
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE events SET deadline = $2, extensions = $3, updated_at = $4, version = $5 WHERE code = $1`,
-		ev.Code, ev.Deadline, ev.Extensions, now, ev.Version)
-	b.Queue(`INSERT INTO event_log (event_code, n, from_status, to_status, actor, note, at, kind, person_id)
-		VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)`, ev.Code, n, string(ev.Status), actor, note, now, kind, pid)
+	b.Queue(`UPDATE events SET deadline = $2, extensions = $3, updated_at = $4, version = $5 WHERE code = $1 AND reported_on = $6`,
+		ev.Code, ev.Deadline, ev.Extensions, now, ev.Version, day)
+	b.Queue(`INSERT INTO event_log (event_code, reported_on, n, from_status, to_status, actor, note, at, kind, person_id)
+		VALUES ($1, $9, $2, $3, $3, $4, $5, $6, $7, $8)`, ev.Code, n, string(ev.Status), actor, note, now, kind, pid, day)
 	if err := queueFeed(b, "transition", ev.Status, []FeedBody{feedBody("transition", ev, ev.Status, entry)}); err != nil {
 		return err
 	}

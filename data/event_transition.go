@@ -97,6 +97,10 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 	if t.Actor == "" {
 		return nil, invalid("actor", "a transition names its actor")
 	}
+	day, ok := eventDay(code)
+	if !ok {
+		return nil, ErrNotFound
+	}
 	var ev *Event
 	err := retryTx(ctx, func() error {
 		return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
@@ -104,7 +108,7 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 			if err != nil {
 				return err
 			}
-			ev, err = scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.code = $1 FOR UPDATE OF e`, code), now, cfg.Calendar.Location())
+			ev, err = scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.code = $1 AND e.reported_on = $2 FOR UPDATE OF e`, code, day), now, cfg.Calendar.Location())
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrNotFound
 			}
@@ -154,7 +158,7 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 			}
 			ev.Overdue = grid.Overdue(ev.Status, ev.Deadline, now)
 			var n int
-			if err := tx.QueryRow(ctx, `SELECT coalesce(max(n), 0) + 1 FROM event_log WHERE event_code = $1`, code).Scan(&n); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT coalesce(max(n), 0) + 1 FROM event_log WHERE event_code = $1 AND reported_on = $2`, code, day).Scan(&n); err != nil {
 				return err
 			}
 			var personID, handlerID *int64
@@ -170,17 +174,17 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 			b.Queue(`UPDATE events SET status = $2, department_code = $3, handled_at = $4, closed_at = $5, updated_at = $6, version = $7,
 					handler_id = $8, verify_due = $9, verified_by = $10, verified_at = $11, suspended_at = $12, suspended_from = nullif($13, ''),
 					deadline = $14
-				WHERE code = $1`, code, string(ev.Status), ev.Department, ev.HandledAt, ev.ClosedAt, now, ev.Version,
-				refID(ev.Handler), ev.VerifyDue, refID(ev.VerifiedBy), ev.VerifiedAt, ev.SuspendedAt, string(ev.SuspendedFrom), ev.Deadline)
-			b.Queue(`INSERT INTO event_log (event_code, n, from_status, to_status, actor, note, department_code, at, person_id)
-				VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9)`, code, n, string(from), string(t.To), t.Actor, t.Note, t.Department, now, personID)
+				WHERE code = $1 AND reported_on = $15`, code, string(ev.Status), ev.Department, ev.HandledAt, ev.ClosedAt, now, ev.Version,
+				refID(ev.Handler), ev.VerifyDue, refID(ev.VerifiedBy), ev.VerifiedAt, ev.SuspendedAt, string(ev.SuspendedFrom), ev.Deadline, day)
+			b.Queue(`INSERT INTO event_log (event_code, reported_on, n, from_status, to_status, actor, note, department_code, at, person_id)
+				VALUES ($1, $9, $2, $3, $4, $5, $6, nullif($7, ''), $8, $10)`, code, n, string(from), string(t.To), t.Actor, t.Note, t.Department, now, day, personID)
 			if err := queueFeed(b, "transition", from, []FeedBody{feedBody("transition", ev, from, entry)}); err != nil {
 				return err
 			}
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return err
 			}
-			ev.Log, err = readLog(ctx, tx, code, s.cityTime())
+			ev.Log, err = readLog(ctx, tx, code, day, s.cityTime())
 			return err
 		})
 	})
