@@ -127,14 +127,14 @@ func EventPeople(ctx context.Context, s *data.Store, cal *grid.Calendar) (int, e
 				verified_at = x.at,
 				verified_by = CASE WHEN x.at IS NOT NULL THEN x.worker END
 			FROM (
-				SELECT e2.code, g.person_id AS worker, due.due, ver.at, h.ids
+				SELECT e2.code, e2.reported_on, g.person_id AS worker, due.due, ver.at, h.ids
 				FROM events e2
 				JOIN grid_workers g ON g.grid_code = e2.grid_code AND g.rank = 0
 				LEFT JOIN due ON due.code = e2.code
 				LEFT JOIN ver ON ver.event_code = e2.code
 				LEFT JOIN h ON h.department = e2.department_code
 				WHERE e2.verifier_id IS NULL) x
-			WHERE e.code = x.code`, codes, dues)
+			WHERE e.code = x.code AND e.reported_on = x.reported_on`, codes, dues)
 		if err != nil {
 			return err
 		}
