@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,9 @@ type Store struct {
 	Pool     *pgxpool.Pool
 	url      string
 	eventCfg atomic.Pointer[EventConfig]
+	// eventMonths are the months whose event partitions this store made
+	// or found (first of the month, UTC) → true.
+	eventMonths sync.Map
 }
 
 // PoolOptions bound what one connection of the pool may hold on the
