@@ -23,7 +23,7 @@ import (
 	"gridmap/geo"
 )
 
-// cmdBench: gridmap bench objects|events|memory|edits|export|province — measurements on a database of
+// cmdBench: gridmap bench objects|events|memory|edits|export|province|tiles — measurements on a database of
 // their own, so nothing real is touched.
 func cmdBench(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "events" {
