@@ -182,7 +182,7 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 		return nil, err
 	}
 	sql := `SELECT ` + eventColumns + eventFrom + q.whereSQL() + eventsNewestFirst.orderLimit(q, f.Limit+1)
-	rows, err := s.Pool.Query(ctx, sql, q.args...)
+	rows, err := s.Reader(ctx).Query(ctx, sql, q.args...)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,11 @@ func (s *Store) listen(ctx context.Context, channel string, fn func()) error {
 	}
 	// Whatever changed before LISTEN took effect (at start, or while a lost
 	// connection was down) sent no notice to this session: catch up now.
+	// With a replica, what fn reads there must include every change
+	// announced so far: the floor is raised first (replica.go).
+	if err := s.raiseFloor(ctx, c); err != nil {
+		return err
+	}
 	fn()
 	for {
 		if _, err := c.WaitForNotification(ctx); err != nil {
@@ -33,6 +38,9 @@ func (s *Store) listen(ctx context.Context, channel string, fn func()) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if err := s.raiseFloor(ctx, c); err != nil {
+			return err
 		}
 		fn()
 	}

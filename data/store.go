@@ -36,9 +36,15 @@ const DefaultURL = "postgres://postgres@127.0.0.1:55432/gridmap?sslmode=disable"
 
 // Store is the PostGIS-backed store.
 type Store struct {
+	// Pool is the primary's: writes, LISTEN, and reads that must be
+	// current. Its URL may list several hosts with
+	// target_session_attrs=read-write: a new connection goes to whichever
+	// takes writes, so after a failover the pool refills from the
+	// promoted standby (replica.go).
 	Pool     *pgxpool.Pool
 	url      string
 	eventCfg atomic.Pointer[EventConfig]
+	replica  *replica // nil: every read goes to Pool
 }
 
 // PoolOptions bound what one connection of the pool may hold on the
@@ -51,6 +57,13 @@ type PoolOptions struct {
 	// IdleInTransactionTimeout ends a session that sits in an open
 	// transaction doing nothing (default 1 min), so its locks go.
 	IdleInTransactionTimeout time.Duration
+	// ReadURL, when set, is a streaming replica (hot standby) for the
+	// reads Reader routes to it; it is never migrated or seeded, and may
+	// be read-only. ReadWait bounds how long a read waits for the replica
+	// to replay what it must see before it goes to the primary (default
+	// DefaultReadWait).
+	ReadURL  string
+	ReadWait time.Duration
 }
 
 // Defaults of PoolOptions.
@@ -70,6 +83,54 @@ func OpenWith(ctx context.Context, url string, po PoolOptions) (*Store, error) {
 	if _, err := Migrate(ctx, url); err != nil {
 		return nil, err
 	}
+	pool, err := openPool(ctx, url, po)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{Pool: pool, url: url}
+	if err := s.seedClasses(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("seed object classes: %w", err)
+	}
+	if err := s.seedEvents(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("seed event classes and calendar: %w", err)
+	}
+	if po.ReadURL != "" {
+		if err := s.openReplica(ctx, po); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("read URL: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// openReplica connects the read pool. Nothing is written there: a hot
+// standby refuses writes, and the primary's migrations reach it by
+// replication.
+func (s *Store) openReplica(ctx context.Context, po PoolOptions) error {
+	pool, err := openPool(ctx, po.ReadURL, po)
+	if err != nil {
+		return err
+	}
+	wait := po.ReadWait
+	if wait <= 0 {
+		wait = DefaultReadWait
+	}
+	r := &replica{pool: pool, wait: wait, done: make(chan struct{})}
+	s.replica = r
+	// The first sample before any read: a replica still far behind (or
+	// down) is known as such at once.
+	s.sampleReplica(ctx)
+	var bg context.Context
+	bg, r.stop = context.WithCancel(context.Background())
+	go s.sampleLoop(bg)
+	return nil
+}
+
+// openPool connects a pool whose connections exchange geometry as EWKB and
+// carry configureConn's settings.
+func openPool(ctx context.Context, url string, po PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
@@ -90,16 +151,7 @@ func OpenWith(ctx context.Context, url string, po PoolOptions) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{Pool: pool, url: url}
-	if err := s.seedClasses(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("seed object classes: %w", err)
-	}
-	if err := s.seedEvents(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("seed event classes and calendar: %w", err)
-	}
-	return s, nil
+	return pool, nil
 }
 
 // configureConn makes the pool's connections safe against clients and
@@ -155,8 +207,15 @@ func configureConn(cc *pgx.ConnConfig, po PoolOptions) {
 // URL is the connection string the store was opened with.
 func (s *Store) URL() string { return s.url }
 
-// Close closes the pool.
-func (s *Store) Close() { s.Pool.Close() }
+// Close closes the pools.
+func (s *Store) Close() {
+	if r := s.replica; r != nil {
+		r.stop()
+		<-r.done
+		r.pool.Close()
+	}
+	s.Pool.Close()
+}
 
 // registerGeometry makes pgx send and receive geometry in binary, which for
 // PostGIS is EWKB; without it geometry arrives as hex text.
