@@ -35,10 +35,12 @@ const (
 	probRateLimited  = "https://gridmap.dev/problems/rate-limited" // 429 of a credential's writes
 )
 
-// publicRoutes need no credential ever: the probes, the metrics, and the
-// pages and their assets, which must load to let a person sign in.
+// publicRoutes need no credential ever: the probes, the metrics, the
+// OpenAPI contract, and the pages and their assets, which must load to let
+// a person sign in. The contract marks them `security: []`
+// (TestContractCoversRoutes holds the two to each other).
 var publicRoutes = map[string]bool{
-	"/healthz": true, "/readyz": true, "/metrics": true,
+	"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.json": true, "/openapi.yaml": true,
 	"/": true, "/editor": true, "/static/{file}": true, "/districts": true, "/fonts/{fontstack}/{range}.pbf": true,
 }
 

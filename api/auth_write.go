@@ -24,7 +24,7 @@ import (
 // The route is named writeRouteName, so that a middleware (and a test)
 // can tell a write route from a read.
 func (s *Server) handleWrite(r *mux.Router, path string, action auth.Action, h handlerFunc, methods ...string) {
-	r.Handle(path, s.audited(s.serve(s.authorized(action, h)))).Methods(methods...).
+	r.Handle(path, s.audited(s.serve(s.authorized(action, s.strictParams(path, h))))).Methods(methods...).
 		Name(writeRoutePrefix + strings.Join(methods, ",") + " " + path)
 }
 

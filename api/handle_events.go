@@ -64,6 +64,10 @@ type reportBody struct {
 // transaction; with an Idempotency-Key the same key and body answer the
 // same event (200, Idempotent-Replayed: true), another body a 422.
 func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) error {
+	crs, err := crsParam(r)
+	if err != nil {
+		return err
+	}
 	key, err := headerText(r, "Idempotency-Key")
 	if err != nil {
 		return err
@@ -77,6 +81,9 @@ func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	var b reportBody
 	if err := decodeStrict(raw, &b, "a JSON object with class, lon, lat, source and optional crs, description, reporter, media, occurred_at"); err != nil {
+		return err
+	}
+	if err := bodyCRS(&b, crs, r.URL.Query().Has("crs")); err != nil {
 		return err
 	}
 	ev, err := s.checkReport(r, &b)
@@ -109,7 +116,33 @@ func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/v1/events/"+res.Event.Code)
-	s.writeEvent(w, status, res.Event)
+	s.writeEvent(w, status, res.Event, crs)
+	return nil
+}
+
+// bodyCRS reconciles ?crs= with the body's crs member (kept from before
+// ?crs= existed): either names the system of lon and lat; both must agree.
+// A ?crs= the body does not repeat is written into it, so the idempotency
+// hash of the body covers what its lon and lat mean. Only the query names
+// the system of the answer: a client that sent crs in the body alone was
+// answered in WGS-84 before, and still is.
+func bodyCRS(b *reportBody, crs geo.CRS, given bool) error {
+	if !given {
+		return nil // the body's crs alone, checked with the other members
+	}
+	if b.CRS == "" {
+		if crs != geo.WGS84 {
+			b.CRS = string(crs)
+		}
+		return nil
+	}
+	inBody, err := geo.ParseCRS(b.CRS)
+	if err != nil {
+		return invalidMember("crs", err.Error())
+	}
+	if inBody != crs {
+		return &paramError{"crs", fmt.Sprintf("crs=%s and the body's crs %q disagree: name the coordinate system of lon and lat once, or the same in both", crs, geo.Excerpt(b.CRS, geo.MaxExcerpt))}
+	}
 	return nil
 }
 
@@ -216,10 +249,23 @@ func toEventFeature(e *data.Event) eventFeature {
 	return eventFeature{Type: "Feature", ID: e.Code, Geometry: pointGeom{"Point", [2]float64{e.Lon, e.Lat}}, Properties: e}
 }
 
-func (s *Server) writeEvent(w http.ResponseWriter, status int, e *data.Event) {
+// writeEvent answers an event, its geometry in crs (its properties keep
+// the position as it was reported: input_lon, input_lat in the event's own
+// crs).
+func (s *Server) writeEvent(w http.ResponseWriter, status int, e *data.Event, crs geo.CRS) {
 	w.Header().Set("ETag", e.ETag())
 	w.Header().Set("Cache-Control", "no-cache")
-	writeJSON(w, status, ctGeoJSON, toEventFeature(e))
+	setContentCRS(w, crs)
+	writeJSON(w, status, ctGeoJSON, eventFeatureIn(crs)(e))
+}
+
+// eventFeatureIn is toEventFeature with the geometry in crs.
+func eventFeatureIn(crs geo.CRS) func(*data.Event) eventFeature {
+	return func(e *data.Event) eventFeature {
+		f := toEventFeature(e)
+		f.Geometry.Coordinates[0], f.Geometry.Coordinates[1] = pointFromWGS84(crs, e.Lon, e.Lat)
+		return f
+	}
 }
 
 // eventCodeParam is the {code} of an event path, checked.
@@ -231,9 +277,13 @@ func eventCodeParam(r *http.Request) (string, error) {
 	return code, nil
 }
 
-// getEvent: GET /v1/events/{code}, with its log.
+// getEvent: GET /v1/events/{code}?crs=, with its log.
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	code, err := eventCodeParam(r)
+	if err != nil {
+		return err
+	}
+	crs, err := crsParam(r)
 	if err != nil {
 		return err
 	}
@@ -247,7 +297,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if notModified(w, r, e.ETag()) {
 		return nil
 	}
-	s.writeEvent(w, http.StatusOK, e)
+	s.writeEvent(w, http.StatusOK, e, crs)
 	return nil
 }
 
@@ -294,22 +344,31 @@ func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) error {
 		return notFoundAs(err, "no event with code %q", code)
 	}
 	s.syncTiles(r.Context())
-	s.writeEvent(w, http.StatusOK, e)
+	s.writeEvent(w, http.StatusOK, e, geo.WGS84)
 	return nil
 }
 
-// listEvents: GET /v1/events?status=&class=&department=&unit=&bbox=&overdue=&from=&to=&limit=&cursor=
+// listEvents: GET /v1/events?status=&class=&department=&unit=&bbox=&overdue=&from=&to=&limit=&cursor=&crs=
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.eventFilter(r)
+	crs, err := crsParam(r)
 	if err != nil {
 		return err
 	}
+	f, err := s.eventFilter(r)
+	if pe, ok := err.(*paramError); ok && pe.param == "bbox" {
+		return crsError(err, crs)
+	}
+	if err != nil {
+		return err
+	}
+	f.BBox = bboxToWGS84(crs, f.BBox)
 	p, err := s.store.ListEvents(r.Context(), f)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-cache")
-	writePage(w, r, p.Events, toEventFeature, p.Next)
+	setContentCRS(w, crs)
+	writePage(w, r, p.Events, eventFeatureIn(crs), p.Next)
 	return nil
 }
 

@@ -59,15 +59,16 @@ func toHistoryFeature(v data.UnitVersion) historyFeature {
 			ClosedBy: v.ClosedBy, CloseReason: v.CloseReason, CloseOperation: v.CloseOperation, CloseRelated: closeRelated}}
 }
 
-// unitHistory: GET /v1/units/{code}/history?layer=&geometry= — every
+// unitHistory: GET /v1/units/{code}/history?layer=&geometry=&crs= — every
 // version of the unit, oldest first, a retired unit's included; 404 for a
 // code that never named a unit of the layer.
 func (s *Server) unitHistory(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if err := onlyParams(q, "layer", "geometry"); err != nil {
+	code := mux.Vars(r)["code"]
+	crs, err := crsParam(r)
+	if err != nil {
 		return err
 	}
-	code := mux.Vars(r)["code"]
 	layer, err := s.layerParam(r)
 	if err != nil {
 		return err
@@ -85,6 +86,12 @@ func (s *Server) unitHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFoundAs(err, "no unit with code %q has ever been in layer %q", code, layer)
 	}
+	for i := range vs {
+		if vs[i].Geometry, err = geometryFromWGS84(crs, vs[i].Geometry); err != nil {
+			return err
+		}
+	}
+	setContentCRS(w, crs)
 	writePage(w, r, vs, toHistoryFeature, "")
 	return nil
 }

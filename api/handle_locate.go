@@ -19,27 +19,37 @@ func (s *Server) locateRoutes(r *mux.Router) {
 	s.handle(r, "/v1/locate", s.locateMany, http.MethodPost)
 }
 
-// locateOne: GET /v1/locate?lon=&lat=&as_of=
+// locateOne: GET /v1/locate?lon=&lat=&as_of=&crs=
 func (s *Server) locateOne(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if err := onlyParams(q, "lon", "lat", "as_of"); err != nil {
+	crs, err := crsParam(r)
+	if err != nil {
 		return err
 	}
 	lon, err := parseFloatParam(q, "lon", -180, 180)
 	if err != nil {
-		return err
+		return crsError(err, crs)
 	}
 	lat, err := parseFloatParam(q, "lat", -90, 90)
 	if err != nil {
-		return err
+		return crsError(err, crs)
 	}
 	loc, err := s.locatorOf(r)
 	if err != nil {
 		return err
 	}
 	s.metrics.locateSingle.Inc()
-	writeJSON(w, http.StatusOK, ctJSON, loc.Locate(lon, lat))
+	setContentCRS(w, crs)
+	writeJSON(w, http.StatusOK, ctJSON, locateIn(loc, crs, lon, lat))
 	return nil
+}
+
+// locateIn locates a position given in crs; the answer echoes the position
+// as it was sent.
+func locateIn(loc *grid.Locator, crs geo.CRS, lon, lat float64) grid.Location {
+	out := loc.Locate(geo.ToWGS84(crs, lon, lat))
+	out.Lon, out.Lat = lon, lat
+	return out
 }
 
 // bytesPerPoint bounds the body of a batch: "[114.123456789,22.123456789]," with room.
@@ -55,9 +65,10 @@ func (s *Server) locatorOf(r *http.Request) (*grid.Locator, error) {
 	return s.locatorAt(r.Context(), asOf)
 }
 
-// locateMany: POST /v1/locate?as_of= {"points":[[lon,lat],…]} → {"results":[…]} in input order.
+// locateMany: POST /v1/locate?as_of=&crs= {"points":[[lon,lat],…]} → {"results":[…]} in input order.
 func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
-	if err := onlyParams(r.URL.Query(), "as_of"); err != nil {
+	crs, err := crsParam(r)
+	if err != nil {
 		return err
 	}
 	// as_of is read before the body (a bad one costs no upload), its
@@ -109,10 +120,10 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 			return &paramError{param, fmt.Sprintf("%s is %s: want [lon, lat] as two numbers; %s", param, geo.Excerpt(string(p), 60), why)}
 		}
 		if math.IsNaN(xy[0]) || xy[0] < -180 || xy[0] > 180 {
-			return &paramError{param, fmt.Sprintf("%s: longitude %g is out of range [-180, 180]", param, xy[0])}
+			return &paramError{param, fmt.Sprintf("%s: longitude %g%s is out of range [-180, 180]", param, xy[0], inCRS(crs))}
 		}
 		if math.IsNaN(xy[1]) || xy[1] < -90 || xy[1] > 90 {
-			return &paramError{param, fmt.Sprintf("%s: latitude %g is out of range [-90, 90]", param, xy[1])}
+			return &paramError{param, fmt.Sprintf("%s: latitude %g%s is out of range [-90, 90]", param, xy[1], inCRS(crs))}
 		}
 		pts[i] = [2]float64{xy[0], xy[1]}
 	}
@@ -123,8 +134,9 @@ func (s *Server) locateMany(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.locateBatch.Add(float64(len(pts)))
 	out := make([]grid.Location, len(pts))
 	for i, p := range pts {
-		out[i] = loc.Locate(p[0], p[1])
+		out[i] = locateIn(loc, crs, p[0], p[1])
 	}
+	setContentCRS(w, crs)
 	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"results": out})
 	return nil
 }

@@ -24,14 +24,19 @@ const DefaultMaxObjectImportBytes = 2 << 30
 // before it is refused with a 408.
 const DefaultBodyStallTimeout = 30 * time.Second
 
-// importObjects: POST /v1/objects:import?format=&on_error=abort|skip
+// importObjects: POST /v1/objects:import?format=&on_error=abort|skip&crs=
 // The body is spooled (spoolBody), then streamed into the store; nothing
 // is held in memory. The
 // format comes from ?format= or the Content-Type: application/geo+json
 // (FeatureCollection), application/geo+json-seq or application/x-ndjson
-// (one Feature per line), text/csv (lon and lat columns).
+// (one Feature per line), text/csv (lon and lat columns). Positions are
+// read in ?crs= (GeoJSON geometry and CSV lon/lat alike).
 func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	crs, err := crsParam(r)
+	if err != nil {
+		return err
+	}
 	f := q.Get("format")
 	if f == "" {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -65,6 +70,9 @@ func (s *Server) importObjects(w http.ResponseWriter, r *http.Request) error {
 	stream, err := geo.NewStream(body, format)
 	if err != nil {
 		return s.objectImportFailed(err, true)
+	}
+	if crs != geo.WGS84 {
+		stream = crsStream{stream, crs}
 	}
 	rep, err := s.store.ImportObjects(r.Context(), stream, data.ObjectImportOptions{OnError: onError})
 	if err != nil {

@@ -110,8 +110,8 @@ func (s *Server) addClass(w http.ResponseWriter, r *http.Request) error {
 }
 
 // objectFromBody reads a GeoJSON Feature with properties code, class and
-// attrs.
-func objectFromBody(w http.ResponseWriter, r *http.Request) (*grid.Object, error) {
+// attrs, its geometry given in crs.
+func objectFromBody(w http.ResponseWriter, r *http.Request, crs geo.CRS) (*grid.Object, error) {
 	raw, err := readBody(w, r)
 	if err != nil {
 		return nil, err
@@ -141,23 +141,53 @@ func objectFromBody(w http.ResponseWriter, r *http.Request) (*grid.Object, error
 		if err != nil {
 			return nil, invalidMember("geometry", err.Error())
 		}
-		o.Geometry = geom
+		if crs != geo.WGS84 {
+			// Checked as sent, so the message names the system; the
+			// store checks the converted geometry again.
+			if err := geo.CheckRange(geom); err != nil {
+				return nil, invalidMember("geometry", err.Error()+inCRS(crs))
+			}
+		}
+		o.Geometry = geo.GeometryToWGS84(crs, geom)
 	}
 	return o, nil
 }
 
-// writeObject answers a stored object with its ETag.
-func writeObject(w http.ResponseWriter, status int, o *data.ObjectRow) {
+// writeObject answers a stored object with its ETag, its geometry in crs.
+// The ETag is the object's whatever the crs: it belongs to the URL, which
+// has the crs in it, and a PUT's If-Match compares it with the stored one.
+func writeObject(w http.ResponseWriter, status int, o *data.ObjectRow, crs geo.CRS) error {
+	var err error
+	if o.GeoJSON, err = geometryFromWGS84(crs, o.GeoJSON); err != nil {
+		return err
+	}
 	if status == http.StatusCreated {
 		w.Header().Set("Location", "/v1/objects/"+url.PathEscape(o.Code))
 	}
 	w.Header().Set("ETag", o.ETag)
+	setContentCRS(w, crs)
 	writeJSON(w, status, ctGeoJSON, toObjectFeature(*o))
+	return nil
 }
 
-// createObject: POST /v1/objects with a GeoJSON Feature.
+// objectsFromWGS84 converts the geometry of a page of objects.
+func objectsFromWGS84(crs geo.CRS, rows []data.ObjectRow) error {
+	for i := range rows {
+		var err error
+		if rows[i].GeoJSON, err = geometryFromWGS84(crs, rows[i].GeoJSON); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createObject: POST /v1/objects?crs= with a GeoJSON Feature.
 func (s *Server) createObject(w http.ResponseWriter, r *http.Request) error {
-	o, err := objectFromBody(w, r)
+	crs, err := crsParam(r)
+	if err != nil {
+		return err
+	}
+	o, err := objectFromBody(w, r, crs)
 	if err != nil {
 		return err
 	}
@@ -169,13 +199,16 @@ func (s *Server) createObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFoundAs(err, "no object with code %q", o.Code)
 	}
-	writeObject(w, http.StatusCreated, row)
-	return nil
+	return writeObject(w, http.StatusCreated, row, crs)
 }
 
-// getObject: GET /v1/objects/{code}, honouring If-None-Match (304).
+// getObject: GET /v1/objects/{code}?crs=, honouring If-None-Match (304).
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request) error {
 	code := mux.Vars(r)["code"]
+	crs, err := crsParam(r)
+	if err != nil {
+		return err
+	}
 	o, err := s.store.GetObject(r.Context(), code)
 	if err != nil {
 		return notFoundAs(err, "no object with code %q", code)
@@ -186,8 +219,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request) error {
 	if notModified(w, r, o.ETag) {
 		return nil
 	}
-	writeObject(w, http.StatusOK, o)
-	return nil
+	return writeObject(w, http.StatusOK, o, crs)
 }
 
 // putObject: PUT /v1/objects/{code} replaces an object; a moved one is
@@ -196,7 +228,11 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request) error {
 // (RFC 9110 §13.2.1: the answer without the precondition wins).
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request) error {
 	code := mux.Vars(r)["code"]
-	o, err := objectFromBody(w, r)
+	crs, err := crsParam(r)
+	if err != nil {
+		return err
+	}
+	o, err := objectFromBody(w, r, crs)
 	if err != nil {
 		return err
 	}
@@ -208,8 +244,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request) error {
 		return notFoundAs(err, "no object with code %q (create it with POST /v1/objects)", code)
 	}
 	s.syncTiles(r.Context())
-	writeObject(w, http.StatusOK, row)
-	return nil
+	return writeObject(w, http.StatusOK, row, crs)
 }
 
 // deleteObject: DELETE /v1/objects/{code}, honouring If-Match like PUT.
@@ -267,8 +302,9 @@ func (s *Server) classParam(r *http.Request) (string, error) {
 	return class, nil
 }
 
-// objectFilter reads the query of GET /v1/objects.
-func (s *Server) objectFilter(r *http.Request) (data.ObjectFilter, error) {
+// objectFilter reads the query of GET /v1/objects; bbox, near and nearest
+// are read in crs.
+func (s *Server) objectFilter(r *http.Request, crs geo.CRS) (data.ObjectFilter, error) {
 	q := r.URL.Query()
 	f := data.ObjectFilter{Scopes: readScopes(r)}
 	var err error
@@ -292,8 +328,9 @@ func (s *Server) objectFilter(r *http.Request) (data.ObjectFilter, error) {
 		return f, &paramError{param, fmt.Sprintf("give exactly one of bbox=minLon,minLat,maxLon,maxLat, within=<unit code>, near=lon,lat&radius=<m> and nearest=lon,lat&k=<n>; got %d", len(given))}
 	}
 	if f.BBox, err = parseBBox(q.Get("bbox")); err != nil {
-		return f, err
+		return f, crsError(err, crs)
 	}
+	f.BBox = bboxToWGS84(crs, f.BBox)
 	if f.Within = q.Get("within"); f.Within != "" {
 		if _, err := s.store.GetUnit(r.Context(), grid.BaseLayer, f.Within, data.GeometryNone); errors.Is(err, data.ErrNotFound) {
 			return f, &paramError{"within", fmt.Sprintf("within=%q: no unit with this code", f.Within)}
@@ -302,8 +339,9 @@ func (s *Server) objectFilter(r *http.Request) (data.ObjectFilter, error) {
 		}
 	}
 	if f.Near, err = parseLonLat(q, "near"); err != nil {
-		return f, err
+		return f, crsError(err, crs)
 	}
+	f.Near = pointToWGS84(crs, f.Near)
 	if f.Near != nil {
 		if q.Get("radius") == "" {
 			return f, &paramError{"radius", "near=lon,lat needs radius=<metres>"}
@@ -316,8 +354,9 @@ func (s *Server) objectFilter(r *http.Request) (data.ObjectFilter, error) {
 		}
 	}
 	if f.Nearest, err = parseLonLat(q, "nearest"); err != nil {
-		return f, err
+		return f, crsError(err, crs)
 	}
+	f.Nearest = pointToWGS84(crs, f.Nearest)
 	if f.Nearest != nil {
 		if q.Get("k") == "" {
 			return f, &paramError{"k", "nearest=lon,lat needs k=<number of objects>"}
@@ -336,9 +375,13 @@ func (s *Server) objectFilter(r *http.Request) (data.ObjectFilter, error) {
 	return f, nil
 }
 
-// listObjects: GET /v1/objects?bbox=|within=|near=&radius=|nearest=&k= [&class=&limit=&cursor=]
+// listObjects: GET /v1/objects?bbox=|within=|near=&radius=|nearest=&k= [&class=&limit=&cursor=&crs=]
 func (s *Server) listObjects(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.objectFilter(r)
+	crs, err := crsParam(r)
+	if err != nil {
+		return err
+	}
+	f, err := s.objectFilter(r, crs)
 	if err != nil {
 		return err
 	}
@@ -346,13 +389,21 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := objectsFromWGS84(crs, p.Objects); err != nil {
+		return err
+	}
+	setContentCRS(w, crs)
 	writePage(w, r, p.Objects, toObjectFeature, p.Next)
 	return nil
 }
 
-// unassignedObjects: GET /v1/objects/unassigned?limit=&cursor=
+// unassignedObjects: GET /v1/objects/unassigned?limit=&cursor=&crs=
 func (s *Server) unassignedObjects(w http.ResponseWriter, r *http.Request) error {
 	if err := needRead(r, ""); err != nil {
+		return err
+	}
+	crs, err := crsParam(r)
+	if err != nil {
 		return err
 	}
 	limit, err := parseIntParam(r.URL.Query(), "limit", data.DefaultObjectLimit, 1, data.MaxObjectLimit)
@@ -363,13 +414,17 @@ func (s *Server) unassignedObjects(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	if err := objectsFromWGS84(crs, p.Objects); err != nil {
+		return err
+	}
+	setContentCRS(w, crs)
 	writePage(w, r, p.Objects, toObjectFeature, p.Next)
 	return nil
 }
 
-// stats: GET /v1/stats/{code}?of=objects|events&by=…&from=&to=. Without
-// of=, by=status or a time range means events (objects have neither),
-// anything else objects.
+// stats: GET /v1/stats/{code}?of=objects|events&by=…&from=&to=[&f=json|csv|xlsx].
+// Without of=, by=status or a time range means events (objects have
+// neither), anything else objects.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	if err := needRead(r, mux.Vars(r)["code"]); err != nil {
 		return err
@@ -414,9 +469,16 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) error {
 	if from != nil && to != nil && !from.Before(*to) {
 		return &paramError{"to", "to must be after from"}
 	}
+	format, err := statsFormat(r)
+	if err != nil {
+		return err
+	}
 	st, err := s.store.EventStats(r.Context(), code, by, from, to)
 	if err != nil {
 		return notFoundAs(err, "no unit with code %q in layer %q", code, grid.BaseLayer)
+	}
+	if format != "json" {
+		return s.writeStatsTable(w, r, format, "events", code, eventStatsTable(st))
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"of": "events", "by": st.By, "from": st.From, "to": st.To, "unit": st.Unit, "children": st.Children})
@@ -433,9 +495,16 @@ func (s *Server) objectStats(w http.ResponseWriter, r *http.Request) error {
 	if by != "class" {
 		return &paramError{"by", fmt.Sprintf("by=%q: objects are counted by class (by=class)", by)}
 	}
+	format, err := statsFormat(r)
+	if err != nil {
+		return err
+	}
 	st, err := s.store.Stats(r.Context(), code)
 	if err != nil {
 		return notFoundAs(err, "no unit with code %q in layer %q", code, grid.BaseLayer)
+	}
+	if format != "json" {
+		return s.writeStatsTable(w, r, format, "objects", code, objectStatsTable(st))
 	}
 	writeJSON(w, http.StatusOK, ctJSON, map[string]any{"of": "objects", "unit": st.Unit, "children": st.Children, "by": by})
 	return nil

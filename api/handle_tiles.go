@@ -91,9 +91,24 @@ func (s *Server) noTileset(name string) error {
 	return notFound("no tileset %q: there are %s", name, strings.Join(s.tiles.Catalogue.Names(), ", "))
 }
 
-// tile: GET /tiles/{layer}/{z}/{x}/{y}.mvt, from the cache (X-Cache: hit)
-// or rendered (X-Cache: miss). An empty tile is 204 No Content (MapLibre
-// draws nothing, as for an empty 200).
+// tileCRS reads a tile's ?crs=: wgs84 or gcj02 (BD-09 has no Web
+// Mercator tile grid: a 400 saying so).
+func tileCRS(r *http.Request) (geo.CRS, error) {
+	crs, err := crsParam(r)
+	if err != nil {
+		return "", err
+	}
+	if err := tiles.TileCRS(crs); err != nil {
+		return "", &paramError{"crs", err.Error()}
+	}
+	return crs, nil
+}
+
+// tile: GET /tiles/{layer}/{z}/{x}/{y}.mvt?crs=, from the cache (X-Cache:
+// hit) or rendered (X-Cache: miss). An empty tile is 204 No Content
+// (MapLibre draws nothing, as for an empty 200). Tiles drawn in GCJ-02 are
+// cached under their own name (tiles.CRSLayer), which the tile changes
+// reach too.
 func (s *Server) tile(w http.ResponseWriter, r *http.Request) error {
 	v := mux.Vars(r)
 	if _, ok := s.tiles.Catalogue.Tileset(v["layer"]); !ok {
@@ -103,14 +118,23 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	crs, err := tileCRS(r)
+	if err != nil {
+		return err
+	}
+	// Tile coordinates are not positions, but a client checking what it
+	// draws over learns it here as from every other answer.
+	setContentCRS(w, crs)
 	k := tiles.Key{Layer: v["layer"], Z: zxy[0], X: zxy[1], Y: zxy[2]}
 	if r.URL.Query().Has("as_of") {
-		return s.tileAsOf(w, r, k)
+		return s.tileAsOf(w, r, k, crs)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), tileRenderTimeout)
 	defer cancel()
-	e, hit, err := s.tileMem.cache.GetRendered(ctx, k, func(ctx context.Context) (tiles.Rendered, error) {
-		return s.tiles.RenderTile(ctx, k.Layer, k.Z, k.X, k.Y)
+	ck := k
+	ck.Layer = tiles.CRSLayer(k.Layer, crs)
+	e, hit, err := s.tileMem.cache.GetRendered(ctx, ck, func(ctx context.Context) (tiles.Rendered, error) {
+		return s.tiles.RenderTileIn(ctx, k.Layer, k.Z, k.X, k.Y, nil, crs)
 	})
 	if err != nil {
 		return err
@@ -135,7 +159,7 @@ func setXCache(w http.ResponseWriter, hit bool) {
 // touches it), and answered as immutable. Before that (an instant a few
 // moments ago, a write still running) it is rendered each time and
 // revalidated like a current tile.
-func (s *Server) tileAsOf(w http.ResponseWriter, r *http.Request, k tiles.Key) error {
+func (s *Server) tileAsOf(w http.ResponseWriter, r *http.Request, k tiles.Key, crs geo.CRS) error {
 	if l, _ := s.tiles.Catalogue.Tileset(k.Layer); !l.HasHistory() {
 		return &paramError{"as_of", fmt.Sprintf("as_of is not supported on %s tiles: only units keep their history (/tiles/units/{z}/{x}/{y}.mvt?as_of=)", k.Layer)}
 	}
@@ -146,7 +170,7 @@ func (s *Server) tileAsOf(w http.ResponseWriter, r *http.Request, k tiles.Key) e
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), tileRenderTimeout)
 	defer cancel()
 	render := func(ctx context.Context) (tiles.Rendered, error) {
-		return s.tiles.RenderTileAt(ctx, k.Layer, k.Z, k.X, k.Y, asOf)
+		return s.tiles.RenderTileIn(ctx, k.Layer, k.Z, k.X, k.Y, asOf, crs)
 	}
 	fp, settled, err := s.unitsAt(ctx, *asOf, grid.BaseLayer)
 	if err != nil {
@@ -164,9 +188,10 @@ func (s *Server) tileAsOf(w http.ResponseWriter, r *http.Request, k tiles.Key) e
 		setXCache(w, false)
 		return writeTile(w, r, e, false)
 	}
-	// "units@<fingerprint>": a name no tile change ever names.
+	// "units@<fingerprint>" ("units+gcj02@…"): a name no tile change ever
+	// names.
 	pk := k
-	pk.Layer = k.Layer + "@" + fp.Key()
+	pk.Layer = tiles.CRSLayer(k.Layer, crs) + "@" + fp.Key()
 	e, hit, err := s.tileMem.cache.GetRendered(ctx, pk, render)
 	if err != nil {
 		return err
@@ -228,17 +253,32 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + host
 }
 
-// tileJSON: GET /tiles/{layer}.json (TileJSON 3.0.0).
+// tileJSON: GET /tiles/{layer}.json?crs= (TileJSON 3.0.0). In GCJ-02 the
+// tile URLs carry crs=gcj02, and bounds and centre are GCJ-02 positions
+// (the map they are laid on is drawn in GCJ-02).
 func (s *Server) tileJSON(w http.ResponseWriter, r *http.Request) error {
 	name := mux.Vars(r)["layer"]
 	l, ok := s.tiles.Catalogue.Tileset(name)
 	if !ok {
 		return s.noTileset(name)
 	}
+	crs, err := tileCRS(r)
+	if err != nil {
+		return err
+	}
 	tj, err := tiles.Describe(r.Context(), s.store.Pool, l, baseURL(r)+"/tiles/"+name)
 	if err != nil {
 		return err
 	}
+	if crs != geo.WGS84 {
+		for i, u := range tj.Tiles {
+			tj.Tiles[i] = u + "?crs=" + string(crs)
+		}
+		tj.Bounds[0], tj.Bounds[1] = geo.FromWGS84(crs, tj.Bounds[0], tj.Bounds[1])
+		tj.Bounds[2], tj.Bounds[3] = geo.FromWGS84(crs, tj.Bounds[2], tj.Bounds[3])
+		tj.Center[0], tj.Center[1] = geo.FromWGS84(crs, tj.Center[0], tj.Center[1])
+	}
+	setContentCRS(w, crs)
 	writeJSON(w, http.StatusOK, ctJSON, tj)
 	return nil
 }

@@ -54,7 +54,7 @@ type editBody struct {
 }
 
 // editParams are the query parameters an edit reads; any other is a 400.
-var editParams = []string{"reason", "dry_run", "neighbours", "repair", "tolerance", "layer"}
+var editParams = []string{"reason", "dry_run", "neighbours", "repair", "tolerance", "layer", "crs"}
 
 // editUnit answers one edit operation.
 func (s *Server) editUnit(op string) handlerFunc {
@@ -66,7 +66,10 @@ func (s *Server) editUnit(op string) handlerFunc {
 			}
 		}
 		e := data.UnitEdit{Operation: op, Code: mux.Vars(r)["code"]}
-		var err error
+		crs, err := crsParam(r)
+		if err != nil {
+			return err
+		}
 		if e.Layer, err = s.layerParam(r); err != nil {
 			return err
 		}
@@ -111,7 +114,7 @@ func (s *Server) editUnit(op string) handlerFunc {
 		if strings.TrimSpace(e.Reason) == "" {
 			return &data.InvalidError{Field: "reason", Msg: "an edit records why: send a reason (a body member or ?reason=)"}
 		}
-		if err := editArgs(op, &b, &e); err != nil {
+		if err := editArgs(op, &b, &e, crs); err != nil {
 			return err
 		}
 		if op != data.OpCreate {
@@ -124,7 +127,8 @@ func (s *Server) editUnit(op string) handlerFunc {
 			return err
 		}
 		if rep := res.Report; rep != nil && !rep.OK() {
-			return editViolations(rep)
+			setContentCRS(w, crs)
+			return editViolations(rep, crs)
 		}
 		if !e.DryRun && (len(res.UnitsWritten) > 0 || len(res.UnitsRetired) > 0) {
 			// Read-your-writes, as after an import.
@@ -137,14 +141,31 @@ func (s *Server) editUnit(op string) handlerFunc {
 		if op == data.OpCreate && !e.DryRun {
 			status = http.StatusCreated
 		}
+		if err := editResultFromWGS84(res, crs); err != nil {
+			return err
+		}
+		setContentCRS(w, crs)
 		writeJSON(w, status, ctJSON, res)
 		return nil
 	}
 }
 
+// editResultFromWGS84 converts what an edit answers with coordinates.
+func editResultFromWGS84(res *data.UnitEditResult, crs geo.CRS) error {
+	var err error
+	if res.ChangedArea, err = geometryFromWGS84(crs, res.ChangedArea); err != nil {
+		return err
+	}
+	if res.UnitsWrittenGeoJSON, err = collectionFromWGS84(crs, res.UnitsWrittenGeoJSON); err != nil {
+		return err
+	}
+	res.Warnings, err = violationsFromWGS84(crs, res.Warnings)
+	return err
+}
+
 // editArgs moves the body's members into the edit, as the operation reads
-// them.
-func editArgs(op string, b *editBody, e *data.UnitEdit) error {
+// them; positions are read in crs.
+func editArgs(op string, b *editBody, e *data.UnitEdit, crs geo.CRS) error {
 	feature := op == data.OpReshape || op == data.OpCreate
 	if feature {
 		if b.Type != "Feature" {
@@ -162,9 +183,9 @@ func editArgs(op string, b *editBody, e *data.UnitEdit) error {
 				return &data.InvalidError{Field: "geometry", Msg: err.Error()}
 			}
 			if err := geo.CheckRange(g); err != nil {
-				return &data.InvalidError{Field: "geometry", Msg: err.Error()}
+				return &data.InvalidError{Field: "geometry", Msg: err.Error() + inCRS(crs)}
 			}
-			mp, err := geo.MultiPolygonOf(g)
+			mp, err := geo.MultiPolygonOf(geo.GeometryToWGS84(crs, g))
 			if err != nil {
 				return &data.InvalidError{Field: "geometry", Msg: err.Error()}
 			}
@@ -183,7 +204,7 @@ func editArgs(op string, b *editBody, e *data.UnitEdit) error {
 	}
 	switch op {
 	case data.OpSplit:
-		return splitArgs(b, e)
+		return splitArgs(b, e, crs)
 	case data.OpCreate:
 		if b.Properties != nil {
 			e.Code, e.Parent = b.Properties.Code, b.Properties.ParentCode
@@ -242,7 +263,14 @@ func unitPrecondition(r *http.Request) ([]string, error) {
 // editViolations is the 422 of an edit the rules refuse: the import's
 // problem, and the findings again as a GeoJSON FeatureCollection
 // (violations_geojson) that QGIS or the editor page can draw as it is.
-func editViolations(rep *data.UnitImportReport) *Problem {
+func editViolations(rep *data.UnitImportReport, crs geo.CRS) error {
+	var err error
+	if rep.Violations, err = violationsFromWGS84(crs, rep.Violations); err != nil {
+		return err
+	}
+	if rep.Warnings, err = violationsFromWGS84(crs, rep.Warnings); err != nil {
+		return err
+	}
 	ext := map[string]any{"violations": rep.Violations, "warnings": rep.Warnings, "units": rep.Units,
 		"violations_geojson": violationFeatures(rep.Violations)}
 	if rep.ViolationsTruncated != nil {

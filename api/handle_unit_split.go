@@ -37,7 +37,7 @@ func (k *editKeep) UnmarshalJSON(b []byte) error {
 
 // splitArgs reads a split's body: {"line": LineString} or {"pieces":
 // FeatureCollection of polygons}, with keep.
-func splitArgs(b *editBody, e *data.UnitEdit) error {
+func splitArgs(b *editBody, e *data.UnitEdit, crs geo.CRS) error {
 	sp := &data.UnitSplit{Keep: b.Keep.code, KeepIndex: b.Keep.index}
 	e.Split = sp
 	line := len(b.Line) > 0 && string(b.Line) != "null"
@@ -56,9 +56,9 @@ func splitArgs(b *editBody, e *data.UnitEdit) error {
 			return &data.InvalidError{Field: "line", Msg: fmt.Sprintf("the cutting line is a LineString or MultiLineString, not a %s", g.GeoJSONType())}
 		}
 		if err := geo.CheckRange(g); err != nil {
-			return &data.InvalidError{Field: "line", Msg: err.Error()}
+			return &data.InvalidError{Field: "line", Msg: err.Error() + inCRS(crs)}
 		}
-		sp.Line, err = geo.EWKB(g)
+		sp.Line, err = geo.EWKB(geo.GeometryToWGS84(crs, g))
 		return err
 	}
 	fs, err := geo.ParseFeatureCollection(b.Pieces)
@@ -67,9 +67,9 @@ func splitArgs(b *editBody, e *data.UnitEdit) error {
 	}
 	for _, f := range fs {
 		if f.Err != nil {
-			return &data.InvalidError{Field: "pieces", Msg: "pieces." + f.Err.Error()}
+			return &data.InvalidError{Field: "pieces", Msg: "pieces." + f.Err.Error() + inCRS(crs)}
 		}
-		mp, err := geo.MultiPolygonOf(f.Geometry)
+		mp, err := geo.MultiPolygonOf(geo.GeometryToWGS84(crs, f.Geometry))
 		if err != nil {
 			return &data.InvalidError{Field: "pieces", Msg: fmt.Sprintf("pieces.features[%d].geometry: %v", f.Index, err)}
 		}

@@ -72,12 +72,9 @@ func (s *Server) unitRoutes(r *mux.Router) {
 	s.handle(r, "/v1/topology/issues", s.topologyIssues, http.MethodGet)
 }
 
-// listUnits: GET /v1/units?level=&parent=&layer=&bbox=&geometry=&limit=&cursor=&as_of=
+// listUnits: GET /v1/units?level=&parent=&layer=&bbox=&geometry=&limit=&cursor=&as_of=&crs=
 func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if err := onlyParams(q, "level", "parent", "layer", "bbox", "geometry", "limit", "cursor", "as_of"); err != nil {
-		return err
-	}
 	f, err := s.unitFilter(r)
 	if err != nil {
 		return err
@@ -87,17 +84,28 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) error {
 	}
 	f.Parent = q.Get("parent")
 	if f.BBox, err = parseBBox(q.Get("bbox")); err != nil {
-		return err
+		return crsError(err, f.crs)
 	}
+	f.BBox = bboxToWGS84(f.crs, f.BBox)
 	return s.writeUnits(w, r, f)
 }
 
+// unitList is a unit list's filter and the coordinate system of its
+// answer.
+type unitList struct {
+	data.UnitFilter
+	crs geo.CRS
+}
+
 // unitFilter reads what every unit list shares: layer, geometry, paging,
-// as_of.
-func (s *Server) unitFilter(r *http.Request) (data.UnitFilter, error) {
+// as_of, crs.
+func (s *Server) unitFilter(r *http.Request) (unitList, error) {
 	q := r.URL.Query()
-	var f data.UnitFilter
+	var f unitList
 	var err error
+	if f.crs, err = crsParam(r); err != nil {
+		return f, err
+	}
 	if f.Layer, err = s.layerParam(r); err != nil {
 		return f, err
 	}
@@ -120,8 +128,8 @@ func (s *Server) unitFilter(r *http.Request) (data.UnitFilter, error) {
 }
 
 // writeUnits answers a page of units; a full page links to the next one.
-func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f data.UnitFilter) error {
-	rows, err := s.store.ListUnits(r.Context(), f)
+func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f unitList) error {
+	rows, err := s.store.ListUnits(r.Context(), f.UnitFilter)
 	if err != nil {
 		return err
 	}
@@ -129,17 +137,24 @@ func (s *Server) writeUnits(w http.ResponseWriter, r *http.Request, f data.UnitF
 	if len(rows) == f.Limit {
 		next = rows[len(rows)-1].Code
 	}
+	for i := range rows {
+		if rows[i].Geometry, err = geometryFromWGS84(f.crs, rows[i].Geometry); err != nil {
+			return err
+		}
+	}
+	setContentCRS(w, f.crs)
 	writePage(w, r, rows, toUnitFeature, next)
 	return nil
 }
 
-// getUnit: GET /v1/units/{code}?layer=&geometry=&as_of=, with an ETag;
+// getUnit: GET /v1/units/{code}?layer=&geometry=&as_of=&crs=, with an ETag;
 // If-None-Match gives a 304.
 func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
-	if err := onlyParams(r.URL.Query(), "layer", "geometry", "as_of"); err != nil {
+	code := mux.Vars(r)["code"]
+	crs, err := crsParam(r)
+	if err != nil {
 		return err
 	}
-	code := mux.Vars(r)["code"]
 	layer, err := s.layerParam(r)
 	if err != nil {
 		return err
@@ -162,12 +177,18 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) error {
 		return notFoundAs(err, "no unit with code %q in layer %q%s", code, layer, atInstant(asOf))
 	}
 	// A unit's ETag follows its version (every changing import makes a
-	// new one) and the geometry mode of the answer.
+	// new one) and the geometry mode of the answer. Not the crs: an ETag
+	// belongs to its URL, which has the crs in it, and an edit's If-Match
+	// reads the revision only.
 	etag := `"` + u.Revision + "-" + string(mode) + `"`
 	if notModified(w, r, etag) {
 		return nil
 	}
+	if u.Geometry, err = geometryFromWGS84(crs, u.Geometry); err != nil {
+		return err
+	}
 	w.Header().Set("ETag", etag)
+	setContentCRS(w, crs)
 	writeJSON(w, http.StatusOK, ctGeoJSON, toUnitFeature(*u))
 	return nil
 }
@@ -193,11 +214,8 @@ func atInstant(asOf *time.Time) string {
 	return " as of " + asOf.Format(time.RFC3339Nano)
 }
 
-// unitChildren: GET /v1/units/{code}/children?layer=&geometry=&limit=&cursor=&as_of=
+// unitChildren: GET /v1/units/{code}/children?layer=&geometry=&limit=&cursor=&as_of=&crs=
 func (s *Server) unitChildren(w http.ResponseWriter, r *http.Request) error {
-	if err := onlyParams(r.URL.Query(), "layer", "geometry", "limit", "cursor", "as_of"); err != nil {
-		return err
-	}
 	code := mux.Vars(r)["code"]
 	f, err := s.unitFilter(r)
 	if err != nil {
@@ -231,7 +249,10 @@ func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dry
 	if id := identityOf(r); id != nil {
 		opts.Actor = id.Actor
 	}
-	var err error
+	crs, err := crsParam(r)
+	if err != nil {
+		return err
+	}
 	if opts.Repair, err = parseBoolParam(q, "repair"); err != nil {
 		return err
 	}
@@ -261,6 +282,9 @@ func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dry
 	if err != nil {
 		return badRequest("Malformed GeoJSON", err.Error())
 	}
+	if err := featuresToWGS84(crs, features); err != nil {
+		return err
+	}
 	drafts, bad := grid.DraftsFromFeatures(features, layer)
 	if !dryRun {
 		if err := needUnits(r, drafts); err != nil {
@@ -271,6 +295,13 @@ func (s *Server) checkAndImportUnits(w http.ResponseWriter, r *http.Request, dry
 	if err != nil {
 		return err
 	}
+	if rep.Violations, err = violationsFromWGS84(crs, rep.Violations); err != nil {
+		return err
+	}
+	if rep.Warnings, err = violationsFromWGS84(crs, rep.Warnings); err != nil {
+		return err
+	}
+	setContentCRS(w, crs)
 	if !rep.OK() {
 		ext := map[string]any{"violations": rep.Violations, "warnings": rep.Warnings, "units": rep.Units}
 		if rep.ViolationsTruncated != nil {

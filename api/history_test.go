@@ -277,7 +277,7 @@ func TestAsOfBadRequests(t *testing.T) {
 		{"GET", "/v1/units/" + demoDistrict + "?limit=5", "limit"},
 		{"GET", "/v1/units/" + demoDistrict + "/children?level=grid", "level"},
 		{"GET", "/v1/units/" + demoDistrict + "/history?as_of=2026-01-01", "as_of"},
-		{"GET", "/v1/locate?lon=114.2&lat=22.6&crs=gcj02", "crs"},
+		{"GET", "/v1/locate?lon=114.2&lat=22.6&crs=epsg:3857", "crs"},
 		{"POST", "/v1/locate?dry_run=true", "dry_run"},
 		{"GET", "/v1/units?level=grid&level=street", "level"},
 	} {

@@ -16,8 +16,8 @@ import (
 // Every matched request runs in one of four classes, which bound how long
 // it may take and how many of it run at once:
 //
-//   - heavy: unit import and validate, topology issues, object import and
-//     a large batch locate. At most HeavyRequests run at once, a further
+//   - heavy: unit import and validate, topology issues, object import, a
+//     large batch locate and a file export of a collection. At most HeavyRequests run at once, a further
 //     one is refused at once with 429 and Retry-After (queueing it would
 //     only hold its connection and body open); each has HeavyTimeout to
 //     send its body, do its work and write its answer.
@@ -63,7 +63,7 @@ func classOf(r *http.Request) requestClass {
 	}
 	tmpl, _ := route.GetPathTemplate()
 	switch tmpl {
-	case "/v1/units:import", "/v1/units:validate", "/v1/topology/issues", "/v1/objects:import":
+	case "/v1/units:import", "/v1/units:validate", "/v1/topology/issues", "/v1/objects:import", "/v1/exports/{collection}":
 		return classHeavy
 	case "/v1/locate":
 		if r.Method == http.MethodPost && (r.ContentLength < 0 || r.ContentLength > heavyLocateBytes) {
@@ -98,7 +98,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 				defer func() { <-s.heavy }()
 			default:
 				s.writeError(w, r, &Problem{Type: probBusy, Title: "Too many heavy requests", Status: http.StatusTooManyRequests,
-					Detail: fmt.Sprintf("%d imports, validations, topology checks or large batch locates are running, the most this server runs at once; retry after the time in Retry-After",
+					Detail: fmt.Sprintf("%d imports, validations, topology checks, exports or large batch locates are running, the most this server runs at once; retry after the time in Retry-After",
 						cap(s.heavy)),
 					Extensions: map[string]any{"limit": cap(s.heavy)}, RetryAfter: heavyRetryAfter})
 				return

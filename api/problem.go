@@ -87,6 +87,7 @@ const (
 	probIllegalTransition = "https://gridmap.dev/problems/illegal-transition" // 409 with the allowed moves
 	probGone              = "https://gridmap.dev/problems/retired"            // a retired unit: 410
 	probIdempotency       = "https://gridmap.dev/problems/idempotency-key-reused"
+	probNotAcceptable     = "https://gridmap.dev/problems/not-acceptable" // Accept names nothing the route answers: 406
 )
 
 // handlerFunc is a handler that returns its error rather than answering
@@ -95,7 +96,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // handle registers h for path and methods on r.
 func (s *Server) handle(r *mux.Router, path string, h handlerFunc, methods ...string) {
-	r.Handle(path, s.serve(h)).Methods(methods...)
+	r.Handle(path, s.serve(s.strictParams(path, h))).Methods(methods...)
 }
 
 // serve adapts h to net/http: a returned error is answered by writeError.

@@ -136,6 +136,8 @@ type Server struct {
 	jwts          jwtCache
 	writeRates    writeRates
 	unknownTokens writeRates // lookups of tokens not in the cache, by address
+
+	contract *contract // the OpenAPI document: /openapi.json and the query parameters of each route
 }
 
 type locatorState struct {
@@ -203,8 +205,12 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	contract, err := theContract()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
-		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{}), tokens: &tokenCache{store: store}}
+		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{}), tokens: &tokenCache{store: store}, contract: contract}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}
@@ -366,7 +372,10 @@ func (s *Server) router() *mux.Router {
 	s.webRoutes(r) // the wall map at /, /static/…, /districts
 	s.handle(r, "/healthz", s.healthz, http.MethodGet, http.MethodHead)
 	s.handle(r, "/readyz", s.readyz, http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet, http.MethodHead)
+	metrics := s.metrics.handler()
+	s.handle(r, "/metrics", func(w http.ResponseWriter, r *http.Request) error { metrics.ServeHTTP(w, r); return nil }, http.MethodGet, http.MethodHead)
+	s.handle(r, "/openapi.json", s.openapiJSON, http.MethodGet, http.MethodHead)
+	s.handle(r, "/openapi.yaml", s.openapiYAML, http.MethodGet, http.MethodHead)
 	// Full paths on the root router: with a /v1 subrouter, gorilla/mux
 	// v1.8.1 lets a later route's prefix match erase an earlier route's
 	// method mismatch, and a wrong method answers 404 instead of 405.
@@ -379,6 +388,9 @@ func (s *Server) router() *mux.Router {
 	s.pmtilesRoutes(r)
 	s.fontRoutes(r)
 	s.accessRoutes(r)
+	s.searchRoutes(r)
+	s.ogcRoutes(r)
+	s.exportRoutes(r)
 	r.Use(routeLabel, s.authenticate, s.limit)
 	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no resource at %s", r.URL.Path)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/paulmach/orb"
 	"golang.org/x/sync/singleflight"
+
+	"gridmap/geo"
 )
 
 // DefaultCacheBytes bounds the tile cache unless configured otherwise.
@@ -295,9 +297,44 @@ type Change struct {
 
 // Invalidate drops the tiles of layer that the changes touch and returns
 // how many it dropped. Renders of such tiles that are running are not kept.
+// The layer's tiles drawn in GCJ-02 (CRSLayer) go by the changes'
+// geometry converted to GCJ-02, since their tile grid is laid over GCJ-02
+// positions.
 func (c *Cache) Invalidate(layer string, changes []Change) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	n := c.invalidate(layer, changes)
+	gcj := gcjLayer(layer)
+	if c.zooms[gcj] == nil && !c.flying(gcj) {
+		c.stats.Invalidated += int64(n)
+		return n
+	}
+	converted := make([]Change, len(changes))
+	for i, ch := range changes {
+		converted[i] = ch
+		if ch.Geom != nil {
+			converted[i].Geom = geo.GeometryFromWGS84(geo.GCJ02, orb.Clone(ch.Geom))
+		}
+	}
+	n += c.invalidate(gcj, converted)
+	c.stats.Invalidated += int64(n)
+	return n
+}
+
+// flying tells whether a render of a tile of layer is running. c.mu is
+// held.
+func (c *Cache) flying(layer string) bool {
+	for k := range c.inflight {
+		if k.Layer == layer {
+			return true
+		}
+	}
+	return false
+}
+
+// invalidate is Invalidate for the tiles cached under one name, without
+// the count. c.mu is held.
+func (c *Cache) invalidate(layer string, changes []Change) int {
 	n := 0
 	zs := c.zooms[layer]
 	for _, ch := range changes {
@@ -349,6 +386,5 @@ func (c *Cache) Invalidate(layer string, changes []Change) int {
 			}
 		}
 	}
-	c.stats.Invalidated += int64(n)
 	return n
 }

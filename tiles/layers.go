@@ -25,14 +25,17 @@ type SourceLayer struct {
 	MinZoom     int               `json:"minzoom"`
 	MaxZoom     int               `json:"maxzoom"`
 	Fields      map[string]string `json:"fields"`
-	query       string            // SQL: $1 z, $2 x, $3 y; returns one bytea (ST_AsMVT of the layer)
+	// query is the SQL of the layer by coordinate system (index tileSQL.i):
+	// in WGS-84 $1 z, $2 x, $3 y, returning one bytea (ST_AsMVT of the
+	// layer); in GCJ-02 rows (tileSQL).
+	query [2]string
 	// asOfQuery is query as of instant $5 (units only: $4 is the
 	// simplification tolerance); empty: the layer has no history.
-	asOfQuery string
+	asOfQuery [2]string
 	// countOf, for a counts source layer, is the query of the counts per
 	// unit of a level: drawn below the tileset's singlesFrom at the level
 	// of countLevel, and per grid from there where a tile passes the cap.
-	countOf func(level string) string
+	countOf func(m tileSQL) func(level string) string
 	// timed: the query also takes $4, the render time (timestamptz), and
 	// returns a second column, the first moment after it at which what it
 	// drew changes by the clock alone (NULL: never).
@@ -53,7 +56,7 @@ type Tileset struct {
 	// counts (up to $4) the features of tile $1/$2/$3. singleKind is the
 	// kind of tile_changes rows about single features.
 	singlesFrom int
-	inTile      string
+	inTile      [2]string
 	singleKind  string
 }
 
@@ -72,7 +75,7 @@ func (l *Tileset) Timed() bool {
 // (Renderer.RenderTileAt): units can, objects and events cannot.
 func (l *Tileset) HasHistory() bool {
 	for _, s := range l.Sources {
-		if s.asOfQuery == "" {
+		if s.asOfQuery[0] == "" {
 			return false
 		}
 	}
@@ -196,7 +199,9 @@ func NewCatalogue(z Zooms) (*Catalogue, error) {
 	}
 	unitFields := map[string]string{"code": "String", "name": "String", "level": "String", "parent_code": "String"}
 	unit := func(level string, r [2]int, desc string) SourceLayer {
-		return SourceLayer{ID: level, Description: desc, MinZoom: r[0], MaxZoom: r[1], Fields: unitFields, query: unitQuery(level), asOfQuery: unitAsOfQuery(level)}
+		return SourceLayer{ID: level, Description: desc, MinZoom: r[0], MaxZoom: r[1], Fields: unitFields,
+			query:     [2]string{unitQuery(tileSQL{}, level), unitQuery(tileSQL{gcj: true}, level)},
+			asOfQuery: [2]string{unitAsOfQuery(tileSQL{}, level), unitAsOfQuery(tileSQL{gcj: true}, level)}}
 	}
 	units := &Tileset{Name: "units", Description: "The unit hierarchy: districts, streets, communities and grids by zoom",
 		MinZoom: 0, MaxZoom: MaxZoom, Sources: []SourceLayer{
@@ -206,26 +211,31 @@ func NewCatalogue(z Zooms) (*Catalogue, error) {
 			unit("grid", z.Grid, "网格 grids"),
 		}}
 	objects := &Tileset{Name: "objects", Description: "Managed objects from z14; per-unit counts below",
-		MinZoom: 0, MaxZoom: MaxZoom, singlesFrom: ObjectsMinZoom, inTile: countObjectsInTile, singleKind: "object", Sources: []SourceLayer{
+		MinZoom: 0, MaxZoom: MaxZoom, singlesFrom: ObjectsMinZoom, inTile: bothSQL(countObjectsInTile), singleKind: "object", Sources: []SourceLayer{
 			{ID: "object_counts", Description: fmt.Sprintf("objects per unit below z%d (district, street or community by zoom), and per grid where a tile would hold more than %d objects", ObjectsMinZoom, ObjectCap),
 				MinZoom: 0, MaxZoom: MaxZoom, Fields: map[string]string{"code": "String", "name": "String", "level": "String", "count": "Number"}, countOf: countQuery},
 			{ID: "objects", Description: "managed objects", MinZoom: ObjectsMinZoom, MaxZoom: MaxZoom,
-				Fields: map[string]string{"code": "String", "class": "String", "class_name": "String", "grid_code": "String"}, query: objectQuery},
+				Fields: map[string]string{"code": "String", "class": "String", "class_name": "String", "grid_code": "String"}, query: bothSQL(objectQuery)},
 		}}
 	countFields := map[string]string{"code": "String", "name": "String", "level": "String", "total": "Number", "open": "Number", "overdue": "Number"}
 	for _, st := range eventStatuses {
 		countFields[st] = "Number"
 	}
 	events := &Tileset{Name: "events", Description: fmt.Sprintf("Events (事件) from z%d; per-unit counts by status below. Tiles expire with the clock (overdue, age_h): at most %d s after rendering, and when an open event in them passes its deadline", EventsMinZoom, int(EventsMaxAge/time.Second)),
-		MinZoom: 0, MaxZoom: MaxZoom, singlesFrom: EventsMinZoom, inTile: countEventsInTile, singleKind: "event", Sources: []SourceLayer{
+		MinZoom: 0, MaxZoom: MaxZoom, singlesFrom: EventsMinZoom, inTile: bothSQL(countEventsInTile), singleKind: "event", Sources: []SourceLayer{
 			{ID: "event_counts", Description: fmt.Sprintf("events per unit below z%d (district, street or community by zoom), and per grid where a tile would hold more than %d events: total, open, overdue (open and past the deadline) and one count per status", EventsMinZoom, ObjectCap),
 				MinZoom: 0, MaxZoom: MaxZoom, Fields: countFields, countOf: eventCountQuery, timed: true},
 			{ID: "events", Description: "events: overdue = open and past the deadline at render time; age_h = whole hours since reported; reported_at and deadline in Unix seconds",
 				MinZoom: EventsMinZoom, MaxZoom: MaxZoom, Fields: map[string]string{"code": "String", "class": "String", "class_name": "String",
 					"status": "String", "overdue": "Boolean", "age_h": "Number", "reported_at": "Number", "deadline": "Number", "grid_code": "String"},
-				query: eventQuery, timed: true},
+				query: bothSQL(eventQuery), timed: true},
 		}}
 	return &Catalogue{layers: map[string]*Tileset{"units": units, "objects": objects, "events": events}, Zooms: z}, nil
+}
+
+// bothSQL is a query in WGS-84 and in GCJ-02, indexed by tileSQL.i.
+func bothSQL(q func(tileSQL) string) [2]string {
+	return [2]string{q(tileSQL{}), q(tileSQL{gcj: true})}
 }
 
 // Tileset returns a tileset by name.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"gridmap/geo"
 )
 
 // The tile envelope with the buffer, in 4326, for the index condition. The
@@ -16,62 +18,112 @@ import (
 const envelope4326 = `ST_Transform(ST_ClipByBox2D(ST_TileEnvelope($1, $2, $3, margin => 0.015625),
     ST_MakeEnvelope(-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244, 3857)), 4326)`
 
+// tileSQL writes the queries of one coordinate system. Web Mercator tiles
+// of WGS-84 (the zero value) are drawn by PostGIS: the envelope comes from
+// $1/$2/$3 (z/x/y), ST_AsMVTGeom projects and clips, ST_AsMVT encodes.
+// Tiles drawn in GCJ-02 (tiles/crs.go) select by a WGS-84 box ($1..$4:
+// min lon, min lat, max lon, max lat) covering the GCJ-02 tile, and read the
+// features as rows with WKB geometry, for Go to convert, project, clip and
+// encode; their other parameters come one place later ($4 is $5).
+type tileSQL struct{ gcj bool }
+
+// env is the buffered tile envelope in 4326, for the index condition.
+func (m tileSQL) env() string {
+	if m.gcj {
+		return "ST_MakeEnvelope($1, $2, $3, $4, 4326)"
+	}
+	return envelope4326
+}
+
+// p is the query's parameter n (4 or 5) of the WGS-84 numbering.
+func (m tileSQL) p(n int) string {
+	if m.gcj {
+		n++
+	}
+	return fmt.Sprintf("$%d", n)
+}
+
+// geom is the geometry column of expression e; clip cuts polygons to the
+// selection box in SQL (a district drawn at z10 need not send the
+// vertices of its far side).
+func (m tileSQL) geom(e string, clip bool) string {
+	switch {
+	case !m.gcj:
+		return "ST_AsMVTGeom(ST_Transform(" + e + ", 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true)"
+	case clip:
+		return "ST_AsBinary(ST_ClipByBox2D(" + e + ", " + m.env() + "))"
+	}
+	return "ST_AsBinary(" + e + ")"
+}
+
+// layer is the query of source layer name from the rows of inner (with an
+// id, a code and a geom column); cond is a further condition on them.
+func (m tileSQL) layer(name, inner, cond string) string {
+	if m.gcj {
+		return fmt.Sprintf("\nSELECT t.* FROM (%s) t WHERE t.geom IS NOT NULL%s ORDER BY t.code", inner, cond)
+	}
+	return fmt.Sprintf("\nSELECT ST_AsMVT(t, %s, 4096, 'geom', 'id' ORDER BY t.code) FROM (%s) t WHERE t.geom IS NOT NULL%s", quote(name), inner, cond)
+}
+
 // unitQuery renders one level. Geometry is simplified in 4326 to one tile
 // pixel ($4 degrees) before it is transformed, so a district's thousands of
 // vertices are not projected only to be snapped away; features are ordered
 // by code and carry the code as id, so the same data gives the same bytes.
-func unitQuery(level string) string { return unitQueryWhere(level, "u.valid_to IS NULL") }
+func unitQuery(m tileSQL, level string) string { return unitQueryWhere(m, level, "u.valid_to IS NULL") }
 
 // unitAsOfQuery renders one level as it was at instant $5: the versions
 // valid then, found by the GiST index of every version (units_history_geom).
-func unitAsOfQuery(level string) string {
-	return unitQueryWhere(level, "u.valid_from <= $5::timestamptz AND (u.valid_to IS NULL OR u.valid_to > $5::timestamptz)")
+func unitAsOfQuery(m tileSQL, level string) string {
+	return unitQueryWhere(m, level, fmt.Sprintf("u.valid_from <= %[1]s::timestamptz AND (u.valid_to IS NULL OR u.valid_to > %[1]s::timestamptz)", m.p(5)))
 }
 
-func unitQueryWhere(level, valid string) string {
-	return fmt.Sprintf(`
-SELECT ST_AsMVT(t, %[1]s, 4096, 'geom', 'id' ORDER BY t.code) FROM (
+func unitQueryWhere(m tileSQL, level, valid string) string {
+	return m.layer(level, fmt.Sprintf(`
     SELECT u.code::bigint AS id, u.code, u.name, u.level, coalesce(u.parent_code, '') AS parent_code,
-           ST_AsMVTGeom(ST_Transform(ST_Simplify(u.geom, $4, true), 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true) AS geom
+           %[4]s AS geom
     FROM units u
     WHERE %[3]s AND u.layer = 'base' AND u.level = %[1]s AND u.geom && %[2]s
-) t WHERE t.geom IS NOT NULL`, quote(level), envelope4326, valid)
+`, quote(level), m.env(), valid, m.geom("ST_Simplify(u.geom, "+m.p(4)+", true)", true)), "")
 }
 
 func quote(s string) string { return "'" + s + "'" }
 
 // objectQuery renders single objects; ids are the first 60 bits of the
 // code's MD5 (object codes are not all numeric).
-var objectQuery = `
-SELECT ST_AsMVT(t, 'objects', 4096, 'geom', 'id' ORDER BY t.code) FROM (
+func objectQuery(m tileSQL) string {
+	return m.layer("objects", `
     SELECT ('x' || left(md5(o.code), 15))::bit(60)::bigint AS id, o.code, o.class_code AS class, c.name AS class_name,
            coalesce(o.grid_code, '') AS grid_code,
-           ST_AsMVTGeom(ST_Transform(o.geom, 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true) AS geom
+           `+m.geom("o.geom", true)+` AS geom
     FROM objects o JOIN object_classes c ON c.code = o.class_code
-    WHERE o.geom && ` + envelope4326 + `
-) t WHERE t.geom IS NOT NULL`
+    WHERE o.geom && `+m.env()+`
+`, "")
+}
 
 // countQuery renders objects per unit of a level as one point each (on the
 // unit's surface, so it falls in exactly one tile).
-func countQuery(level string) string {
-	return fmt.Sprintf(`
-SELECT ST_AsMVT(t, 'object_counts', 4096, 'geom', 'id' ORDER BY t.code) FROM (
+func countQuery(m tileSQL) func(level string) string {
+	return func(level string) string {
+		return m.layer("object_counts", fmt.Sprintf(`
     SELECT u.code::bigint AS id, u.code, u.name, u.level,
            (SELECT coalesce(sum(c.n), 0)::bigint FROM object_counts c
             WHERE c.grid_code >= u.code AND c.grid_code < gridmap_code_upper(u.code)) AS count,
-           ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(u.geom), 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true) AS geom
+           %s AS geom
     FROM units u
     WHERE u.valid_to IS NULL AND u.layer = 'base' AND u.level = %s AND u.geom && %s
-) t WHERE t.geom IS NOT NULL AND t.count > 0`, quote(level), envelope4326)
+`, m.geom("ST_PointOnSurface(u.geom)", false), quote(level), m.env()), " AND t.count > 0")
+	}
 }
 
 // countObjectsInTile counts (up to $4) the objects that meet the buffered
 // tile envelope: the features the objects query would draw, and the rule
 // tile invalidation applies (a geometry meeting the envelope), so that an
 // object whose bounding box only grazes the tile changes neither.
-const countObjectsInTile = `SELECT count(*) FROM (SELECT 1 FROM objects
-    WHERE geom && ` + envelope4326 + ` AND (GeometryType(geom) = 'POINT' OR ST_Intersects(geom, ` + envelope4326 + `))
-    LIMIT $4) x`
+func countObjectsInTile(m tileSQL) string {
+	return `SELECT count(*) FROM (SELECT 1 FROM objects
+    WHERE geom && ` + m.env() + ` AND (GeometryType(geom) = 'POINT' OR ST_Intersects(geom, ` + m.env() + `))
+    LIMIT ` + m.p(4) + `) x`
+}
 
 // eventIDExpr is an event's feature id: the first 53 bits of the MD5 of
 // its code. The 20-digit code does not fit 64 bits, and a packing of its
@@ -84,24 +136,34 @@ const eventIDExpr = `(('x' || left(md5(e.code), 14))::bit(56)::bigint >> 3)`
 
 // eventQuery renders single events at render time $4: overdue and age_h
 // are computed against it, and the second column is the earliest deadline
-// of a drawn open event not yet passed (when its overdue flag turns).
-var eventQuery = `
+// of a drawn open event not yet passed (when its overdue flag turns). In
+// GCJ-02 the rows carry next each, for the features Go keeps.
+func eventQuery(m tileSQL) string {
+	now := m.p(4) + "::timestamptz"
+	q := `
 WITH e AS (
     SELECT ` + eventIDExpr + ` AS id, e.code, e.class_code AS class, c.name AS class_name, e.status,
-           (e.status IN ` + openStatuses + ` AND e.deadline < $4::timestamptz) AS overdue,
-           greatest(floor(extract(epoch FROM $4::timestamptz - e.reported_at) / 3600), 0)::bigint AS age_h,
+           (e.status IN ` + openStatuses + ` AND e.deadline < ` + now + `) AS overdue,
+           greatest(floor(extract(epoch FROM ` + now + ` - e.reported_at) / 3600), 0)::bigint AS age_h,
            floor(extract(epoch FROM e.reported_at))::bigint AS reported_at,
            floor(extract(epoch FROM e.deadline))::bigint AS deadline,
            e.grid_code,
-           CASE WHEN e.status IN ` + openStatuses + ` AND e.deadline >= $4::timestamptz THEN e.deadline END AS next,
-           ST_AsMVTGeom(ST_Transform(e.geom, 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true) AS geom
+           CASE WHEN e.status IN ` + openStatuses + ` AND e.deadline >= ` + now + ` THEN e.deadline END AS next,
+           ` + m.geom("e.geom", false) + ` AS geom
     FROM events e JOIN event_classes c ON c.code = e.class_code
-    WHERE e.geom && ` + envelope4326 + `
-)
+    WHERE e.geom && ` + m.env() + `
+)`
+	if m.gcj {
+		return q + `
+SELECT id, code, class, class_name, status, overdue, age_h, reported_at, deadline, grid_code, geom, next
+FROM e ORDER BY code`
+	}
+	return q + `
 SELECT (SELECT ST_AsMVT(t, 'events', 4096, 'geom', 'id' ORDER BY t.code) FROM (
             SELECT id, code, class, class_name, status, overdue, age_h, reported_at, deadline, grid_code, geom
             FROM e WHERE geom IS NOT NULL) t),
        (SELECT min(next) FROM e WHERE geom IS NOT NULL)`
+}
 
 // eventCountQuery renders the events per unit of a level as one point on
 // the unit's surface: total and per status from event_counts (kept exact
@@ -112,24 +174,37 @@ SELECT (SELECT ST_AsMVT(t, 'events', 4096, 'geom', 'id' ORDER BY t.code) FROM (
 // event the tile counts (when an overdue count grows), looked for only
 // within EventsMaxAge (the tile expires then anyway): a short range of the
 // partial index, however many events the units hold.
-func eventCountQuery(level string) string {
+func eventCountQuery(m tileSQL) func(level string) string {
+	return func(level string) string { return eventCountQueryIn(m, level) }
+}
+
+func eventCountQueryIn(m tileSQL, level string) string {
 	var sums, cols strings.Builder
 	for _, st := range eventStatuses {
 		fmt.Fprintf(&sums, ",\n                   coalesce(sum(c.n) FILTER (WHERE c.status = %s), 0)::bigint AS %s", quote(st), st)
 		fmt.Fprintf(&cols, ", %s", st)
 	}
+	last := fmt.Sprintf(`
+SELECT (SELECT ST_AsMVT(t, 'event_counts', 4096, 'geom', 'id' ORDER BY t.code) FROM (
+            SELECT id, code, name, level, total, open, overdue%s, geom FROM n) t),
+       (SELECT min(next) FROM n)`, cols.String())
+	if m.gcj {
+		last = fmt.Sprintf(`
+SELECT id, code, name, level, total, open, overdue%s, geom, next FROM n ORDER BY code`, cols.String())
+	}
+	now := m.p(4) + "::timestamptz"
 	return fmt.Sprintf(`
 WITH u AS (
     SELECT u.code, u.name, u.level, gridmap_code_upper(u.code) AS upper,
-           ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(u.geom), 3857), ST_TileEnvelope($1, $2, $3), 4096, 64, true) AS geom
+           %[7]s AS geom
     FROM units u
     WHERE u.valid_to IS NULL AND u.layer = 'base' AND u.level = %[1]s AND u.geom && %[2]s
 ), n AS (
     SELECT u.code::bigint AS id, u.code, u.name, u.level, s.*,
-           (SELECT count(*) FROM events e WHERE e.status IN %[3]s AND e.deadline < $4::timestamptz
+           (SELECT count(*) FROM events e WHERE e.status IN %[3]s AND e.deadline < %[8]s
                 AND e.grid_code >= u.code AND e.grid_code < u.upper AND s.open > 0) AS overdue,
            (SELECT min(e.deadline) FROM events e WHERE e.status IN %[3]s
-                AND e.deadline >= $4::timestamptz AND e.deadline < $4::timestamptz + interval '%[6]d seconds'
+                AND e.deadline >= %[8]s AND e.deadline < %[8]s + interval '%[6]d seconds'
                 AND e.grid_code >= u.code AND e.grid_code < u.upper AND s.open > 0) AS next,
            u.geom
     FROM u, LATERAL (
@@ -137,15 +212,15 @@ WITH u AS (
                    coalesce(sum(c.n) FILTER (WHERE c.status IN %[3]s), 0)::bigint AS open%[4]s
             FROM event_counts c WHERE c.grid_code >= u.code AND c.grid_code < u.upper) s
     WHERE u.geom IS NOT NULL AND s.total > 0
-)
-SELECT (SELECT ST_AsMVT(t, 'event_counts', 4096, 'geom', 'id' ORDER BY t.code) FROM (
-            SELECT id, code, name, level, total, open, overdue%[5]s, geom FROM n) t),
-       (SELECT min(next) FROM n)`, quote(level), envelope4326, openStatuses, sums.String(), cols.String(), int(EventsMaxAge/time.Second))
+)%[5]s`, quote(level), m.env(), openStatuses, sums.String(), last, int(EventsMaxAge/time.Second),
+		m.geom("ST_PointOnSurface(u.geom)", false), now)
 }
 
 // countEventsInTile counts (up to $4) the events the events query would
 // draw in tile $1/$2/$3.
-const countEventsInTile = `SELECT count(*) FROM (SELECT 1 FROM events WHERE geom && ` + envelope4326 + ` LIMIT $4) x`
+func countEventsInTile(m tileSQL) string {
+	return `SELECT count(*) FROM (SELECT 1 FROM events WHERE geom && ` + m.env() + ` LIMIT ` + m.p(4) + `) x`
+}
 
 // Renderer builds tiles from PostGIS.
 type Renderer struct {
@@ -216,6 +291,16 @@ func (r *Renderer) RenderTile(ctx context.Context, layer string, z, x, y int) (R
 // versions valid then (only tilesets with history, HasHistory; others are
 // an *ErrNoAsOf).
 func (r *Renderer) RenderTileAt(ctx context.Context, layer string, z, x, y int, asOf *time.Time) (Rendered, error) {
+	return r.RenderTileIn(ctx, layer, z, x, y, asOf, geo.WGS84)
+}
+
+// RenderTileIn is RenderTileAt drawn in a coordinate system: WGS-84, or
+// GCJ-02 for base maps drawn in it (Amap, Tencent); BD-09 is an
+// *ErrTileCRS. The tile grid is Web Mercator's either way: a GCJ-02 tile
+// z/x/y covers the GCJ-02 positions that Web Mercator puts in z/x/y, and
+// holds the same source layers, attributes, ids and order as the WGS-84
+// tile, every vertex converted (tiles/crs.go).
+func (r *Renderer) RenderTileIn(ctx context.Context, layer string, z, x, y int, asOf *time.Time, crs geo.CRS) (Rendered, error) {
 	var out Rendered
 	l, ok := r.Catalogue.Tileset(layer)
 	if !ok {
@@ -227,6 +312,19 @@ func (r *Renderer) RenderTileAt(ctx context.Context, layer string, z, x, y int, 
 	if err := CheckTile(z, x, y); err != nil {
 		return out, err
 	}
+	m, err := tileSQLOf(crs)
+	if err != nil {
+		return out, err
+	}
+	// The first parameters: z/x/y, or in GCJ-02 the WGS-84 box to select.
+	var base []any
+	var gt *gcjTile
+	if m.gcj {
+		gt = newGCJTile(z, x, y)
+		base = gt.boxArgs()
+	} else {
+		base = []any{z, x, y}
+	}
 	// From the singles' zoom (objects z14, events z13) single features are
 	// drawn unless the tile would pass the cap; then per-grid counts stand
 	// in for them: never a cut list.
@@ -234,7 +332,7 @@ func (r *Renderer) RenderTileAt(ctx context.Context, layer string, z, x, y int, 
 	overCap := func() (bool, error) {
 		if !counted {
 			var n int
-			if err := r.Pool.QueryRow(ctx, l.inTile, z, x, y, r.objectCap()+1).Scan(&n); err != nil {
+			if err := r.Pool.QueryRow(ctx, l.inTile[m.i()], append(base, r.objectCap()+1)...).Scan(&n); err != nil {
 				return false, fmt.Errorf("render %s/%d/%d/%d: count features: %w", layer, z, x, y, err)
 			}
 			counted, over = true, n > r.objectCap()
@@ -244,16 +342,16 @@ func (r *Renderer) RenderTileAt(ctx context.Context, layer string, z, x, y int, 
 	now := r.now()
 	for _, s := range l.Visible(z) {
 		var q string
-		var args = []any{z, x, y}
+		var args = append([]any(nil), base...)
 		switch {
 		case l.singlesFrom == 0 && asOf != nil:
-			q = s.asOfQuery
+			q = s.asOfQuery[m.i()]
 			args = append(args, pixelDegrees(z), *asOf)
 		case l.singlesFrom == 0:
-			q = s.query
+			q = s.query[m.i()]
 			args = append(args, pixelDegrees(z))
 		case s.countOf != nil && z < l.singlesFrom:
-			q = s.countOf(countLevel(z))
+			q = s.countOf(m)(countLevel(z))
 		case s.countOf != nil:
 			over, err := overCap()
 			if err != nil {
@@ -262,7 +360,7 @@ func (r *Renderer) RenderTileAt(ctx context.Context, layer string, z, x, y int, 
 			if !over {
 				continue
 			}
-			q = s.countOf("grid")
+			q = s.countOf(m)("grid")
 		default:
 			over, err := overCap()
 			if err != nil {
@@ -271,26 +369,31 @@ func (r *Renderer) RenderTileAt(ctx context.Context, layer string, z, x, y int, 
 			if over {
 				continue
 			}
-			q = s.query
+			q = s.query[m.i()]
+		}
+		if s.timed {
+			args = append(args, now)
 		}
 		var b []byte
-		var err error
-		if s.timed {
-			var next *time.Time
-			err = r.Pool.QueryRow(ctx, q, append(args, now)...).Scan(&b, &next)
-			if len(b) > 0 { // nothing drawn: nothing moves with the clock
-				if out.Expires.IsZero() {
-					out.Expires = now.Add(EventsMaxAge)
-				}
-				if next != nil && next.Before(out.Expires) {
-					out.Expires = *next
-				}
-			}
-		} else {
+		var next *time.Time
+		switch {
+		case gt != nil:
+			b, next, err = gt.render(ctx, r.Pool, s.ID, q, args)
+		case s.timed:
+			err = r.Pool.QueryRow(ctx, q, args...).Scan(&b, &next)
+		default:
 			err = r.Pool.QueryRow(ctx, q, args...).Scan(&b)
 		}
 		if err != nil {
 			return Rendered{}, fmt.Errorf("render %s/%d/%d/%d %s: %w", layer, z, x, y, s.ID, err)
+		}
+		if s.timed && len(b) > 0 { // nothing drawn: nothing moves with the clock
+			if out.Expires.IsZero() {
+				out.Expires = now.Add(EventsMaxAge)
+			}
+			if next != nil && next.Before(out.Expires) {
+				out.Expires = *next
+			}
 		}
 		out.MVT = append(out.MVT, b...)
 	}

@@ -18,10 +18,14 @@ import (
 	"gridmap/tiles/pmtiles"
 )
 
-// cmdExport: gridmap export pmtiles — a PMTiles v3 archive of tilesets.
+// cmdExport: gridmap export pmtiles — a PMTiles v3 archive of tilesets;
+// gridmap export features — a collection as a file (exportfeatures.go).
 func cmdExport(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "features" {
+		return cmdExportFeatures(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "pmtiles" {
-		return errors.New("usage: gridmap export pmtiles --out FILE [--layers units,objects] [--minzoom 0] [--maxzoom 14] [--bbox minLon,minLat,maxLon,maxLat]")
+		return errors.New("usage: gridmap export pmtiles --out FILE [--layers units,objects] [--minzoom 0] [--maxzoom 14] [--bbox minLon,minLat,maxLon,maxLat]\n       gridmap export features COLLECTION --out FILE [--format geojson|csv|gpkg|fgb|…] (see gridmap export features -h)")
 	}
 	fs := flag.NewFlagSet("export pmtiles", flag.ContinueOnError)
 	out := fs.String("out", "", "archive to write (required; written beside it, then renamed into place)")

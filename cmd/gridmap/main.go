@@ -11,7 +11,9 @@
 //	gridmap bench events          the reporting rate and the stream's delivery latency
 //	gridmap bench memory          peak RSS of a server under oversized inputs
 //	gridmap bench edits           unit edits (reshape, merge) on the full city with 200,000 objects
+//	gridmap bench export          1.6 M objects exported: rows/s and the server's peak RSS
 //	gridmap export pmtiles        a PMTiles archive of the tilesets
+//	gridmap export features       a collection as GeoJSON, CSV, GeoPackage or FlatGeobuf
 //	gridmap token create|list     API tokens: created (the token shown once), listed
 //	gridmap token revoke NAME     revoke an API token on every server at once
 //	gridmap token ensure          make run's demo admin token, kept in a file
@@ -50,7 +52,9 @@ commands:
   bench events         the reporting rate over HTTP and the stream's delivery latency (see gridmap bench events -h)
   bench memory         peak RSS of a server under oversized imports and idle subscribers
   bench edits          p50/p95 of unit edits through the API and the locator refresh, full vs incremental
+  bench export         rows/s and the server's peak RSS exporting 1.6 M objects in each format
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
+  export features      write a collection as GeoJSON, CSV, GeoPackage or FlatGeobuf (see gridmap export features -h)
   token create --name NAME --role ROLE [--scope 440306,440307001] [--expires 90d|2027-06-30|RFC3339]
                        create an API token; the token alone on stdout, shown once
   token list           every token: name, role, scopes, created, by, expires, revoked (never the token)

@@ -1,0 +1,5 @@
+package cql2
+
+import "fmt"
+
+func fmtV(v any) string { return fmt.Sprintf("%+v", v) }
