@@ -209,7 +209,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
+	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Read: store.Reader, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
 		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{}), tokens: &tokenCache{store: store}, contract: contract}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
@@ -391,7 +391,7 @@ func (s *Server) router() *mux.Router {
 	s.searchRoutes(r)
 	s.ogcRoutes(r)
 	s.exportRoutes(r)
-	r.Use(routeLabel, s.authenticate, s.limit)
+	r.Use(routeLabel, s.authenticate, s.limit, s.replicaReads)
 	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no resource at %s", r.URL.Path)
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,8 +50,11 @@ type replica struct {
 	lagBytes   atomic.Int64
 	// Reads sent to the primary, by reason.
 	primaryRYW, primaryNotice, primaryDown atomic.Int64
-	stop                                   context.CancelFunc
-	done                                   chan struct{}
+	// writers holds, per writer (NoteWrite), the LSN its reads must see,
+	// until the replica has replayed it (then the sampler drops it).
+	writers sync.Map // string → uint64
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // replayLSNSQL is how far the replica has replayed; a node that is no
@@ -74,6 +78,7 @@ type readCtxKey struct{}
 
 type readCtx struct {
 	primary bool
+	ryw     bool // primary for read-your-writes, counted as such
 	after   uint64
 }
 
@@ -113,6 +118,9 @@ func (s *Store) Reader(ctx context.Context) *pgxpool.Pool {
 	}
 	rc, _ := ctx.Value(readCtxKey{}).(readCtx)
 	if rc.primary {
+		if rc.ryw {
+			r.primaryRYW.Add(1)
+		}
 		return s.Pool
 	}
 	if !r.healthy.Load() {
@@ -186,6 +194,70 @@ func (s *Store) WriteLSN(ctx context.Context) (uint64, error) {
 	return uint64(lsn), err
 }
 
+// writerPrimary marks a writer whose last write's position is unknown (the
+// primary did not answer after it): its reads go to the primary until the
+// entry is replaced.
+const writerPrimary = math.MaxUint64
+
+// NoteWrite records that writer (the API's key of a credential) has just
+// committed a write: its later reads through ReadFor see it. Without a
+// replica it does nothing.
+func (s *Store) NoteWrite(ctx context.Context, writer string) {
+	r := s.replica
+	if r == nil || writer == "" {
+		return
+	}
+	lsn, err := s.WriteLSN(ctx)
+	if err != nil {
+		r.writers.Store(writer, uint64(writerPrimary))
+		return
+	}
+	for {
+		cur, loaded := r.writers.LoadOrStore(writer, lsn)
+		if !loaded || cur.(uint64) >= lsn || r.writers.CompareAndSwap(writer, cur, lsn) {
+			return
+		}
+	}
+}
+
+// ReadFor is ctx for the reads of writer: they see its writes noted by
+// NoteWrite (read-your-writes).
+func (s *Store) ReadFor(ctx context.Context, writer string) context.Context {
+	r := s.replica
+	if r == nil || writer == "" {
+		return ctx
+	}
+	v, ok := r.writers.Load(writer)
+	if !ok {
+		return ctx
+	}
+	if lsn := v.(uint64); lsn != writerPrimary {
+		return ReadAfter(ctx, lsn)
+	}
+	return context.WithValue(ctx, readCtxKey{}, readCtx{primary: true, ryw: true})
+}
+
+// forgetReplayed drops the writers whose writes the replica has replayed
+// (their reads need nothing more than the floor).
+func (r *replica) forgetReplayed() {
+	replayed := r.replayed.Load()
+	r.writers.Range(func(k, v any) bool {
+		if lsn := v.(uint64); lsn != writerPrimary && lsn <= replayed {
+			r.writers.CompareAndDelete(k, v)
+		}
+		return true
+	})
+}
+
+// RaiseFloor makes every later replica read wait for the primary's WAL
+// position lsn (read on the primary after a change this process acts on,
+// as the tile cache's drops).
+func (s *Store) RaiseFloor(lsn uint64) {
+	if s.replica != nil {
+		raise(&s.replica.floor, lsn)
+	}
+}
+
 // raiseFloor takes the primary's position at a notice (q is the listening
 // connection, on the primary).
 func (s *Store) raiseFloor(ctx context.Context, q querier) error {
@@ -256,10 +328,19 @@ func (s *Store) sampleReplica(ctx context.Context) {
 		return
 	}
 	r.sawReplay(uint64(replay))
+	r.forgetReplayed()
 	r.healthy.Store(true)
 	r.lagSeconds.Store(math.Float64bits(max(lag, 0)))
 	var primary int64
 	if err := s.Pool.QueryRow(ctx, currentLSNSQL).Scan(&primary); err == nil {
 		r.lagBytes.Store(max(primary-replay, 0))
+		// A writer whose write's position was unknown: the primary's
+		// position now is past it.
+		r.writers.Range(func(k, v any) bool {
+			if v.(uint64) == writerPrimary {
+				r.writers.CompareAndSwap(k, v, uint64(primary))
+			}
+			return true
+		})
 	}
 }

@@ -64,6 +64,9 @@ type PoolOptions struct {
 	// DefaultReadWait).
 	ReadURL  string
 	ReadWait time.Duration
+	// NoMigrate opens the store without migrating or seeding (the schema
+	// must be current): for deployments that migrate as a separate step.
+	NoMigrate bool
 }
 
 // Defaults of PoolOptions.
@@ -78,29 +81,43 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return OpenWith(ctx, url, PoolOptions{})
 }
 
-// OpenWith is Open with pool options.
+// OpenWith is Open with pool options. It migrates and seeds only a
+// database that takes writes, and not at all with NoMigrate: a server
+// started while DATABASE_URL reaches only a hot standby serves reads (its
+// writes answer 503 until a primary is back), and one whose operators
+// migrate by hand (`gridmap migrate`) does not race them. Either way the
+// schema must be current.
 func OpenWith(ctx context.Context, url string, po PoolOptions) (*Store, error) {
-	if _, err := Migrate(ctx, url); err != nil {
-		return nil, err
+	if !po.NoMigrate {
+		if _, err := migrateIfWritable(ctx, url); err != nil {
+			return nil, err
+		}
 	}
 	pool, err := openPool(ctx, url, po)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{Pool: pool, url: url}
-	if err := s.seedClasses(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("seed object classes: %w", err)
+	var writable bool
+	err = pool.QueryRow(ctx, writableSQL).Scan(&writable)
+	if err == nil && (po.NoMigrate || !writable) {
+		err = checkSchema(ctx, pool)
 	}
-	if err := s.seedEvents(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("seed event classes and calendar: %w", err)
-	}
-	if po.ReadURL != "" {
-		if err := s.openReplica(ctx, po); err != nil {
-			pool.Close()
-			return nil, fmt.Errorf("read URL: %w", err)
+	if err == nil && writable && !po.NoMigrate {
+		if err = s.seedClasses(ctx); err != nil {
+			err = fmt.Errorf("seed object classes: %w", err)
+		} else if err = s.seedEvents(ctx); err != nil {
+			err = fmt.Errorf("seed event classes and calendar: %w", err)
 		}
+	}
+	if err == nil && po.ReadURL != "" {
+		if err = s.openReplica(ctx, po); err != nil {
+			err = fmt.Errorf("read URL: %w", err)
+		}
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
 	}
 	return s, nil
 }

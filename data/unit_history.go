@@ -128,7 +128,9 @@ func (s *Store) UnitsFingerprintAt(ctx context.Context, t time.Time, layer strin
 func (s *Store) UnitsValidAt(ctx context.Context, t time.Time) ([]grid.Unit, UnitsAt, error) {
 	var units []grid.Unit
 	var fp UnitsAt
-	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
+	// On the primary: InstantSettled (there) lets the caller keep this set
+	// for good, and a replica may not yet hold a version committed by t.
+	err := s.readSnapshot(OnPrimary(ctx), func(tx pgx.Tx) error {
 		var err error
 		if fp, err = unitsAt(ctx, tx, t, ""); err != nil {
 			return err
