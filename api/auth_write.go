@@ -224,7 +224,18 @@ func (s *Server) audited(next http.Handler) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		if err := s.store.Audit(ctx, e); err != nil {
+		// The answer has gone: a database that is switching to its
+		// standby (a failover takes about a second) is waited for, within
+		// the 5 s, rather than losing the entry of a write that committed.
+		err := s.store.Audit(ctx, e)
+		for err != nil && unavailableProblem(err) != nil && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+				err = s.store.Audit(ctx, e)
+			}
+		}
+		if err != nil {
 			s.metrics.auditFailures.Inc()
 			s.log.Error("audit log write failed", "actor", actor, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		}

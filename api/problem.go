@@ -244,7 +244,10 @@ func unavailableProblem(err error) *Problem {
 			Detail: "the database cannot be reached, is restarting or is switching to a standby; retry after the time in Retry-After", RetryAfter: downRetryAfter}
 	}
 	switch {
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.Is(err, pgconn.ErrConnClosed):
+		// ErrConnClosed: a connection that broke under an earlier
+		// statement of the same request (its transaction), as the
+		// primary went away.
 		return down()
 	case errors.As(err, &pe):
 		switch {

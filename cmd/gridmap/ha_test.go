@@ -118,6 +118,8 @@ func TestFailover(t *testing.T) {
 		attempts []haAttempt
 		acked    = map[string]string{} // Idempotency-Key → event code
 		objLast  = map[string]int{}    // object → last acknowledged revision
+		// rywMissed counts reports their writer could not read back.
+		rywMissed int
 	)
 	record := func(a haAttempt) {
 		mu.Lock()
@@ -144,6 +146,22 @@ func TestFailover(t *testing.T) {
 						mu.Lock()
 						acked[key] = code
 						mu.Unlock()
+						// Read-your-writes: the same credential reads its
+						// report back from the server that took it (A
+						// reads from the standby).
+						for {
+							_, st, _ := c.do(ctx, s.base, http.MethodGet, "/v1/events/"+code, "", "")
+							if st == http.StatusOK || ctx.Err() != nil {
+								break
+							}
+							if st == http.StatusNotFound {
+								mu.Lock()
+								rywMissed++
+								mu.Unlock()
+								break
+							}
+							time.Sleep(100 * time.Millisecond)
+						}
 						break
 					}
 					if ctx.Err() != nil {
@@ -304,6 +322,9 @@ func TestFailover(t *testing.T) {
 		}
 	}
 	t.Logf("objects edited: %d, each holding its last acknowledged edit", len(objLast))
+	if rywMissed > 0 {
+		t.Errorf("%d reports were not found by their writer right after the write (read-your-writes)", rywMissed)
+	}
 
 	// The stream: every acknowledged report once, after resuming.
 	codes := map[string]bool{}
