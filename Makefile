@@ -109,7 +109,7 @@ lint: vet
 test: db lint web web-test browser-deps gdal
 	$(GO) test -count=1 -timeout 30m ./...
 
-## test-ha: failover on a loopback primary + synchronous standby (scripts/ha.sh, ports 55441-55442): two servers, writes across a killed primary
+## test-ha: failover on a loopback primary + synchronous standby (scripts/ha.sh, ports 25441-25442): two servers, writes across a killed primary
 test-ha:
 	$(GO) test -tags ha -run TestFailover -count=1 -v -timeout 10m ./cmd/gridmap/
 

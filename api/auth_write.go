@@ -223,23 +223,50 @@ func (s *Server) audited(next http.Handler) http.Handler {
 			e.Path = e.Path[:2000]
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		// The answer has gone: a database that is switching to its
-		// standby (a failover takes about a second) is waited for, within
-		// the 5 s, rather than losing the entry of a write that committed.
 		err := s.store.Audit(ctx, e)
-		for err != nil && unavailableProblem(err) != nil && ctx.Err() == nil {
+		if err != nil && unavailableProblem(err) != nil && ctx.Err() == nil {
+			// A database switching to its standby (a failover takes
+			// seconds): the entry of a write that may have committed is
+			// retried within the 5 s, after the answer (the response ends
+			// when this handler returns), by a bounded number of
+			// goroutines.
 			select {
-			case <-ctx.Done():
-			case <-time.After(250 * time.Millisecond):
-				err = s.store.Audit(ctx, e)
+			case s.auditRetries <- struct{}{}:
+				go func() {
+					defer func() { <-s.auditRetries }()
+					defer cancel()
+					s.auditLater(ctx, e, actor, r, status, err)
+				}()
+				return
+			default:
 			}
 		}
+		cancel()
 		if err != nil {
 			s.metrics.auditFailures.Inc()
 			s.log.Error("audit log write failed", "actor", actor, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		}
 	})
+}
+
+// auditRetryLimit bounds the audit entries retried at once.
+const auditRetryLimit = 1024
+
+// auditLater retries an audit entry every 250 ms until ctx ends.
+func (s *Server) auditLater(ctx context.Context, e data.AuditEntry, actor string, r *http.Request, status int, err error) {
+	for err != nil && unavailableProblem(err) != nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+			err = s.store.Audit(ctx, e)
+			continue
+		}
+		break
+	}
+	if err != nil {
+		s.metrics.auditFailures.Inc()
+		s.log.Error("audit log write failed", "actor", actor, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
 }
 
 // writeRates holds a token bucket per actor: one client that runs away

@@ -126,6 +126,9 @@ type Server struct {
 	reporter *data.Reporter
 
 	heavy chan struct{} // a slot per heavy request running (middleware_limit.go)
+	// auditRetries: a slot per audit entry retried after its answer
+	// (auth_write.go).
+	auditRetries chan struct{}
 	// stopping is closed when the HTTP server shuts down: streams end
 	// then, since http.Server.Shutdown waits for them but does not end
 	// them.
@@ -210,7 +213,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 		return nil, err
 	}
 	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Read: store.Reader, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
-		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{}), tokens: &tokenCache{store: store}, contract: contract}
+		heavy: make(chan struct{}, opts.HeavyRequests), auditRetries: make(chan struct{}, auditRetryLimit), stopping: make(chan struct{}), tokens: &tokenCache{store: store}, contract: contract}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}

@@ -136,6 +136,13 @@ func (s *Store) openReplica(ctx context.Context, po PoolOptions) error {
 	}
 	r := &replica{pool: pool, wait: wait, done: make(chan struct{})}
 	s.replica = r
+	// Whatever was committed before the store opened (the migrations just
+	// applied, the data this server loads first) is the first floor.
+	if err := s.raiseFloor(ctx, s.Pool); err != nil {
+		pool.Close()
+		s.replica = nil
+		return err
+	}
 	// The first sample before any read: a replica still far behind (or
 	// down) is known as such at once.
 	s.sampleReplica(ctx)

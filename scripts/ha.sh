@@ -4,12 +4,13 @@
 #   scripts/ha.sh start          install (when missing), init the primary, clone the standby, start both;
 #                                print DATABASE_URL (both hosts, target_session_attrs=read-write) and GRIDMAP_READ_URL
 #   scripts/ha.sh stop           stop both nodes (fast shutdown) and remove their data directories
-#   scripts/ha.sh kill-primary   SIGKILL the primary's postmaster (a crash: no shutdown checkpoint, no goodbye to clients)
+#   scripts/ha.sh kill-primary   SIGKILL the primary's postmaster and backends (a crash: no shutdown checkpoint, no goodbye to clients)
 #   scripts/ha.sh promote        promote the standby (pg_ctl promote) and wait until it takes writes
 #   scripts/ha.sh status         each node's state (primary, standby, down) and the standby's replay lag
 #   scripts/ha.sh urls           print the two URLs
-# Ports: GRIDMAP_HA_PORT1 (default 55441, the first primary) and GRIDMAP_HA_PORT2 (55442, the standby),
-# away from scripts/db.sh's 55432.
+# Ports: GRIDMAP_HA_PORT1 (default 25441, the first primary) and GRIDMAP_HA_PORT2 (25442, the standby),
+# below Linux's ephemeral range (32768-60999), where a client socket can take a port a node
+# wants to listen on again (scripts/db.sh's 55432 is inside it).
 #
 # Replication is synchronous (synchronous_commit=on with the standby named in
 # synchronous_standby_names): a commit is acknowledged only once the standby has the WAL, so
@@ -22,8 +23,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PGVER=15
 PGBIN=/usr/lib/postgresql/$PGVER/bin
-P1=${GRIDMAP_HA_PORT1:-55441}
-P2=${GRIDMAP_HA_PORT2:-55442}
+P1=${GRIDMAP_HA_PORT1:-25441}
+P2=${GRIDMAP_HA_PORT2:-25442}
 DB=gridmap
 
 log() { echo "ha: $*" >&2; }
@@ -143,9 +144,14 @@ kill_primary() {
   for n in "$N1" "$N2"; do
     up "$n" || continue
     if [ "$(psqlp "$(node_port "$n")" -d postgres -tAc "SELECT NOT pg_is_in_recovery()")" = t ]; then
-      local pid
+      local pid children
       pid=$(head -1 "$n/postmaster.pid")
-      kill -9 "$pid"
+      # The postmaster and every backend at once, as when the host dies: a
+      # postmaster killed alone leaves its backends finishing what they run.
+      children=$(pgrep -P "$pid" || true)
+      # shellcheck disable=SC2086
+      kill -9 "$pid" $children
+      echo "killed_at=$(date +%s.%N)"
       # The postmaster's children notice it is gone and exit; wait for the port to close.
       for _ in $(seq 100); do
         "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$(node_port "$n")" || break
@@ -162,7 +168,7 @@ promote() {
   place
   as_pg "$PGBIN/pg_ctl" -D "$N2" -w -t 60 promote >/dev/null
   for _ in $(seq 200); do
-    [ "$(psqlp "$P2" -d postgres -tAc "SELECT NOT pg_is_in_recovery()")" = t ] && { log "standby on port $P2 promoted"; return 0; }
+    [ "$(psqlp "$P2" -d postgres -tAc "SELECT NOT pg_is_in_recovery()")" = t ] && { log "standby on port $P2 promoted"; echo "promoted_at=$(date +%s.%N)"; return 0; }
     sleep 0.05
   done
   log "standby did not leave recovery"; exit 1
