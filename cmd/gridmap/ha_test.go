@@ -353,7 +353,9 @@ func TestFailover(t *testing.T) {
 		err := st.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE status IN (200, 201)
 			AND ((method = 'POST' AND path = '/v1/events') OR (method = 'PUT' AND path LIKE '/v1/objects/%'))`).Scan(&audited)
 		return err == nil && audited >= okWrites
-	}, func() string { return fmt.Sprintf("audit log: %d entries of %d acknowledged writes", audited, okWrites) })
+	}, func() string {
+		return fmt.Sprintf("audit log: %d entries of %d acknowledged writes", audited, okWrites)
+	})
 	t.Logf("audit log: an entry for each of the %d acknowledged writes", okWrites)
 	t.Logf("read-your-writes: %d reports read back at once by their writer, %d not found", rywChecked, rywMissed)
 	if rywMissed > 0 {
