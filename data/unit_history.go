@@ -53,7 +53,7 @@ func (s *Store) UnitHistory(ctx context.Context, layer, code string, m GeometryM
 	if layer == "" {
 		layer = grid.BaseLayer
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
+	rows, err := s.Reader(ctx).Query(ctx, `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
 	        to_char(valid_from AT TIME ZONE 'UTC', `+rfc3339Micro+`), to_char(valid_to AT TIME ZONE 'UTC', `+rfc3339Micro+`),
 	        changed_by, change_reason, `+geometryExpr(m)+`,
 	        md5(ROW(layer, code, version, extract(epoch FROM valid_from))::text),
