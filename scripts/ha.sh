@@ -166,6 +166,7 @@ kill_primary() {
 
 promote() {
   place
+  echo "promote_at=$(date +%s.%N)"
   as_pg "$PGBIN/pg_ctl" -D "$N2" -w -t 60 promote >/dev/null
   for _ in $(seq 200); do
     [ "$(psqlp "$P2" -d postgres -tAc "SELECT NOT pg_is_in_recovery()")" = t ] && { log "standby on port $P2 promoted"; echo "promoted_at=$(date +%s.%N)"; return 0; }
