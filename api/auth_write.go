@@ -224,16 +224,18 @@ func (s *Server) audited(next http.Handler) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		err := s.store.Audit(ctx, e)
-		if err != nil && unavailableProblem(err) != nil && ctx.Err() == nil {
+		cancel()
+		if err != nil && unavailableProblem(err) != nil {
 			// A database switching to its standby (a failover takes
-			// seconds): the entry of a write that may have committed is
-			// retried within the 5 s, after the answer (the response ends
-			// when this handler returns), by a bounded number of
-			// goroutines.
+			// seconds, more with a failover manager's detection): the
+			// entry of a write that may have committed is retried for up
+			// to auditRetryFor after the answer (the response ends when
+			// this handler returns), by a bounded number of goroutines.
 			select {
 			case s.auditRetries <- struct{}{}:
 				go func() {
 					defer func() { <-s.auditRetries }()
+					ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditRetryFor)
 					defer cancel()
 					s.auditLater(ctx, e, actor, r, status, err)
 				}()
@@ -241,7 +243,6 @@ func (s *Server) audited(next http.Handler) http.Handler {
 			default:
 			}
 		}
-		cancel()
 		if err != nil {
 			s.metrics.auditFailures.Inc()
 			s.log.Error("audit log write failed", "actor", actor, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
@@ -249,8 +250,12 @@ func (s *Server) audited(next http.Handler) http.Handler {
 	})
 }
 
-// auditRetryLimit bounds the audit entries retried at once.
-const auditRetryLimit = 1024
+// auditRetryLimit bounds the audit entries retried at once, auditRetryFor
+// how long each is retried while the database is unavailable.
+const (
+	auditRetryLimit = 1024
+	auditRetryFor   = 60 * time.Second
+)
 
 // auditLater retries an audit entry every 250 ms until ctx ends.
 func (s *Server) auditLater(ctx context.Context, e data.AuditEntry, actor string, r *http.Request, status int, err error) {

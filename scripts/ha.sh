@@ -112,9 +112,13 @@ CONF
     log "pg_basebackup -R into $N2"
     as_pg "$PGBIN/pg_basebackup" -D "$N2" -d "host=127.0.0.1 port=$P1 user=postgres application_name=standby" \
       -R -S standby -X stream -c fast
+    # wal_retrieve_retry_interval: a standby whose primary is gone retries
+    # the connection this often, and (PostgreSQL 15) a promotion that
+    # arrives during the wait is acted on only after it: 5 s by default.
     cat >>"$N2/postgresql.auto.conf" <<CONF
 port = $P2
 synchronous_standby_names = ''
+wal_retrieve_retry_interval = 500ms
 CONF
   fi
   if ! up "$N2"; then
