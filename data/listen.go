@@ -13,13 +13,10 @@ import (
 // change: a bulk import is one). It returns when ctx ends or the
 // connection fails.
 func (s *Store) listen(ctx context.Context, channel string, fn func()) error {
-	conn, err := s.Pool.Acquire(ctx)
+	c, err := s.listenConn(ctx)
 	if err != nil {
 		return err
 	}
-	// The connection leaves the pool: a LISTENing session must not be
-	// handed to other queries.
-	c := conn.Hijack()
 	defer c.Close(context.Background())
 	if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
@@ -44,6 +41,22 @@ func (s *Store) listen(ctx context.Context, channel string, fn func()) error {
 		}
 		fn()
 	}
+}
+
+// listenConn is a connection of its own for LISTEN: the session URL's
+// when there is one (a transaction pooler would register the LISTEN on a
+// server connection that never hands this client its notices), else one
+// taken out of the pool for good (a LISTENing session must not be handed
+// to other queries).
+func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
+	if s.session != nil {
+		return pgx.ConnectConfig(ctx, s.session.Copy())
+	}
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return conn.Hijack(), nil
 }
 
 // Backoff of Follow between connection attempts: doubling from the first

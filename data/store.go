@@ -43,6 +43,9 @@ type Store struct {
 	// promoted standby (replica.go).
 	Pool     *pgxpool.Pool
 	url      string
+	// session is PoolOptions.SessionURL's parsed config; nil: LISTEN and
+	// migrations use url like everything else.
+	session *pgx.ConnConfig
 	eventCfg atomic.Pointer[EventConfig]
 	replica  *replica // nil: every read goes to Pool
 }
@@ -67,6 +70,12 @@ type PoolOptions struct {
 	// NoMigrate opens the store without migrating or seeding (the schema
 	// must be current): for deployments that migrate as a separate step.
 	NoMigrate bool
+	// SessionURL, when set, reaches the primary without a transaction
+	// pooler, for what needs a session of its own: LISTEN and the
+	// migrations' advisory lock. The main URL may then go through
+	// PgBouncer in transaction mode (docs/design-notes.md, Failover and
+	// read replicas).
+	SessionURL string
 }
 
 // Defaults of PoolOptions.
@@ -88,8 +97,19 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // migrate by hand (`gridmap migrate`) does not race them. Either way the
 // schema must be current.
 func OpenWith(ctx context.Context, url string, po PoolOptions) (*Store, error) {
+	sessionURL := url
+	var session *pgx.ConnConfig
+	if po.SessionURL != "" {
+		sessionURL = po.SessionURL
+		cc, err := pgx.ParseConfig(sessionURL)
+		if err != nil {
+			return nil, fmt.Errorf("session URL: %w", err)
+		}
+		configureConn(cc, po)
+		session = cc
+	}
 	if !po.NoMigrate {
-		if _, err := migrateIfWritable(ctx, url); err != nil {
+		if _, err := migrateIfWritable(ctx, sessionURL); err != nil {
 			return nil, err
 		}
 	}
@@ -97,7 +117,7 @@ func OpenWith(ctx context.Context, url string, po PoolOptions) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{Pool: pool, url: url}
+	s := &Store{Pool: pool, url: url, session: session}
 	var writable bool
 	err = pool.QueryRow(ctx, writableSQL).Scan(&writable)
 	if err == nil && (po.NoMigrate || !writable) {

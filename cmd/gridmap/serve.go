@@ -44,6 +44,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	statementTimeout := fs.Duration("statement-timeout", envDuration("GRIDMAP_STATEMENT_TIMEOUT", data.DefaultStatementTimeout), "PostgreSQL statement_timeout of every connection (GRIDMAP_STATEMENT_TIMEOUT)")
 	idleInTx := fs.Duration("idle-in-transaction-timeout", envDuration("GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT", data.DefaultIdleInTransactionTimeout), "PostgreSQL idle_in_transaction_session_timeout of every connection (GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT)")
 	readURL := fs.String("read-url", os.Getenv("GRIDMAP_READ_URL"), "a streaming replica (hot standby) for tiles, lists, statistics, locator builds and OGC reads; writes and LISTEN stay on DATABASE_URL (GRIDMAP_READ_URL)")
+	sessionURL := fs.String("session-url", os.Getenv("GRIDMAP_SESSION_URL"), "the primary without a transaction pooler, for LISTEN and migrations, when DATABASE_URL goes through PgBouncer in transaction mode (GRIDMAP_SESSION_URL)")
 	readWait := fs.Duration("read-wait", envDuration("GRIDMAP_READ_WAIT", data.DefaultReadWait), "how long a read waits for the replica to replay what it must show (the client's own write, a change announced) before it goes to the primary (GRIDMAP_READ_WAIT)")
 	// Access (docs/api.md, Access control). A bad value of these
 	// variables stops the start rather than being ignored.
@@ -91,7 +92,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	store, err := openStore(ctx, data.PoolOptions{StatementTimeout: *statementTimeout, IdleInTransactionTimeout: *idleInTx,
-		ReadURL: *readURL, ReadWait: *readWait, NoMigrate: *noMigrate})
+		ReadURL: *readURL, ReadWait: *readWait, NoMigrate: *noMigrate, SessionURL: *sessionURL})
 	if err != nil {
 		return err
 	}
