@@ -18,17 +18,21 @@ import (
 // show the reader something older than it may already have seen, so each
 // one needs the replica to have replayed the WAL up to an LSN:
 //
-//   - the floor: the primary's WAL position when this process last took a
-//     notice (listen raises it before the follower's callback runs). A
-//     NOTIFY arrives as soon as the primary commits, usually before the
-//     replica replayed the change; whatever a notice refreshes (locator,
-//     tile cache) and every read after it must see at least that.
+//   - the floor: the primary's WAL position when this process last acted
+//     on a change: at open, at each notice (listen raises it before the
+//     follower's callback runs) and when the tile cache drops tiles
+//     (RaiseFloor). A NOTIFY arrives as soon as the primary commits,
+//     usually before the replica replayed the change; whatever a notice
+//     refreshes (locator, tile cache) and every read after it must see at
+//     least that.
 //   - the caller's own: ReadAfter puts the LSN of the client's last write
 //     in its context (read-your-writes, kept by the API per credential).
 //
 // When the replica has not replayed that far, Reader waits for it at most
 // PoolOptions.ReadWait and then reads from the primary, counted in
-// ReplicaStats.PrimaryReads.
+// ReplicaStats. The read URL must name one node: replayed is the highest
+// position seen on any connection of the read pool, which says nothing of
+// another standby behind a list of hosts.
 
 // Defaults of the read pool.
 const (
