@@ -108,8 +108,9 @@ lint: vet
 ## test: lint, then every test against the real PostGIS (started here), the wall map's in headless Chromium, the tiles' through GDAL
 test: db lint web web-test browser-deps gdal
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) test-ha
 
-## test-ha: failover on a loopback primary + synchronous standby (scripts/ha.sh, ports 25441-25442): two servers, writes across a killed primary
+## test-ha: failover on a loopback primary + synchronous standby (scripts/ha.sh, two free ports from 25441): two servers, writes across a killed primary (35-110 s; part of make test)
 test-ha:
 	$(GO) test -tags ha -run TestFailover -count=1 -v -timeout 10m ./cmd/gridmap/
 

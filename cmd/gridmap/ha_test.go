@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -432,6 +433,13 @@ type haAttempt struct {
 // ends) and returns the URLs it prints.
 func haStart(t *testing.T) map[string]string {
 	t.Helper()
+	// Two free ports below the ephemeral range unless set: another
+	// checkout's pair (make test-ha at the same time) may hold the default.
+	if os.Getenv("GRIDMAP_HA_PORT1") == "" {
+		p1, p2 := freePortPair(t)
+		t.Setenv("GRIDMAP_HA_PORT1", strconv.Itoa(p1))
+		t.Setenv("GRIDMAP_HA_PORT2", strconv.Itoa(p2))
+	}
 	haRun(t, "stop")
 	out := haRun(t, "start")
 	t.Cleanup(func() {
@@ -464,6 +472,27 @@ func haRun(t *testing.T, args ...string) string {
 		t.Fatalf("scripts/ha.sh %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
+}
+
+// freePortPair finds two consecutive ports from 25441 up that nothing
+// listens on now.
+func freePortPair(t *testing.T) (int, int) {
+	t.Helper()
+	free := func(p int) bool {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return false
+		}
+		ln.Close()
+		return true
+	}
+	for p := 25441; p < 32000; p += 2 {
+		if free(p) && free(p+1) {
+			return p, p + 1
+		}
+	}
+	t.Fatal("no two free ports in 25441-32000")
+	return 0, 0
 }
 
 // haTime reads the Unix time name=seconds.nanos that scripts/ha.sh printed.
