@@ -105,7 +105,7 @@ lint: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) tool staticcheck ./...
 
-## test: lint, then every test against the real PostGIS (started here), the wall map's in headless Chromium, the tiles' through GDAL
+## test: lint, then every test against the real PostGIS (started here), the wall map's in headless Chromium, the tiles' through GDAL; then the failover test (test-ha)
 test: db lint web web-test browser-deps gdal
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) test-ha
