@@ -41,11 +41,11 @@ type Store struct {
 	// target_session_attrs=read-write: a new connection goes to whichever
 	// takes writes, so after a failover the pool refills from the
 	// promoted standby (replica.go).
-	Pool     *pgxpool.Pool
-	url      string
+	Pool *pgxpool.Pool
+	url  string
 	// session is PoolOptions.SessionURL's parsed config; nil: LISTEN and
 	// migrations use url like everything else.
-	session *pgx.ConnConfig
+	session  *pgx.ConnConfig
 	eventCfg atomic.Pointer[EventConfig]
 	replica  *replica // nil: every read goes to Pool
 }
