@@ -42,6 +42,10 @@ type Options struct {
 	TileCacheBytes int64
 	// TileZooms are the zoom ranges of the unit levels (default tiles.DefaultZooms).
 	TileZooms *tiles.Zooms
+	// TileRenderer draws the current unit tiles: "memory" (the default:
+	// from an in-memory copy of the units that follows the locator) or
+	// "postgis" (ST_AsMVT, as objects and events tiles always are).
+	TileRenderer string
 	// SSEHeartbeat is the comment interval of event streams (default 15 s),
 	// which keeps proxies from closing an idle stream.
 	SSEHeartbeat time.Duration
@@ -149,6 +153,9 @@ type locatorState struct {
 	// ids maps the row id of every unit version in the locator to its
 	// unit: what a refresh compares the current versions with.
 	ids map[int64]grid.UnitKey
+	// mem is the units as tiles draw them (nil: tiles come from PostGIS),
+	// swapped with the locator so the two never disagree.
+	mem *tiles.MemUnits
 }
 
 // New builds a server and its locator from the store's current units.
@@ -192,6 +199,13 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err := CheckCORSOrigins(opts.CORSOrigins); err != nil {
 		return nil, err
 	}
+	switch opts.TileRenderer {
+	case "":
+		opts.TileRenderer = TileRendererMemory
+	case TileRendererMemory, TileRendererPostGIS:
+	default:
+		return nil, fmt.Errorf("tile renderer %q: want %s or %s", opts.TileRenderer, TileRendererMemory, TileRendererPostGIS)
+	}
 	if pool := int(store.Pool.Config().MaxConns); opts.HeavyRequests > pool/2 {
 		opts.Logger.Warn("heavy requests may take more than half the database connections; cheap reads may wait for one",
 			"heavy_requests", opts.HeavyRequests, "pool_max_conns", pool)
@@ -214,6 +228,14 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	}
 	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Read: store.Reader, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
 		heavy: make(chan struct{}, opts.HeavyRequests), auditRetries: make(chan struct{}, auditRetryLimit), stopping: make(chan struct{}), tokens: &tokenCache{store: store}, contract: contract}
+	if opts.TileRenderer == TileRendererMemory {
+		s.tiles.Units = func() *tiles.MemUnits {
+			if st := s.locator.Load(); st != nil {
+				return st.mem
+			}
+			return nil // not built yet: PostGIS draws
+		}
+	}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
 	}
@@ -301,7 +323,15 @@ func (s *Server) rebuildLocator(ctx context.Context) error {
 		byID[u.ID] = grid.UnitKey{Layer: u.Layer, Code: u.Code}
 		plain[i] = u.Unit
 	}
-	s.locator.Store(&locatorState{Locator: grid.NewLocator(plain), built: time.Now(), ids: byID})
+	st := &locatorState{Locator: grid.NewLocator(plain), built: time.Now(), ids: byID}
+	if s.opts.TileRenderer == TileRendererMemory {
+		st.mem = tiles.NewMemUnits(plain)
+	}
+	first := s.locator.Load() == nil
+	s.locator.Store(st)
+	if !first && st.mem != nil {
+		s.dropUnitTiles(nil) // every unit tile may have changed
+	}
 	took := time.Since(start)
 	s.metrics.locatorBuilt("full", len(units), took)
 	s.log.Info("locator built", "kind", "full", "units", len(units), "seconds", took.Seconds())
@@ -344,7 +374,18 @@ func (s *Server) refreshIncremental(ctx context.Context, cur *locatorState) (boo
 		s.log.Warn("incremental locator refresh does not match the store; building it in full", "units", loc.Len(), "current", len(ids))
 		return false, nil
 	}
-	s.locator.Store(&locatorState{Locator: loc, built: time.Now(), ids: byID})
+	st := &locatorState{Locator: loc, built: time.Now(), ids: byID}
+	var changed []tiles.Change
+	if cur.mem != nil {
+		st.mem = cur.mem.Apply(upsert, remove)
+		changed = unitTileChanges(s.tiles.Catalogue, cur.mem, st.mem)
+	}
+	s.locator.Store(st)
+	if len(changed) > 0 {
+		// After the swap: a render that starts from now on reads the new
+		// copy, and one still reading the old is not kept.
+		s.dropUnitTiles(changed)
+	}
 	took := time.Since(start)
 	s.metrics.locatorBuilt("incremental", len(ids), took)
 	s.log.Info("locator built", "kind", "incremental", "units", len(ids), "versions_loaded", len(fresh), "versions_ended", len(remove),
@@ -421,4 +462,33 @@ func allowedMethods(router *mux.Router, req *http.Request) []string {
 		}
 	}
 	return out
+}
+
+// The tile renderers of Options.TileRenderer.
+const (
+	TileRendererMemory  = "memory"
+	TileRendererPostGIS = "postgis"
+)
+
+// unitTileChanges are the unit tiles that a swap of the in-memory units
+// from old to cur may change (tiles.Changed), at the zooms of each level.
+func unitTileChanges(cat *tiles.Catalogue, old, cur *tiles.MemUnits) []tiles.Change {
+	var out []tiles.Change
+	for _, c := range tiles.Changed(old, cur) {
+		lo, hi := cat.ChangeZooms("units", string(c.Level))
+		out = append(out, tiles.Change{Geom: c.Geom, MinZoom: lo, MaxZoom: hi})
+	}
+	return out
+}
+
+// dropUnitTiles drops the cached unit tiles the changes touch (nil: all of
+// them); tiles as of an instant are cached under other names and stay.
+func (s *Server) dropUnitTiles(changes []tiles.Change) {
+	if s.tileMem == nil {
+		return
+	}
+	if changes == nil {
+		changes = []tiles.Change{{MinZoom: 0, MaxZoom: tiles.MaxZoom}}
+	}
+	s.tileMem.cache.Invalidate("units", changes)
 }

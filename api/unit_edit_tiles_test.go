@@ -56,3 +56,27 @@ func TestEditDropsOnlyChangedTiles(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryTilesFollowEdits: after a reshape (two grids written), the
+// unit tiles the editing server draws from its updated in-memory copy are
+// byte for byte those of a server that built its copy afresh from the
+// store, at every zoom of the grids and of their community.
+func TestMemoryTilesFollowEdits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, pgtest.NewDemo(t), api.Options{TileRenderer: api.TileRendererMemory})
+	a, b := neighbourGrids(t, e)
+	geom, lon, lat := grabFrom(t, e, a, b, 0.0005)
+	for z := 11; z <= 16; z++ {
+		e.getTile(tilePath("units", orb.Point{lon, lat}, z)) // cached before the edit
+	}
+	var got editAnswer
+	expect(t, e.with(http.MethodPut, "/v1/units/"+a+"?neighbours=adjust&reason=road+moved", unitFeatureJSON(geom, "边界新网格"), "If-Match", unitETag(t, e, a)),
+		http.StatusOK, ctJSON, &got)
+	fresh := newEnv(t, e.store, api.Options{TileRenderer: api.TileRendererMemory})
+	for z := 11; z <= 16; z++ {
+		path := tilePath("units", orb.Point{lon, lat}, z)
+		if x, y := mvtOf(t, e.getTile(path)), mvtOf(t, fresh.getTile(path)); !bytes.Equal(x, y) {
+			t.Errorf("%s: the edited server's tile (%d B) is not the fresh server's (%d B)", path, len(x), len(y))
+		}
+	}
+}

@@ -32,14 +32,18 @@ type FeedEntry struct {
 	Body  json.RawMessage
 }
 
+// readFeedSQL reads the feed after $1: seq is the partition key, so only
+// the partitions of the cursor's month and later are read.
+const readFeedSQL = `SELECT seq, at, kind, coalesce(event_code, ''), coalesce(status, ''), coalesce(from_status, ''),
+		coalesce(class_code, ''), coalesce(grid_code, ''), coalesce(lon, 0), coalesce(lat, 0), coalesce(layer, ''), codes, bbox,
+		body || jsonb_build_object('seq', seq)
+	FROM event_feed WHERE seq > $1 ORDER BY seq LIMIT $2`
+
 // ReadFeed returns up to limit feed entries after seq, in seq order. seq
 // order is commit order (see queueFeed), so a reader that continues from
 // the last seq it saw never misses a row.
 func (s *Store) ReadFeed(ctx context.Context, after int64, limit int) ([]FeedEntry, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT seq, at, kind, coalesce(event_code, ''), coalesce(status, ''), coalesce(from_status, ''),
-			coalesce(class_code, ''), coalesce(grid_code, ''), coalesce(lon, 0), coalesce(lat, 0), coalesce(layer, ''), codes, bbox,
-			body || jsonb_build_object('seq', seq)
-		FROM event_feed WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	rows, err := s.Pool.Query(ctx, readFeedSQL, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +75,12 @@ func (s *Store) FeedBounds(ctx context.Context) (pruned, newest int64, err error
 // keys older than keyRetention. A subscriber that resumes from a pruned
 // seq is told it missed events (it cannot be given them).
 func (s *Store) PruneEvents(ctx context.Context, feedRetention, keyRetention time.Duration) (feed, keys int64, err error) {
-	err = s.Pool.QueryRow(ctx, `WITH d AS (DELETE FROM event_feed WHERE at < now() - make_interval(secs => $1) RETURNING seq),
+	// The bound on seq (the partition key) keeps the months after the
+	// cutoff's out of the plan; a row given its seq in the month after its
+	// transaction began waits for the next month's pruning.
+	err = s.Pool.QueryRow(ctx, `WITH d AS (DELETE FROM event_feed WHERE at < now() - make_interval(secs => $1)
+				AND seq < gridmap_feed_month_base((date_trunc('month', (now() - make_interval(secs => $1)) AT TIME ZONE 'UTC') + interval '1 month')::date)
+				RETURNING seq),
 			u AS (UPDATE event_feed_pruned SET through = greatest(through, (SELECT max(seq) FROM d)) WHERE EXISTS (SELECT 1 FROM d))
 		SELECT count(*) FROM d`, feedRetention.Seconds()).Scan(&feed)
 	if err != nil {
@@ -132,7 +141,7 @@ func queueFeed(b *pgx.Batch, kind string, from grid.EventStatus, feed []FeedBody
 	}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(feedLock))
 	b.Queue(`INSERT INTO event_feed (seq, kind, from_status, event_code, status, class_code, grid_code, lon, lat, body)
-		SELECT nextval('event_feed_seq'), $1, nullif($9, ''), c, st, cl, g, lon, lat, b
+		SELECT (SELECT event_feed_seq_base()) + nextval('event_feed_seq'), $1, nullif($9, ''), c, st, cl, g, lon, lat, b
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::jsonb[]) AS t(c, st, cl, g, lon, lat, b)`,
 		kind,
 		column(feed, func(f FeedBody) string { return f.Code }),

@@ -49,10 +49,32 @@ func (s *Store) WritePastEvents(ctx context.Context, evs []PastEvent) ([]string,
 	if err != nil {
 		return nil, err
 	}
+	if err := s.pastEventMonths(ctx, tx, codes); err != nil {
+		return nil, err
+	}
 	if err := copyPastEvents(ctx, tx, evs, order, codes); err != nil {
 		return nil, err
 	}
 	return codes, tx.Commit(ctx)
+}
+
+// pastEventMonths makes the partitions of the months the codes were
+// reported in, in tx (history reaches back before the months made ahead).
+func (s *Store) pastEventMonths(ctx context.Context, tx pgx.Tx, codes []string) error {
+	var first, last time.Time
+	for i, c := range codes {
+		day, ok := eventDay(c)
+		if !ok {
+			return fmt.Errorf("past event code %q", c)
+		}
+		if i == 0 || day.Before(first) {
+			first = day
+		}
+		if i == 0 || day.After(last) {
+			last = day
+		}
+	}
+	return s.ensureEventMonths(ctx, tx, first, last)
 }
 
 // reportOrder is the indexes of evs by report time (ties in their order).
@@ -134,12 +156,12 @@ func copyPastEvents(ctx context.Context, tx pgx.Tx, evs []PastEvent, order []int
 		eventRows = append(eventRows, row)
 		logRows = append(logRows, pastLogRows(&evs[i], codes[i])...)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"code", "class_code", "status", "geom", "crs", "input_lon", "input_lat",
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"code", "reported_on", "class_code", "status", "geom", "crs", "input_lon", "input_lat",
 		"grid_code", "location", "department_code", "description", "source", "reporter", "media",
 		"occurred_at", "reported_at", "deadline", "handled_at", "closed_at", "updated_at", "version"}, pgx.CopyFromRows(eventRows)); err != nil {
 		return fmt.Errorf("copy events: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_log"}, []string{"event_code", "n", "from_status", "to_status", "actor", "note",
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_log"}, []string{"event_code", "reported_on", "n", "from_status", "to_status", "actor", "note",
 		"department_code", "at"}, pgx.CopyFromRows(logRows)); err != nil {
 		return fmt.Errorf("copy event log: %w", err)
 	}
@@ -173,7 +195,8 @@ func pastEventRow(e *PastEvent, code string) ([]any, error) {
 			closed = &at
 		}
 	}
-	return []any{code, e.Class, string(last.To), geom, string(e.CRS), e.InputLon, e.InputLat,
+	day, _ := eventDay(code)
+	return []any{code, day, e.Class, string(last.To), geom, string(e.CRS), e.InputLon, e.InputLat,
 		e.Location.Grid.Code, locJSON, e.Department, e.Description, string(e.Source), e.Reporter, media,
 		e.OccurredAt, e.ReportedAt, e.Deadline, handled, closed, last.At, len(e.Log)}, nil
 }
@@ -181,6 +204,7 @@ func pastEventRow(e *PastEvent, code string) ([]any, error) {
 // pastLogRows are e's rows of event_log.
 func pastLogRows(e *PastEvent, code string) [][]any {
 	rows := make([][]any, len(e.Log))
+	day, _ := eventDay(code)
 	for i, l := range e.Log {
 		var from, dept any
 		if l.From != "" {
@@ -189,7 +213,7 @@ func pastLogRows(e *PastEvent, code string) [][]any {
 		if l.Department != "" {
 			dept = l.Department
 		}
-		rows[i] = []any{code, l.N, from, string(l.To), l.Actor, l.Note, dept, l.At}
+		rows[i] = []any{code, day, l.N, from, string(l.To), l.Actor, l.Note, dept, l.At}
 	}
 	return rows
 }

@@ -105,29 +105,38 @@ func scanEvent(row pgx.Row, now time.Time, loc *time.Location) (*Event, error) {
 	return &e, nil
 }
 
+// eventByCodeSQL reads the event $1 reported on $2: the code's date names
+// the one partition that can hold it.
+const eventByCodeSQL = `SELECT ` + eventColumns + eventFrom + ` WHERE e.code = $1 AND e.reported_on = $2`
+
 // GetEvent reads an event, with its log when withLog; ErrNotFound when
 // there is none.
 func (s *Store) GetEvent(ctx context.Context, code string, withLog bool) (*Event, error) {
 	now := time.Now()
+	day, ok := eventDay(code)
+	if !ok {
+		return nil, ErrNotFound
+	}
 	var ev *Event
 	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		var err error
-		ev, err = scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.code = $1`, code), now, s.cityTime())
+		ev, err = scanEvent(tx.QueryRow(ctx, eventByCodeSQL, code, day), now, s.cityTime())
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil || !withLog {
 			return err
 		}
-		ev.Log, err = readLog(ctx, tx, code, s.cityTime())
+		ev.Log, err = readLog(ctx, tx, code, day, s.cityTime())
 		return err
 	})
 	return ev, err
 }
 
-func readLog(ctx context.Context, q pgx.Tx, code string, loc *time.Location) ([]LogEntry, error) {
+// readLog reads the log of the event code, reported on day.
+func readLog(ctx context.Context, q pgx.Tx, code string, day time.Time, loc *time.Location) ([]LogEntry, error) {
 	rows, err := q.Query(ctx, `SELECT n, coalesce(from_status, ''), to_status, actor, note, coalesce(department_code, ''), at
-		FROM event_log WHERE event_code = $1 ORDER BY n`, code)
+		FROM event_log WHERE event_code = $1 AND reported_on = $2 ORDER BY n`, code, day)
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +186,11 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 	if f.Limit > 1000 {
 		return nil, filterErr("limit", "limit %d: at most 1000", f.Limit)
 	}
-	q := &sqlQuery{}
-	if err := f.where(q, now); err != nil {
+	sql, args, err := f.listSQL(now)
+	if err != nil {
 		return nil, err
 	}
-	sql := `SELECT ` + eventColumns + eventFrom + q.whereSQL() + eventsNewestFirst.orderLimit(q, f.Limit+1)
-	rows, err := s.Reader(ctx).Query(ctx, sql, q.args...)
+	rows, err := s.Reader(ctx).Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +212,15 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 		return cursor{Order: orderReported, Code: last.Code, At: &at}
 	})
 	return p, nil
+}
+
+// listSQL is the query of a page of f and its arguments.
+func (f *EventFilter) listSQL(now time.Time) (string, []any, error) {
+	q := &sqlQuery{}
+	if err := f.where(q, now); err != nil {
+		return "", nil, err
+	}
+	return `SELECT ` + eventColumns + eventFrom + q.whereSQL() + eventsNewestFirst.orderLimit(q, f.Limit+1), q.args, nil
 }
 
 // where adds the filter's conditions to q: the events it selects as of
@@ -238,11 +255,15 @@ func (f *EventFilter) where(q *sqlQuery, now time.Time) error {
 			q.where("NOT (" + openStatusSQL + " AND e.deadline < " + n + ")")
 		}
 	}
+	// Each bound on reported_at comes with one on reported_on, the
+	// partition key, so that the months outside are never read.
 	if f.From != nil {
-		q.where("e.reported_at >= " + q.arg(*f.From))
+		lo, _ := reportedOnBounds(*f.From)
+		q.where("e.reported_at >= " + q.arg(*f.From) + " AND e.reported_on >= " + q.arg(lo))
 	}
 	if f.To != nil {
-		q.where("e.reported_at < " + q.arg(*f.To))
+		_, hi := reportedOnBounds(*f.To)
+		q.where("e.reported_at < " + q.arg(*f.To) + " AND e.reported_on <= " + q.arg(hi))
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor, orderReported)
@@ -250,6 +271,10 @@ func (f *EventFilter) where(q *sqlQuery, now time.Time) error {
 			return err
 		}
 		q.where(eventsNewestFirst.after(q, c.At, c.Code))
+		if c.At != nil {
+			_, hi := reportedOnBounds(*c.At)
+			q.where("e.reported_on <= " + q.arg(hi))
+		}
 	}
 	return nil
 }

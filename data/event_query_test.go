@@ -16,6 +16,9 @@ func TestEventFilterWhere(t *testing.T) {
 	yes, no := true, false
 	at := now.Add(-time.Hour)
 	next := cursor{Order: orderReported, Code: "E1", At: &at}.encode()
+	day := func(t time.Time, add int) time.Time {
+		return time.Date(t.Year(), t.Month(), t.Day()+add, 0, 0, 0, 0, time.UTC)
+	}
 	for _, tc := range []struct {
 		name     string
 		f        EventFilter
@@ -34,7 +37,11 @@ func TestEventFilterWhere(t *testing.T) {
 		{"not overdue", EventFilter{Overdue: &no},
 			" WHERE NOT (" + openStatusSQL + " AND e.deadline < $1)", []any{now}},
 		{"time range and cursor", EventFilter{From: &at, To: &now, Cursor: next},
-			" WHERE e.reported_at >= $1 AND e.reported_at < $2 AND (e.reported_at, e.code) < ($3, $4)", []any{at, now, &at, "E1"}},
+			// Each bound comes with one on reported_on (the partition key),
+			// a day wider on each side (the local date of any time zone).
+			" WHERE e.reported_at >= $1 AND e.reported_on >= $2 AND e.reported_at < $3 AND e.reported_on <= $4" +
+				" AND (e.reported_at, e.code) < ($5, $6) AND e.reported_on <= $7",
+			[]any{at, day(at, -1), now, day(now, 1), &at, "E1", day(at, 1)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := &sqlQuery{}

@@ -102,6 +102,15 @@ func (s *Store) reportTx(ctx context.Context, evs []NewEvent, now time.Time) ([]
 	if err := b.reserveCodes(ctx); err != nil {
 		return nil, err
 	}
+	if len(b.next) > 0 {
+		// The month's partition, once per store and month (a clock given
+		// in the past, or a server that ran through the hourly call).
+		y, m, d := b.now.Date()
+		day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		if err := s.ensureEventMonths(ctx, conn, day, day); err != nil {
+			return nil, err
+		}
+	}
 	// The transaction: the keys first (a twin of a report in flight waits
 	// here on the key's row, then answers its event), then the events,
 	// their first log entries, the keys' codes and the feed.
@@ -372,9 +381,9 @@ func (b *reportBatch) insertAndCommit(ctx context.Context, rows []reportRow) err
 	num := func(f func(*Event) float64) []float64 { return column(evs, f) }
 	codes := str(func(e *Event) string { return e.Code })
 	batch := &pgx.Batch{}
-	batch.Queue(`INSERT INTO events (code, class_code, status, geom, crs, input_lon, input_lat, grid_code, location,
+	batch.Queue(`INSERT INTO events (code, reported_on, class_code, status, geom, crs, input_lon, input_lat, grid_code, location,
 			department_code, description, source, reporter, media, occurred_at, reported_at, deadline, updated_at)
-		SELECT c, cl, st, ST_SetSRID(ST_MakePoint(lon, lat), 4326), crs, ilon, ilat, g, l,
+		SELECT c, gridmap_event_day(c), cl, st, ST_SetSRID(ST_MakePoint(lon, lat), 4326), crs, ilon, ilat, g, l,
 			d, de, so, re, ARRAY(SELECT jsonb_array_elements_text(m)), o, $18, dl, $18
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::float8[], $8::float8[],
 			$9::text[], $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[])
@@ -397,8 +406,8 @@ func (b *reportBatch) insertAndCommit(ctx context.Context, rows []reportRow) err
 		column(evs, func(e *Event) *time.Time { return e.OccurredAt }),
 		column(evs, func(e *Event) time.Time { return e.Deadline }),
 		b.now)
-	batch.Queue(`INSERT INTO event_log (event_code, n, to_status, actor, at)
-		SELECT c, 1, 'reported', a, $3 FROM unnest($1::text[], $2::text[]) AS t(c, a)`,
+	batch.Queue(`INSERT INTO event_log (event_code, reported_on, n, to_status, actor, at)
+		SELECT c, gridmap_event_day(c), 1, 'reported', a, $3 FROM unnest($1::text[], $2::text[]) AS t(c, a)`,
 		codes, str(func(e *Event) string { return e.Log[0].Actor }), b.now)
 	var keyNames, keyCodes []string
 	for _, r := range rows {

@@ -81,6 +81,17 @@ func (s *Store) EventStats(ctx context.Context, code, by string, from, to *time.
 	}
 	now := time.Now()
 	st := &EventStats{By: by, From: from, To: to, Children: []EventUnitStats{}}
+	// The same bounds on reported_on, the partition key: the months
+	// outside [from, to) are pruned.
+	var dayFrom, dayTo *time.Time
+	if from != nil {
+		lo, _ := reportedOnBounds(*from)
+		dayFrom = &lo
+	}
+	if to != nil {
+		_, hi := reportedOnBounds(*to)
+		dayTo = &hi
+	}
 	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
 		u, children, err := unitWithChildren(ctx, tx, code)
 		if err != nil {
@@ -102,7 +113,8 @@ func (s *Store) EventStats(ctx context.Context, code, by string, from, to *time.
 			FROM events e
 			WHERE e.grid_code >= $1 AND e.grid_code < gridmap_code_upper($1)
 			  AND ($3::timestamptz IS NULL OR e.reported_at >= $3) AND ($4::timestamptz IS NULL OR e.reported_at < $4)
-			GROUP BY 1, 2`, code, u.childCodeLen(), from, to, now)
+			  AND e.reported_on >= coalesce($6::date, '-infinity') AND e.reported_on <= coalesce($7::date, 'infinity')
+			GROUP BY 1, 2`, code, u.childCodeLen(), from, to, now, dayFrom, dayTo)
 		if err != nil {
 			return err
 		}

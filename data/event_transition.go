@@ -33,6 +33,10 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 	if t.Actor == "" {
 		return nil, invalid("actor", "a transition names its actor")
 	}
+	day, ok := eventDay(code)
+	if !ok {
+		return nil, ErrNotFound
+	}
 	var ev *Event
 	err := retryTx(ctx, func() error {
 		return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
@@ -40,7 +44,7 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 			if err != nil {
 				return err
 			}
-			ev, err = scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.code = $1 FOR UPDATE OF e`, code), now, cfg.Calendar.Location())
+			ev, err = scanEvent(tx.QueryRow(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.code = $1 AND e.reported_on = $2 FOR UPDATE OF e`, code, day), now, cfg.Calendar.Location())
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrNotFound
 			}
@@ -79,22 +83,22 @@ func (s *Store) TransitionEventAt(ctx context.Context, code string, t Transition
 			}
 			ev.Overdue = grid.Overdue(ev.Status, ev.Deadline, now)
 			var n int
-			if err := tx.QueryRow(ctx, `SELECT coalesce(max(n), 0) + 1 FROM event_log WHERE event_code = $1`, code).Scan(&n); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT coalesce(max(n), 0) + 1 FROM event_log WHERE event_code = $1 AND reported_on = $2`, code, day).Scan(&n); err != nil {
 				return err
 			}
 			entry := LogEntry{N: n, From: from, To: t.To, Actor: t.Actor, Note: t.Note, Department: t.Department, At: now}
 			b := &pgx.Batch{}
 			b.Queue(`UPDATE events SET status = $2, department_code = $3, handled_at = $4, closed_at = $5, updated_at = $6, version = $7
-				WHERE code = $1`, code, string(ev.Status), ev.Department, ev.HandledAt, ev.ClosedAt, now, ev.Version)
-			b.Queue(`INSERT INTO event_log (event_code, n, from_status, to_status, actor, note, department_code, at)
-				VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8)`, code, n, string(from), string(t.To), t.Actor, t.Note, t.Department, now)
+				WHERE code = $1 AND reported_on = $8`, code, string(ev.Status), ev.Department, ev.HandledAt, ev.ClosedAt, now, ev.Version, day)
+			b.Queue(`INSERT INTO event_log (event_code, reported_on, n, from_status, to_status, actor, note, department_code, at)
+				VALUES ($1, $9, $2, $3, $4, $5, $6, nullif($7, ''), $8)`, code, n, string(from), string(t.To), t.Actor, t.Note, t.Department, now, day)
 			if err := queueFeed(b, "transition", from, []FeedBody{feedBody("transition", ev, from, entry)}); err != nil {
 				return err
 			}
 			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return err
 			}
-			ev.Log, err = readLog(ctx, tx, code, s.cityTime())
+			ev.Log, err = readLog(ctx, tx, code, day, s.cityTime())
 			return err
 		})
 	})

@@ -639,9 +639,23 @@ func (q *FeatureQuery) where(sq *sqlQuery, c *Collection, d *collectionDef) erro
 	if d.temporal != "" && q.Time != nil {
 		if q.Time.Start != nil {
 			sq.where(d.temporal + " >= " + sq.arg(*q.Time.Start))
+			if d.kind == KindEvents { // the partition key too: months before are pruned
+				lo, _ := reportedOnBounds(*q.Time.Start)
+				sq.where("e.reported_on >= " + sq.arg(lo))
+			}
 		}
 		if q.Time.End != nil {
 			sq.where(d.temporal + " <= " + sq.arg(*q.Time.End))
+			if d.kind == KindEvents {
+				_, hi := reportedOnBounds(*q.Time.End)
+				sq.where("e.reported_on <= " + sq.arg(hi))
+			}
+		}
+	}
+	if code, ok := q.Props["code"]; ok && d.kind == KindEvents {
+		// One event by id: its code's date names its partition.
+		if day, ok := eventDay(code); ok {
+			sq.where("e.reported_on = " + sq.arg(day))
 		}
 	}
 	if q.BBox != nil {

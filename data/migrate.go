@@ -137,5 +137,11 @@ func migrateConn(ctx context.Context, conn *pgx.Conn) ([]string, error) {
 		}
 		applied = append(applied, version)
 	}
+	// The months ahead, while the migration lock is held (every server
+	// runs this on start; they need not all attach the same partitions).
+	var made int
+	if err := ensurePartitions(ctx, conn, PartitionsAhead, &made); err != nil {
+		return applied, fmt.Errorf("partitions ahead: %w", err)
+	}
 	return applied, nil
 }

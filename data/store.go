@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,9 @@ type Store struct {
 	session  *pgx.ConnConfig
 	eventCfg atomic.Pointer[EventConfig]
 	replica  *replica // nil: every read goes to Pool
+	// eventMonths are the months whose event partitions this store made
+	// or found (first of the month, UTC) → true.
+	eventMonths sync.Map
 }
 
 // PoolOptions bound what one connection of the pool may hold on the

@@ -90,7 +90,7 @@ func queueUnitChange(ctx context.Context, tx pgx.Tx, c UnitChange) error {
 	batch := &pgx.Batch{}
 	batch.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(feedLock))
 	batch.Queue(`INSERT INTO event_feed (seq, kind, layer, codes, bbox, body)
-		VALUES (nextval('event_feed_seq'), $1, $2, $3, $4, $5::jsonb || jsonb_build_object('at', now()))`,
+		VALUES (event_feed_seq_base() + nextval('event_feed_seq'), $1, $2, $3, $4, $5::jsonb || jsonb_build_object('at', now()))`,
 		UnitChangeKind, c.Layer, all, c.BBox[:], b)
 	batch.Queue(`SELECT pg_notify($1, '')`, EventsChannel)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {

@@ -345,7 +345,7 @@ func moveOpenEvents(ctx context.Context, tx pgx.Tx, actor, op, reason string) (i
 	rows, err := tx.Query(ctx, `
 		WITH changed AS (`+changedGridsRegion+`),
 		cand AS (
-			SELECT e.code, e.grid_code AS old_grid, gridmap_assign(e.geom) AS new_grid
+			SELECT e.code, e.reported_on, e.grid_code AS old_grid, gridmap_assign(e.geom) AS new_grid
 			FROM events e
 			WHERE gridmap_open_status(e.status)
 			  AND (e.grid_code IN (SELECT code FROM units WHERE layer = 'base' AND level = 'grid' AND valid_to = `+unitStamp+`)
@@ -353,7 +353,7 @@ func moveOpenEvents(ctx context.Context, tx pgx.Tx, actor, op, reason string) (i
 		), moved AS (
 			UPDATE events e SET grid_code = c.new_grid, version = e.version + 1, updated_at = now()
 			FROM cand c
-			WHERE e.code = c.code AND c.new_grid IS NOT NULL AND c.new_grid <> c.old_grid
+			WHERE e.code = c.code AND e.reported_on = c.reported_on AND c.new_grid IS NOT NULL AND c.new_grid <> c.old_grid
 			RETURNING e.code, c.old_grid, e.grid_code, e.status, e.class_code, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat,
 			          e.department_code, e.reported_at, e.deadline, e.version
 		)
@@ -384,8 +384,9 @@ func moveOpenEvents(ctx context.Context, tx pgx.Tx, actor, op, reason string) (i
 		return 0, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO event_log (event_code, n, from_status, to_status, actor, note, at)
-		SELECT c, (SELECT coalesce(max(n), 0) + 1 FROM event_log WHERE event_code = c), st, st, $4, no, now()
+	b.Queue(`INSERT INTO event_log (event_code, reported_on, n, from_status, to_status, actor, note, at)
+		SELECT c, gridmap_event_day(c),
+			(SELECT coalesce(max(n), 0) + 1 FROM event_log WHERE event_code = c AND reported_on = gridmap_event_day(c)), st, st, $4, no, now()
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, st, no)`,
 		column(feed, func(f FeedBody) string { return f.Code }),
 		column(feed, func(f FeedBody) string { return string(f.Status) }),

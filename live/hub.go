@@ -366,15 +366,26 @@ func (h *Hub) Unsubscribe(sub *Subscription) {
 }
 
 // Prune drops feed rows and idempotency keys past their retention, every
-// minute until ctx ends (every server does it; the work is shared).
+// minute until ctx ends (every server does it; the work is shared), and
+// every hour makes the partitions of the event tables for the months
+// ahead (data.PartitionsAhead; the start made them too, when migrating).
 func (h *Hub) Prune(ctx context.Context, feed, keys time.Duration) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	ensured := time.Now()
 	for {
 		if n, k, err := h.store.PruneEvents(ctx, feed, keys); err != nil && ctx.Err() == nil {
 			h.log.Error("event feed: prune", "err", err)
 		} else if n+k > 0 {
 			h.log.Debug("event feed: pruned", "entries", n, "keys", k)
+		}
+		if time.Since(ensured) >= time.Hour {
+			ensured = time.Now()
+			if n, err := h.store.EnsurePartitions(ctx, data.PartitionsAhead); err != nil && ctx.Err() == nil {
+				h.log.Error("event tables: partitions ahead", "err", err)
+			} else if n > 0 {
+				h.log.Info("event tables: partitions made", "months", n)
+			}
 		}
 		select {
 		case <-ctx.Done():

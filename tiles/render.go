@@ -244,6 +244,11 @@ type Renderer struct {
 	// Now is the clock of the tiles that depend on it (events; nil:
 	// time.Now).
 	Now func() time.Time
+	// Units, when set, is the current in-memory copy of the units: the
+	// units tileset's current WGS-84 tiles are drawn from it instead of
+	// PostGIS (memunits.go). Tiles as of an instant and in GCJ-02 still
+	// come from PostGIS (docs/design-notes.md, unit tiles from memory).
+	Units func() *MemUnits
 }
 
 func (r *Renderer) objectCap() int {
@@ -323,6 +328,12 @@ func (r *Renderer) RenderTileIn(ctx context.Context, layer string, z, x, y int, 
 	}
 	if err := CheckTile(z, x, y); err != nil {
 		return out, err
+	}
+	if r.Units != nil && asOf == nil && crs == geo.WGS84 && l.singlesFrom == 0 && l.HasHistory() {
+		if mu := r.Units(); mu != nil {
+			out.MVT = mu.RenderUnits(l, z, x, y)
+			return out, nil
+		}
 	}
 	m, err := tileSQLOf(crs)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gridmap/api"
+	"gridmap/grid"
 	"gridmap/tiles"
 	"gridmap/tiles/pmtiles"
 )
@@ -38,6 +39,7 @@ func cmdExport(ctx context.Context, args []string) error {
 	desc := fs.String("description", "", "metadata description (default: the tilesets' descriptions)")
 	attr := fs.String("attribution", "", "metadata attribution (default: gridmap)")
 	quiet := fs.Bool("quiet", false, "print only the summary")
+	renderer := fs.String("tile-renderer", envOr("GRIDMAP_TILE_RENDERER", api.TileRendererMemory), "what draws unit tiles: memory (the units loaded once into memory) or postgis (ST_AsMVT) (GRIDMAP_TILE_RENDERER)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -69,7 +71,25 @@ func cmdExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := pmtiles.ExportFile(ctx, &tiles.Renderer{Pool: s.Pool, Catalogue: cat}, o, *out)
+	r := &tiles.Renderer{Pool: s.Pool, Catalogue: cat}
+	switch *renderer {
+	case api.TileRendererMemory:
+		// Loaded in one snapshot: the archive is of one state of the units.
+		_, stored, err := s.CurrentUnitVersions(ctx, nil)
+		if err != nil {
+			return err
+		}
+		units := make([]grid.Unit, len(stored))
+		for i, u := range stored {
+			units[i] = u.Unit
+		}
+		mem := tiles.NewMemUnits(units)
+		r.Units = func() *tiles.MemUnits { return mem }
+	case api.TileRendererPostGIS:
+	default:
+		return fmt.Errorf("--tile-renderer %q: want %s or %s", *renderer, api.TileRendererMemory, api.TileRendererPostGIS)
+	}
+	st, err := pmtiles.ExportFile(ctx, r, o, *out)
 	if err != nil {
 		return err
 	}

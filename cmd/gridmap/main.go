@@ -15,6 +15,7 @@
 //	gridmap bench province        200,000 grids: import, locator build, memory, locate rate, objects
 //	gridmap export pmtiles        a PMTiles archive of the tilesets
 //	gridmap export features       a collection as GeoJSON, CSV, GeoPackage or FlatGeobuf
+//	gridmap events retain|partitions  the feed's retention by month, the partitions made ahead
 //	gridmap token create|list     API tokens: created (the token shown once), listed
 //	gridmap token revoke NAME     revoke an API token on every server at once
 //	gridmap token ensure          make run's demo admin token, kept in a file
@@ -59,6 +60,10 @@ commands:
                        locate rate; objects per row and statistics over the dense grids
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
   export features      write a collection as GeoJSON, CSV, GeoPackage or FlatGeobuf (see gridmap export features -h)
+  events retain --feed-months N
+                       drop the live feed's partitions wholly before the month N months back
+  events partitions [--ahead 3]
+                       make the event tables' partitions of this month and the next ones; list them
   token create --name NAME --role ROLE [--scope 440306,440307001] [--expires 90d|2027-06-30|RFC3339]
                        create an API token; the token alone on stdout, shown once
   token list           every token: name, role, scopes, created, by, expires, revoked (never the token)
@@ -104,6 +109,8 @@ func run(ctx context.Context, args []string) int {
 		err = cmdBench(ctx, args[1:])
 	case "export":
 		err = cmdExport(ctx, args[1:])
+	case "events":
+		err = cmdEvents(ctx, args[1:], os.Stdout, os.Stderr)
 	case "token":
 		err = cmdToken(ctx, args[1:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":

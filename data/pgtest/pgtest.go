@@ -188,3 +188,18 @@ func redact(raw string) string {
 	}
 	return u.Redacted()
 }
+
+// NewEmpty is the URL of a fresh database with nothing in it (not even
+// migrated), dropped when the test ends: for tests of the migrations.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dropStale(ctx)
+	name := dbName("empty")
+	if err := admin(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: cannot reach PostgreSQL at %s (run `make db`, or set DATABASE_URL): %v", redact(URL()), err)
+	}
+	t.Cleanup(func() { _ = admin(context.Background(), fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)) })
+	return withDB(URL(), name)
+}
