@@ -25,7 +25,7 @@ WEB_FILES := web/index.html web/editor.html web/app.css web/editor.css $(wildcar
 WEB_UNIT_TESTS := test/geometry.test.mjs test/style.test.mjs test/sse.test.mjs test/snap.test.mjs test/preview.test.mjs
 CJK_FONT  := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: run db db-stop build web web-test browser-deps gdal migrate demo test lint vet bench fuzz clean
+.PHONY: run db db-stop build web web-test browser-deps gdal migrate demo test test-ha lint vet bench fuzz clean
 
 $(BIN): $(GO_SOURCES) $(WEB_DIST) $(WEB_FILES)
 	$(GO) build -o $(BIN) ./cmd/gridmap
@@ -105,9 +105,14 @@ lint: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) tool staticcheck ./...
 
-## test: lint, then every test against the real PostGIS (started here), the wall map's in headless Chromium, the tiles' through GDAL
+## test: lint, then every test against the real PostGIS (started here), the wall map's in headless Chromium, the tiles' through GDAL; then the failover test (test-ha)
 test: db lint web web-test browser-deps gdal
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) test-ha
+
+## test-ha: failover on a loopback primary + synchronous standby (scripts/ha.sh, two free ports from 25441): two servers, writes across a killed primary (35-110 s; part of make test)
+test-ha:
+	$(GO) test -tags ha -run TestFailover -count=1 -v -timeout 10m ./cmd/gridmap/
 
 ## fuzz: every Go fuzz target for FUZZTIME each (make test runs them on their seed corpora only)
 FUZZTIME ?= 60s

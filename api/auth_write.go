@@ -223,12 +223,55 @@ func (s *Server) audited(next http.Handler) http.Handler {
 			e.Path = e.Path[:2000]
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		defer cancel()
-		if err := s.store.Audit(ctx, e); err != nil {
+		err := s.store.Audit(ctx, e)
+		cancel()
+		if err != nil && unavailableProblem(err) != nil {
+			// A database switching to its standby (a failover takes
+			// seconds, more with a failover manager's detection): the
+			// entry of a write that may have committed is retried for up
+			// to auditRetryFor after the answer (the response ends when
+			// this handler returns), by a bounded number of goroutines.
+			select {
+			case s.auditRetries <- struct{}{}:
+				go func() {
+					defer func() { <-s.auditRetries }()
+					ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditRetryFor)
+					defer cancel()
+					s.auditLater(ctx, e, actor, r, status, err)
+				}()
+				return
+			default:
+			}
+		}
+		if err != nil {
 			s.metrics.auditFailures.Inc()
 			s.log.Error("audit log write failed", "actor", actor, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		}
 	})
+}
+
+// auditRetryLimit bounds the audit entries retried at once, auditRetryFor
+// how long each is retried while the database is unavailable.
+const (
+	auditRetryLimit = 1024
+	auditRetryFor   = 60 * time.Second
+)
+
+// auditLater retries an audit entry every 250 ms until ctx ends.
+func (s *Server) auditLater(ctx context.Context, e data.AuditEntry, actor string, r *http.Request, status int, err error) {
+	for err != nil && unavailableProblem(err) != nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+			err = s.store.Audit(ctx, e)
+			continue
+		}
+		break
+	}
+	if err != nil {
+		s.metrics.auditFailures.Inc()
+		s.log.Error("audit log write failed", "actor", actor, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
 }
 
 // writeRates holds a token bucket per actor: one client that runs away

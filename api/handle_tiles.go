@@ -51,6 +51,7 @@ func (s *Server) initTileCache(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ch.Seen = s.store.RaiseFloor
 	s.tileMem = &tileCache{cache: c, changes: ch}
 	s.metrics.reg.MustRegister(newTileCacheCollector(c))
 	return nil
@@ -266,7 +267,7 @@ func (s *Server) tileJSON(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tj, err := tiles.Describe(r.Context(), s.store.Pool, l, baseURL(r)+"/tiles/"+name)
+	tj, err := tiles.Describe(r.Context(), s.store.Reader(r.Context()), l, baseURL(r)+"/tiles/"+name)
 	if err != nil {
 		return err
 	}

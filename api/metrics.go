@@ -140,6 +140,9 @@ func newMetrics(store *data.Store) *metrics {
 		m.authFailures, m.auditFailures,
 		newPoolCollector(store.Pool),
 	)
+	if store.HasReplica() {
+		m.reg.MustRegister(newReplicaCollector(store))
+	}
 	return m
 }
 
@@ -224,6 +227,57 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(st.IdleConns()), "idle")
 	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(st.TotalConns()), "total")
 	ch <- prometheus.MustNewConstMetric(c.acquireWait, prometheus.CounterValue, st.EmptyAcquireWaitTime().Seconds())
+}
+
+// replicaCollector reads the read replica's lag and routing at scrape
+// time (registered only with GRIDMAP_READ_URL).
+type replicaCollector struct {
+	store                                 *data.Store
+	lagSeconds, lagBytes, up, primaryRead *prometheus.Desc
+	replicaConns                          *prometheus.Desc
+}
+
+func newReplicaCollector(store *data.Store) *replicaCollector {
+	return &replicaCollector{
+		store: store,
+		lagSeconds: prometheus.NewDesc("gridmap_db_replica_lag_seconds",
+			"Age of the last transaction the read replica replayed while it has more WAL to replay (0 when it has replayed all it received), sampled every second.", nil, nil),
+		lagBytes: prometheus.NewDesc("gridmap_db_replica_lag_bytes",
+			"Bytes of WAL the primary has written that the read replica has not replayed, sampled every second.", nil, nil),
+		up: prometheus.NewDesc("gridmap_db_replica_up",
+			"1 when the read replica answered its last sample; 0 sends every read to the primary.", nil, nil),
+		primaryRead: prometheus.NewDesc("gridmap_db_replica_primary_reads_total",
+			"Reads that could go to the replica but went to the primary: read_your_writes (the replica had not replayed the client's own write within the read wait), notice (it had not replayed a change this server was told of), down (it failed its last sample).", []string{"reason"}, nil),
+		replicaConns: prometheus.NewDesc("gridmap_db_replica_connections",
+			"Read replica pool connections: acquired (in use), idle, total.", []string{"state"}, nil),
+	}
+}
+
+func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.lagSeconds, c.lagBytes, c.up, c.primaryRead, c.replicaConns} {
+		ch <- d
+	}
+}
+
+func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	st, ok := c.store.ReplicaStats()
+	if !ok {
+		return
+	}
+	up := 0.0
+	if st.Healthy {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, st.LagSeconds)
+	ch <- prometheus.MustNewConstMetric(c.lagBytes, prometheus.GaugeValue, float64(st.LagBytes))
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(c.primaryRead, prometheus.CounterValue, float64(st.PrimaryReadYourWrites), "read_your_writes")
+	ch <- prometheus.MustNewConstMetric(c.primaryRead, prometheus.CounterValue, float64(st.PrimaryNotice), "notice")
+	ch <- prometheus.MustNewConstMetric(c.primaryRead, prometheus.CounterValue, float64(st.PrimaryDown), "down")
+	ps := c.store.ReadPool().Stat()
+	ch <- prometheus.MustNewConstMetric(c.replicaConns, prometheus.GaugeValue, float64(ps.AcquiredConns()), "acquired")
+	ch <- prometheus.MustNewConstMetric(c.replicaConns, prometheus.GaugeValue, float64(ps.IdleConns()), "idle")
+	ch <- prometheus.MustNewConstMetric(c.replicaConns, prometheus.GaugeValue, float64(ps.TotalConns()), "total")
 }
 
 // tileCacheCollector reads the tile cache's counters at scrape time.

@@ -228,8 +228,14 @@ func unstorableProblem(err error) *Problem {
 	return &Problem{Type: probInvalid, Title: "Value cannot be stored", Status: http.StatusUnprocessableEntity, Detail: unstorableDetail[pg.Code]}
 }
 
-// Retry-After of the 503 of an unreachable or overloaded database.
+// Retry-After of the 503 of an overloaded database.
 const unavailableRetryAfter = 5 * time.Second
+
+// downRetryAfter is the Retry-After of the 503 of a database that cannot
+// be reached or takes no writes: short, as a failover (a standby promoted,
+// the pool reconnecting to it) takes seconds and clients that honour it
+// should not wait much past its end.
+const downRetryAfter = 2 * time.Second
 
 // unavailableProblem is the 503 of a database that cannot answer now: it
 // cannot be reached, is shutting down or restarting, has no connection
@@ -245,15 +251,20 @@ func unavailableProblem(err error) *Problem {
 	)
 	down := func() *Problem {
 		return &Problem{Type: probUnavailable, Title: "Database unavailable", Status: http.StatusServiceUnavailable,
-			Detail: "the database cannot be reached or is restarting; retry after the time in Retry-After", RetryAfter: unavailableRetryAfter}
+			Detail: "the database cannot be reached, is restarting or is switching to a standby; retry after the time in Retry-After", RetryAfter: downRetryAfter}
 	}
 	switch {
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.Is(err, pgconn.ErrConnClosed):
+		// ErrConnClosed: a connection that broke under an earlier
+		// statement of the same request (its transaction), as the
+		// primary went away.
 		return down()
 	case errors.As(err, &pe):
 		switch {
 		case pe.Code == "57014": // query_canceled: statement_timeout or the request's deadline
-		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", strings.HasPrefix(pe.Code, "08"):
+		// 25006 read_only_sql_transaction: the session's node is a standby
+		// (DATABASE_URL reached no primary; a failover is under way).
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "25006", strings.HasPrefix(pe.Code, "08"):
 			return down()
 		default:
 			return nil

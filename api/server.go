@@ -130,6 +130,9 @@ type Server struct {
 	reporter *data.Reporter
 
 	heavy chan struct{} // a slot per heavy request running (middleware_limit.go)
+	// auditRetries: a slot per audit entry retried after its answer
+	// (auth_write.go).
+	auditRetries chan struct{}
 	// stopping is closed when the HTTP server shuts down: streams end
 	// then, since http.Server.Shutdown waits for them but does not end
 	// them.
@@ -223,8 +226,8 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
-		heavy: make(chan struct{}, opts.HeavyRequests), stopping: make(chan struct{}), tokens: &tokenCache{store: store}, contract: contract}
+	s := &Server{store: store, opts: opts, log: opts.Logger, tiles: &tiles.Renderer{Pool: store.Pool, Read: store.Reader, Catalogue: cat}, glyphs: glyphs, metrics: newMetrics(store),
+		heavy: make(chan struct{}, opts.HeavyRequests), auditRetries: make(chan struct{}, auditRetryLimit), stopping: make(chan struct{}), tokens: &tokenCache{store: store}, contract: contract}
 	if opts.TileRenderer == TileRendererMemory {
 		s.tiles.Units = func() *tiles.MemUnits {
 			if st := s.locator.Load(); st != nil {
@@ -433,7 +436,7 @@ func (s *Server) router() *mux.Router {
 	s.searchRoutes(r)
 	s.ogcRoutes(r)
 	s.exportRoutes(r)
-	r.Use(routeLabel, s.authenticate, s.limit)
+	r.Use(routeLabel, s.authenticate, s.limit, s.replicaReads)
 	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no resource at %s", r.URL.Path)
 	})

@@ -30,6 +30,8 @@ func TestUnavailableProblem(t *testing.T) {
 		{"crash shutdown", pg("57P02"), "Database unavailable"},
 		{"cannot connect now", pg("57P03"), "Database unavailable"},
 		{"connection failure", pg("08006"), "Database unavailable"},
+		{"standby refuses a write", pg("25006"), "Database unavailable"},
+		{"connection closed under the transaction", fmt.Errorf("insert: %w", pgconn.ErrConnClosed), "Database unavailable"},
 		{"statement timeout", pg("57014"), "Timed out"},
 		{"deadline", fmt.Errorf("acquire: %w", context.DeadlineExceeded), "Timed out"},
 		{"broken socket", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), "Database unavailable"},

@@ -220,7 +220,7 @@ type EventClassRow struct {
 
 // EventClasses lists the classes by code.
 func (s *Store) EventClasses(ctx context.Context) ([]EventClassRow, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT c.code, c.major, c.major_name, c.minor, c.name, c.department_code, d.name,
+	rows, err := s.Reader(ctx).Query(ctx, `SELECT c.code, c.major, c.major_name, c.minor, c.name, c.department_code, d.name,
 			c.limit_amount, c.limit_unit, c.version, c.updated_at
 		FROM event_classes c JOIN departments d ON d.code = c.department_code ORDER BY c.code`)
 	if err != nil {
@@ -302,7 +302,7 @@ func versionETag(v int) string { return `"` + strconv.Itoa(v) + `"` }
 
 // Departments lists the departments by code.
 func (s *Store) Departments(ctx context.Context) ([]Department, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT code, name FROM departments ORDER BY code`)
+	rows, err := s.Reader(ctx).Query(ctx, `SELECT code, name FROM departments ORDER BY code`)
 	if err != nil {
 		return nil, err
 	}

@@ -240,7 +240,7 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) (*EventPage, erro
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.Pool.Query(ctx, sql, args...)
+	rows, err := s.Reader(ctx).Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}

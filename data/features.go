@@ -349,7 +349,7 @@ func (s *Store) FeatureCollection(ctx context.Context, id string) (*Collection, 
 		return nil, fmt.Errorf("%w: no collection %q", ErrNotFound, geo.Excerpt(id, geo.MaxExcerpt))
 	}
 	var title *string
-	err := s.Pool.QueryRow(ctx, `SELECT (SELECT title FROM layers WHERE name = $1)
+	err := s.Reader(ctx).QueryRow(ctx, `SELECT (SELECT title FROM layers WHERE name = $1)
 		WHERE EXISTS (SELECT 1 FROM units WHERE valid_to IS NULL AND layer = $1 AND level = $2)`, layer, string(level)).Scan(&title)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: no collection %q (layer %s has no current %s)", ErrNotFound, id, layer, levelPlural(level))

@@ -13,19 +13,21 @@ import (
 // change: a bulk import is one). It returns when ctx ends or the
 // connection fails.
 func (s *Store) listen(ctx context.Context, channel string, fn func()) error {
-	conn, err := s.Pool.Acquire(ctx)
+	c, err := s.listenConn(ctx)
 	if err != nil {
 		return err
 	}
-	// The connection leaves the pool: a LISTENing session must not be
-	// handed to other queries.
-	c := conn.Hijack()
 	defer c.Close(context.Background())
 	if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
 	}
 	// Whatever changed before LISTEN took effect (at start, or while a lost
 	// connection was down) sent no notice to this session: catch up now.
+	// With a replica, what fn reads there must include every change
+	// announced so far: the floor is raised first (replica.go).
+	if err := s.raiseFloor(ctx, c); err != nil {
+		return err
+	}
 	fn()
 	for {
 		if _, err := c.WaitForNotification(ctx); err != nil {
@@ -34,8 +36,27 @@ func (s *Store) listen(ctx context.Context, channel string, fn func()) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if err := s.raiseFloor(ctx, c); err != nil {
+			return err
+		}
 		fn()
 	}
+}
+
+// listenConn is a connection of its own for LISTEN: the session URL's
+// when there is one (a transaction pooler would register the LISTEN on a
+// server connection that never hands this client its notices), else one
+// taken out of the pool for good (a LISTENing session must not be handed
+// to other queries).
+func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
+	if s.session != nil {
+		return pgx.ConnectConfig(ctx, s.session.Copy())
+	}
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return conn.Hijack(), nil
 }
 
 // Backoff of Follow between connection attempts: doubling from the first

@@ -3,12 +3,15 @@ package data
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 //go:embed migrations/*.sql
@@ -23,6 +26,76 @@ func Migrate(ctx context.Context, url string) ([]string, error) {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(ctx)
+	return migrateConn(ctx, conn)
+}
+
+// migrateIfWritable migrates the database at url when it takes writes. A
+// hot standby (or a primary in default_transaction_read_only) is left as
+// it is and only checked: its schema must already be current, or the
+// server would run queries the schema cannot answer.
+func migrateIfWritable(ctx context.Context, url string) (writable bool, err error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return false, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, writableSQL).Scan(&writable); err != nil {
+		return false, err
+	}
+	if !writable {
+		return false, checkSchema(ctx, conn)
+	}
+	_, err = migrateConn(ctx, conn)
+	return true, err
+}
+
+// writableSQL says whether a session of this URL may write.
+const writableSQL = `SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'`
+
+// PendingMigrations lists the embedded migrations the database behind q
+// has not applied (all of them when it has no schema_migrations table).
+func PendingMigrations(ctx context.Context, q querier) ([]string, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var done []string
+	err = q.QueryRow(ctx, `SELECT coalesce(array_agg(version), '{}') FROM schema_migrations`).Scan(&done)
+	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == "42P01" {
+		done, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pending []string
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		if !slices.Contains(done, version) {
+			pending = append(pending, version)
+		}
+	}
+	return pending, nil
+}
+
+// checkSchema fails when the database lacks migrations this build needs.
+func checkSchema(ctx context.Context, q querier) error {
+	pending, err := PendingMigrations(ctx, q)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("%w: %d migrations not applied (%s … %s); run `gridmap migrate` against the primary",
+			ErrSchemaBehind, len(pending), pending[0], pending[len(pending)-1])
+	}
+	return nil
+}
+
+// ErrSchemaBehind is a database, opened without migrating (read-only or
+// PoolOptions.NoMigrate), whose schema is older than this build.
+var ErrSchemaBehind = errors.New("the database schema is behind this build")
+
+func migrateConn(ctx context.Context, conn *pgx.Conn) ([]string, error) {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('gridmap.migrate'))`); err != nil {
 		return nil, err
 	}

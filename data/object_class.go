@@ -45,7 +45,7 @@ func ReadClasses(in io.Reader) ([]grid.Class, error) {
 
 // Classes returns the catalogue by code.
 func (s *Store) Classes(ctx context.Context) (map[string]grid.Class, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT code, kind, major, major_name, minor, name, geometry_types FROM object_classes ORDER BY code`)
+	rows, err := s.Reader(ctx).Query(ctx, `SELECT code, kind, major, major_name, minor, name, geometry_types FROM object_classes ORDER BY code`)
 	if err != nil {
 		return nil, err
 	}

@@ -181,7 +181,7 @@ func (s *Store) codeOrdered(ctx context.Context, q *sqlQuery, f ObjectFilter) (*
 		q.where(objectsByCode.after(q, after.Code))
 	}
 	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + objectsByCode.orderLimit(q, f.Limit+1)
-	rows, err := s.queryObjects(ctx, s.Pool, sql, false, q.args...)
+	rows, err := s.queryObjects(ctx, s.Reader(ctx), sql, false, q.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func (s *Store) within(ctx context.Context, f ObjectFilter) (*ObjectPage, error)
 		q.where(objectsByGrid.after(q, after.Grid, after.Code))
 	}
 	sql := `SELECT ` + objectColumns + ` FROM objects` + q.whereSQL() + objectsByGrid.orderLimit(q, f.Limit+1)
-	rows, err := s.queryObjects(ctx, s.Pool, sql, false, q.args...)
+	rows, err := s.queryObjects(ctx, s.Reader(ctx), sql, false, q.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (s *Store) near(ctx context.Context, f ObjectFilter) (*ObjectPage, error) {
 		q.where(objectsByDistance.after(q, after.Dist, after.Code))
 	}
 	sql := `SELECT ` + objectColumns + `, dist FROM (` + inner + `) o` + q.whereSQL() + objectsByDistance.orderLimit(q, f.Limit+1)
-	rows, err := s.queryObjects(ctx, s.Pool, sql, true, q.args...)
+	rows, err := s.queryObjects(ctx, s.Reader(ctx), sql, true, q.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +439,7 @@ func scanObjectETag(row pgx.Row, extra ...any) (*ObjectRow, error) {
 
 // GetObject returns one object, with its ETag.
 func (s *Store) GetObject(ctx context.Context, code string) (*ObjectRow, error) {
-	o, err := scanObjectETag(s.Pool.QueryRow(ctx, `SELECT `+objectColumns+`, `+objectETag+` FROM objects WHERE code = $1`, code))
+	o, err := scanObjectETag(s.Reader(ctx).QueryRow(ctx, `SELECT `+objectColumns+`, `+objectETag+` FROM objects WHERE code = $1`, code))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

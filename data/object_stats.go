@@ -87,6 +87,6 @@ func (s *Store) Stats(ctx context.Context, code string) (*ObjectStats, error) {
 // CountObjects counts stored objects (from the exact per-grid counts).
 func (s *Store) CountObjects(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.Pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM object_counts`).Scan(&n)
+	err := s.Reader(ctx).QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM object_counts`).Scan(&n)
 	return n, err
 }

@@ -216,7 +216,7 @@ func (s *Store) searchUnits(ctx context.Context, f SearchFilter) ([]SearchHit, e
 		         CASE level WHEN 'district' THEN 0 WHEN 'street' THEN 1 WHEN 'community' THEN 2 ELSE 3 END,
 		         char_length(name), code
 		LIMIT ` + q.arg(f.Limit)
-	rows, err := s.Pool.Query(ctx, sql, searchArgs(q)...)
+	rows, err := s.Reader(ctx).Query(ctx, sql, searchArgs(q)...)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (s *Store) searchObjects(ctx context.Context, f SearchFilter) ([]SearchHit,
 		FROM (SELECT code, class_code, attrs, geom, Box2D(geom) b FROM objects` + q.whereSQL() + `
 		      ORDER BY code LIMIT ` + q.arg(f.Limit) + `) o
 		LEFT JOIN object_classes c ON c.code = o.class_code ORDER BY o.code`
-	rows, err := s.Pool.Query(ctx, sql, searchArgs(q)...)
+	rows, err := s.Reader(ctx).Query(ctx, sql, searchArgs(q)...)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +294,7 @@ func (s *Store) searchEvents(ctx context.Context, f SearchFilter) ([]SearchHit, 
 	// its better tier.
 	sql := `SELECT DISTINCT ON (code) code, class_code, description, tier, ST_X(geom), ST_Y(geom)
 		FROM (` + strings.Join(parts, " UNION ALL ") + `) e ORDER BY code, tier DESC`
-	rows, err := s.Pool.Query(ctx, sql, searchArgs(q)...)
+	rows, err := s.Reader(ctx).Query(ctx, sql, searchArgs(q)...)
 	if err != nil {
 		return nil, err
 	}

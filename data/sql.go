@@ -41,7 +41,7 @@ func forEach(rows pgx.Rows, fn func() error) error {
 // readSnapshot runs fn in a read-only transaction whose queries all see
 // one snapshot, for reads made of several queries.
 func (s *Store) readSnapshot(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+	return pgx.BeginTxFunc(ctx, s.Reader(ctx), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
 // retryTx runs fn again when PostgreSQL aborted it for a deadlock or a

@@ -37,9 +37,18 @@ const DefaultURL = "postgres://postgres@127.0.0.1:55432/gridmap?sslmode=disable"
 
 // Store is the PostGIS-backed store.
 type Store struct {
-	Pool     *pgxpool.Pool
-	url      string
+	// Pool is the primary's: writes, LISTEN, and reads that must be
+	// current. Its URL may list several hosts with
+	// target_session_attrs=read-write: a new connection goes to whichever
+	// takes writes, so after a failover the pool refills from the
+	// promoted standby (replica.go).
+	Pool *pgxpool.Pool
+	url  string
+	// session is PoolOptions.SessionURL's parsed config; nil: LISTEN and
+	// migrations use url like everything else.
+	session  *pgx.ConnConfig
 	eventCfg atomic.Pointer[EventConfig]
+	replica  *replica // nil: every read goes to Pool
 	// eventMonths are the months whose event partitions this store made
 	// or found (first of the month, UTC) → true.
 	eventMonths sync.Map
@@ -55,6 +64,22 @@ type PoolOptions struct {
 	// IdleInTransactionTimeout ends a session that sits in an open
 	// transaction doing nothing (default 1 min), so its locks go.
 	IdleInTransactionTimeout time.Duration
+	// ReadURL, when set, is a streaming replica (hot standby) for the
+	// reads Reader routes to it; it is never migrated or seeded, and may
+	// be read-only. ReadWait bounds how long a read waits for the replica
+	// to replay what it must see before it goes to the primary (default
+	// DefaultReadWait).
+	ReadURL  string
+	ReadWait time.Duration
+	// NoMigrate opens the store without migrating or seeding (the schema
+	// must be current): for deployments that migrate as a separate step.
+	NoMigrate bool
+	// SessionURL, when set, reaches the primary without a transaction
+	// pooler, for what needs a session of its own: LISTEN and the
+	// migrations' advisory lock. The main URL may then go through
+	// PgBouncer in transaction mode (docs/design-notes.md, Failover and
+	// read replicas).
+	SessionURL string
 }
 
 // Defaults of PoolOptions.
@@ -69,11 +94,91 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return OpenWith(ctx, url, PoolOptions{})
 }
 
-// OpenWith is Open with pool options.
+// OpenWith is Open with pool options. It migrates and seeds only a
+// database that takes writes, and not at all with NoMigrate: a server
+// started while DATABASE_URL reaches only a hot standby serves reads (its
+// writes answer 503 until a primary is back), and one whose operators
+// migrate by hand (`gridmap migrate`) does not race them. Either way the
+// schema must be current.
 func OpenWith(ctx context.Context, url string, po PoolOptions) (*Store, error) {
-	if _, err := Migrate(ctx, url); err != nil {
+	sessionURL := url
+	var session *pgx.ConnConfig
+	if po.SessionURL != "" {
+		sessionURL = po.SessionURL
+		cc, err := pgx.ParseConfig(sessionURL)
+		if err != nil {
+			return nil, fmt.Errorf("session URL: %w", err)
+		}
+		configureConn(cc, po)
+		session = cc
+	}
+	if !po.NoMigrate {
+		if _, err := migrateIfWritable(ctx, sessionURL); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := openPool(ctx, url, po)
+	if err != nil {
 		return nil, err
 	}
+	s := &Store{Pool: pool, url: url, session: session}
+	var writable bool
+	err = pool.QueryRow(ctx, writableSQL).Scan(&writable)
+	if err == nil && (po.NoMigrate || !writable) {
+		err = checkSchema(ctx, pool)
+	}
+	if err == nil && writable && !po.NoMigrate {
+		if err = s.seedClasses(ctx); err != nil {
+			err = fmt.Errorf("seed object classes: %w", err)
+		} else if err = s.seedEvents(ctx); err != nil {
+			err = fmt.Errorf("seed event classes and calendar: %w", err)
+		}
+	}
+	if err == nil && po.ReadURL != "" {
+		if err = s.openReplica(ctx, po); err != nil {
+			err = fmt.Errorf("read URL: %w", err)
+		}
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openReplica connects the read pool. Nothing is written there: a hot
+// standby refuses writes, and the primary's migrations reach it by
+// replication.
+func (s *Store) openReplica(ctx context.Context, po PoolOptions) error {
+	pool, err := openPool(ctx, po.ReadURL, po)
+	if err != nil {
+		return err
+	}
+	wait := po.ReadWait
+	if wait <= 0 {
+		wait = DefaultReadWait
+	}
+	r := &replica{pool: pool, wait: wait, done: make(chan struct{})}
+	s.replica = r
+	// Whatever was committed before the store opened (the migrations just
+	// applied, the data this server loads first) is the first floor.
+	if err := s.raiseFloor(ctx, s.Pool); err != nil {
+		pool.Close()
+		s.replica = nil
+		return err
+	}
+	// The first sample before any read: a replica still far behind (or
+	// down) is known as such at once.
+	s.sampleReplica(ctx)
+	var bg context.Context
+	bg, r.stop = context.WithCancel(context.Background())
+	go s.sampleLoop(bg)
+	return nil
+}
+
+// openPool connects a pool whose connections exchange geometry as EWKB and
+// carry configureConn's settings.
+func openPool(ctx context.Context, url string, po PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
@@ -94,16 +199,7 @@ func OpenWith(ctx context.Context, url string, po PoolOptions) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{Pool: pool, url: url}
-	if err := s.seedClasses(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("seed object classes: %w", err)
-	}
-	if err := s.seedEvents(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("seed event classes and calendar: %w", err)
-	}
-	return s, nil
+	return pool, nil
 }
 
 // configureConn makes the pool's connections safe against clients and
@@ -159,8 +255,15 @@ func configureConn(cc *pgx.ConnConfig, po PoolOptions) {
 // URL is the connection string the store was opened with.
 func (s *Store) URL() string { return s.url }
 
-// Close closes the pool.
-func (s *Store) Close() { s.Pool.Close() }
+// Close closes the pools.
+func (s *Store) Close() {
+	if r := s.replica; r != nil {
+		r.stop()
+		<-r.done
+		r.pool.Close()
+	}
+	s.Pool.Close()
+}
 
 // registerGeometry makes pgx send and receive geometry in binary, which for
 // PostGIS is EWKB; without it geometry arrives as hex text.

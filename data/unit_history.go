@@ -53,7 +53,7 @@ func (s *Store) UnitHistory(ctx context.Context, layer, code string, m GeometryM
 	if layer == "" {
 		layer = grid.BaseLayer
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
+	rows, err := s.Reader(ctx).Query(ctx, `SELECT layer, code, name, level, parent_code, complete, area_m2, version,
 	        to_char(valid_from AT TIME ZONE 'UTC', `+rfc3339Micro+`), to_char(valid_to AT TIME ZONE 'UTC', `+rfc3339Micro+`),
 	        changed_by, change_reason, `+geometryExpr(m)+`,
 	        md5(ROW(layer, code, version, extract(epoch FROM valid_from))::text),
@@ -128,7 +128,9 @@ func (s *Store) UnitsFingerprintAt(ctx context.Context, t time.Time, layer strin
 func (s *Store) UnitsValidAt(ctx context.Context, t time.Time) ([]grid.Unit, UnitsAt, error) {
 	var units []grid.Unit
 	var fp UnitsAt
-	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
+	// On the primary: InstantSettled (there) lets the caller keep this set
+	// for good, and a replica may not yet hold a version committed by t.
+	err := s.readSnapshot(OnPrimary(ctx), func(tx pgx.Tx) error {
 		var err error
 		if fp, err = unitsAt(ctx, tx, t, ""); err != nil {
 			return err

@@ -109,7 +109,7 @@ func unitSelect(m GeometryMode) string {
 }
 
 func (s *Store) queryUnits(ctx context.Context, q string, args ...any) ([]UnitRow, error) {
-	rows, err := s.Pool.Query(ctx, q, args...)
+	rows, err := s.Reader(ctx).Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Store) GetUnitAsOf(ctx context.Context, layer, code string, m GeometryM
 
 // Layers lists the layer names in the store.
 func (s *Store) Layers(ctx context.Context) ([]string, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT name FROM layers ORDER BY name`)
+	rows, err := s.Reader(ctx).Query(ctx, `SELECT name FROM layers ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (s *Store) Layers(ctx context.Context) ([]string, error) {
 
 // CountUnits counts current units per level in a layer.
 func (s *Store) CountUnits(ctx context.Context, layer string) (map[grid.Level]int, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT level, count(*) FROM units WHERE valid_to IS NULL AND layer = $1 GROUP BY level`, layer)
+	rows, err := s.Reader(ctx).Query(ctx, `SELECT level, count(*) FROM units WHERE valid_to IS NULL AND layer = $1 GROUP BY level`, layer)
 	if err != nil {
 		return nil, err
 	}
@@ -187,14 +187,14 @@ func (s *Store) CountUnits(ctx context.Context, layer string) (map[grid.Level]in
 // CurrentUnits loads every current unit with its geometry, for the
 // in-memory locator.
 func (s *Store) CurrentUnits(ctx context.Context) ([]grid.Unit, error) {
-	return loadUnits(ctx, s.Pool, `WHERE valid_to IS NULL`)
+	return loadUnits(ctx, s.Reader(ctx), `WHERE valid_to IS NULL`)
 }
 
 // NearestGrid is the current base grid closest to a point and its
 // distance in metres (on the sphere); ErrNotFound when there are no grids.
 // It tells a reporter whose point fell outside every grid how far off it is.
 func (s *Store) NearestGrid(ctx context.Context, lon, lat float64) (code, name string, metres float64, err error) {
-	err = s.Pool.QueryRow(ctx, `
+	err = s.Reader(ctx).QueryRow(ctx, `
 		SELECT code, name, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography)
 		FROM units WHERE valid_to IS NULL AND layer = 'base' AND level = 'grid'
 		ORDER BY geom <-> ST_SetSRID(ST_MakePoint($1, $2), 4326) LIMIT 1`, lon, lat).Scan(&code, &name, &metres)

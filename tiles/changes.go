@@ -25,6 +25,13 @@ type Changes struct {
 	cache     *Cache
 	catalogue *Catalogue
 
+	// Seen, when set, is told the primary's WAL position at each read,
+	// before the tiles it read are dropped: a server that renders from a
+	// replica makes the renders after the drop wait for that position
+	// (data.Store.RaiseFloor), or a render could read the replica from
+	// before the change and keep the old tile.
+	Seen func(lsn uint64)
+
 	mu       sync.Mutex
 	snapshot string // pg_snapshot of the last read
 	lastID   int64  // highest id read (for logs)
@@ -55,10 +62,13 @@ func (c *Changes) Sync(ctx context.Context) (Synced, error) {
 	var out Synced
 	byLayer := map[string][]Change{}
 	var next string
+	var lsn int64
 	// One snapshot for both statements: the rows read are exactly those of
 	// the transactions visible in it and not in the previous one.
 	err := pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&next); err != nil {
+		// The WAL position is read after the snapshot is taken: at or past
+		// the commit of every transaction visible in it.
+		if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text, (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&next, &lsn); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `
@@ -91,6 +101,9 @@ func (c *Changes) Sync(ctx context.Context) (Synced, error) {
 	})
 	if err != nil {
 		return out, fmt.Errorf("read tile changes: %w", err)
+	}
+	if c.Seen != nil && out.Changes > 0 {
+		c.Seen(uint64(lsn))
 	}
 	for layer, gs := range byLayer {
 		out.Dropped += c.cache.Invalidate(layer, gs)

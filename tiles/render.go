@@ -222,9 +222,21 @@ func countEventsInTile(m tileSQL) string {
 	return `SELECT count(*) FROM (SELECT 1 FROM events WHERE geom && ` + m.env() + ` LIMIT ` + m.p(4) + `) x`
 }
 
+// pool is the pool a render reads from.
+func (r *Renderer) pool(ctx context.Context) *pgxpool.Pool {
+	if r.Read != nil {
+		return r.Read(ctx)
+	}
+	return r.Pool
+}
+
 // Renderer builds tiles from PostGIS.
 type Renderer struct {
-	Pool      *pgxpool.Pool
+	Pool *pgxpool.Pool
+	// Read, when set, picks the pool of each render (a replica's when it
+	// has replayed what the render must show; data.Store.Reader); else
+	// Pool.
+	Read      func(context.Context) *pgxpool.Pool
 	Catalogue *Catalogue
 	// ObjectCap is the most object (event) features a tile carries (0:
 	// ObjectCap).
@@ -343,7 +355,7 @@ func (r *Renderer) RenderTileIn(ctx context.Context, layer string, z, x, y int, 
 	overCap := func() (bool, error) {
 		if !counted {
 			var n int
-			if err := r.Pool.QueryRow(ctx, l.inTile[m.i()], append(base, r.objectCap()+1)...).Scan(&n); err != nil {
+			if err := r.pool(ctx).QueryRow(ctx, l.inTile[m.i()], append(base, r.objectCap()+1)...).Scan(&n); err != nil {
 				return false, fmt.Errorf("render %s/%d/%d/%d: count features: %w", layer, z, x, y, err)
 			}
 			counted, over = true, n > r.objectCap()
@@ -389,11 +401,11 @@ func (r *Renderer) RenderTileIn(ctx context.Context, layer string, z, x, y int, 
 		var next *time.Time
 		switch {
 		case gt != nil:
-			b, next, err = gt.render(ctx, r.Pool, s.ID, q, args)
+			b, next, err = gt.render(ctx, r.pool(ctx), s.ID, q, args)
 		case s.timed:
-			err = r.Pool.QueryRow(ctx, q, args...).Scan(&b, &next)
+			err = r.pool(ctx).QueryRow(ctx, q, args...).Scan(&b, &next)
 		default:
-			err = r.Pool.QueryRow(ctx, q, args...).Scan(&b)
+			err = r.pool(ctx).QueryRow(ctx, q, args...).Scan(&b)
 		}
 		if err != nil {
 			return Rendered{}, fmt.Errorf("render %s/%d/%d/%d %s: %w", layer, z, x, y, s.ID, err)

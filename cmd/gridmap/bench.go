@@ -313,7 +313,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // scratchStore creates (dropping any old one) a database of the given name
 // on DATABASE_URL's server and opens it; drop removes it unless keep.
-func scratchStore(ctx context.Context, name string, keep bool) (*data.Store, func(), error) {
+func scratchStore(ctx context.Context, name string, keep bool, po ...data.PoolOptions) (*data.Store, func(), error) {
 	u, err := url.Parse(databaseURL())
 	if err != nil {
 		return nil, nil, err
@@ -340,7 +340,11 @@ func scratchStore(ctx context.Context, name string, keep bool) (*data.Store, fun
 		conn.Close(context.Background())
 	}
 	u.Path = "/" + name
-	s, err := data.Open(ctx, u.String())
+	var opts data.PoolOptions
+	if len(po) > 0 {
+		opts = po[0]
+	}
+	s, err := data.OpenWith(ctx, u.String(), opts)
 	if err != nil {
 		drop()
 		return nil, nil, err

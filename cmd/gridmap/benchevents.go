@@ -12,6 +12,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -40,12 +43,28 @@ func benchEvents(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	s, drop, err := scratchStore(ctx, *dbName, *keep)
+	// With GRIDMAP_READ_URL (a streaming replica of DATABASE_URL's
+	// primary, e.g. scripts/ha.sh's) the server reads from the replica's
+	// copy of the scratch database, and the replica's lag is sampled.
+	var po data.PoolOptions
+	if ru := os.Getenv("GRIDMAP_READ_URL"); ru != "" {
+		u, err := url.Parse(ru)
+		if err != nil {
+			return fmt.Errorf("GRIDMAP_READ_URL: %w", err)
+		}
+		u.Path = "/" + *dbName
+		po.ReadURL = u.String()
+	}
+	s, drop, err := scratchStore(ctx, *dbName, *keep, po)
 	if err != nil {
 		return err
 	}
 	defer drop()
 	defer s.Close()
+	var lag *lagSampler
+	if s.HasReplica() {
+		lag = &lagSampler{}
+	}
 	res, took, err := benchCity(ctx, s, demo.Defaults)
 	if err != nil {
 		return err
@@ -70,10 +89,13 @@ func benchEvents(ctx context.Context, args []string) error {
 	}
 
 	// 1. Reporting rate.
+	stopLag := lag.start(ctx, s)
 	n, lats, err := r.run(*duration, 0)
+	stopLag()
 	if err != nil {
 		return err
 	}
+	lag.print("reporting")
 	sortDurations(lats)
 	fmt.Printf("reporting: %d clients, %d events in %s: %.0f events/s; POST latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		*clients, n, *duration, float64(n)/duration.Seconds(), ms(pct(lats, 50)), ms(pct(lats, 99)), ms(lats[len(lats)-1]))
@@ -81,10 +103,13 @@ func benchEvents(ctx context.Context, args []string) error {
 	// 2. Delivery to subscribers while reports arrive.
 	subs := subscribe(ctx, r.client, base, *subscribers)
 	defer subs.stop()
+	stopLag = lag.start(ctx, s)
 	n, _, err = r.run(*duration, *rate)
+	stopLag()
 	if err != nil {
 		return err
 	}
+	lag.print("delivery")
 	delays := subs.collect(int64(*subscribers) * int64(n))
 	if len(delays) == 0 {
 		return fmt.Errorf("no messages reached the subscribers")
@@ -329,4 +354,66 @@ func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.next.RoundTrip(r)
+}
+
+// lagSampler samples the streaming replica's lag behind the primary every
+// 100 ms, from the primary's pg_stat_replication: replay_lag (the time
+// from the primary's flush of a WAL record to the replica's report of
+// having replayed it) and the bytes of WAL written but not yet replayed.
+// A nil sampler (no replica) does nothing.
+type lagSampler struct {
+	mu      sync.Mutex
+	seconds []time.Duration
+	bytes   []int64
+}
+
+func (l *lagSampler) start(ctx context.Context, s *data.Store) (stop func()) {
+	if l == nil {
+		return func() {}
+	}
+	l.mu.Lock()
+	l.seconds, l.bytes = nil, nil
+	l.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var secs float64
+			var b int64
+			err := s.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM replay_lag), 0)::float8,
+				(pg_current_wal_lsn() - replay_lsn)::bigint FROM pg_stat_replication ORDER BY replay_lsn LIMIT 1`).Scan(&secs, &b)
+			if err == nil {
+				l.mu.Lock()
+				l.seconds = append(l.seconds, time.Duration(secs*float64(time.Second)))
+				l.bytes = append(l.bytes, b)
+				l.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (l *lagSampler) print(phase string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.seconds) == 0 {
+		fmt.Printf("replica lag (%s): no samples (is the replica streaming from this primary?)\n", phase)
+		return
+	}
+	sortDurations(l.seconds)
+	slices.Sort(l.bytes)
+	fmt.Printf("replica lag (%s, %d samples every 100 ms, pg_stat_replication): replay_lag p50 %.1f ms, p99 %.1f ms, max %.1f ms; WAL not yet replayed p50 %d B, p99 %d B, max %d B\n",
+		phase, len(l.seconds), ms(pct(l.seconds, 50)), ms(pct(l.seconds, 99)), ms(l.seconds[len(l.seconds)-1]),
+		l.bytes[len(l.bytes)/2], l.bytes[len(l.bytes)*99/100], l.bytes[len(l.bytes)-1])
 }

@@ -74,7 +74,9 @@ commands:
   help                 this text
 
 environment:
-  DATABASE_URL         PostgreSQL/PostGIS to use (default %s)
+  DATABASE_URL         PostgreSQL/PostGIS to use (default %s); several hosts with
+                       target_session_attrs=read-write follow a failover to the promoted standby
+  GRIDMAP_READ_URL     serve only: a streaming replica for reads (serve -h)
 `
 
 func run(ctx context.Context, args []string) int {

@@ -44,6 +44,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	heavyRequests := fs.Int("heavy-requests", envInt("GRIDMAP_HEAVY_REQUESTS", api.DefaultHeavyRequests), "heavy requests at once; beyond, 429 with Retry-After (GRIDMAP_HEAVY_REQUESTS)")
 	statementTimeout := fs.Duration("statement-timeout", envDuration("GRIDMAP_STATEMENT_TIMEOUT", data.DefaultStatementTimeout), "PostgreSQL statement_timeout of every connection (GRIDMAP_STATEMENT_TIMEOUT)")
 	idleInTx := fs.Duration("idle-in-transaction-timeout", envDuration("GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT", data.DefaultIdleInTransactionTimeout), "PostgreSQL idle_in_transaction_session_timeout of every connection (GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT)")
+	readURL := fs.String("read-url", os.Getenv("GRIDMAP_READ_URL"), "a streaming replica (hot standby) for tiles, lists, statistics, locator builds and OGC reads; writes and LISTEN stay on DATABASE_URL (GRIDMAP_READ_URL)")
+	sessionURL := fs.String("session-url", os.Getenv("GRIDMAP_SESSION_URL"), "the primary without a transaction pooler, for LISTEN and migrations, when DATABASE_URL goes through PgBouncer in transaction mode (GRIDMAP_SESSION_URL)")
+	readWait := fs.Duration("read-wait", envDuration("GRIDMAP_READ_WAIT", data.DefaultReadWait), "how long a read waits for the replica to replay what it must show (the client's own write, a change announced) before it goes to the primary (GRIDMAP_READ_WAIT)")
 	// Access (docs/api.md, Access control). A bad value of these
 	// variables stops the start rather than being ignored.
 	var env strictEnv
@@ -55,6 +58,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	oidcRoles := fs.String("oidc-roles-claim", os.Getenv("GRIDMAP_OIDC_ROLES_CLAIM"), "dot path of the roles claim, e.g. realm_access.roles (GRIDMAP_OIDC_ROLES_CLAIM; default "+auth.DefaultRolesClaim+")")
 	oidcUnits := fs.String("oidc-units-claim", os.Getenv("GRIDMAP_OIDC_UNITS_CLAIM"), "dot path of the unit codes claim (GRIDMAP_OIDC_UNITS_CLAIM; default "+auth.DefaultUnitsClaim+")")
 	oidcRoleMap := fs.String("oidc-role-map", os.Getenv("GRIDMAP_OIDC_ROLE_MAP"), "provider role=gridmap role, comma-separated, e.g. grid-worker=reporter,ops=dispatcher (GRIDMAP_OIDC_ROLE_MAP; default: the gridmap role names)")
+	noMigrate := fs.Bool("no-migrate", env.bool("GRIDMAP_NO_MIGRATE", false), "do not migrate or seed the database at start (run `gridmap migrate` as its own step); the schema must be current (GRIDMAP_NO_MIGRATE)")
 	writeRate := fs.Float64("write-rate", env.float("GRIDMAP_WRITE_RATE", api.DefaultWriteRate), "writes a second one credential may make on average; 0 or negative: no limit (GRIDMAP_WRITE_RATE)")
 	writeBurst := fs.Int("write-burst", env.int("GRIDMAP_WRITE_BURST", api.DefaultWriteBurst), "writes one credential may make at once (GRIDMAP_WRITE_BURST)")
 	corsOrigins := fs.String("cors-origins", os.Getenv("GRIDMAP_CORS_ORIGINS"), `origins of other web apps allowed to call the API from a browser, comma-separated, e.g. https://ops.city.example; "*" for any (GRIDMAP_CORS_ORIGINS)`)
@@ -88,7 +92,8 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	store, err := openStore(ctx, data.PoolOptions{StatementTimeout: *statementTimeout, IdleInTransactionTimeout: *idleInTx})
+	store, err := openStore(ctx, data.PoolOptions{StatementTimeout: *statementTimeout, IdleInTransactionTimeout: *idleInTx,
+		ReadURL: *readURL, ReadWait: *readWait, NoMigrate: *noMigrate, SessionURL: *sessionURL})
 	if err != nil {
 		return err
 	}
