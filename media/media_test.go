@@ -10,69 +10,6 @@ import (
 	"testing"
 )
 
-// jpegWithGPS builds a minimal JPEG whose APP1 holds a TIFF with IFD0
-// pointing at a GPS IFD of lat/lon in degrees, minutes, seconds.
-func jpegWithGPS(bo binary.ByteOrder, lat, lon float64) []byte {
-	var t bytes.Buffer
-	if bo == binary.LittleEndian {
-		t.WriteString("II")
-	} else {
-		t.WriteString("MM")
-	}
-	w16 := func(v uint16) { _ = binary.Write(&t, bo, v) }
-	w32 := func(v uint32) { _ = binary.Write(&t, bo, v) }
-	w16(42)
-	w32(8) // IFD0 at 8
-	// IFD0: one entry, GPSInfo → 26
-	w16(1)
-	w16(0x8825)
-	w16(4)
-	w32(1)
-	w32(26)
-	w32(0) // next IFD
-	// GPS IFD at 26: 4 entries (2+48+4 = 54 bytes) → rationals at 80
-	ref := func(v float64, p, n byte) byte {
-		if v < 0 {
-			return n
-		}
-		return p
-	}
-	w16(4)
-	entry := func(tag, typ uint16, count, val uint32) { w16(tag); w16(typ); w32(count); w32(val) }
-	ascii := func(c byte) uint32 {
-		if bo == binary.LittleEndian {
-			return uint32(c)
-		}
-		return uint32(c) << 24
-	}
-	entry(1, 2, 2, ascii(ref(lat, 'N', 'S')))
-	entry(2, 5, 3, 80)
-	entry(3, 2, 2, ascii(ref(lon, 'E', 'W')))
-	entry(4, 5, 3, 104)
-	w32(0)
-	dms := func(v float64) {
-		v = math.Abs(v)
-		d := math.Floor(v)
-		m := math.Floor((v - d) * 60)
-		s := ((v-d)*60 - m) * 60
-		w32(uint32(d))
-		w32(1)
-		w32(uint32(m))
-		w32(1)
-		w32(uint32(math.Round(s * 10000)))
-		w32(10000)
-	}
-	dms(lat)
-	dms(lon)
-	app1 := append([]byte("Exif\x00\x00"), t.Bytes()...)
-	var j bytes.Buffer
-	j.Write([]byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0}) // SOI, a small APP0
-	j.Write([]byte{0xFF, 0xE1, byte((len(app1) + 2) >> 8), byte(len(app1) + 2)})
-	j.Write(app1)
-	j.Write([]byte{0xFF, 0xDA, 0, 2, 0xFF, 0xD9})
-	return j.Bytes()
-}
-
 func TestSniff(t *testing.T) {
 	mp4 := append([]byte{0, 0, 0, 24}, []byte("ftypisom\x00\x00\x02\x00isommp41")...)
 	for _, tc := range []struct {
@@ -80,7 +17,7 @@ func TestSniff(t *testing.T) {
 		b    []byte
 		want string
 	}{
-		{"jpeg", jpegWithGPS(binary.BigEndian, 22.5, 114.2), JPEG},
+		{"jpeg", sampleJPEG(binary.BigEndian, 22.5, 114.2), JPEG},
 		{"png", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), PNG},
 		{"mp4", mp4, MP4},
 		{"mp4 box larger than file", append([]byte{0, 0, 1, 0}, []byte("ftypisom\x00\x00\x02\x00")...), ""},
@@ -105,10 +42,10 @@ func TestExifGPS(t *testing.T) {
 		lon, lat float64
 		err      error
 	}{
-		{"big endian NE", jpegWithGPS(binary.BigEndian, 22.5567, 114.2371), 114.2371, 22.5567, nil},
-		{"little endian SW", jpegWithGPS(binary.LittleEndian, -33.8688, -151.2093), -151.2093, -33.8688, nil},
+		{"big endian NE", sampleJPEG(binary.BigEndian, 22.5567, 114.2371), 114.2371, 22.5567, nil},
+		{"little endian SW", sampleJPEG(binary.LittleEndian, -33.8688, -151.2093), -151.2093, -33.8688, nil},
 		{"no exif", []byte{0xFF, 0xD8, 0xFF, 0xDA, 0, 2, 0xFF, 0xD9}, 0, 0, ErrNoGPS},
-		{"null island", jpegWithGPS(binary.BigEndian, 0, 0), 0, 0, ErrNoGPS},
+		{"null island", sampleJPEG(binary.BigEndian, 0, 0), 0, 0, ErrNoGPS},
 		{"png", []byte("\x89PNG\r\n\x1a\n"), 0, 0, ErrNoGPS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,8 +62,8 @@ func TestExifGPS(t *testing.T) {
 
 // FuzzExifGPS: no input panics, and a position read is in range.
 func FuzzExifGPS(f *testing.F) {
-	f.Add(jpegWithGPS(binary.BigEndian, 22.5, 114.2))
-	f.Add(jpegWithGPS(binary.LittleEndian, -10, -20))
+	f.Add(sampleJPEG(binary.BigEndian, 22.5, 114.2))
+	f.Add(sampleJPEG(binary.LittleEndian, -10, -20))
 	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xE1, 0, 8, 'E', 'x', 'i', 'f', 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		g, err := ExifGPS(b)
