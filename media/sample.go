@@ -73,4 +73,3 @@ func sampleJPEG(bo binary.ByteOrder, lat, lon float64) []byte {
 	j.Write([]byte{0xFF, 0xDA, 0, 2, 0xFF, 0xD9})
 	return j.Bytes()
 }
-
