@@ -39,7 +39,22 @@ type Event struct {
 	UpdatedAt      time.Time        `json:"updated_at"`
 	Version        int              `json:"version"`
 	Overdue        bool             `json:"overdue"`
-	Log            []LogEntry       `json:"log,omitempty"`
+	// The people of the event (issue 16): who reported it (their
+	// credential's person), who verifies it (the grid's worker when it was
+	// reported), who handles it for the department, who verified it.
+	ReporterID *int64     `json:"reporter_id"`
+	Verifier   *PersonRef `json:"verifier"`
+	Handler    *PersonRef `json:"handler"`
+	VerifyDue  *time.Time `json:"verify_due"`
+	VerifiedBy *PersonRef `json:"verified_by"`
+	VerifiedAt *time.Time `json:"verified_at"`
+	// SuspendedAt is when the suspension in force began (挂起), and
+	// SuspendedFrom the status lifting it returns to.
+	SuspendedAt   *time.Time       `json:"suspended_at"`
+	SuspendedFrom grid.EventStatus `json:"suspended_from,omitempty"`
+	// Extensions counts the approved extensions (延期) of the deadline.
+	Extensions int        `json:"extensions"`
+	Log        []LogEntry `json:"log,omitempty"`
 }
 
 // ETag is the event's strong entity tag.
@@ -54,6 +69,15 @@ type LogEntry struct {
 	Note       string           `json:"note"`
 	Department string           `json:"department,omitempty"`
 	At         time.Time        `json:"at"`
+	// Kind is "transition" for a move, or what an entry that moves no
+	// status records: extension_requested, extension_approved,
+	// extension_refused (and regrid, from a boundary import).
+	Kind string `json:"kind,omitempty"`
+	// PersonID is the person of the credential that made the entry (who
+	// verified, who approved), when it names one.
+	PersonID *int64 `json:"person_id,omitempty"`
+	// Handler is the handler a dispatch named.
+	Handler *int64 `json:"handler,omitempty"`
 }
 
 // cityTime is the calendar's time zone, in which events show their times
@@ -76,7 +100,10 @@ var shanghai = func() *time.Location {
 // eventColumns read an Event (with a join on event_classes c and departments d).
 const eventColumns = `e.code, e.class_code, c.name, e.status, ST_X(e.geom), ST_Y(e.geom), e.crs, e.input_lon, e.input_lat,
 	e.grid_code, e.location, e.department_code, d.name, e.description, e.source, e.reporter, e.media, e.occurred_at,
-	e.reported_at, e.deadline, e.handled_at, e.closed_at, e.updated_at, e.version`
+	e.reported_at, e.deadline, e.handled_at, e.closed_at, e.updated_at, e.version,
+	e.reporter_id, e.verifier_id, (SELECT name FROM people WHERE id = e.verifier_id), e.handler_id, (SELECT name FROM people WHERE id = e.handler_id),
+	e.verify_due, e.verified_by, (SELECT name FROM people WHERE id = e.verified_by), e.verified_at,
+	e.suspended_at, coalesce(e.suspended_from, ''), e.extensions`
 
 const eventFrom = ` FROM events e JOIN event_classes c ON c.code = e.class_code JOIN departments d ON d.code = e.department_code`
 
@@ -85,24 +112,47 @@ func scanEvent(row pgx.Row, now time.Time, loc *time.Location) (*Event, error) {
 	var e Event
 	var status string
 	var locJSON []byte
+	var verifier, handler, verifiedBy personCols
+	var suspendedFrom string
 	if err := row.Scan(&e.Code, &e.Class, &e.ClassName, &status, &e.Lon, &e.Lat, &e.CRS, &e.InputLon, &e.InputLat,
 		&e.GridCode, &locJSON, &e.Department, &e.DepartmentName, &e.Description, &e.Source, &e.Reporter, &e.Media, &e.OccurredAt,
-		&e.ReportedAt, &e.Deadline, &e.HandledAt, &e.ClosedAt, &e.UpdatedAt, &e.Version); err != nil {
+		&e.ReportedAt, &e.Deadline, &e.HandledAt, &e.ClosedAt, &e.UpdatedAt, &e.Version,
+		&e.ReporterID, &verifier.id, &verifier.name, &handler.id, &handler.name,
+		&e.VerifyDue, &verifiedBy.id, &verifiedBy.name, &e.VerifiedAt,
+		&e.SuspendedAt, &suspendedFrom, &e.Extensions); err != nil {
 		return nil, err
 	}
-	e.Status = grid.EventStatus(status)
+	e.Status, e.SuspendedFrom = grid.EventStatus(status), grid.EventStatus(suspendedFrom)
+	e.Verifier, e.Handler, e.VerifiedBy = verifier.ref(grid.RoleWorker), handler.ref(grid.RoleHandler), verifiedBy.ref("")
 	e.Location = locJSON
 	e.Overdue = grid.Overdue(e.Status, e.Deadline, now)
 	for _, t := range []*time.Time{&e.ReportedAt, &e.Deadline, &e.UpdatedAt} {
 		*t = t.In(loc)
 	}
-	for _, t := range []**time.Time{&e.OccurredAt, &e.HandledAt, &e.ClosedAt} {
+	for _, t := range []**time.Time{&e.OccurredAt, &e.HandledAt, &e.ClosedAt, &e.VerifyDue, &e.VerifiedAt, &e.SuspendedAt} {
 		if *t != nil {
 			v := (*t).In(loc)
 			*t = &v
 		}
 	}
 	return &e, nil
+}
+
+// personCols are a person's id and name as an event row has them.
+type personCols struct {
+	id   *int64
+	name *string
+}
+
+func (p personCols) ref(role grid.PersonRole) *PersonRef {
+	if p.id == nil {
+		return nil
+	}
+	r := &PersonRef{ID: *p.id, Role: role}
+	if p.name != nil {
+		r.Name = *p.name
+	}
+	return r
 }
 
 // GetEvent reads an event, with its log when withLog; ErrNotFound when
@@ -126,7 +176,7 @@ func (s *Store) GetEvent(ctx context.Context, code string, withLog bool) (*Event
 }
 
 func readLog(ctx context.Context, q pgx.Tx, code string, loc *time.Location) ([]LogEntry, error) {
-	rows, err := q.Query(ctx, `SELECT n, coalesce(from_status, ''), to_status, actor, note, coalesce(department_code, ''), at
+	rows, err := q.Query(ctx, `SELECT n, coalesce(from_status, ''), to_status, actor, note, coalesce(department_code, ''), at, kind, person_id
 		FROM event_log WHERE event_code = $1 ORDER BY n`, code)
 	if err != nil {
 		return nil, err
@@ -135,7 +185,7 @@ func readLog(ctx context.Context, q pgx.Tx, code string, loc *time.Location) ([]
 	err = forEach(rows, func() error {
 		var l LogEntry
 		var from, to string
-		if err := rows.Scan(&l.N, &from, &to, &l.Actor, &l.Note, &l.Department, &l.At); err != nil {
+		if err := rows.Scan(&l.N, &from, &to, &l.Actor, &l.Note, &l.Department, &l.At, &l.Kind, &l.PersonID); err != nil {
 			return err
 		}
 		l.From, l.To, l.At = grid.EventStatus(from), grid.EventStatus(to), l.At.In(loc)

@@ -701,9 +701,9 @@ func TestTransitionEventLoop(t *testing.T) {
 		switch cur.Status {
 		case grid.StatusDispatched:
 			refused("re-dispatch without department", data.Transition{To: grid.StatusDispatched, Actor: "x"},
-				transitionErr(grid.StatusDispatched, grid.StatusDispatched, []grid.EventStatus{grid.StatusHandling, grid.StatusDispatched}, "must name the department"))
+				transitionErr(grid.StatusDispatched, grid.StatusDispatched, []grid.EventStatus{grid.StatusHandling, grid.StatusDispatched, grid.StatusSuspended}, "must name the department"))
 			refused("re-dispatch to the same department", data.Transition{To: grid.StatusDispatched, Actor: "x", Department: cur.Department},
-				transitionErr(grid.StatusDispatched, grid.StatusDispatched, []grid.EventStatus{grid.StatusHandling, grid.StatusDispatched}, "other than the current"))
+				transitionErr(grid.StatusDispatched, grid.StatusDispatched, []grid.EventStatus{grid.StatusHandling, grid.StatusDispatched, grid.StatusSuspended}, "other than the current"))
 			refused("re-dispatch to an unknown department", data.Transition{To: grid.StatusDispatched, Actor: "x", Department: "nosuch"},
 				func(err error) { wantInvalid(t, err, "department", "nosuch") })
 		case grid.StatusHandled:

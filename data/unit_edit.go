@@ -251,6 +251,11 @@ func (s *Store) editUnits(ctx context.Context, e UnitEdit) (*UnitEditResult, err
 	if res.NewCodes == nil {
 		res.NewCodes = []string{}
 	}
+	if e.Layer == grid.BaseLayer {
+		if err := followGridWorkers(ctx, tx, e.Operation, opts.Actor, res.CodeMap, res.UnitsRetired); err != nil {
+			return nil, fmt.Errorf("grid workers: %w", err)
+		}
+	}
 	if !e.DryRun {
 		if err := tx.Commit(ctx); err != nil {
 			return nil, err

@@ -297,3 +297,37 @@ func (c *Calendar) WorkingTime(from, to time.Time) time.Duration {
 		}
 	}
 }
+
+// AddWorkingTime is the instant at which d of working time has passed
+// since start (start itself when d is not positive): where a deadline
+// moves when its clock stood still for d of working time (a suspension).
+func (c *Calendar) AddWorkingTime(start time.Time, d time.Duration) (time.Time, error) {
+	start = start.In(c.loc)
+	if d <= 0 {
+		return start, nil
+	}
+	idle := 0
+	for day := dateOf(start); ; day = day.addDays(1) {
+		if !c.workday(day) {
+			if idle++; idle > maxIdleDays {
+				return time.Time{}, fmt.Errorf("calendar: no working day within %d days of %s", maxIdleDays, start.Format(time.DateOnly))
+			}
+			continue
+		}
+		idle = 0
+		for _, p := range c.periods {
+			from, end := c.at(day, p.Start), c.at(day, p.End)
+			if !end.After(start) {
+				continue
+			}
+			if from.Before(start) {
+				from = start
+			}
+			if avail := end.Sub(from); d <= avail {
+				return from.Add(d), nil
+			} else {
+				d -= avail
+			}
+		}
+	}
+}

@@ -436,3 +436,31 @@ func BenchmarkDeadline10000Hours(b *testing.B) {
 		}
 	}
 }
+
+// TestAddWorkingTime: moving a deadline by working time agrees with
+// Deadline for whole hours and with WorkingTime for any duration, across
+// holidays and weekends.
+func TestAddWorkingTime(t *testing.T) {
+	c := testCalendar(t)
+	first := sh(2025, 9, 24, 0, 0)
+	for start := first; start.Before(first.AddDate(0, 0, 21)); start = start.Add(53 * time.Minute) {
+		for _, d := range []time.Duration{time.Minute, 90 * time.Minute, 3 * time.Hour, 8 * time.Hour, 41*time.Hour + 7*time.Minute} {
+			got, err := c.AddWorkingTime(start, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wt := c.WorkingTime(start, got); wt != d {
+				t.Fatalf("start %v + %v = %v, but WorkingTime says %v", start, d, got, wt)
+			}
+			if d%time.Hour == 0 {
+				want, _ := c.Deadline(start, Limit{int(d / time.Hour), WorkingHours})
+				if !got.Equal(want) {
+					t.Fatalf("start %v + %v = %v, Deadline says %v", start, d, got, want)
+				}
+			}
+		}
+	}
+	if got, _ := c.AddWorkingTime(first, 0); !got.Equal(first) {
+		t.Errorf("+0 = %v", got)
+	}
+}

@@ -26,13 +26,14 @@ const (
 	StatusClosed     EventStatus = "closed"     // 结案
 	StatusRejected   EventStatus = "rejected"   // 不予立案: not a valid case
 	StatusReturned   EventStatus = "returned"   // 退回: verification failed, to be dispatched again
+	StatusSuspended  EventStatus = "suspended"  // 挂起: the clock stops until the suspension is lifted
 )
 
 // EventStatuses lists every status in workflow order: the main line first,
 // then the two side branches.
 var EventStatuses = []EventStatus{
 	StatusReported, StatusRegistered, StatusDispatched, StatusHandling, StatusHandled,
-	StatusVerified, StatusClosed, StatusRejected, StatusReturned,
+	StatusVerified, StatusClosed, StatusRejected, StatusReturned, StatusSuspended,
 }
 
 // ParseEventStatus accepts a status name and says which names exist otherwise.
@@ -94,6 +95,8 @@ func (s EventStatus) Chinese() string {
 		return "不予立案"
 	case StatusReturned:
 		return "退回"
+	case StatusSuspended:
+		return "挂起"
 	}
 	return ""
 }
@@ -101,14 +104,20 @@ func (s EventStatus) Chinese() string {
 // transitions is the state machine. A dispatched or handling event may be
 // dispatched again: the department it went to says it is not theirs (a
 // common case in practice), and the centre sends it elsewhere.
+//
+// A dispatched or handling event may be suspended (挂起: work cannot go on
+// for a reason outside the department's hands); lifting the suspension
+// returns it to the status it was suspended from (CheckResume), and the
+// deadline moves on by the working time it was suspended.
 var transitions = map[EventStatus][]EventStatus{
 	StatusReported:   {StatusRegistered, StatusRejected},
 	StatusRegistered: {StatusDispatched},
-	StatusDispatched: {StatusHandling, StatusDispatched},
-	StatusHandling:   {StatusHandled, StatusDispatched},
+	StatusDispatched: {StatusHandling, StatusDispatched, StatusSuspended},
+	StatusHandling:   {StatusHandled, StatusDispatched, StatusSuspended},
 	StatusHandled:    {StatusVerified, StatusReturned},
 	StatusReturned:   {StatusDispatched},
 	StatusVerified:   {StatusClosed},
+	StatusSuspended:  {StatusDispatched, StatusHandling},
 }
 
 // Transitions lists the statuses an event may move to from this one, nil
@@ -171,6 +180,9 @@ func CheckTransition(from, to EventStatus, current, department string) error {
 		if !ValidDepartmentCode(department) {
 			return fmt.Errorf("department code %q: 1–32 letters, digits, _ or -", geo.Excerpt(department, geo.MaxExcerpt))
 		}
+	}
+	if to == StatusSuspended && department != "" {
+		return fmt.Errorf("suspending an event names no department")
 	}
 	if to == StatusDispatched && (from == StatusDispatched || from == StatusHandling) {
 		switch department {
@@ -376,4 +388,21 @@ func (c EventClass) Validate() error {
 // and neither is one whose clock has stopped (handled, verified, final).
 func Overdue(status EventStatus, deadline, now time.Time) bool {
 	return status.Open() && !deadline.IsZero() && now.After(deadline)
+}
+
+// CheckResume says whether a suspended event may move to "to": lifting a
+// suspension returns the event to the status it was suspended from, so
+// that the suspension neither skips nor repeats a step.
+func CheckResume(suspendedFrom, to EventStatus) error {
+	if to != suspendedFrom {
+		return &TransitionError{From: StatusSuspended, To: to, Allowed: []EventStatus{suspendedFrom},
+			Reason: fmt.Sprintf("lifting the suspension returns the event to %q, the status it was suspended from", suspendedFrom)}
+	}
+	return nil
+}
+
+// ExtensionAllowed says whether the handler may ask for more time in this
+// status: while the department still works on the event (its clock runs).
+func ExtensionAllowed(s EventStatus) bool {
+	return s == StatusDispatched || s == StatusHandling || s == StatusReturned
 }

@@ -13,13 +13,14 @@ func TestTransitions(t *testing.T) {
 	want := map[EventStatus][]EventStatus{
 		StatusReported:   {StatusRegistered, StatusRejected},
 		StatusRegistered: {StatusDispatched},
-		StatusDispatched: {StatusHandling, StatusDispatched},
-		StatusHandling:   {StatusHandled, StatusDispatched},
+		StatusDispatched: {StatusHandling, StatusDispatched, StatusSuspended},
+		StatusHandling:   {StatusHandled, StatusDispatched, StatusSuspended},
 		StatusHandled:    {StatusVerified, StatusReturned},
 		StatusReturned:   {StatusDispatched},
 		StatusVerified:   {StatusClosed},
 		StatusClosed:     nil,
 		StatusRejected:   nil,
+		StatusSuspended:  {StatusDispatched, StatusHandling},
 	}
 	for _, from := range EventStatuses {
 		got := Transitions(from)
@@ -69,8 +70,8 @@ func TestCheckTransitionMatrix(t *testing.T) {
 			}
 		}
 	}
-	if legal != 11 {
-		t.Errorf("%d legal transitions, want 11", legal)
+	if legal != 15 {
+		t.Errorf("%d legal transitions, want 15", legal)
 	}
 }
 
@@ -93,13 +94,13 @@ func TestCheckTransition(t *testing.T) {
 		{"re-dispatch from dispatched", StatusDispatched, StatusDispatched, "water", "roads", false, false, nil, "", ""},
 		{"re-dispatch from handling", StatusHandling, StatusDispatched, "water", "roads", false, false, nil, "", ""},
 		{"re-dispatch to the same department", StatusDispatched, StatusDispatched, "water", "water", true, false,
-			[]EventStatus{StatusHandling, StatusDispatched}, "other than the current one", ""},
+			[]EventStatus{StatusHandling, StatusDispatched, StatusSuspended}, "other than the current one", ""},
 		{"re-dispatch from handling to the same department", StatusHandling, StatusDispatched, "water", "water", true, false,
-			[]EventStatus{StatusHandled, StatusDispatched}, "other than the current one", ""},
+			[]EventStatus{StatusHandled, StatusDispatched, StatusSuspended}, "other than the current one", ""},
 		{"re-dispatch without a department", StatusDispatched, StatusDispatched, "water", "", true, false,
-			[]EventStatus{StatusHandling, StatusDispatched}, "must name the department", ""},
+			[]EventStatus{StatusHandling, StatusDispatched, StatusSuspended}, "must name the department", ""},
 		{"re-dispatch from handling without a department", StatusHandling, StatusDispatched, "water", "", true, false,
-			[]EventStatus{StatusHandled, StatusDispatched}, "must name the department", ""},
+			[]EventStatus{StatusHandled, StatusDispatched, StatusSuspended}, "must name the department", ""},
 		{"dispatch again after return, same department", StatusReturned, StatusDispatched, "water", "water", false, false, nil, "", ""},
 		{"dispatch again after return, no department", StatusReturned, StatusDispatched, "water", "", false, false, nil, "", ""},
 		{"dispatch again after return, other department", StatusReturned, StatusDispatched, "water", "roads", false, false, nil, "", ""},
@@ -121,7 +122,7 @@ func TestCheckTransition(t *testing.T) {
 		{"back from handled to handling", StatusHandled, StatusHandling, "water", "", true, false,
 			[]EventStatus{StatusVerified, StatusReturned}, "", ""},
 		{"return before handling", StatusHandling, StatusReturned, "water", "", true, false,
-			[]EventStatus{StatusHandled, StatusDispatched}, "", ""},
+			[]EventStatus{StatusHandled, StatusDispatched, StatusSuspended}, "", ""},
 		{"returned straight to handling", StatusReturned, StatusHandling, "water", "", true, false,
 			[]EventStatus{StatusDispatched}, "", "allowed: dispatched"},
 		{"stay registered", StatusRegistered, StatusRegistered, "", "", true, false,
@@ -192,6 +193,7 @@ func TestStatusProperties(t *testing.T) {
 		{StatusClosed, false, true, "结案"},
 		{StatusRejected, false, true, "不予立案"},
 		{StatusReturned, true, false, "退回"},
+		{StatusSuspended, false, false, "挂起"},
 		{"nonsense", false, false, ""},
 	}
 	for _, c := range cases {
@@ -199,7 +201,7 @@ func TestStatusProperties(t *testing.T) {
 			t.Errorf("%s: open %v final %v chinese %q", c.s, c.s.Open(), c.s.Final(), c.s.Chinese())
 		}
 	}
-	if len(EventStatuses) != 9 {
+	if len(EventStatuses) != 10 {
 		t.Errorf("%d statuses", len(EventStatuses))
 	}
 }
@@ -461,6 +463,22 @@ func TestValidDepartmentCode(t *testing.T) {
 	} {
 		if ValidDepartmentCode(s) != want {
 			t.Errorf("ValidDepartmentCode(%q) != %v", s, want)
+		}
+	}
+}
+
+func TestCheckResume(t *testing.T) {
+	if err := CheckResume(StatusHandling, StatusHandling); err != nil {
+		t.Errorf("resume to the status suspended from: %v", err)
+	}
+	var te *TransitionError
+	if err := CheckResume(StatusHandling, StatusDispatched); !errors.As(err, &te) || !slices.Equal(te.Allowed, []EventStatus{StatusHandling}) {
+		t.Errorf("resume elsewhere: %v, want a *TransitionError allowing handling", err)
+	}
+	for s, want := range map[EventStatus]bool{StatusDispatched: true, StatusHandling: true, StatusReturned: true,
+		StatusHandled: false, StatusSuspended: false, StatusReported: false, StatusClosed: false} {
+		if ExtensionAllowed(s) != want {
+			t.Errorf("ExtensionAllowed(%s) = %v", s, !want)
 		}
 	}
 }
