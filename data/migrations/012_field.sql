@@ -27,7 +27,7 @@ CREATE INDEX attachments_sha256 ON attachments (sha256);
 -- limit from the point before it). grid_code is the base grid it fell in
 -- on arrival (NULL outside every grid).
 CREATE TABLE patrol_points (
-    worker      bigint NOT NULL,
+    worker      bigint NOT NULL REFERENCES people (id),
     t           timestamptz NOT NULL,
     geom        geometry(Point, 4326) NOT NULL,
     accuracy_m  real CHECK (accuracy_m >= 0),
@@ -43,7 +43,7 @@ CREATE TABLE patrol_points (
 -- marks a day that has points newer than its figures (ingest only marks;
 -- the next read computes, so ingest stays a plain insert).
 CREATE TABLE patrol_days (
-    worker     bigint NOT NULL,
+    worker     bigint NOT NULL REFERENCES people (id),
     day        date NOT NULL,
     stale      boolean NOT NULL DEFAULT true,
     track      geometry(LineString, 4326),
@@ -64,6 +64,9 @@ CREATE TABLE patrol_day_grids (
     grid_code text NOT NULL,
     share     double precision NOT NULL CHECK (share >= 0 AND share <= 1),
     seconds   double precision NOT NULL DEFAULT 0,
+    -- The part of the grid within the radius of the track (WGS-84): the
+    -- union over workers gives a day's coverage of the grid.
+    covered   geometry(MultiPolygon, 4326),
     PRIMARY KEY (worker, day, grid_code),
     FOREIGN KEY (worker, day) REFERENCES patrol_days (worker, day) ON DELETE CASCADE
 );
