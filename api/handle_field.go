@@ -6,4 +6,5 @@ import "github.com/gorilla/mux"
 // events, patrols; their contract is api/openapi/field.yaml.
 func (s *Server) fieldRoutes(r *mux.Router) {
 	s.attachmentRoutes(r)
+	s.patrolRoutes(r)
 }

@@ -17,6 +17,9 @@ import (
 // PatrolGap between two points is not time on patrol.
 const (
 	MaxPatrolSpeedKmh = 200
+	// MaxPatrolAccuracyM: a fix whose accuracy radius is larger says
+	// little about where the worker walked; it is kept, flagged.
+	MaxPatrolAccuracyM = 100
 	PatrolRadiusM     = 30
 	PatrolGap         = 5 * time.Minute
 )
@@ -35,7 +38,7 @@ type PatrolPoint struct {
 type PatrolFlag struct {
 	Index    int     `json:"index"`
 	Reason   string  `json:"reason"`
-	SpeedKmh float64 `json:"speed_kmh"`
+	SpeedKmh float64 `json:"speed_kmh,omitempty"`
 }
 
 // PatrolIngest is what a batch did.
@@ -130,6 +133,12 @@ func (s *Store) IngestPatrolPoints(ctx context.Context, pts []PatrolPoint) (*Pat
 				g := p.GridCode
 				grids[k] = &g
 			}
+			if p.AccuracyM != nil && *p.AccuracyM > MaxPatrolAccuracyM {
+				f := "inaccurate"
+				flags[k] = &f
+				res.Flagged = append(res.Flagged, PatrolFlag{Index: i, Reason: f})
+				continue
+			}
 			if l := prev[p.Worker]; l.ok {
 				dt := p.T.Sub(l.t).Hours()
 				d := haversineM(l.lon, l.lat, p.Lon, p.Lat) / 1000
@@ -148,7 +157,12 @@ func (s *Store) IngestPatrolPoints(ctx context.Context, pts []PatrolPoint) (*Pat
 				SELECT w, t, ST_SetSRID(ST_MakePoint(x, y), 4326), a, g, f
 				FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::text[], $7::text[]) u(w, t, x, y, a, g, f)
 				ON CONFLICT (worker, t) DO NOTHING
-				RETURNING worker, t),
+				RETURNING worker, t, geom, grid_code, flag),
+			latest AS (
+				INSERT INTO patrol_last AS l (worker, t, geom, grid_code)
+				SELECT DISTINCT ON (worker) worker, t, geom, grid_code FROM ins WHERE flag IS NULL ORDER BY worker, t DESC
+				ON CONFLICT (worker) DO UPDATE SET t = EXCLUDED.t, geom = EXCLUDED.geom, grid_code = EXCLUDED.grid_code
+				WHERE l.t < EXCLUDED.t),
 			days AS (
 				INSERT INTO patrol_days (worker, day)
 				SELECT DISTINCT worker, (t AT TIME ZONE $8)::date FROM ins
@@ -366,6 +380,31 @@ func (s *Store) PatrolCoverage(ctx context.Context, unit string, day time.Time) 
 		var c GridCoverage
 		err := rows.Scan(&c.Code, &c.Share, &c.Seconds, &c.Workers)
 		out = append(out, c)
+		return err
+	})
+	return out, err
+}
+
+// Position is a worker's latest unflagged point.
+type Position struct {
+	Worker   int64     `json:"worker"`
+	T        time.Time `json:"t"`
+	Lon      float64   `json:"lon"`
+	Lat      float64   `json:"lat"`
+	GridCode string    `json:"grid,omitempty"`
+}
+
+// LatestPositions are the workers' latest points newer than since.
+func (s *Store) LatestPositions(ctx context.Context, since time.Time) ([]Position, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT worker, t, ST_X(geom), ST_Y(geom), coalesce(grid_code, '') FROM patrol_last WHERE t > $1 ORDER BY worker`, since)
+	if err != nil {
+		return nil, err
+	}
+	var out []Position
+	err = forEach(rows, func() error {
+		var p Position
+		err := rows.Scan(&p.Worker, &p.T, &p.Lon, &p.Lat, &p.GridCode)
+		out = append(out, p)
 		return err
 	})
 	return out, err

@@ -24,7 +24,8 @@ CREATE INDEX attachments_sha256 ON attachments (sha256);
 
 -- A patrol point as a worker's phone sent it (WGS-84). flag says why a
 -- point is kept but left out of tracks: 'jump' (faster than the speed
--- limit from the point before it). grid_code is the base grid it fell in
+-- limit from the point before it) or 'inaccurate' (an accuracy radius
+-- over the limit). grid_code is the base grid it fell in
 -- on arrival (NULL outside every grid).
 CREATE TABLE patrol_points (
     worker      bigint NOT NULL REFERENCES people (id),
@@ -32,10 +33,20 @@ CREATE TABLE patrol_points (
     geom        geometry(Point, 4326) NOT NULL,
     accuracy_m  real CHECK (accuracy_m >= 0),
     grid_code   text,
-    flag        text CHECK (flag IN ('jump')),
+    flag        text CHECK (flag IN ('jump', 'inaccurate')),
     received_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (worker, t)
 );
+
+-- The latest unflagged point of each worker: what the wall's live
+-- positions read (a small table, one row a worker, polled).
+CREATE TABLE patrol_last (
+    worker    bigint PRIMARY KEY REFERENCES people (id),
+    t         timestamptz NOT NULL,
+    geom      geometry(Point, 4326) NOT NULL,
+    grid_code text
+);
+CREATE INDEX patrol_last_t ON patrol_last (t);
 
 -- Per worker and local day: the track (the day's unflagged points in time
 -- order) and, per grid, the share of the grid within the coverage radius
