@@ -105,7 +105,9 @@ func TestPatrolsAPI(t *testing.T) {
 	if day.Points != 11 || day.Flagged != 2 || math.Abs(day.LengthM-200) > 2 || day.Seconds != 300 || day.Track == nil || len(day.Track.Coordinates) != 11 || len(day.Grids) == 0 {
 		t.Fatalf("day: %+v", day)
 	}
-	var gcj struct{ Track *struct{ Coordinates [][2]float64 } }
+	var gcj struct {
+		Track *struct{ Coordinates [][2]float64 }
+	}
 	expect(t, e.get(fmt.Sprintf("/v1/patrols?worker=%d&date=%s&crs=gcj02", w, date)), http.StatusOK, ctJSON, &gcj)
 	if gcj.Track.Coordinates[0] == day.Track.Coordinates[0] {
 		t.Fatal("track not converted to gcj02")

@@ -20,8 +20,8 @@ const (
 	// MaxPatrolAccuracyM: a fix whose accuracy radius is larger says
 	// little about where the worker walked; it is kept, flagged.
 	MaxPatrolAccuracyM = 100
-	PatrolRadiusM     = 30
-	PatrolGap         = 5 * time.Minute
+	PatrolRadiusM      = 30
+	PatrolGap          = 5 * time.Minute
 )
 
 // PatrolPoint is one GPS fix of a worker, in WGS-84, its grid located by
