@@ -38,6 +38,9 @@ type tokenBody struct {
 	Role      string   `json:"role"`
 	Scopes    []string `json:"scopes"`
 	ExpiresAt *string  `json:"expires_at"` // RFC 3339
+	// PersonID makes the token speak for a person (issue 16): /v1/me
+	// names them, /v1/me/tasks lists their work.
+	PersonID *int64 `json:"person_id"`
 }
 
 // createdToken is the answer of POST /v1/tokens: the only time the token
@@ -49,10 +52,16 @@ type createdToken struct {
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	var b tokenBody
-	if err := readStrict(w, r, &b, `a JSON object {"name", "role", "scopes", "expires_at"}`); err != nil {
+	if err := readStrict(w, r, &b, `a JSON object {"name", "role", "scopes", "expires_at", "person_id"}`); err != nil {
 		return err
 	}
 	n := data.NewToken{Name: b.Name, Role: auth.Role(b.Role), Scopes: b.Scopes, CreatedBy: identityOf(r).Actor}
+	if b.PersonID != nil {
+		if *b.PersonID <= 0 {
+			return invalidMember("person_id", "person_id is a person's id (GET /v1/people lists them)")
+		}
+		n.Person = *b.PersonID
+	}
 	if b.ExpiresAt != nil {
 		t, err := time.Parse(time.RFC3339, *b.ExpiresAt)
 		if err != nil || !storableTime(t) {
@@ -146,6 +155,13 @@ func (s *Server) whoAmI(w http.ResponseWriter, r *http.Request) error {
 		return unauthorized(auth.Missing, "no credential was sent: send Authorization: Bearer <token>")
 	}
 	out := map[string]any{"actor": id.Actor, "kind": id.Kind, "grants": id.Grants}
+	if id.Person != 0 {
+		p, err := s.store.Person(r.Context(), id.Person)
+		if err != nil {
+			return err
+		}
+		out["person"] = shownPerson(r, p)
+	}
 	if !id.Expires.IsZero() {
 		out["expires_at"] = id.Expires.UTC().Format(time.RFC3339)
 	}

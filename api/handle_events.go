@@ -94,6 +94,11 @@ func (s *Server) reportEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ev.Actor = identityOf(r).Actor
+	if p, err := s.callerPerson(r); err != nil {
+		return err
+	} else if p != nil {
+		ev.ReporterID = p.ID
+	}
 	if key != "" {
 		// The hash of the decoded body: the same report sent with other
 		// spacing or member order is the same report. The actor is part
@@ -307,6 +312,9 @@ type transitionBody struct {
 	Actor      *json.RawMessage `json:"actor"`
 	Note       string           `json:"note"`
 	Department string           `json:"department"`
+	// Handler names the handler (a person of the department) a dispatch
+	// sends the event to.
+	Handler int64 `json:"handler"`
 }
 
 // transitionEvent: POST /v1/events/{code}/transitions. With If-Match the
@@ -321,7 +329,7 @@ func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var b transitionBody
-	if err := decodeStrict(raw, &b, `a JSON object {"to", "note", "department"}`); err != nil {
+	if err := decodeStrict(raw, &b, `a JSON object {"to", "note", "department", "handler"}`); err != nil {
 		return err
 	}
 	if b.Actor != nil {
@@ -338,7 +346,15 @@ func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t := data.Transition{To: to, Actor: identityOf(r).Actor, Note: b.Note, Department: b.Department, IfVersion: ifVersion}
+	person, err := s.callerPerson(r)
+	if err != nil {
+		return err
+	}
+	if b.Handler < 0 {
+		return invalidMember("handler", "handler is a person's id (GET /v1/people?role=handler lists them)")
+	}
+	t := data.Transition{To: to, Actor: identityOf(r).Actor, Note: b.Note, Department: b.Department, IfVersion: ifVersion,
+		Handler: b.Handler, Person: person}
 	e, err := s.store.TransitionEvent(r.Context(), code, t)
 	if err != nil {
 		return notFoundAs(err, "no event with code %q", code)

@@ -157,6 +157,9 @@ func problemFor(err error) *Problem {
 		ie     *data.IdempotencyError
 		mb     *http.MaxBytesError
 		denied *auth.Denied
+		ny     *data.NotYoursError
+		ce     *data.ConflictError
+		pie    *data.PeopleImportError
 	)
 	switch {
 	case errors.As(err, &p):
@@ -181,6 +184,13 @@ func problemFor(err error) *Problem {
 			Detail: ie.Error(), Extensions: map[string]any{"event": ie.Event}}
 	case errors.As(err, &denied):
 		return forbidden(denied)
+	case errors.As(err, &ny):
+		return &Problem{Type: probForbidden, Title: "Forbidden", Status: http.StatusForbidden, Detail: ny.Msg}
+	case errors.As(err, &ce):
+		return &Problem{Type: probConflict, Title: "Conflict", Status: http.StatusConflict, Detail: ce.Msg}
+	case errors.As(err, &pie):
+		return &Problem{Type: probInvalid, Title: "Invalid people file", Status: http.StatusUnprocessableEntity, Detail: pie.Error(),
+			Extensions: map[string]any{"rows": pie.Rows}}
 	case errors.As(err, &mb):
 		return tooLarge("the body", mb.Limit, "")
 	case errors.Is(err, data.ErrExists):

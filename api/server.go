@@ -416,6 +416,7 @@ func (s *Server) router() *mux.Router {
 	s.pmtilesRoutes(r)
 	s.fontRoutes(r)
 	s.accessRoutes(r)
+	s.peopleRoutes(r)
 	s.searchRoutes(r)
 	s.ogcRoutes(r)
 	s.exportRoutes(r)

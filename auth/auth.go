@@ -161,6 +161,9 @@ type Identity struct {
 	Grants []Grant
 	// Expires is when the credential ends (zero: never).
 	Expires time.Time
+	// Person is the person (grid worker, supervisor, handler) the
+	// credential speaks for; 0 when it names none.
+	Person int64
 }
 
 // May says whether some grant allows the action somewhere.

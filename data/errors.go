@@ -93,3 +93,21 @@ func (e *FatalImportError) Unwrap() error { return e.Err }
 // ErrReporterClosed is a report sent to a Reporter after Close: the server
 // is shutting down. The API answers 500.
 var ErrReporterClosed = errors.New("event reporter is closed")
+
+// NotYoursError is a move or decision reserved to certain people that the
+// caller's person is not (or the credential names no person): verifying
+// an event is its verifier's or a supervisor's, approving an extension a
+// supervisor's, moving a task its handler's. The API answers 403.
+type NotYoursError struct{ Msg string }
+
+func (e *NotYoursError) Error() string { return e.Msg }
+
+func notYours(format string, args ...any) error {
+	return &NotYoursError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// ConflictError is a write the resource's state refuses (an extension
+// asked while another one waits for its decision). The API answers 409.
+type ConflictError struct{ Msg string }
+
+func (e *ConflictError) Error() string { return e.Msg }

@@ -28,7 +28,9 @@ type NewEvent struct {
 	Reporter    string
 	// Actor is who reports, from the credential; the first log entry
 	// names it (else the reporter, else the source).
-	Actor      string
+	Actor string
+	// ReporterID is the person the credential names (0: none).
+	ReporterID int64
 	Media      []string
 	OccurredAt *time.Time
 	// IdempotencyKey, when set, makes the report idempotent: the same key
@@ -117,6 +119,9 @@ func (s *Store) reportTx(ctx context.Context, evs []NewEvent, now time.Time) ([]
 	if err := b.claimKeys(ctx); err != nil {
 		return nil, err
 	}
+	if err := b.findVerifiers(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := b.newEvents()
 	if err != nil {
 		return nil, err
@@ -143,6 +148,39 @@ type reportBatch struct {
 	leader map[string]int // idempotency key → the report leading it
 	keys   []string       // the keys of the live reports, sorted
 	next   map[string]int // district → the next number of the day
+	// verifiers: grid → its worker, who verifies the grid's events (the
+	// first active person by rank: a backup stands in for an inactive
+	// worker).
+	verifiers map[string]PersonRef
+}
+
+// findVerifiers reads the workers of the grids the batch reports in.
+func (b *reportBatch) findVerifiers(ctx context.Context) error {
+	var grids []string
+	for i, e := range b.evs {
+		if b.writes(i) {
+			grids = append(grids, e.Location.Grid.Code)
+		}
+	}
+	b.verifiers = map[string]PersonRef{}
+	if len(grids) == 0 {
+		return nil
+	}
+	rows, err := b.conn.Query(ctx, `SELECT DISTINCT ON (g.grid_code) g.grid_code, p.id, p.name FROM grid_workers g
+		JOIN people p ON p.id = g.person_id AND p.status = 'active'
+		WHERE g.grid_code = ANY($1) ORDER BY g.grid_code, g.rank`, grids)
+	if err != nil {
+		return err
+	}
+	return forEach(rows, func() error {
+		var code string
+		p := PersonRef{Role: grid.RoleWorker}
+		if err := rows.Scan(&code, &p.ID, &p.Name); err != nil {
+			return err
+		}
+		b.verifiers[code] = p
+		return nil
+	})
 }
 
 func newReportBatch(conn *pgxpool.Conn, cfg *EventConfig, evs []NewEvent, now time.Time) *reportBatch {
@@ -350,14 +388,22 @@ func (b *reportBatch) newEvent(code string, e NewEvent) (*Event, error) {
 		crs = geo.WGS84
 	}
 	now := b.now
-	return &Event{Code: code, Class: class.Code, ClassName: class.Name, Status: grid.StatusReported,
+	var verifier *PersonRef
+	if v, ok := b.verifiers[e.Location.Grid.Code]; ok {
+		verifier = &v
+	}
+	var reporterID *int64
+	if e.ReporterID != 0 {
+		reporterID = &e.ReporterID
+	}
+	return &Event{ReporterID: reporterID, Verifier: verifier, Code: code, Class: class.Code, ClassName: class.Name, Status: grid.StatusReported,
 		Lon: e.Lon, Lat: e.Lat, CRS: string(crs), InputLon: e.InputLon, InputLat: e.InputLat,
 		GridCode: e.Location.Grid.Code, Location: loc, Department: class.Department,
 		DepartmentName: b.cfg.Departments[class.Department].Name, Description: e.Description,
 		Source: string(e.Source), Reporter: e.Reporter, Media: media, OccurredAt: e.OccurredAt,
 		ReportedAt: now, Deadline: deadline, UpdatedAt: now, Version: 1,
 		Overdue: grid.Overdue(grid.StatusReported, deadline, now),
-		Log:     []LogEntry{{N: 1, To: grid.StatusReported, Actor: reportActor(e), Note: "", At: now}}}, nil
+		Log:     []LogEntry{{N: 1, To: grid.StatusReported, Actor: reportActor(e), Note: "", At: now, Kind: "transition", PersonID: reporterID}}}, nil
 }
 
 // insertAndCommit writes the events, their first log entries, the keys'
@@ -373,12 +419,13 @@ func (b *reportBatch) insertAndCommit(ctx context.Context, rows []reportRow) err
 	codes := str(func(e *Event) string { return e.Code })
 	batch := &pgx.Batch{}
 	batch.Queue(`INSERT INTO events (code, class_code, status, geom, crs, input_lon, input_lat, grid_code, location,
-			department_code, description, source, reporter, media, occurred_at, reported_at, deadline, updated_at)
+			department_code, description, source, reporter, media, occurred_at, reported_at, deadline, updated_at, reporter_id, verifier_id)
 		SELECT c, cl, st, ST_SetSRID(ST_MakePoint(lon, lat), 4326), crs, ilon, ilat, g, l,
-			d, de, so, re, ARRAY(SELECT jsonb_array_elements_text(m)), o, $18, dl, $18
+			d, de, so, re, ARRAY(SELECT jsonb_array_elements_text(m)), o, $18, dl, $18, nullif(rid, 0), nullif(vid, 0)
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::float8[], $8::float8[],
-			$9::text[], $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[])
-			AS t(c, cl, st, lon, lat, crs, ilon, ilat, g, l, d, de, so, re, m, o, dl)`,
+			$9::text[], $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[],
+			$19::bigint[], $20::bigint[])
+			AS t(c, cl, st, lon, lat, crs, ilon, ilat, g, l, d, de, so, re, m, o, dl, rid, vid)`,
 		codes,
 		str(func(e *Event) string { return e.Class }),
 		str(func(e *Event) string { return string(e.Status) }),
@@ -396,10 +443,17 @@ func (b *reportBatch) insertAndCommit(ctx context.Context, rows []reportRow) err
 		str(func(e *Event) string { m, _ := json.Marshal(e.Media); return string(m) }), // JSON arrays
 		column(evs, func(e *Event) *time.Time { return e.OccurredAt }),
 		column(evs, func(e *Event) time.Time { return e.Deadline }),
-		b.now)
-	batch.Queue(`INSERT INTO event_log (event_code, n, to_status, actor, at)
-		SELECT c, 1, 'reported', a, $3 FROM unnest($1::text[], $2::text[]) AS t(c, a)`,
-		codes, str(func(e *Event) string { return e.Log[0].Actor }), b.now)
+		b.now,
+		column(evs, func(e *Event) int64 { return derefID(e.ReporterID) }),
+		column(evs, func(e *Event) int64 {
+			if e.Verifier == nil {
+				return 0
+			}
+			return e.Verifier.ID
+		}))
+	batch.Queue(`INSERT INTO event_log (event_code, n, to_status, actor, at, person_id)
+		SELECT c, 1, 'reported', a, $3, nullif(p, 0) FROM unnest($1::text[], $2::text[], $4::bigint[]) AS t(c, a, p)`,
+		codes, str(func(e *Event) string { return e.Log[0].Actor }), b.now, column(evs, func(e *Event) int64 { return derefID(e.ReporterID) }))
 	var keyNames, keyCodes []string
 	for _, r := range rows {
 		if r.key != "" {
@@ -446,4 +500,11 @@ func reportActor(e NewEvent) string {
 		return e.Reporter
 	}
 	return string(e.Source)
+}
+
+func derefID(id *int64) int64 {
+	if id == nil {
+		return 0
+	}
+	return *id
 }

@@ -27,7 +27,9 @@ type Token struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
 	RevokedBy string     `json:"revoked_by,omitempty"`
-	Hash      []byte     `json:"-"`
+	// PersonID is the person the token speaks for (issue 16), if any.
+	PersonID *int64 `json:"person_id"`
+	Hash     []byte `json:"-"`
 
 	identity *auth.Identity // made once, when read (scanToken)
 }
@@ -46,6 +48,9 @@ func (t *Token) newIdentity() *auth.Identity {
 	if t.ExpiresAt != nil {
 		id.Expires = *t.ExpiresAt
 	}
+	if t.PersonID != nil {
+		id.Person = *t.PersonID
+	}
 	return id
 }
 
@@ -61,12 +66,12 @@ func (t *Token) Refusal(now time.Time) string {
 	return ""
 }
 
-const tokenColumns = `id, name, role, scopes, created_at, created_by, expires_at, revoked_at, coalesce(revoked_by, ''), hash`
+const tokenColumns = `id, name, role, scopes, created_at, created_by, expires_at, revoked_at, coalesce(revoked_by, ''), person_id, hash`
 
 func scanToken(row pgx.Row) (*Token, error) {
 	var t Token
 	var role string
-	if err := row.Scan(&t.ID, &t.Name, &role, &t.Scopes, &t.CreatedAt, &t.CreatedBy, &t.ExpiresAt, &t.RevokedAt, &t.RevokedBy, &t.Hash); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &role, &t.Scopes, &t.CreatedAt, &t.CreatedBy, &t.ExpiresAt, &t.RevokedAt, &t.RevokedBy, &t.PersonID, &t.Hash); err != nil {
 		return nil, err
 	}
 	t.Role = auth.Role(role)
@@ -81,6 +86,8 @@ type NewToken struct {
 	Scopes    []string
 	ExpiresAt *time.Time
 	CreatedBy string
+	// Person is the person the token speaks for (0: none).
+	Person int64
 }
 
 // CreateToken stores a new token and returns it with the token text, which
@@ -104,10 +111,17 @@ func (s *Store) CreateToken(ctx context.Context, n NewToken) (string, *Token, er
 		return "", nil, errors.New("create token: no creator")
 	}
 	text, hash := auth.NewToken()
+	var person *int64
+	if n.Person != 0 {
+		person = &n.Person
+	}
 	t, err := scanToken(s.Pool.QueryRow(ctx, `
-		INSERT INTO api_tokens (name, role, scopes, hash, created_by, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenColumns,
-		n.Name, string(n.Role), scopes, hash, n.CreatedBy, n.ExpiresAt))
+		INSERT INTO api_tokens (name, role, scopes, hash, created_by, expires_at, person_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+tokenColumns,
+		n.Name, string(n.Role), scopes, hash, n.CreatedBy, n.ExpiresAt, person))
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23503" && pgErr.ConstraintName == "api_tokens_person_id_fkey" {
+		return "", nil, invalid("person_id", "no person %d (GET /v1/people lists them)", n.Person)
+	}
 	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "api_tokens_name_key" {
 		return "", nil, fmt.Errorf("token %s: %w", n.Name, ErrExists)
 	}
