@@ -100,6 +100,9 @@ type Options struct {
 	// and its event's past which it is flagged (default 200 m).
 	MaxAttachmentBytes int64
 	PhotoFarMeters     float64
+	// PositionInterval is how often workers' live positions go out on
+	// the streams that ask for them (default 5 s).
+	PositionInterval time.Duration
 }
 
 // Defaults for Options.
@@ -149,6 +152,7 @@ type Server struct {
 	unknownTokens writeRates // lookups of tokens not in the cache, by address
 
 	attachments media.Storage
+	positions   positionHub
 
 	contract *contract // the OpenAPI document: /openapi.json and the query parameters of each route
 }
@@ -205,6 +209,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if opts.PhotoFarMeters <= 0 {
 		opts.PhotoFarMeters = DefaultPhotoFarMeters
 	}
+	defaultDuration(&opts.PositionInterval, DefaultPositionInterval)
 	if opts.AttachmentDir == "" {
 		opts.AttachmentDir = DefaultAttachmentDir
 	}
