@@ -300,6 +300,11 @@ type PatrolDay struct {
 	Last    *time.Time   `json:"last,omitempty"`
 	Track   []byte       `json:"-"` // WKB LineString (WGS-84), nil with fewer than 2 points
 	Grids   []PatrolGrid `json:"grids"`
+	// Assigned are the grids the worker answers for (first those where
+	// they are the responsible worker, then backups); AssignedShare the
+	// mean share of them this worker covered that day (nil without any).
+	Assigned      []string `json:"assigned"`
+	AssignedShare *float64 `json:"assigned_share"`
 }
 
 // PatrolDay reads (computing it first when stale) a worker's day;
@@ -337,6 +342,34 @@ func (s *Store) PatrolDay(ctx context.Context, worker int64, day time.Time) (*Pa
 			return err
 		})
 	})
+	if err != nil {
+		return nil, err
+	}
+	d.Assigned = []string{}
+	rows, err := s.Pool.Query(ctx, `SELECT grid_code FROM grid_workers WHERE person_id = $1 ORDER BY rank > 0, grid_code`, worker)
+	if err != nil {
+		return nil, err
+	}
+	if err := forEach(rows, func() error {
+		var g string
+		err := rows.Scan(&g)
+		d.Assigned = append(d.Assigned, g)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if len(d.Assigned) > 0 {
+		shares := map[string]float64{}
+		for _, g := range d.Grids {
+			shares[g.Code] = g.Share
+		}
+		sum := 0.0
+		for _, g := range d.Assigned {
+			sum += shares[g]
+		}
+		m := sum / float64(len(d.Assigned))
+		d.AssignedShare = &m
+	}
 	for _, t := range []**time.Time{&d.First, &d.Last} {
 		if *t != nil {
 			v := (*t).In(s.cityTime())
