@@ -23,10 +23,12 @@
 // home(), up(), settled(), state(), events(), who()}; ready resolves once
 // the first view has rendered with its tiles loaded; events() says what
 // the stream brought: {connected, received, lastSeq, transport, live:
-// [codes], status: {code: status}}; who() says who is signed in.
+// [codes], status: {code: status}}; field() the workers' positions and
+// today's coverage (field.js); who() says who is signed in.
 
 import { afterSignIn, blocked, check, start as startSession, whenSignedIn, who, wireSignIn } from './auth.js';
 import { $, getJSON, nowSec, toast } from './dom.js';
+import { addFieldLayers, fieldState } from './field.js';
 import { addLiveLayers, connect, drawConnection, eventPanel, LIVE_RECENT_S, showEvent } from './live.js';
 import { addOverlays, clearSelection, createMap, drawSelection, labelsOf } from './map.js';
 import { clock, hud, legend, render } from './panel.js';
@@ -251,6 +253,7 @@ async function main() {
   await new Promise((resolve) => map.once('load', resolve));
   addOverlays(app);
   addLiveLayers(app);
+  addFieldLayers(app);
   wire(app);
 
   legend(app);
@@ -279,6 +282,7 @@ async function main() {
       unitChanges: state.stream.unitChanges,
       live: [...state.live.keys()], status: Object.fromEntries([...state.live].map(([k, f]) => [k, f.status])),
     }),
+    field: () => fieldState(app),
   };
 }
 
