@@ -442,3 +442,29 @@ func (s *Store) LatestPositions(ctx context.Context, since time.Time) ([]Positio
 	})
 	return out, err
 }
+
+// Walker is a worker and a grid they are responsible for (rank 0).
+type Walker struct {
+	Worker int64
+	Grid   string
+}
+
+// PatrolWalkers lists up to n active workers with the first grid each is
+// responsible for (simulations walk them there), by id.
+func (s *Store) PatrolWalkers(ctx context.Context, n int) ([]Walker, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT DISTINCT ON (p.id) p.id, g.grid_code FROM people p
+		JOIN grid_workers g ON g.person_id = p.id AND g.rank = 0
+		JOIN units u ON u.code = g.grid_code AND u.layer = 'base' AND u.valid_to IS NULL
+		WHERE p.role = 'worker' AND p.status = 'active' ORDER BY p.id, g.grid_code LIMIT $1`, n)
+	if err != nil {
+		return nil, err
+	}
+	var out []Walker
+	err = forEach(rows, func() error {
+		var w Walker
+		err := rows.Scan(&w.Worker, &w.Grid)
+		out = append(out, w)
+		return err
+	})
+	return out, err
+}
