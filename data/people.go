@@ -299,29 +299,28 @@ func (s *Store) ImportPeople(ctx context.Context, in io.Reader) (*PeopleImportRe
 	if len(people) == 0 && len(bad) == 0 {
 		return nil, &PeopleImportError{Rows: []PersonImportError{{Row: 2, Msg: "the file has no people"}}}
 	}
+	// Departments are checked all rows at once, so that every unknown one
+	// is reported with the other bad rows (the foreign key stays the net
+	// under a department deleted meanwhile).
+	rows, err := s.Pool.Query(ctx, `SELECT code FROM departments`)
+	if err != nil {
+		return nil, err
+	}
+	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range people {
+		if p.Department != "" && !slices.Contains(known, p.Department) {
+			bad = append(bad, PersonImportError{Row: i + 2, Field: "department", Msg: fmt.Sprintf("unknown department %q (GET /v1/departments lists them)", p.Department)})
+		}
+	}
 	if len(bad) > 0 {
+		slices.SortStableFunc(bad, func(a, b PersonImportError) int { return a.Row - b.Row })
 		return nil, &PeopleImportError{Rows: bad}
 	}
 	res := &PeopleImportResult{IDs: make([]int64, len(people))}
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		// Departments are checked here, all rows at once, so that every
-		// unknown one is reported rather than the first violation.
-		var known []string
-		rows, err := tx.Query(ctx, `SELECT code FROM departments`)
-		if err != nil {
-			return err
-		}
-		if known, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return err
-		}
-		for i, p := range people {
-			if p.Department != "" && !slices.Contains(known, p.Department) {
-				bad = append(bad, PersonImportError{Row: i + 2, Field: "department", Msg: fmt.Sprintf("unknown department %q (GET /v1/departments lists them)", p.Department)})
-			}
-		}
-		if len(bad) > 0 {
-			return &PeopleImportError{Rows: bad}
-		}
 		for i, p := range people {
 			var id int64
 			var inserted bool
@@ -336,6 +335,11 @@ func (s *Store) ImportPeople(ctx context.Context, in io.Reader) (*PeopleImportRe
 				SELECT id, false FROM upd UNION ALL SELECT id, true FROM ins`,
 				p.Name, nullText(p.Phone), string(p.Role), nullText(p.Department), p.UnitCode, string(p.Status)).Scan(&id, &inserted)
 			if err != nil {
+				if e := personErr(err, &p); e != err {
+					var ie *InvalidError
+					errors.As(e, &ie)
+					return &PeopleImportError{Rows: []PersonImportError{{Row: i + 2, Field: ie.Field, Msg: ie.Msg}}}
+				}
 				return fmt.Errorf("row %d: %w", i+2, err)
 			}
 			res.IDs[i] = id

@@ -23,6 +23,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	ifEmpty := fs.Bool("if-empty", false, "build the city only when the store holds no units, objects only when it holds none, events only when it holds none")
 	objects := fs.Int64("objects", 0, "also add this many managed objects with a realistic class mix")
 	events := fs.Int("events", 0, "also add this many events over the last 30 days, walked through the workflow (in every state, some overdue)")
+	people := fs.Bool("people", true, "give every grid a worker, every community a supervisor, every department two handlers (when the store holds no people), and the events their people")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,9 +57,54 @@ func cmdDemo(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if *events > 0 {
-		return demoEvents(ctx, s, *events, uint64(d.Seed), *ifEmpty)
+	if *people {
+		if err := demoPeople(ctx, s); err != nil {
+			return err
+		}
 	}
+	if *events > 0 {
+		if err := demoEvents(ctx, s, *events, uint64(d.Seed), *ifEmpty); err != nil {
+			return err
+		}
+		if *people {
+			return demoEventPeople(ctx, s)
+		}
+	}
+	return nil
+}
+
+// demoPeople gives the city its people unless it has some, and prints
+// one line.
+func demoPeople(ctx context.Context, s *data.Store) error {
+	var have int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM people`).Scan(&have); err != nil {
+		return err
+	}
+	if have > 0 {
+		fmt.Printf("demo: the store already holds %d people; none added\n", have)
+		return nil
+	}
+	res, err := demo.People(ctx, s)
+	if err != nil {
+		return fmt.Errorf("demo people: %w", err)
+	}
+	fmt.Printf("demo: %d grid workers (one per grid), %d supervisors (one per community), %d handlers (two per department); %d events given their people; %.1fs\n",
+		res.Workers, res.Supervisors, res.Handlers, res.Events, res.Seconds)
+	return nil
+}
+
+// demoEventPeople gives the events just added their people.
+func demoEventPeople(ctx context.Context, s *data.Store) error {
+	cfg, err := s.EventConfig(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	n, err := demo.EventPeople(ctx, s, cfg.Calendar)
+	if err != nil {
+		return fmt.Errorf("demo people of events: %w", err)
+	}
+	fmt.Printf("demo: %d events given their verifier, handler and reporter; %.1fs\n", n, time.Since(start).Seconds())
 	return nil
 }
 
