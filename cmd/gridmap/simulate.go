@@ -85,8 +85,8 @@ subscribers through the event feed.
 // simStats are the running totals of a simulation.
 type simStats struct {
 	reported, advanced, errors, conflicts, fixes atomic.Int64
-	mu                                    sync.Mutex
-	lastErr                               error
+	mu                                           sync.Mutex
+	lastErr                                      error
 }
 
 func (st *simStats) fail(err error) {
