@@ -216,18 +216,23 @@ day AS (
 		first_t = agg.first_t, last_t = agg.last_t
 	FROM agg WHERE d.worker = $1 AND d.day = $2
 	RETURNING d.worker),
-shape AS (
-	SELECT z.srid, ST_Buffer(ST_Transform(coalesce(agg.track, agg.pts), z.srid), $4) AS buf
-	FROM agg, LATERAL (SELECT gridmap_utm_srid(coalesce(agg.track, agg.pts)) AS srid) z WHERE agg.n > 0),
+shape AS MATERIALIZED (
+	SELECT srid, buf, ST_Transform(buf, 4326) AS buf4326
+	FROM (SELECT z.srid, ST_Buffer(ST_Transform(coalesce(agg.track, agg.pts), z.srid), $4) AS buf
+		FROM agg, LATERAL (SELECT gridmap_utm_srid(coalesce(agg.track, agg.pts)) AS srid) z WHERE agg.n > 0) b),
+hit AS MATERIALIZED (
+	SELECT u.code, ST_Transform(u.geom, s.srid) AS g, s.buf
+	FROM shape s JOIN units u ON u.geom && s.buf4326 AND ST_Intersects(u.geom, s.buf4326)
+	WHERE u.layer = 'base' AND u.level = 'grid' AND u.valid_to IS NULL),
+cut AS MATERIALIZED (
+	SELECT code, ST_Intersection(buf, g) AS part, ST_Area(g) AS area FROM hit),
 cov AS (
-	SELECT u.code, ST_Area(ST_Intersection(s.buf, ST_Transform(u.geom, s.srid))) / nullif(ST_Area(ST_Transform(u.geom, s.srid)), 0) AS share,
-	       ST_Multi(ST_CollectionExtract(ST_Transform(ST_Intersection(s.buf, ST_Transform(u.geom, s.srid)), 4326), 3)) AS covered
-	FROM shape s JOIN units u ON u.layer = 'base' AND u.level = 'grid' AND u.valid_to IS NULL
-	 AND ST_Intersects(u.geom, ST_Transform(s.buf, 4326))),
+	SELECT code, ST_Area(part) / nullif(area, 0) AS share,
+	       ST_Multi(ST_CollectionExtract(ST_Transform(part, 4326), 3)) AS covered
+	FROM cut),
 secs AS (
 	SELECT grid_code AS code, sum(extract(epoch FROM t - pt)) AS s FROM p
-	WHERE grid_code IS NOT NULL AND pg = grid_code AND t - pt <= $5 GROUP BY grid_code),
-del AS (DELETE FROM patrol_day_grids WHERE worker = $1 AND day = $2)
+	WHERE grid_code IS NOT NULL AND pg = grid_code AND t - pt <= $5 GROUP BY grid_code)
 INSERT INTO patrol_day_grids (worker, day, grid_code, share, seconds, covered)
 SELECT $1, $2, coalesce(c.code, s.code), least(1, greatest(0, coalesce(c.share, 0))), coalesce(s.s, 0), c.covered
 FROM cov c FULL JOIN secs s ON s.code = c.code
@@ -279,6 +284,12 @@ func (s *Store) refreshPatrolDays(ctx context.Context, workers []int64, from, to
 		}
 	}
 	return nil
+}
+
+// RefreshPatrols computes every stale day between from and to (demos, and
+// anyone who wants reads to find them done).
+func (s *Store) RefreshPatrols(ctx context.Context, from, to time.Time) error {
+	return s.refreshPatrolDays(ctx, nil, from, to)
 }
 
 // PatrolGrid is a worker's day in one grid.
