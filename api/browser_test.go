@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -134,4 +135,30 @@ func runNodeTest(t *testing.T, node, webDir, file string, env ...string) {
 		t.Fatalf("node --test web/%s (%.1fs): %v\n%s", file, time.Since(start).Seconds(), err, out)
 	}
 	t.Logf("node --test web/%s passed in %.1fs\n%s", file, time.Since(start).Seconds(), out)
+}
+
+// TestFieldOnWallInBrowser: a worker's fixes reach the wall's stream, their
+// grid's coverage shows, and their card lists their grid, the case waiting
+// for their verification and today's patrol (web/test/field.test.mjs).
+func TestFieldOnWallInBrowser(t *testing.T) {
+	t.Parallel()
+	node, webDir := browserTools(t)
+	shots := screenshotDir(t)
+	ctx := context.Background()
+	store := pgtest.NewDemo(t)
+	if _, err := demo.People(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	var worker int64
+	var code string
+	var lon, lat float64
+	if err := store.Pool.QueryRow(ctx, `SELECT g.person_id, u.code, ST_X(ST_PointOnSurface(u.geom)), ST_Y(ST_PointOnSurface(u.geom))
+		FROM grid_workers g JOIN units u ON u.code = g.grid_code AND u.layer = 'base' AND u.valid_to IS NULL
+		WHERE g.rank = 0 ORDER BY u.code LIMIT 1`).Scan(&worker, &code, &lon, &lat); err != nil {
+		t.Fatal(err)
+	}
+	hs := serveForBrowser(t, store, api.Options{PublicRead: true, PositionInterval: 500 * time.Millisecond})
+	runNodeTest(t, node, webDir, "test/field.test.mjs",
+		"GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_SCREENSHOTS="+shots,
+		fmt.Sprintf("GRIDMAP_WORKER=%d", worker), "GRIDMAP_GRID="+code, fmt.Sprintf("GRIDMAP_LON=%.7f", lon), fmt.Sprintf("GRIDMAP_LAT=%.7f", lat))
 }

@@ -28,7 +28,7 @@
 
 import { afterSignIn, blocked, check, start as startSession, whenSignedIn, who, wireSignIn } from './auth.js';
 import { $, getJSON, nowSec, toast } from './dom.js';
-import { addFieldLayers, fieldState } from './field.js';
+import { addFieldLayers, fieldState, loadCoverage } from './field.js';
 import { addLiveLayers, connect, drawConnection, eventPanel, LIVE_RECENT_S, showEvent } from './live.js';
 import { addOverlays, clearSelection, createMap, drawSelection, labelsOf } from './map.js';
 import { clock, hud, legend, render } from './panel.js';
@@ -283,6 +283,7 @@ async function main() {
       live: [...state.live.keys()], status: Object.fromEntries([...state.live].map(([k, f]) => [k, f.status])),
     }),
     field: () => fieldState(app),
+    loadCoverage: () => loadCoverage(app),
   };
 }
 
