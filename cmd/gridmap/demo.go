@@ -24,7 +24,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	objects := fs.Int64("objects", 0, "also add this many managed objects with a realistic class mix")
 	events := fs.Int("events", 0, "also add this many events over the last 30 days, walked through the workflow (in every state, some overdue)")
 	patrolDays := fs.Int("patrol-days", 3, "patrol tracks of the grid workers for this many days up to today (0: none)")
-	patrolWorkers := fs.Int("patrol-workers", 2000, "at most this many workers get patrol tracks")
+	patrolWorkers := fs.Int("patrol-workers", 600, "at most this many workers get patrol tracks")
 	people := fs.Bool("people", true, "give every grid a worker, every community a supervisor, every department two handlers (when the store holds no people), and the events their people")
 	if err := fs.Parse(args); err != nil {
 		return err
