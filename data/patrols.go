@@ -479,3 +479,103 @@ func (s *Store) PatrolWalkers(ctx context.Context, n int) ([]Walker, error) {
 	})
 	return out, err
 }
+
+// patrolFigures fills the patrol columns of figures rows computed by
+// FiguresOf (level worker, community or street; n the code length of the
+// units) over [from, to) (nil: unbounded), after computing the stale days
+// of the period. PatrolHours adds the time on patrol of the row's workers
+// (a unit's: of every worker, by the grids walked). PatrolCoverage is the
+// mean, over the row's grids (a worker's: those they are responsible for)
+// and the period's days, of the grid's share covered that day: a worker by
+// their own tracks, a unit by all workers' (the union of their covered
+// parts). The days are the city's calendar days from from to to; an
+// unbounded side stops at the first or last day with patrols. Rows without
+// grids or without days keep null.
+func (s *Store) patrolFigures(ctx context.Context, f *Figures, n int, from, to *time.Time) error {
+	loc := s.cityTime()
+	var first, last *time.Time
+	if err := s.Pool.QueryRow(ctx, `SELECT min(day), max(day) FROM patrol_days`).Scan(&first, &last); err != nil || first == nil {
+		return err
+	}
+	d0, d1 := *first, *last
+	if from != nil {
+		y, m, d := from.In(loc).Date()
+		d0 = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	if to != nil {
+		y, m, d := to.In(loc).Add(-time.Nanosecond).Date() // to is exclusive
+		d1 = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	if d1.Before(d0) {
+		return nil
+	}
+	if err := s.refreshPatrolDays(ctx, nil, d0, d1); err != nil {
+		return err
+	}
+	days := int(d1.Sub(d0).Hours()/24) + 1
+	var rows pgx.Rows
+	var err error
+	if n == 0 {
+		rows, err = s.Pool.Query(ctx, `
+			WITH a AS (SELECT person_id, grid_code FROM grid_workers WHERE rank = 0),
+			cov AS (
+				SELECT a.person_id AS id, sum(g.share) AS s FROM a
+				JOIN patrol_day_grids g ON g.worker = a.person_id AND g.grid_code = a.grid_code AND g.day BETWEEN $1 AND $2
+				GROUP BY 1),
+			n AS (SELECT person_id AS id, count(*) AS grids FROM a GROUP BY 1),
+			h AS (SELECT worker AS id, sum(seconds) AS secs FROM patrol_days WHERE day BETWEEN $1 AND $2 GROUP BY 1)
+			SELECT p.id::text, CASE WHEN n.grids > 0 THEN coalesce(cov.s, 0) / (n.grids * $3) END, coalesce(h.secs, 0) / 3600
+			FROM people p LEFT JOIN n ON n.id = p.id LEFT JOIN cov ON cov.id = p.id LEFT JOIN h ON h.id = p.id
+			WHERE p.role = 'worker'`, d0, d1, days)
+	} else {
+		rows, err = s.Pool.Query(ctx, `
+			WITH g AS (
+				SELECT code, geom FROM units WHERE layer = 'base' AND level = 'grid' AND valid_to IS NULL),
+			u AS (
+				SELECT grid_code, day, ST_Union(covered) AS covered, sum(seconds) AS secs
+				FROM patrol_day_grids WHERE day BETWEEN $1 AND $2 GROUP BY 1, 2),
+			share AS (
+				SELECT left(g.code, $4) AS k, sum(coalesce(ST_Area(ST_Transform(u.covered, z.srid)) / nullif(ST_Area(ST_Transform(g.geom, z.srid)), 0), 0)) AS s,
+					sum(u.secs) AS secs
+				FROM u JOIN g ON g.code = u.grid_code, LATERAL (SELECT gridmap_utm_srid(g.geom) AS srid) z
+				GROUP BY 1),
+			n AS (SELECT left(code, $4) AS k, count(*) AS grids FROM g GROUP BY 1)
+			SELECT n.k, least(1, coalesce(share.s, 0) / (n.grids * $3)), coalesce(share.secs, 0) / 3600
+			FROM n LEFT JOIN share ON share.k = n.k`, d0, d1, days, n)
+	}
+	if err != nil {
+		return err
+	}
+	type fig struct{ cov, hours *float64 }
+	by := map[string]fig{}
+	if err := forEach(rows, func() error {
+		var k string
+		var x fig
+		err := rows.Scan(&k, &x.cov, &x.hours)
+		by[k] = x
+		return err
+	}); err != nil {
+		return err
+	}
+	var covSum, hours float64
+	var covN int
+	for i := range f.Rows {
+		r := &f.Rows[i]
+		if x, ok := by[r.Code]; ok {
+			r.PatrolCoverage, r.PatrolHours = x.cov, x.hours
+			if x.cov != nil {
+				covSum += *x.cov * float64(r.Grids)
+				covN += r.Grids
+			}
+			if x.hours != nil {
+				hours += *x.hours
+			}
+		}
+	}
+	if covN > 0 {
+		c := covSum / float64(covN)
+		f.Total.PatrolCoverage = &c
+	}
+	f.Total.PatrolHours = &hours
+	return nil
+}

@@ -3,7 +3,6 @@ package demo_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"gridmap/data/demo"
 	"gridmap/data/pgtest"
@@ -44,9 +43,24 @@ func TestDemoPatrols(t *testing.T) {
 	if err := s.Pool.QueryRow(ctx, `SELECT avg(share) FROM patrol_day_grids WHERE day = (now() AT TIME ZONE 'Asia/Shanghai')::date - 1`).Scan(&covered); err != nil || covered <= 0 {
 		t.Fatalf("yesterday's mean share %v, %v", covered, err)
 	}
+	// The figures carry the patrols: every worker walked every day.
+	for _, level := range []string{"worker", "community", "street"} {
+		f, err := s.FiguresOf(ctx, level, "", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range f.Rows {
+			if r.PatrolCoverage == nil || *r.PatrolCoverage <= 0 || *r.PatrolCoverage > 1 || r.PatrolHours == nil || *r.PatrolHours <= 0 {
+				t.Fatalf("%s %s: coverage %v, hours %v", level, r.Code, r.PatrolCoverage, r.PatrolHours)
+			}
+		}
+		if f.Total.PatrolCoverage == nil || f.Total.PatrolHours == nil {
+			t.Fatalf("%s total: %+v", level, f.Total)
+		}
+		t.Logf("%s: %d rows, coverage %.3f, %.1f h", level, len(f.Rows), *f.Total.PatrolCoverage, *f.Total.PatrolHours)
+	}
 	again, err := demo.Patrols(ctx, s, 3, 1000)
 	if err != nil || again.Points != 0 {
 		t.Fatalf("second run: %+v %v", again, err)
 	}
-	_ = time.Now
 }
