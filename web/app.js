@@ -28,7 +28,7 @@
 
 import { afterSignIn, blocked, check, start as startSession, whenSignedIn, who, wireSignIn } from './auth.js';
 import { $, getJSON, nowSec, toast } from './dom.js';
-import { addFieldLayers, fieldState, loadCoverage } from './field.js';
+import { addFieldLayers, fieldState, loadCoverage, showWorker } from './field.js';
 import { addLiveLayers, connect, drawConnection, eventPanel, LIVE_RECENT_S, showEvent } from './live.js';
 import { addOverlays, clearSelection, createMap, drawSelection, labelsOf } from './map.js';
 import { clock, hud, legend, render } from './panel.js';
@@ -284,6 +284,7 @@ async function main() {
     }),
     field: () => fieldState(app),
     loadCoverage: () => loadCoverage(app),
+    showWorker: (id, lngLat) => showWorker(app, id, lngLat),
   };
 }
 

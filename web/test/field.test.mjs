@@ -1,11 +1,13 @@
-// Field work on the wall in headless Chromium (api/browser_test.go,
-// TestFieldOnWallInBrowser, starts the server on the small demo city with
-// its people and runs this file): a grid worker's phone posts fixes, the
-// worker's dot appears from the stream, today's coverage colours their
-// grid, a case of their grid reaches them as a verification task, and a
-// click on the dot opens their card with the grid, the task and today's
-// patrol. GRIDMAP_URL, GRIDMAP_TOKEN, GRIDMAP_WORKER, GRIDMAP_GRID,
-// GRIDMAP_LON, GRIDMAP_LAT come from the Go test.
+// The loop of one case and a worker's day on the wall, in headless
+// Chromium (api/browser_test.go, TestFieldOnWallInBrowser, starts the
+// server on the small demo city with its people and runs this file): the
+// grid's worker reports a case (they are its verifier), it is dispatched
+// to a handler, more time is asked and approved by the supervisor, it is
+// handled, verified by the worker and closed, each move seen on the wall's
+// stream; the worker's fixes put their dot on the map, today's coverage
+// colours their grid, their card lists the case while it waits for them
+// and nothing once verified, and the figures count it with the patrol.
+// GRIDMAP_* come from the Go test (people's ids and tokens, the grid).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,8 +28,8 @@ const GRID = process.env.GRIDMAP_GRID;
 const LON = Number(process.env.GRIDMAP_LON);
 const LAT = Number(process.env.GRIDMAP_LAT);
 
-async function post(path, body, status) {
-  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${process.env.GRIDMAP_TOKEN}` };
+async function post(path, body, status, token = process.env.GRIDMAP_TOKEN) {
+  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
   const r = await fetch(BASE + path, { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await r.text();
   if (r.status !== status) assert.fail(`POST ${path} ${JSON.stringify(body)}: ${r.status}, want ${status}: ${text}`);
@@ -51,9 +53,28 @@ test('field work on the wall', { timeout: 600_000 }, async (t) => {
   await page.goto(`${BASE}/`);
   await page.waitForFunction(() => window.gridmap && window.gridmap.field, null, { timeout: WAIT, polling: 250 });
 
-  // A case in the worker's grid, handled: it waits for the worker's verification.
-  const ev = await post('/v1/events', { class: '0102', lon: LON, lat: LAT, source: 'grid_worker', description: '巡查发现暴露垃圾' }, 201);
-  for (const to of ['registered', 'dispatched', 'handling', 'handled']) await post(`/v1/events/${ev.id}/transitions`, { to }, 200);
+  const W = process.env.GRIDMAP_WORKER_TOKEN;
+  const H = process.env.GRIDMAP_HANDLER_TOKEN;
+  const S = process.env.GRIDMAP_SUPERVISOR_TOKEN;
+  const statusOnWall = (code, st) => page.waitForFunction(([c, s]) => window.gridmap.events && window.gridmap.events().status[c] === s,
+    [code, st], { timeout: WAIT, polling: 250 });
+
+  // The case: reported by the worker in their grid, so they verify it.
+  const ev = await post('/v1/events', { class: process.env.GRIDMAP_CLASS, lon: LON, lat: LAT, source: 'grid_worker', description: '巡查发现井盖缺失' }, 201, W);
+  assert.equal(ev.properties.verifier && ev.properties.verifier.id, WORKER, `verifier ${JSON.stringify(ev.properties.verifier)}`);
+  await page.waitForFunction(() => window.gridmap.events, null, { timeout: WAIT, polling: 250 });
+  await statusOnWall(ev.id, 'reported');
+  await post(`/v1/events/${ev.id}/transitions`, { to: 'registered' }, 200);
+  const dispatched = await post(`/v1/events/${ev.id}/transitions`, { to: 'dispatched', handler: Number(process.env.GRIDMAP_HANDLER) }, 200);
+  assert.equal(dispatched.properties.handler.id, Number(process.env.GRIDMAP_HANDLER));
+  await statusOnWall(ev.id, 'dispatched');
+  await post(`/v1/events/${ev.id}/work`, { to: 'handling', note: '到场' }, 200, H);
+  const asked = await post(`/v1/events/${ev.id}/extensions`, { amount: 2, unit: 'working_days', reason: '等配件' }, 201, H);
+  const approved = await post(`/v1/events/${ev.id}/extensions/${asked.extension.n}`, { decision: 'approve', note: '同意' }, 200, S);
+  assert.equal(approved.extension.status, 'approved');
+  assert.ok(Date.parse(approved.event.properties.deadline) > Date.parse(dispatched.properties.deadline), 'the deadline moved');
+  await post(`/v1/events/${ev.id}/work`, { to: 'handled' }, 200, H);
+  await statusOnWall(ev.id, 'handled');
 
   // Ten minutes of the worker's walk, ending now: 20 m every 30 s eastwards.
   const now = Date.now();
@@ -87,10 +108,33 @@ test('field work on the wall', { timeout: 600_000 }, async (t) => {
     const card = await page.waitForSelector(`.worker-card[data-worker="${WORKER}"]`, { timeout: WAIT });
     const text = await card.textContent();
     assert.match(text, /今日巡查/);
-    assert.match(text, /待办1 件|待办 ?1 件/, text);
+    assert.match(text, /待办\s*1 件/, text);
     assert.ok(text.includes(ev.id), `the card lists the verification of ${ev.id}: ${text}`);
     assert.match(text, /责任网格 [1-9]\d*%/, text);
     await page.screenshot({ path: join(SHOTS, 'field-worker-card.png') });
+  });
+
+  await t.test('verified by the worker, closed: the wall follows, the card empties, the figures count it', async () => {
+    const verified = await post(`/v1/events/${ev.id}/work`, { to: 'verified', note: '已修复' }, 200, W);
+    assert.equal(verified.properties.verified_by.id, WORKER);
+    await statusOnWall(ev.id, 'verified');
+    await post(`/v1/events/${ev.id}/transitions`, { to: 'closed' }, 200);
+    await statusOnWall(ev.id, 'closed');
+    // The card again (as a second click would open it; the open card covers the dot).
+    await page.evaluate(([w, lon, lat]) => window.gridmap.showWorker(w, { lng: lon, lat }), [WORKER, points[19].lon, points[19].lat]);
+    await page.waitForFunction((w) => {
+      const c = document.querySelector(`.worker-card[data-worker="${w}"] .tasks`);
+      return c && /^0 件/.test(c.textContent);
+    }, WORKER, { timeout: WAIT, polling: 250 });
+    const r = await fetch(`${BASE}/v1/figures?level=worker&unit=${GRID.slice(0, 12)}`);
+    const fig = await r.json();
+    const row = fig.rows.find((x) => x.code === String(WORKER));
+    assert.ok(row, JSON.stringify(fig));
+    assert.equal(row.reported, 1);
+    assert.equal(row.verified, 1);
+    assert.equal(row.verified_on_time, 1);
+    assert.ok(row.patrol_hours > 0 && row.patrol_coverage > 0, `patrol figures ${JSON.stringify(row)}`);
+    await page.screenshot({ path: join(SHOTS, 'field-closed.png') });
   });
 
   assert.deepEqual(problems, []);
