@@ -128,6 +128,12 @@ func TestPatrolsAPI(t *testing.T) {
 		if c.Code == g.code && (c.Share <= 0 || len(c.Workers) != 1 || c.Workers[0] != w) {
 			t.Fatalf("coverage of %s: %+v", g.code, c)
 		}
+		if len(c.Workers) == 0 && c.Share != 0 {
+			t.Fatalf("a grid nobody walked: %+v", c)
+		}
+	}
+	if cov.Walked > 2 {
+		t.Fatalf("a 200 m walk covers %d grids", cov.Walked)
 	}
 
 	before := countRows(t, e.store, "patrol_points")

@@ -412,7 +412,7 @@ func (s *Store) PatrolCoverage(ctx context.Context, unit string, day time.Time) 
 		c AS (SELECT grid_code, ST_Union(covered) AS covered, sum(seconds) AS secs, array_agg(DISTINCT worker ORDER BY worker) AS workers
 			FROM patrol_day_grids WHERE day = $2 AND starts_with(grid_code, $1) GROUP BY grid_code)
 		SELECT g.code,
-			coalesce(least(1, ST_Area(ST_Transform(c.covered, z.srid)) / nullif(ST_Area(ST_Transform(g.geom, z.srid)), 0)), 0),
+			least(1, coalesce(ST_Area(ST_Transform(c.covered, z.srid)) / nullif(ST_Area(ST_Transform(g.geom, z.srid)), 0), 0)),
 			coalesce(c.secs, 0), coalesce(c.workers, '{}')
 		FROM g LEFT JOIN c ON c.grid_code = g.code, LATERAL (SELECT gridmap_utm_srid(g.geom) AS srid) z
 		ORDER BY g.code`, unit, day)

@@ -117,6 +117,9 @@ func TestPatrolCoverageAgainstPostGIS(t *testing.T) {
 	}
 	found := false
 	for _, c := range cov {
+		if len(c.Workers) == 0 && c.Share != 0 {
+			t.Fatalf("a grid nobody walked has share %v", c.Share)
+		}
 		if c.Code == code {
 			found = true
 			if math.Abs(c.Share-got.Share) > 1e-6 || c.Seconds != got.Seconds || len(c.Workers) != 1 || c.Workers[0] != w {

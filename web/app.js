@@ -141,6 +141,8 @@ async function onClick(app, e) {
   const { map, state, scale, palette, evMinZoom } = app;
   if (e.originalEvent && e.originalEvent.target !== map.getCanvas()) return;
   const r = 8 * scale + 4;
+  // A worker's dot opens their card (field.js), nothing else.
+  if (map.getLayer('gm-workers') && map.queryRenderedFeatures(e.point, { layers: ['gm-workers'] }).length) return;
   const layers = ['gm-live', palette.layer].filter((id) => id && map.getLayer(id));
   const hit = map.queryRenderedFeatures([[e.point.x - r, e.point.y - r], [e.point.x + r, e.point.y + r]], { layers })
     .find((f) => map.getZoom() >= evMinZoom || (f.source === 'gm-live' && f.properties.at > nowSec() - LIVE_RECENT_S));

@@ -44,16 +44,17 @@ export function addFieldLayers(app) {
   setInterval(() => drawWorkers(app), 30_000); // positions fade when no fix comes
 }
 
-/** Today's coverage of every grid as the fill's opacity (share × 0.6). */
+/** Today's coverage of every grid as the fill's opacity: 0.12 for a grid
+ * walked at all (a few per cent would not show), up to 0.62 covered whole. */
 export async function loadCoverage(app) {
   try {
     const c = await getJSON('/v1/patrols/coverage');
     const shares = {};
     for (const g of c.grids) if (g.share > 0) shares[g.code] = g.share;
     app.state.coverage = { date: c.date, walked: c.walked, shares };
-    const stops = Object.entries(shares).flatMap(([code, share]) => [code, Math.round(share * 1000) / 1000]);
+    const stops = Object.entries(shares).flatMap(([code, share]) => [code, Math.round((0.12 + 0.5 * share) * 1000) / 1000]);
     app.map.setPaintProperty('gm-coverage', 'fill-opacity',
-      stops.length ? ['*', 0.6, ['match', ['to-string', ['get', 'code']], ...stops, 0]] : 0);
+      stops.length ? ['match', ['to-string', ['get', 'code']], ...stops, 0] : 0);
   } catch (err) {
     // A server without patrols (or a reader without the right) shows no fill.
     app.state.coverage.error = String(err.message || err);
@@ -98,7 +99,7 @@ export async function showWorker(app, id, lngLat) {
       el('dl', {},
         el('dt', {}, '网格'), el('dd', { class: 'grids' }, day.assigned.length ? day.assigned.map(names).join('、') : '未分配'),
         el('dt', {}, '待办'), el('dd', { class: overdue ? 'late tasks' : 'tasks' }, `${open.length} 件${overdue ? ` · 超期 ${overdue}` : ''}`),
-        el('dt', {}, '今日巡查'), el('dd', { class: 'patrol' }, `${num.format(Math.round(day.length_m))} 米 · ${Math.round(day.seconds / 60)} 分钟`),
+        el('dt', {}, '巡查'), el('dd', { class: 'patrol' }, `今日 ${num.format(Math.round(day.length_m))} 米 · ${Math.round(day.seconds / 60)} 分钟`),
         el('dt', {}, '覆盖'), el('dd', { class: 'share' }, `责任网格 ${pct(day.assigned_share)}`)),
       open.length ? el('ol', { class: 'log' }, ...open.slice(0, 4).map((t) => el('li', {},
         `${t.overdue ? '⚠ ' : ''}${t.class_name || t.class} · ${t.event_code}`))) : null,

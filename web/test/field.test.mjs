@@ -95,7 +95,7 @@ test('field work on the wall', { timeout: 600_000 }, async (t) => {
   await t.test('today\'s coverage colours the grid', async () => {
     await page.evaluate(() => window.gridmap.loadCoverage());
     const cov = await page.evaluate(() => window.gridmap.field().coverage);
-    assert.ok(cov.walked >= 1 && cov.shares[GRID] > 0, JSON.stringify(cov));
+    assert.ok(cov.walked >= 1 && cov.walked <= 3 && cov.shares[GRID] > 0 && cov.shares[GRID] < 0.5, JSON.stringify(cov));
     const paint = await page.evaluate(() => JSON.stringify(window.gridmap.map.getPaintProperty('gm-coverage', 'fill-opacity')));
     assert.ok(paint.includes(GRID), paint);
   });
@@ -107,7 +107,7 @@ test('field work on the wall', { timeout: 600_000 }, async (t) => {
     await page.mouse.click(xy[0], xy[1]);
     const card = await page.waitForSelector(`.worker-card[data-worker="${WORKER}"]`, { timeout: WAIT });
     const text = await card.textContent();
-    assert.match(text, /今日巡查/);
+    assert.match(text, /今日 \d+ 米/);
     assert.match(text, /待办\s*1 件/, text);
     assert.ok(text.includes(ev.id), `the card lists the verification of ${ev.id}: ${text}`);
     assert.match(text, /责任网格 [1-9]\d*%/, text);
