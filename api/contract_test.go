@@ -144,7 +144,8 @@ func TestContractCoversRoutes(t *testing.T) {
 // pathValues fill the path templates of the contract for requests that
 // never reach a handler's work.
 var pathValues = map[string]string{"code": demoDistrict, "layer": "units", "z": "0", "x": "0", "y": "0", "name": "demo",
-	"file": "app.js", "fontstack": "Noto Sans Regular", "range": "0-255", "day": "2026-12-24"}
+	"file": "app.js", "fontstack": "Noto Sans Regular", "range": "0-255", "day": "2026-12-24",
+	"collectionId": "grids", "featureId": demoDistrict, "collection": "grids"}
 
 func fillTemplate(tpl string) string {
 	for k, v := range pathValues {

@@ -303,6 +303,7 @@ var eventFigures = []geo.Field{
 	{Name: "total", Type: geo.Integer}, {Name: "overdue", Type: geo.Integer}, {Name: "handled", Type: geo.Integer},
 	{Name: "handled_on_time", Type: geo.Integer}, {Name: "closed", Type: geo.Integer},
 	{Name: "avg_handling_hours", Type: geo.Real}, {Name: "avg_closing_hours", Type: geo.Real},
+	{Name: "extended", Type: geo.Integer},
 }
 
 func eventFigureValues(c *data.EventCount) []any {
@@ -315,7 +316,7 @@ func eventFigureValues(c *data.EventCount) []any {
 		}
 		return *h
 	}
-	return []any{c.Total, c.Overdue, c.Handled, c.OnTime, c.Closed, hours(c.AvgHandlingHours), hours(c.AvgClosingHours)}
+	return []any{c.Total, c.Overdue, c.Handled, c.OnTime, c.Closed, hours(c.AvgHandlingHours), hours(c.AvgClosingHours), c.Extended}
 }
 
 // eventStatsTable: code, name, level, the figures of all its events, then

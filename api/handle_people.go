@@ -617,4 +617,3 @@ func figuresTable(f *data.Figures, code string) statsTable {
 	}
 	return t
 }
-

@@ -272,6 +272,18 @@ func TestWorkerLoop(t *testing.T) {
 			t.Errorf("community figures %+v", row)
 		}
 	}
+	var st struct {
+		Unit struct {
+			All struct {
+				OnTime   int `json:"handled_on_time"`
+				Extended int `json:"extended"`
+			} `json:"all"`
+		} `json:"unit"`
+	}
+	expect(t, e.get("/v1/stats/"+community+"?of=events&by=status"), http.StatusOK, ctJSON, &st)
+	if st.Unit.All.OnTime != 1 || st.Unit.All.Extended != 1 {
+		t.Errorf("statistics of the community: %+v, want the extended event handled on time", st.Unit.All)
+	}
 	r = e.get("/v1/figures?level=street&f=csv")
 	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") || !strings.Contains(string(r.Body), "handled_on_time_rate") {
 		t.Errorf("figures as CSV: %s", r)

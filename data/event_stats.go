@@ -24,6 +24,9 @@ type EventCount struct {
 	// "closed"; null when none.
 	AvgHandlingHours *float64 `json:"avg_handling_hours"`
 	AvgClosingHours  *float64 `json:"avg_closing_hours"`
+	// Extended: events whose deadline an approved extension (延期) moved;
+	// OnTime measures them against the deadline agreed.
+	Extended int64 `json:"extended"`
 
 	handlingSecs, closingSecs float64
 }
@@ -34,6 +37,7 @@ func (c *EventCount) add(o EventCount) {
 	c.Handled += o.Handled
 	c.OnTime += o.OnTime
 	c.Closed += o.Closed
+	c.Extended += o.Extended
 	c.handlingSecs += o.handlingSecs
 	c.closingSecs += o.closingSecs
 }
@@ -98,7 +102,8 @@ func (s *Store) EventStats(ctx context.Context, code, by string, from, to *time.
 				count(e.handled_at), count(*) FILTER (WHERE e.handled_at <= e.deadline),
 				count(*) FILTER (WHERE e.status = 'closed'),
 				coalesce(sum(extract(epoch FROM e.handled_at - e.reported_at)), 0),
-				coalesce(sum(extract(epoch FROM e.closed_at - e.reported_at)) FILTER (WHERE e.status = 'closed'), 0)
+				coalesce(sum(extract(epoch FROM e.closed_at - e.reported_at)) FILTER (WHERE e.status = 'closed'), 0),
+				count(*) FILTER (WHERE e.extensions > 0)
 			FROM events e
 			WHERE e.grid_code >= $1 AND e.grid_code < gridmap_code_upper($1)
 			  AND ($3::timestamptz IS NULL OR e.reported_at >= $3) AND ($4::timestamptz IS NULL OR e.reported_at < $4)
@@ -109,7 +114,7 @@ func (s *Store) EventStats(ctx context.Context, code, by string, from, to *time.
 		return forEach(rows, func() error {
 			var child, k string
 			var c EventCount
-			if err := rows.Scan(&child, &k, &c.Total, &c.Overdue, &c.Handled, &c.OnTime, &c.Closed, &c.handlingSecs, &c.closingSecs); err != nil {
+			if err := rows.Scan(&child, &k, &c.Total, &c.Overdue, &c.Handled, &c.OnTime, &c.Closed, &c.handlingSecs, &c.closingSecs, &c.Extended); err != nil {
 				return err
 			}
 			addTo := func(u *EventUnitStats) {

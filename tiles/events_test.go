@@ -213,7 +213,7 @@ func statusCounts(t *testing.T, store *data.Store, code string, now time.Time) m
 	}
 	defer rows.Close()
 	out := map[string]float64{"total": 0, "open": 0, "overdue": 0}
-	for _, s := range []string{"reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "rejected", "returned"} {
+	for _, s := range []string{"reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "rejected", "returned", "suspended"} {
 		out[s] = 0
 	}
 	for rows.Next() {

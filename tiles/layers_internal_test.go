@@ -36,7 +36,7 @@ func TestStatusNames(t *testing.T) {
 		want []string
 	}{
 		{"all", func(grid.EventStatus) bool { return true },
-			[]string{"reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "rejected", "returned"}},
+			[]string{"reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "rejected", "returned", "suspended"}},
 		{"open", grid.EventStatus.Open, []string{"reported", "registered", "dispatched", "handling", "returned"}},
 		{"final", grid.EventStatus.Final, []string{"closed", "rejected"}},
 	} {

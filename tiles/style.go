@@ -98,7 +98,7 @@ var EventStatusColors = map[grid.EventStatus]string{
 	grid.StatusClosed:     "#8b98a9", // 结案: grey
 	grid.StatusRejected:   "#56606d", // 不予立案: dark grey
 	grid.StatusReturned:   "#e040fb", // 退回: magenta
-	grid.StatusSuspended:  "#a78bfa", // 挂起: violet (the clock stands still)
+	grid.StatusSuspended:  "#f5a524", // 挂起: amber (the clock stands still)
 }
 
 // EventStatusesKey names the style's metadata entry that describes the event

@@ -19,7 +19,7 @@ import (
 )
 
 const tokenUsage = `usage:
-  gridmap token create --name NAME --role ROLE [--scope CODES] [--expires 90d|2027-06-30|RFC3339]
+  gridmap token create --name NAME --role ROLE [--scope CODES] [--expires 90d|2027-06-30|RFC3339] [--person ID]
   gridmap token list
   gridmap token revoke NAME
   gridmap token ensure --name demo-admin --file FILE [--role admin] [--scope CODES] [--url URL]`
@@ -97,6 +97,7 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	role := fs.String("role", "", "viewer, reporter, dispatcher, editor or admin")
 	scope := fs.String("scope", "", `unit codes whose subtrees the role covers, comma-separated (440306,440307001), or "*" for the whole city; an admin's is the whole city`)
 	expires := fs.String("expires", "", "when it stops working: 90d, 12h, 2027-06-30 or an RFC 3339 time (default: never)")
+	person := fs.Int64("person", 0, "the id of the person (grid worker, supervisor, handler) the token speaks for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	n := data.NewToken{Name: *name, Role: r, Scopes: splitList(*scope), CreatedBy: cliActor()}
+	n := data.NewToken{Name: *name, Role: r, Scopes: splitList(*scope), CreatedBy: cliActor(), Person: *person}
 	if *expires != "" {
 		t, err := parseExpiry(*expires, time.Now())
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"time"
 
 	"gridmap/data"
@@ -44,8 +45,24 @@ func Events(ctx context.Context, s *data.Store, n int, seed uint64, now time.Tim
 	if err != nil {
 		return res, err
 	}
-	if _, err := s.WritePastEvents(ctx, evs); err != nil {
+	codes, err := s.WritePastEvents(ctx, evs)
+	if err != nil {
 		return res, err
+	}
+	// The events still suspended at now: when and from where (lifting
+	// returns there).
+	var suspended []string
+	for i := range evs {
+		if evs[i].Log[len(evs[i].Log)-1].To == grid.StatusSuspended {
+			suspended = append(suspended, codes[i])
+		}
+	}
+	if len(suspended) > 0 {
+		if _, err := s.Pool.Exec(ctx, `UPDATE events e SET suspended_at = l.at, suspended_from = l.from_status
+			FROM event_log l WHERE e.code = ANY($1) AND l.event_code = e.code AND l.to_status = 'suspended'
+			  AND l.n = (SELECT max(n) FROM event_log x WHERE x.event_code = e.code)`, suspended); err != nil {
+			return res, fmt.Errorf("suspended events: %w", err)
+		}
 	}
 	for i := range evs {
 		res.count(&evs[i], now)
@@ -301,10 +318,38 @@ func (g *Reports) misroute(w *walk, dept string, limit time.Duration, target tim
 func (g *Reports) handle(w *walk, class, dept string, target time.Time) {
 	wt := g.cfg.Calendar.WorkingTime(w.t, target)
 	w.add(grid.StatusHandling, g.addWorking(w.t, time.Duration((0.1+0.35*g.rng.Float64())*float64(wt))), g.staff(dept), oneOf(g.rng, handlingNotes), "")
+	target = g.suspend(w, target)
 	if floor := g.addWorking(w.t, g.uniformDur(5*time.Minute, 20*time.Minute)); target.Before(floor) {
 		target = floor
 	}
 	w.add(grid.StatusHandled, target, g.staff(dept), g.handledNote(class), "")
+}
+
+// suspend stops a few events' clocks (挂起) for a while: the deadline and
+// the target move on by the working time they stood still. An event still
+// suspended at now stays so. Its draws come from a generator of the
+// event's own (seeded by its report time), so that the city's other
+// draws, and so the rest of the demo, stay as they were without it.
+func (g *Reports) suspend(w *walk, target time.Time) time.Time {
+	r := rand.New(rand.NewPCG(uint64(w.e.ReportedAt.UnixNano()), 0x5e5))
+	between := func(a, b time.Duration) time.Duration { return a + time.Duration(r.Float64()*float64(b-a)) }
+	if r.Float64() >= 0.02 || w.done {
+		return target
+	}
+	w.add(grid.StatusSuspended, g.addWorking(w.t, between(30*time.Minute, 4*time.Hour)), g.clerk(), oneOf(r, suspendNotes), "")
+	if w.done {
+		return target
+	}
+	from := w.t
+	w.add(grid.StatusHandling, g.addWorking(w.t, between(4*time.Hour, 24*time.Hour)), g.clerk(), "挂起解除，恢复处置", "")
+	if w.done {
+		return target
+	}
+	stood := g.cfg.Calendar.WorkingTime(from, w.t)
+	if d, err := g.cfg.Calendar.AddWorkingTime(w.e.Deadline, stood); err == nil {
+		w.e.Deadline = d
+	}
+	return g.addWorking(target, stood)
 }
 
 // verify checks the handling on the spot: a few events are returned to

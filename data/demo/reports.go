@@ -101,6 +101,7 @@ var altDepartment = map[string]string{
 var (
 	rejectNotes   = []string{"重复上报，已合并至同类案件", "经核实不属于城市管理范围", "现场核实无此问题", "信息不全，无法立案"}
 	handlingNotes = []string{"已接单，安排人员前往现场", "处置人员已到场", "正在处置"}
+	suspendNotes  = []string{"等待产权单位确认", "涉及施工许可，待审批", "恶劣天气，暂停作业"}
 	returnNotes   = []string{"现场核查未处置到位，退回重派", "问题反弹，退回处置部门"}
 	verifyNotes   = []string{"现场核查，已处置到位", "核查属实，处置到位"}
 	handledNotes  = map[string][]string{

@@ -92,7 +92,7 @@ test('wall map in headless Chromium at 3840×2160', { timeout: 600_000 }, async 
   page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
   const eventTiles = []; // the events tiles the page fetched: when, which, how answered
   page.on('response', (r) => { if (r.url().includes('/tiles/events/')) eventTiles.push(`${new Date().toISOString().slice(11, 23)} ${r.status()} ${r.url().replace(BASE, '')} ${r.headers()['x-cache'] || ''} ${r.headers().etag || ''}`); });
-  const shot = async (name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  const shot = async (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), timeout: 120000 });
 
   const districts = (await api('/v1/units?level=district&geometry=none')).features.map((f) => f.properties);
   assert.ok(districts.length > 0, 'the demo city has no districts');
