@@ -34,6 +34,10 @@ func (e *apiEnv) send(method, path, body string, header ...string) (reply, error
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if http.CanonicalHeaderKey(header[i]) == "Content-Type" {
+			req.Header.Set(header[i], header[i+1]) // instead of the JSON default
+			continue
+		}
 		req.Header.Add(header[i], header[i+1])
 	}
 	e.authorize(req)
