@@ -71,7 +71,7 @@ func accessState(t *testing.T, s *data.Store) string {
 	var sb strings.Builder
 	for _, table := range []string{"units", "layers", "objects", "object_classes", "object_counts", "events", "event_log", "event_feed",
 		"event_idempotency", "event_code_seq", "event_counts", "event_classes", "departments", "work_calendar", "work_hours",
-		"event_config", "tile_changes", "api_tokens"} {
+		"event_config", "tile_changes", "api_tokens", "people", "grid_workers", "grid_worker_log", "event_extensions"} {
 		h := sqlStrings(t, s, `SELECT count(*)::text || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM `+table+` x`)[0]
 		fmt.Fprintf(&sb, "%s=%s ", table, h)
 	}
@@ -389,6 +389,39 @@ func writeCases() []writeCase {
 		}},
 		{"POST /v1/tokens", auth.Administer, http.StatusCreated, func(t *testing.T, f *scopeFixture, in bool) writeReq {
 			return writeReq{path: "/v1/tokens", body: fmt.Sprintf(`{"name":"made-%d","role":"viewer","scopes":[%q]}`, f.next(), streetA)}
+		}},
+		// The people's own moves and extensions: access control lets them
+		// through to the event's rules, which refuse a move from reported
+		// (409) or a decision on no request (404) for everyone alike; who
+		// the person is is TestWorkerLoop's.
+		{"POST /v1/events/{code}/work", auth.Report, http.StatusConflict, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/events/" + f.event(t, g) + "/work", body: `{"to":"handling"}`, unit: g.code}
+		}},
+		{"POST /v1/events/{code}/extensions", auth.Report, http.StatusConflict, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/events/" + f.event(t, g) + "/extensions", body: `{"amount":1,"unit":"working_days","reason":"matrix"}`, unit: g.code}
+		}},
+		{"POST /v1/events/{code}/extensions/{n}", auth.Report, http.StatusNotFound, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/events/" + f.event(t, g) + "/extensions/1", body: `{"decision":"approve"}`, unit: g.code}
+		}},
+		{"POST /v1/people", auth.Administer, http.StatusCreated, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			return writeReq{path: "/v1/people", body: fmt.Sprintf(`{"name":"矩阵 %d","role":"worker"}`, f.next())}
+		}},
+		{"PUT /v1/people/{id}", auth.Administer, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			var p struct {
+				ID int64 `json:"id"`
+			}
+			expect(t, f.e.as(t, f.e.token).post("/v1/people", fmt.Sprintf(`{"name":"矩阵 %d","role":"worker"}`, f.next())), http.StatusCreated, ctJSON, &p)
+			return writeReq{path: fmt.Sprintf("/v1/people/%d", p.ID), body: `{"name":"矩阵改名","role":"worker"}`}
+		}},
+		{"POST /v1/people/import", auth.Administer, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			return writeReq{path: "/v1/people/import", body: fmt.Sprintf("name,role\n矩阵 %d,worker\n", f.next()), header: []string{"Content-Type", "text/csv"}}
+		}},
+		{"PUT /v1/grids/{code}/workers", auth.Administer, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/grids/" + g.code + "/workers", body: `{"worker":null,"reason":"matrix"}`}
 		}},
 		{"DELETE /v1/tokens/{name}", auth.Administer, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
 			name := fmt.Sprintf("victim-%d", f.next())

@@ -59,7 +59,7 @@ func TestEventTileJSON(t *testing.T) {
 	}
 	if counts.ID != "event_counts" || counts.MinZoom != 0 || counts.MaxZoom != tiles.MaxZoom ||
 		fieldNames(counts) != "closed:Number code:String dispatched:Number handled:Number handling:Number level:String name:String "+
-			"open:Number overdue:Number registered:Number rejected:Number reported:Number returned:Number total:Number verified:Number" {
+			"open:Number overdue:Number registered:Number rejected:Number reported:Number returned:Number suspended:Number total:Number verified:Number" {
 		t.Errorf("event_counts: %+v", counts)
 	}
 	if events.ID != "events" || events.MinZoom != tiles.EventsMinZoom || events.MaxZoom != tiles.MaxZoom ||

@@ -468,6 +468,12 @@ func (s *Server) requestExtension(w http.ResponseWriter, r *http.Request) error 
 	if utf8.RuneCountInString(b.Reason) > maxDescription {
 		return invalidMember("reason", fmt.Sprintf("reason has more than %d characters", maxDescription))
 	}
+	if u := grid.LimitUnit(b.Unit); u != grid.WorkingHours && u != grid.WorkingDays {
+		return invalidMember("unit", fmt.Sprintf("unit %q: working_hours or working_days", geo.Excerpt(b.Unit, geo.MaxExcerpt)))
+	}
+	if b.Amount < 1 || b.Amount > 10000 {
+		return invalidMember("amount", fmt.Sprintf("amount %d: 1 to 10000", b.Amount))
+	}
 	ifVersion, err := versionPrecondition(r, "event "+code)
 	if err != nil {
 		return err
@@ -536,7 +542,7 @@ func (s *Server) decideExtension(w http.ResponseWriter, r *http.Request) error {
 	x, e, err := s.store.DecideExtension(r.Context(), code, data.ExtensionDecision{N: n, Approve: b.Decision == "approve", Note: b.Note,
 		Actor: identityOf(r).Actor, Person: p, IfVersion: ifVersion})
 	if err != nil {
-		return notFoundAs(err, "no event with code %q", code)
+		return notFoundAs(err, "no event with code %q, or it has no extension request %d", code, n)
 	}
 	s.syncTiles(r.Context())
 	w.Header().Set("ETag", e.ETag())

@@ -192,6 +192,8 @@ func TestWorkerLoop(t *testing.T) {
 	// the first waits, decided by the supervisor only.
 	before := ev.Properties.Deadline
 	expectProblem(t, H.post("/v1/events/"+code+"/extensions", `{"amount": 2, "unit": "working_days", "reason": ""}`), http.StatusUnprocessableEntity, typeInvalid, "reason")
+	expectProblem(t, H.post("/v1/events/"+code+"/extensions", `{"amount": 2, "unit": "weeks", "reason": "x"}`), http.StatusUnprocessableEntity, typeInvalid, "unit")
+	expectProblem(t, H.post("/v1/events/"+code+"/extensions", `{"amount": 0, "unit": "working_days", "reason": "x"}`), http.StatusUnprocessableEntity, typeInvalid, "amount")
 	expectProblem(t, W.post("/v1/events/"+code+"/extensions", `{"amount": 2, "unit": "working_days", "reason": "等配件"}`), http.StatusForbidden, typeForbidden, "")
 	r = H.post("/v1/events/"+code+"/extensions", `{"amount": 2, "unit": "working_days", "reason": "等配件"}`)
 	var xa struct {
@@ -560,5 +562,29 @@ func TestWorkersFollowUnitEdits(t *testing.T) {
 	}
 	if n := sqlInt(t, e.store, `SELECT count(*) FROM grid_workers WHERE grid_code = $1`, g2); n != 0 {
 		t.Errorf("the old code %s keeps %d people", g2, n)
+	}
+}
+
+// TestPersonHoldsGrids: a person shows their grids; one who holds grids
+// stays a worker (PUT and import refuse another role) until the grids go
+// to someone else; a supervisor's unit must exist.
+func TestPersonHoldsGrids(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	g := evGridPoints(t, e.store)[0].code
+	w := e.mkPerson(t, `{"name": "陈网格", "phone": "13500000001", "role": "worker"}`)
+	expect(t, e.with(http.MethodPut, "/v1/grids/"+g+"/workers", fmt.Sprintf(`{"worker": %d}`, w.ID)), http.StatusOK, ctJSON, nil)
+	var p struct {
+		Grids []string `json:"grids"`
+	}
+	expect(t, e.get(fmt.Sprintf("/v1/people/%d", w.ID)), http.StatusOK, ctJSON, &p)
+	if len(p.Grids) != 1 || p.Grids[0] != g {
+		t.Errorf("grids %v, want [%s]", p.Grids, g)
+	}
+	r := e.with(http.MethodPut, fmt.Sprintf("/v1/people/%d", w.ID), `{"name": "陈网格", "phone": "13500000001", "role": "supervisor"}`)
+	expectProblem(t, r, http.StatusUnprocessableEntity, typeInvalid, "role", g)
+	expectProblem(t, e.post("/v1/people", `{"name": "x", "role": "supervisor", "unit_code": "440308999"}`), http.StatusUnprocessableEntity, typeInvalid, "unit_code")
+	if n := sqlInt(t, e.store, `SELECT version FROM people WHERE id = $1`, w.ID); n != 1 {
+		t.Errorf("version %d after refusals, want 1", n)
 	}
 }

@@ -160,12 +160,12 @@ func (s *Store) RequestExtension(ctx context.Context, code string, r ExtensionRe
 			if ev, err = s.lockEvent(ctx, tx, code, r.IfVersion, now, loc); err != nil {
 				return err
 			}
-			if !r.MayDispatch && (ev.Handler == nil || r.Person == nil || r.Person.ID != ev.Handler.ID) {
-				return notYours("asking for more time on event %s is the work of its handler (%s) or the command centre; this credential speaks for %s", code, handlerText(ev), personText(r.Person))
-			}
 			if !grid.ExtensionAllowed(ev.Status) {
 				return &grid.TransitionError{From: ev.Status, To: ev.Status, Allowed: grid.Transitions(ev.Status),
 					Reason: "more time is asked for while the department works on the event (dispatched, handling or returned)"}
+			}
+			if !r.MayDispatch && (ev.Handler == nil || r.Person == nil || r.Person.ID != ev.Handler.ID) {
+				return notYours("asking for more time on event %s is the work of its handler (%s) or the command centre; this credential speaks for %s", code, handlerText(ev), personText(r.Person))
 			}
 			var n int
 			var pending bool
@@ -213,15 +213,15 @@ func (s *Store) DecideExtension(ctx context.Context, code string, d ExtensionDec
 			if err != nil {
 				return err
 			}
-			if !supervises(d.Person, ev.GridCode) {
-				return notYours("deciding an extension of event %s is the work of a supervisor of grid %s; this credential speaks for %s", code, ev.GridCode, personText(d.Person))
-			}
 			x, err = scanExtension(tx.QueryRow(ctx, `SELECT `+extensionColumns+` FROM event_extensions WHERE event_code = $1 AND n = $2 FOR UPDATE`, code, d.N), loc)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("extension %d of event %s: %w", d.N, code, ErrNotFound)
 			}
 			if err != nil {
 				return err
+			}
+			if !supervises(d.Person, ev.GridCode) {
+				return notYours("deciding an extension of event %s is the work of a supervisor of grid %s; this credential speaks for %s", code, ev.GridCode, personText(d.Person))
 			}
 			if x.Status != "pending" {
 				return &ConflictError{Msg: fmt.Sprintf("extension %d of event %s was %s already", d.N, code, x.Status)}

@@ -98,6 +98,11 @@ func (s *Store) PutGridWorkers(ctx context.Context, code string, c GridAssignmen
 			if (c.IfVersion > 0 || c.IfNone) && c.IfVersion != prev.Version {
 				return &StaleError{Resource: "grid assignment", Code: code, Current: versionETag(prev.Version)}
 			}
+			// The people stay as read until this commits (a PUT of a
+			// person takes their row FOR UPDATE).
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM people WHERE id = ANY($1) ORDER BY id FOR SHARE`, ids); err != nil {
+				return err
+			}
 			for i, id := range ids {
 				if id == 0 {
 					continue

@@ -25,6 +25,10 @@ type PersonRow struct {
 	Version   int       `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Grids and BackupGrids are the grids the person is the responsible
+	// worker or a backup of (read by Person only).
+	Grids       []string `json:"grids,omitempty"`
+	BackupGrids []string `json:"backup_grids,omitempty"`
 }
 
 const personColumns = `id, name, coalesce(phone, ''), role, coalesce(department, ''), unit_code, status, version, created_at, updated_at`
@@ -80,6 +84,9 @@ func (s *Store) CreatePerson(ctx context.Context, p grid.Person) (*PersonRow, er
 	if err := checkPerson(&p); err != nil {
 		return nil, err
 	}
+	if err := checkPersonUnit(ctx, s.Pool, 0, &p); err != nil {
+		return nil, err
+	}
 	row, err := scanPerson(s.Pool.QueryRow(ctx, `
 		INSERT INTO people (name, phone, role, department, unit_code, status)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+personColumns,
@@ -90,9 +97,42 @@ func (s *Store) CreatePerson(ctx context.Context, p grid.Person) (*PersonRow, er
 	return row, nil
 }
 
-// Person returns one person; ErrNotFound when the id names nobody.
+// Person returns one person with their grids; ErrNotFound when the id
+// names nobody.
 func (s *Store) Person(ctx context.Context, id int64) (*PersonRow, error) {
-	return getPerson(ctx, s.Pool, id)
+	p, err := getPerson(ctx, s.Pool, id)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Pool.QueryRow(ctx, `SELECT
+			coalesce(array_agg(grid_code ORDER BY grid_code) FILTER (WHERE rank = 0), '{}'),
+			coalesce(array_agg(grid_code ORDER BY grid_code) FILTER (WHERE rank > 0), '{}')
+		FROM grid_workers WHERE person_id = $1`, id).Scan(&p.Grids, &p.BackupGrids)
+	return p, err
+}
+
+// checkPersonUnit refuses a unit code that names no current base unit, and
+// a role change of a person who still holds grids.
+func checkPersonUnit(ctx context.Context, q querier, id int64, p *grid.Person) error {
+	if p.UnitCode != "" {
+		var ok bool
+		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM units WHERE layer = 'base' AND code = $1 AND valid_to IS NULL)`, p.UnitCode).Scan(&ok); err != nil {
+			return err
+		}
+		if !ok {
+			return invalid("unit_code", "no current unit %s", p.UnitCode)
+		}
+	}
+	if id != 0 && p.Role != grid.RoleWorker {
+		var grids []string
+		if err := q.QueryRow(ctx, `SELECT coalesce(array_agg(grid_code ORDER BY grid_code), '{}') FROM grid_workers WHERE person_id = $1`, id).Scan(&grids); err != nil {
+			return err
+		}
+		if len(grids) > 0 {
+			return invalid("role", "person %d is the worker or a backup of grid %s: give the grids to another worker first (PUT /v1/grids/{code}/workers)", id, strings.Join(grids, ", "))
+		}
+	}
+	return nil
 }
 
 func getPerson(ctx context.Context, q querier, id int64) (*PersonRow, error) {
@@ -121,6 +161,9 @@ func (s *Store) PutPerson(ctx context.Context, id int64, p grid.Person, ifVersio
 			return err
 		case ifVersion > 0 && ifVersion != cur:
 			return &StaleError{Resource: "person", Code: fmt.Sprint(id), Current: versionETag(cur)}
+		}
+		if err := checkPersonUnit(ctx, tx, id, &p); err != nil {
+			return err
 		}
 		out, err = scanPerson(tx.QueryRow(ctx, `
 			UPDATE people SET name = $2, phone = $3, role = $4, department = $5, unit_code = $6, status = $7,
@@ -321,6 +364,27 @@ func (s *Store) ImportPeople(ctx context.Context, in io.Reader) (*PeopleImportRe
 	}
 	res := &PeopleImportResult{IDs: make([]int64, len(people))}
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		// Unit codes, and people who hold grids kept workers, in the
+		// transaction that writes them.
+		for i := range people {
+			p := &people[i]
+			var id int64
+			if p.Phone != "" {
+				if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT id FROM people WHERE phone = $1 FOR UPDATE), 0)`, p.Phone).Scan(&id); err != nil {
+					return err
+				}
+			}
+			if err := checkPersonUnit(ctx, tx, id, p); err != nil {
+				var ie *InvalidError
+				if !errors.As(err, &ie) {
+					return err
+				}
+				bad = append(bad, PersonImportError{Row: i + 2, Field: ie.Field, Msg: ie.Msg})
+			}
+		}
+		if len(bad) > 0 {
+			return &PeopleImportError{Rows: bad}
+		}
 		for i, p := range people {
 			var id int64
 			var inserted bool
