@@ -67,3 +67,26 @@ func BenchmarkLocateSQL(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
 }
+
+// BenchmarkLocatorBuild: what the server does on start (api
+// rebuildLocator): every current unit loaded from the store, then indexed.
+// On the 200,000-grid city set GRIDMAP_BENCH_CITY (see pgtest).
+func BenchmarkLocatorBuild(b *testing.B) {
+	s, _ := benchCity(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		_, units, err := s.CurrentUnitVersions(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		plain := make([]grid.Unit, len(units))
+		for i, u := range units {
+			plain[i] = u.Unit
+		}
+		n = grid.NewLocator(plain).Len()
+	}
+	b.ReportMetric(float64(n), "units")
+}

@@ -14,11 +14,16 @@ import (
 //
 // Covers follows ST_Covers: a point on any ring (outer or hole) is covered.
 type Prepared struct {
-	Bound  orb.Bound
-	edges  []edge
-	slabs  [][]int32
-	minY   float64
-	slabDY float64
+	Bound orb.Bound
+	edges []edge
+	// Slab s lists the edges slabEdge[slabAt[s]:slabAt[s+1]]: two flat
+	// slices (one allocation) instead of a slice per slab, which for the
+	// 200,000 small grids of a province was millions of small allocations
+	// and most of a locator build's garbage-collection time.
+	slabAt   []int32
+	slabEdge []int32
+	minY     float64
+	slabDY   float64
 }
 
 type edge struct{ x1, y1, x2, y2 float64 }
@@ -26,6 +31,17 @@ type edge struct{ x1, y1, x2, y2 float64 }
 // Prepare builds the slab index for mp. mp's rings must be closed.
 func Prepare(mp orb.MultiPolygon) *Prepared {
 	p := &Prepared{Bound: mp.Bound()}
+	n := 0
+	for _, poly := range mp {
+		for _, ring := range poly {
+			for i := 0; i+1 < len(ring); i++ {
+				if ring[i] != ring[i+1] {
+					n++
+				}
+			}
+		}
+	}
+	p.edges = make([]edge, 0, n)
 	for _, poly := range mp {
 		for _, ring := range poly {
 			for i := 0; i+1 < len(ring); i++ {
@@ -37,38 +53,62 @@ func Prepare(mp orb.MultiPolygon) *Prepared {
 			}
 		}
 	}
-	n := len(p.edges)/4 + 1
-	if n > 4096 {
-		n = 4096
+	slabs := len(p.edges)/4 + 1
+	if slabs > 4096 {
+		slabs = 4096
 	}
 	p.minY = p.Bound.Min[1]
 	h := p.Bound.Max[1] - p.Bound.Min[1]
-	if h <= 0 || n == 1 {
-		p.slabs = [][]int32{make([]int32, 0, len(p.edges))}
-		for i := range p.edges {
-			p.slabs[0] = append(p.slabs[0], int32(i))
+	if h <= 0 || slabs == 1 {
+		buf := make([]int32, 2+len(p.edges))
+		p.slabAt, p.slabEdge = buf[:2], buf[2:]
+		p.slabAt[1] = int32(len(p.edges))
+		for i := range p.slabEdge {
+			p.slabEdge[i] = int32(i)
 		}
 		p.slabDY = math.Inf(1)
 		return p
 	}
-	p.slabDY = h / float64(n)
-	p.slabs = make([][]int32, n)
+	p.slabDY = h / float64(slabs)
+	// Two passes: count each slab's edges, then place them.
+	at := make([]int32, slabs+1)
+	p.slabAt = at
+	for _, e := range p.edges {
+		lo, hi := p.slab(math.Min(e.y1, e.y2)), p.slab(math.Max(e.y1, e.y2))
+		for s := lo; s <= hi; s++ {
+			at[s+1]++
+		}
+	}
+	for s := 1; s <= slabs; s++ {
+		at[s] += at[s-1]
+	}
+	buf := make([]int32, slabs+1+int(at[slabs]))
+	copy(buf, at)
+	p.slabAt, p.slabEdge = buf[:slabs+1], buf[slabs+1:]
+	next := at[:slabs] // the count array serves as each slab's cursor
 	for i, e := range p.edges {
 		lo, hi := p.slab(math.Min(e.y1, e.y2)), p.slab(math.Max(e.y1, e.y2))
 		for s := lo; s <= hi; s++ {
-			p.slabs[s] = append(p.slabs[s], int32(i))
+			p.slabEdge[next[s]] = int32(i)
+			next[s]++
 		}
 	}
 	return p
 }
+
+// slabs is the number of slabs.
+func (p *Prepared) slabs() int { return len(p.slabAt) - 1 }
+
+// slabList is the edges of slab s.
+func (p *Prepared) slabList(s int) []int32 { return p.slabEdge[p.slabAt[s]:p.slabAt[s+1]] }
 
 func (p *Prepared) slab(y float64) int {
 	s := int((y - p.minY) / p.slabDY)
 	if s < 0 {
 		return 0
 	}
-	if s >= len(p.slabs) {
-		return len(p.slabs) - 1
+	if n := len(p.slabAt) - 1; s >= n {
+		return n - 1
 	}
 	return s
 }
@@ -80,7 +120,7 @@ func (p *Prepared) Covers(pt orb.Point) bool {
 		return false
 	}
 	crossings := 0
-	for _, i := range p.slabs[p.slab(y)] {
+	for _, i := range p.slabList(p.slab(y)) {
 		e := &p.edges[i]
 		if (e.x1 == x && e.y1 == y) || (e.x2 == x && e.y2 == y) {
 			return true

@@ -314,13 +314,13 @@ func TestPrepareSlabIndex(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := Prepare(c.mp)
-			if c.wantSlabs >= 0 && len(p.slabs) != c.wantSlabs {
-				t.Errorf("%d slabs, want %d", len(p.slabs), c.wantSlabs)
+			if c.wantSlabs >= 0 && p.slabs() != c.wantSlabs {
+				t.Errorf("%d slabs, want %d", p.slabs(), c.wantSlabs)
 			}
-			in := make([]map[int32]bool, len(p.slabs))
-			for s, list := range p.slabs {
+			in := make([]map[int32]bool, p.slabs())
+			for s := range in {
 				in[s] = map[int32]bool{}
-				for _, i := range list {
+				for _, i := range p.slabList(s) {
 					in[s][i] = true
 				}
 			}
@@ -508,8 +508,8 @@ func TestPreparedCoversMatchesReference(t *testing.T) {
 	}
 	for si, s := range shapes {
 		p := Prepare(s.mp)
-		if len(p.slabs) < s.minSlabs {
-			t.Fatalf("%s: only %d slabs; the test means to exercise a large index", s.name, len(p.slabs))
+		if p.slabs() < s.minSlabs {
+			t.Fatalf("%s: only %d slabs; the test means to exercise a large index", s.name, p.slabs())
 		}
 		sets := pointSets(s.mp, uint64(si+1))
 		for _, cat := range slices.Sorted(maps.Keys(sets)) {

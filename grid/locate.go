@@ -2,7 +2,10 @@ package grid
 
 import (
 	"encoding/json"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/paulmach/orb"
 
@@ -92,10 +95,40 @@ type located struct {
 // NewLocator indexes units (current versions only).
 func NewLocator(units []Unit) *Locator {
 	us := make([]located, len(units))
-	for i, u := range units {
-		us[i] = prepared(u)
-	}
+	prepareAll(us, units)
 	return index(us)
+}
+
+// prepareAll fills us with the prepared units, on every CPU when there are
+// many: preparing is most of a build (200,000 grids: about half of its CPU
+// time) and each unit is independent.
+func prepareAll(us []located, units []Unit) {
+	const chunk = 1024
+	workers := min(runtime.GOMAXPROCS(0), (len(units)+chunk-1)/chunk)
+	if workers <= 1 {
+		for i, u := range units {
+			us[i] = prepared(u)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= len(units) {
+					return
+				}
+				for i := lo; i < min(lo+chunk, len(units)); i++ {
+					us[i] = prepared(units[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func prepared(u Unit) located {
@@ -123,9 +156,9 @@ func (l *Locator) Apply(upsert []Unit, remove []UnitKey) *Locator {
 			us = append(us, u)
 		}
 	}
-	for _, u := range upsert {
-		us = append(us, prepared(u))
-	}
+	n := len(us)
+	us = us[:n+len(upsert)]
+	prepareAll(us[n:], upsert)
 	return index(us)
 }
 

@@ -23,7 +23,7 @@ import (
 	"gridmap/geo"
 )
 
-// cmdBench: gridmap bench objects|events|memory|edits|export — measurements on a database of
+// cmdBench: gridmap bench objects|events|memory|edits|export|province — measurements on a database of
 // their own, so nothing real is touched.
 func cmdBench(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "events" {
@@ -38,8 +38,11 @@ func cmdBench(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "export" {
 		return benchExport(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "province" {
+		return benchProvince(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "objects" {
-		return fmt.Errorf("usage: gridmap bench objects|events|memory|edits|export [flags]")
+		return fmt.Errorf("usage: gridmap bench objects|events|memory|edits|export|province [flags]")
 	}
 	return benchObjects(ctx, args[1:])
 }

@@ -19,6 +19,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	fs.StringVar(&d.Scale, "scale", d.Scale, "full (Shenzhen, 9 districts) or small (one district)")
 	fs.StringVar(&d.District, "district", d.District, "the district a small demo keeps")
 	fs.IntVar(&d.GridsPerCommunity, "grids-per-community", d.GridsPerCommunity, "grids cut from each community")
+	fs.IntVar(&d.Density, "density", 1, "cut each community into density × grids-per-community grids (10: ~200,000 grids, a province's count)")
 	fs.IntVar(&d.Seed, "seed", d.Seed, "random seed; the same seed builds the same city")
 	ifEmpty := fs.Bool("if-empty", false, "build the city only when the store holds no units, objects only when it holds none, events only when it holds none")
 	objects := fs.Int64("objects", 0, "also add this many managed objects with a realistic class mix")

@@ -12,6 +12,7 @@
 //	gridmap bench memory          peak RSS of a server under oversized inputs
 //	gridmap bench edits           unit edits (reshape, merge) on the full city with 200,000 objects
 //	gridmap bench export          1.6 M objects exported: rows/s and the server's peak RSS
+//	gridmap bench province        200,000 grids: import, locator build, memory, locate rate, objects
 //	gridmap export pmtiles        a PMTiles archive of the tilesets
 //	gridmap export features       a collection as GeoJSON, CSV, GeoPackage or FlatGeobuf
 //	gridmap token create|list     API tokens: created (the token shown once), listed
@@ -53,6 +54,9 @@ commands:
   bench memory         peak RSS of a server under oversized imports and idle subscribers
   bench edits          p50/p95 of unit edits through the API and the locator refresh, full vs incremental
   bench export         rows/s and the server's peak RSS exporting 1.6 M objects in each format
+  bench province build|locator|objects
+                       200,000 grids (the demo at density 10) in gridmap_province: import time; locator build time and memory,
+                       locate rate; objects per row and statistics over the dense grids
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
   export features      write a collection as GeoJSON, CSV, GeoPackage or FlatGeobuf (see gridmap export features -h)
   token create --name NAME --role ROLE [--scope 440306,440307001] [--expires 90d|2027-06-30|RFC3339]

@@ -24,6 +24,10 @@ func TestOptionsWithDefaults(t *testing.T) {
 			want: Options{Scale: "small", District: Defaults.District, GridsPerCommunity: Defaults.GridsPerCommunity, Seed: Defaults.Seed}},
 		{name: "999 grids fit", in: Options{GridsPerCommunity: 999}, want: Options{Scale: "full", District: "440308", GridsPerCommunity: 999, Seed: 1}},
 		{name: "1000 grids do not", in: Options{GridsPerCommunity: 1000}, err: true},
+		{name: "density multiplies the grids", in: Options{GridsPerCommunity: 25, Density: 10},
+			want: Options{Scale: "full", District: "440308", GridsPerCommunity: 25, Density: 10, Seed: 1}},
+		{name: "nor do 40 × density 25", in: Options{GridsPerCommunity: 40, Density: 25}, err: true},
+		{name: "negative density", in: Options{Density: -1}, err: true},
 		{name: "unknown scale", in: Options{Scale: "medium"}, err: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

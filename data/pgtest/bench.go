@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 
@@ -14,13 +15,29 @@ var (
 	sharedCity *data.Store
 )
 
+// BenchCityEnv names a database URL the benchmarks run on instead of a
+// fresh full demo: a city built beforehand, such as the 200,000 grids of
+// `gridmap bench province --keep` (a dense city takes minutes to build, too
+// long to repeat per run). Benchmarks only read it.
+const BenchCityEnv = "GRIDMAP_BENCH_CITY"
+
 // SharedFullDemo is one full-scale demo city for every benchmark of a test
-// process. It outlives the benchmark that built it (a benchmark's own
-// cleanup would drop it under the next one); the next run's stale-database
-// sweep drops it.
+// process (or the city GRIDMAP_BENCH_CITY names). It outlives the benchmark
+// that built it (a benchmark's own cleanup would drop it under the next
+// one); the next run's stale-database sweep drops it.
 func SharedFullDemo(tb testing.TB) *data.Store {
 	tb.Helper()
-	sharedOnce.Do(func() { sharedCity = NewFullDemo(processScope{tb}) })
+	sharedOnce.Do(func() {
+		if u := os.Getenv(BenchCityEnv); u != "" {
+			s, err := data.Open(context.Background(), u)
+			if err != nil {
+				tb.Fatalf("pgtest: %s: %v", BenchCityEnv, err)
+			}
+			sharedCity = s
+			return
+		}
+		sharedCity = NewFullDemo(processScope{tb})
+	})
 	if sharedCity == nil {
 		tb.Fatal("pgtest: no shared demo city")
 	}

@@ -40,7 +40,7 @@ async function post(path, body, status) {
   return JSON.parse(text);
 }
 
-const STATUS_ZH = { reported: '上报', registered: '立案', dispatched: '派遣', handling: '处置中', handled: '已处置', verified: '已核查', closed: '结案', rejected: '不予立案', returned: '退回' };
+const STATUS_ZH = { reported: '上报', registered: '立案', dispatched: '派遣', handling: '处置中', handled: '已处置', verified: '已核查', closed: '结案', rejected: '不予立案', returned: '退回', suspended: '挂起' };
 const OPEN = ['reported', 'registered', 'dispatched', 'handling', 'returned'];
 
 /** The middle of a (Multi)Polygon's outer ring (mean of its vertices). */
