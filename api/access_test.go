@@ -24,6 +24,8 @@ import (
 	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/data/pgtest"
+	"gridmap/grid"
+	"gridmap/media"
 )
 
 // Issue 11, "Tested": who may write what, in and out of scope, with
@@ -290,6 +292,20 @@ func writeCases() []writeCase {
 		{"POST /v1/events/{code}/transitions", auth.Dispatch, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
 			g, _ := f.grids(in)
 			return writeReq{path: "/v1/events/" + f.event(t, g) + "/transitions", body: `{"to":"registered","note":"matrix"}`, unit: g.code}
+		}},
+		{"POST /v1/events/{code}/attachments", auth.Report, http.StatusCreated, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			return writeReq{path: "/v1/events/" + f.event(t, g) + "/attachments", body: string(media.SampleJPEG(g.lon, g.lat)),
+				header: []string{"Content-Type", "image/jpeg"}, unit: g.code}
+		}},
+		{"POST /v1/patrols/points", auth.Report, http.StatusOK, func(t *testing.T, f *scopeFixture, in bool) writeReq {
+			g, _ := f.grids(in)
+			p, err := f.e.store.CreatePerson(context.Background(), grid.Person{Name: "矩阵巡查", Role: grid.RoleWorker, Status: grid.PersonActive})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := fmt.Sprintf(`{"points": [{"worker": %d, "t": %q, "lon": %v, "lat": %v}]}`, p.ID, time.Now().Add(-time.Hour).Format(time.RFC3339), g.lon, g.lat)
+			return writeReq{path: "/v1/patrols/points", body: body, unit: g.code}
 		}},
 		{"PUT /v1/event-classes/{code}", auth.Administer, http.StatusCreated, func(t *testing.T, f *scopeFixture, in bool) writeReq {
 			return writeReq{path: fmt.Sprintf("/v1/event-classes/98%02d", f.next()%100),

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"gridmap/api"
+	"gridmap/auth"
 	"gridmap/data"
 	"gridmap/data/demo"
 	"gridmap/data/pgtest"
@@ -134,4 +136,50 @@ func runNodeTest(t *testing.T, node, webDir, file string, env ...string) {
 		t.Fatalf("node --test web/%s (%.1fs): %v\n%s", file, time.Since(start).Seconds(), err, out)
 	}
 	t.Logf("node --test web/%s passed in %.1fs\n%s", file, time.Since(start).Seconds(), out)
+}
+
+// TestFieldOnWallInBrowser: the loop of one case on the wall (issue 16,
+// Tested): reported by a grid's worker in their grid (the verifier is
+// that worker), dispatched to a handler of the department, more time asked
+// and approved by the community's supervisor, handled, verified by the
+// worker, closed; meanwhile the worker's fixes reach the wall's stream,
+// their grid's coverage shows, their card lists the case while it waits
+// for them, and the figures count it (web/test/field.test.mjs).
+func TestFieldOnWallInBrowser(t *testing.T) {
+	t.Parallel()
+	node, webDir := browserTools(t)
+	shots := screenshotDir(t)
+	ctx := context.Background()
+	store := pgtest.NewDemo(t)
+	if _, err := demo.People(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	var worker, handler, super int64
+	var code, class string
+	var lon, lat float64
+	if err := store.Pool.QueryRow(ctx, `SELECT g.person_id, u.code, ST_X(ST_PointOnSurface(u.geom)), ST_Y(ST_PointOnSurface(u.geom))
+		FROM grid_workers g JOIN units u ON u.code = g.grid_code AND u.layer = 'base' AND u.valid_to IS NULL
+		WHERE g.rank = 0 ORDER BY u.code LIMIT 1`).Scan(&worker, &code, &lon, &lat); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Pool.QueryRow(ctx, `SELECT c.code, min(p.id) FROM event_classes c JOIN people p ON p.role = 'handler' AND p.department = c.department_code
+		GROUP BY c.code ORDER BY c.code LIMIT 1`).Scan(&class, &handler); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Pool.QueryRow(ctx, `SELECT min(id) FROM people WHERE role = 'supervisor' AND $1 LIKE unit_code || '%'`, code).Scan(&super); err != nil {
+		t.Fatal(err)
+	}
+	token := func(name string, person int64) string {
+		tok, _, err := store.CreateToken(ctx, data.NewToken{Name: name, Role: auth.Reporter, Scopes: []string{code[:12]}, CreatedBy: "test", Person: person})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	hs := serveForBrowser(t, store, api.Options{PublicRead: true, PositionInterval: 500 * time.Millisecond})
+	runNodeTest(t, node, webDir, "test/field.test.mjs",
+		"GRIDMAP_URL="+hs.URL, "GRIDMAP_TOKEN="+adminToken(t, store), "GRIDMAP_SCREENSHOTS="+shots,
+		fmt.Sprintf("GRIDMAP_WORKER=%d", worker), "GRIDMAP_GRID="+code, fmt.Sprintf("GRIDMAP_LON=%.7f", lon), fmt.Sprintf("GRIDMAP_LAT=%.7f", lat),
+		"GRIDMAP_CLASS="+class, fmt.Sprintf("GRIDMAP_HANDLER=%d", handler),
+		"GRIDMAP_WORKER_TOKEN="+token("w", worker), "GRIDMAP_HANDLER_TOKEN="+token("h", handler), "GRIDMAP_SUPERVISOR_TOKEN="+token("s", super))
 }

@@ -145,7 +145,8 @@ func TestContractCoversRoutes(t *testing.T) {
 // never reach a handler's work.
 var pathValues = map[string]string{"code": demoDistrict, "layer": "units", "z": "0", "x": "0", "y": "0", "name": "demo",
 	"file": "app.js", "fontstack": "Noto Sans Regular", "range": "0-255", "day": "2026-12-24",
-	"collectionId": "grids", "featureId": demoDistrict, "collection": "grids", "id": "1", "n": "1"}
+	"collectionId": "grids", "featureId": demoDistrict, "collection": "grids", "id": "1", "n": "1",
+	"sha256": "0000000000000000000000000000000000000000000000000000000000000000"}
 
 func fillTemplate(tpl string) string {
 	for k, v := range pathValues {

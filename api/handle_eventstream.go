@@ -34,6 +34,7 @@ const (
 // and prunes the feed, until ctx ends.
 func (s *Server) FollowEvents(ctx context.Context) {
 	go s.hub.Prune(ctx, s.opts.EventFeedRetention, s.opts.IdempotencyRetention)
+	go s.followPositions(ctx)
 	s.hub.Run(ctx)
 }
 
@@ -51,6 +52,10 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	withPositions, err := parseBoolParam(r.URL.Query(), "positions")
+	if err != nil {
+		return err
+	}
 	sub, backlog, gap, err := s.hub.Subscribe(r.Context(), after, f)
 	if errors.Is(err, live.ErrTooManySubscribers) {
 		w.Header().Set("Retry-After", "10")
@@ -61,7 +66,13 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer s.hub.Unsubscribe(sub)
-	s.serveStream(w, r, sub, backlog, gap)
+	var pos chan []data.Position
+	var posNow []data.Position
+	if withPositions {
+		pos, posNow = s.positions.subscribe()
+		defer s.positions.unsubscribe(pos)
+	}
+	s.serveStream(w, r, sub, backlog, gap, f, pos, posNow)
 	return nil
 }
 
@@ -126,7 +137,11 @@ func resumePoint(r *http.Request) (int64, error) {
 // serveStream writes the stream until the client leaves or the hub drops
 // it: the reset of a gap, the backlog, then each batch as it comes, with a
 // comment every heartbeat.
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *live.Subscription, backlog []data.FeedEntry, gap *live.Gap) {
+//
+// With pos (?positions=true) the workers' positions go out too: those of
+// the last poll first (posNow), then each poll's moves (live_positions.go).
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *live.Subscription, backlog []data.FeedEntry, gap *live.Gap,
+	f live.Filter, pos chan []data.Position, posNow []data.Position) {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -169,6 +184,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *live.S
 		if len(backlog) == 0 {
 			break
 		}
+	}
+	if buf = appendPositions(buf, posNow, f); len(buf) > 0 && !write() {
+		return
 	}
 	beat := time.NewTicker(s.opts.SSEHeartbeat)
 	defer beat.Stop()
@@ -218,6 +236,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sub *live.S
 				}
 			}
 			if !write() {
+				return
+			}
+		case ps := <-pos:
+			if buf = appendPositions(buf, ps, f); len(buf) > 0 && !write() {
 				return
 			}
 		case t := <-beat.C:

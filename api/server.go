@@ -23,6 +23,7 @@ import (
 	"gridmap/data"
 	"gridmap/grid"
 	"gridmap/live"
+	"gridmap/media"
 	"gridmap/tiles"
 )
 
@@ -93,6 +94,19 @@ type Options struct {
 	// call the API from a browser (api/cors.go): "*" for any, else
 	// serialized origins such as https://ops.city.example.
 	CORSOrigins []string
+
+	// Attachments stores the files of events (default: the filesystem
+	// under AttachmentDir, itself by default DefaultAttachmentDir).
+	Attachments   media.Storage
+	AttachmentDir string
+	// MaxAttachmentBytes caps one upload (default 32 MiB);
+	// PhotoFarMeters is the distance between a photo's EXIF position
+	// and its event's past which it is flagged (default 200 m).
+	MaxAttachmentBytes int64
+	PhotoFarMeters     float64
+	// PositionInterval is how often workers' live positions go out on
+	// the streams that ask for them (default 5 s).
+	PositionInterval time.Duration
 }
 
 // Defaults for Options.
@@ -143,6 +157,9 @@ type Server struct {
 	jwts          jwtCache
 	writeRates    writeRates
 	unknownTokens writeRates // lookups of tokens not in the cache, by address
+
+	attachments media.Storage
+	positions   positionHub
 
 	contract *contract // the OpenAPI document: /openapi.json and the query parameters of each route
 }
@@ -196,6 +213,16 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 	if opts.WriteBurst <= 0 {
 		opts.WriteBurst = DefaultWriteBurst
 	}
+	if opts.MaxAttachmentBytes <= 0 {
+		opts.MaxAttachmentBytes = DefaultMaxAttachmentBytes
+	}
+	if opts.PhotoFarMeters <= 0 {
+		opts.PhotoFarMeters = DefaultPhotoFarMeters
+	}
+	defaultDuration(&opts.PositionInterval, DefaultPositionInterval)
+	if opts.AttachmentDir == "" {
+		opts.AttachmentDir = DefaultAttachmentDir
+	}
 	if err := CheckCORSOrigins(opts.CORSOrigins); err != nil {
 		return nil, err
 	}
@@ -235,6 +262,12 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 			}
 			return nil // not built yet: PostGIS draws
 		}
+	}
+	// The folder is made on the first upload, not here: a server that
+	// never takes one leaves nothing behind.
+	s.attachments = opts.Attachments
+	if s.attachments == nil {
+		s.attachments = &media.FS{Dir: opts.AttachmentDir}
 	}
 	if err := s.RefreshLocator(ctx); err != nil {
 		return nil, err
@@ -436,6 +469,7 @@ func (s *Server) router() *mux.Router {
 	s.searchRoutes(r)
 	s.ogcRoutes(r)
 	s.exportRoutes(r)
+	s.fieldRoutes(r)
 	r.Use(routeLabel, s.authenticate, s.limit, s.replicaReads)
 	r.NotFoundHandler = s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no resource at %s", r.URL.Path)

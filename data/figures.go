@@ -91,6 +91,9 @@ func (s *Store) FiguresOf(ctx context.Context, level, unit string, from, to *tim
 		return nil, err
 	}
 	rank(f, level == "worker")
+	if err := s.patrolFigures(ctx, f, n, from, to); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 

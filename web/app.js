@@ -23,10 +23,12 @@
 // home(), up(), settled(), state(), events(), who()}; ready resolves once
 // the first view has rendered with its tiles loaded; events() says what
 // the stream brought: {connected, received, lastSeq, transport, live:
-// [codes], status: {code: status}}; who() says who is signed in.
+// [codes], status: {code: status}}; field() the workers' positions and
+// today's coverage (field.js); who() says who is signed in.
 
 import { afterSignIn, blocked, check, start as startSession, whenSignedIn, who, wireSignIn } from './auth.js';
 import { $, getJSON, nowSec, toast } from './dom.js';
+import { addFieldLayers, fieldState, loadCoverage, showWorker } from './field.js';
 import { addLiveLayers, connect, drawConnection, eventPanel, LIVE_RECENT_S, showEvent } from './live.js';
 import { addOverlays, clearSelection, createMap, drawSelection, labelsOf } from './map.js';
 import { clock, hud, legend, render } from './panel.js';
@@ -139,6 +141,8 @@ async function onClick(app, e) {
   const { map, state, scale, palette, evMinZoom } = app;
   if (e.originalEvent && e.originalEvent.target !== map.getCanvas()) return;
   const r = 8 * scale + 4;
+  // A worker's dot opens their card (field.js), nothing else.
+  if (map.getLayer('gm-workers') && map.queryRenderedFeatures(e.point, { layers: ['gm-workers'] }).length) return;
   const layers = ['gm-live', palette.layer].filter((id) => id && map.getLayer(id));
   const hit = map.queryRenderedFeatures([[e.point.x - r, e.point.y - r], [e.point.x + r, e.point.y + r]], { layers })
     .find((f) => map.getZoom() >= evMinZoom || (f.source === 'gm-live' && f.properties.at > nowSec() - LIVE_RECENT_S));
@@ -251,6 +255,7 @@ async function main() {
   await new Promise((resolve) => map.once('load', resolve));
   addOverlays(app);
   addLiveLayers(app);
+  addFieldLayers(app);
   wire(app);
 
   legend(app);
@@ -279,6 +284,9 @@ async function main() {
       unitChanges: state.stream.unitChanges,
       live: [...state.live.keys()], status: Object.fromEntries([...state.live].map(([k, f]) => [k, f.status])),
     }),
+    field: () => fieldState(app),
+    loadCoverage: () => loadCoverage(app),
+    showWorker: (id, lngLat) => showWorker(app, id, lngLat),
   };
 }
 

@@ -12,6 +12,7 @@
 import { authHeaders, refused, token } from './auth.js';
 import { $, el, getJSON, nowSec, num, toast, unixOf } from './dom.js';
 import { EMPTY } from './map.js';
+import { onPositions } from './field.js';
 import { FetchEventSource } from './sse.js';
 
 export const LIVE_RECENT_S = 30 * 60; // below the events' zoom, live points show this long after their last change
@@ -192,7 +193,7 @@ export function connect(app, resumeFrom) {
   const { stream } = state;
   let es;
   if (token()) {
-    const url = '/v1/events/stream';
+    const url = '/v1/events/stream?positions=true';
     es = new FetchEventSource(url, { headers: () => authHeaders(url), lastEventId: resumeFrom || '', refusedDelay: 10_000 });
     stream.transport = 'fetch';
     // A 401 (the token revoked or expired) brings the sign-in; a 403 stops
@@ -203,7 +204,7 @@ export function connect(app, resumeFrom) {
     });
     es.addEventListener('error', () => { stream.connected = false; drawConnection(app); });
   } else {
-    const url = resumeFrom ? `/v1/events/stream?last_event_id=${resumeFrom}` : '/v1/events/stream';
+    const url = resumeFrom ? `/v1/events/stream?positions=true&last_event_id=${resumeFrom}` : '/v1/events/stream?positions=true';
     es = new EventSource(url);
     stream.transport = 'eventsource';
     es.addEventListener('error', () => {
@@ -219,6 +220,7 @@ export function connect(app, resumeFrom) {
   es.addEventListener('created', (ev) => onStreamMessage(app, ev));
   es.addEventListener('transition', (ev) => onStreamMessage(app, ev));
   es.addEventListener('unit', (ev) => onUnitChange(app, ev));
+  es.addEventListener('positions', (ev) => onPositions(app, ev));
   // The server could not replay what was missed: start over from the
   // tiles and the lists, and follow from here.
   es.addEventListener('reset', () => {

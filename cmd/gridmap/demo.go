@@ -24,6 +24,8 @@ func cmdDemo(ctx context.Context, args []string) error {
 	ifEmpty := fs.Bool("if-empty", false, "build the city only when the store holds no units, objects only when it holds none, events only when it holds none")
 	objects := fs.Int64("objects", 0, "also add this many managed objects with a realistic class mix")
 	events := fs.Int("events", 0, "also add this many events over the last 30 days, walked through the workflow (in every state, some overdue)")
+	patrolDays := fs.Int("patrol-days", 3, "patrol tracks of the grid workers for this many days up to today (0: none)")
+	patrolWorkers := fs.Int("patrol-workers", 600, "at most this many workers get patrol tracks")
 	people := fs.Bool("people", true, "give every grid a worker, every community a supervisor, every department two handlers (when the store holds no people), and the events their people")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,6 +64,13 @@ func cmdDemo(ctx context.Context, args []string) error {
 		if err := demoPeople(ctx, s); err != nil {
 			return err
 		}
+	}
+	if *people && *patrolDays > 0 {
+		res, err := demo.Patrols(ctx, s, *patrolDays, *patrolWorkers)
+		if err != nil {
+			return fmt.Errorf("demo patrols: %w", err)
+		}
+		fmt.Printf("demo: patrol tracks of %d workers, %d worker-days, %d points; %.1fs\n", res.Workers, res.Days, res.Points, res.Seconds)
 	}
 	if *events > 0 {
 		if err := demoEvents(ctx, s, *events, uint64(d.Seed), *ifEmpty); err != nil {

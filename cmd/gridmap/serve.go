@@ -42,6 +42,10 @@ func cmdServe(ctx context.Context, args []string) error {
 	requestTimeout := fs.Duration("request-timeout", envDuration("GRIDMAP_REQUEST_TIMEOUT", api.DefaultRequestTimeout), "database work of an ordinary request; past it 503 (GRIDMAP_REQUEST_TIMEOUT)")
 	heavyTimeout := fs.Duration("heavy-timeout", envDuration("GRIDMAP_HEAVY_TIMEOUT", api.DefaultHeavyTimeout), "a heavy request (import, validate, topology issues, large batch locate) end to end, body included (GRIDMAP_HEAVY_TIMEOUT)")
 	heavyRequests := fs.Int("heavy-requests", envInt("GRIDMAP_HEAVY_REQUESTS", api.DefaultHeavyRequests), "heavy requests at once; beyond, 429 with Retry-After (GRIDMAP_HEAVY_REQUESTS)")
+	attachmentDir := fs.String("attachment-dir", envOr("GRIDMAP_ATTACHMENT_DIR", api.DefaultAttachmentDir), "directory of the events' attachments, stored by SHA-256 (GRIDMAP_ATTACHMENT_DIR)")
+	maxAttachment := fs.Int64("max-attachment-bytes", envInt("GRIDMAP_MAX_ATTACHMENT_BYTES", int64(api.DefaultMaxAttachmentBytes)), "largest attachment upload (GRIDMAP_MAX_ATTACHMENT_BYTES)")
+	photoFar := fs.Float64("photo-far-meters", float64(api.DefaultPhotoFarMeters), "a photo whose EXIF position is farther than this from its event's is flagged far")
+	positionInterval := fs.Duration("position-interval", envDuration("GRIDMAP_POSITION_INTERVAL", api.DefaultPositionInterval), "how often workers' live positions go out on the streams that ask for them (GRIDMAP_POSITION_INTERVAL)")
 	statementTimeout := fs.Duration("statement-timeout", envDuration("GRIDMAP_STATEMENT_TIMEOUT", data.DefaultStatementTimeout), "PostgreSQL statement_timeout of every connection (GRIDMAP_STATEMENT_TIMEOUT)")
 	idleInTx := fs.Duration("idle-in-transaction-timeout", envDuration("GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT", data.DefaultIdleInTransactionTimeout), "PostgreSQL idle_in_transaction_session_timeout of every connection (GRIDMAP_IDLE_IN_TRANSACTION_TIMEOUT)")
 	readURL := fs.String("read-url", os.Getenv("GRIDMAP_READ_URL"), "a streaming replica (hot standby) for tiles, lists, statistics, locator builds and OGC reads; writes and LISTEN stay on DATABASE_URL (GRIDMAP_READ_URL)")
@@ -109,7 +113,8 @@ func cmdServe(ctx context.Context, args []string) error {
 		SSEHeartbeat: *heartbeat, EventFeedRetention: *retention, ReportWriters: *writers, MaxSubscribers: *maxSubs, Logger: log,
 		ReadHeaderTimeout: *readHeader, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout,
 		RequestTimeout: *requestTimeout, HeavyTimeout: *heavyTimeout, HeavyRequests: *heavyRequests,
-		PublicRead: *publicRead, OIDC: oidcProvider, WriteRate: *writeRate, WriteBurst: *writeBurst, CORSOrigins: origins})
+		PublicRead: *publicRead, OIDC: oidcProvider, WriteRate: *writeRate, WriteBurst: *writeBurst, CORSOrigins: origins,
+		AttachmentDir: *attachmentDir, MaxAttachmentBytes: *maxAttachment, PhotoFarMeters: *photoFar, PositionInterval: *positionInterval})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ type simOptions struct {
 	Seed     uint64
 	District string // only this district's grids and events
 	Every    time.Duration
+	Workers  int // grid workers walking their grids (0: none)
 }
 
 func cmdSimulate(ctx context.Context, args []string) error {
@@ -46,6 +47,7 @@ subscribers through the event feed.
 	fs.DurationVar(&o.Duration, "duration", 0, "how long to run, e.g. 10m (0: until Ctrl-C)")
 	fs.Uint64Var(&o.Seed, "seed", 0, "random seed (0: from the clock)")
 	fs.StringVar(&o.District, "district", "", "report and move events of this district only (6-digit code)")
+	fs.IntVar(&o.Workers, "workers", 0, "grid workers who walk their grids, a GPS fix every 5 s each through the patrol ingest (the wall's live positions and coverage); 0: none")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -57,6 +59,9 @@ subscribers through the event feed.
 	}
 	if o.Advance < 0 {
 		o.Advance = o.Rate
+	}
+	if o.Workers < 0 || o.Workers > 100000 {
+		return fmt.Errorf("--workers: 0 to 100000")
 	}
 	if o.Rate < 0 || o.Rate > 10000 || o.Advance > 10000 {
 		return fmt.Errorf("--rate and --advance: 0 to 10000 per second")
@@ -79,9 +84,9 @@ subscribers through the event feed.
 
 // simStats are the running totals of a simulation.
 type simStats struct {
-	reported, advanced, errors, conflicts atomic.Int64
-	mu                                    sync.Mutex
-	lastErr                               error
+	reported, advanced, errors, conflicts, fixes atomic.Int64
+	mu                                           sync.Mutex
+	lastErr                                      error
 }
 
 func (st *simStats) fail(err error) {
@@ -120,11 +125,24 @@ func simulate(ctx context.Context, s *data.Store, w io.Writer, o simOptions) err
 	if o.Advance > 0 {
 		wg.Go(func() { simAdvance(ctx, s, gen, o, &st) })
 	}
+	if o.Workers > 0 {
+		n, err := simWalk(ctx, s, o.Workers, o.Seed, &st)
+		switch {
+		case err != nil:
+			return err
+		case n == 0:
+			fmt.Fprintln(w, "simulate: no active worker is responsible for a grid (gridmap demo makes them; PUT /v1/grids/{code}/workers assigns one): nobody walks")
+		case n < o.Workers:
+			fmt.Fprintf(w, "simulate: only %d workers are responsible for a grid; they walk\n", n)
+		default:
+			fmt.Fprintf(w, "simulate: %d workers walk their grids\n", n)
+		}
+	}
 	line := func(head string) {
 		el := time.Since(start).Seconds()
-		fmt.Fprintf(w, "simulate: %s%6.1fs  reported %d (%.1f/s)  advanced %d (%.1f/s)  errors %d  conflicts %d\n", head, el,
+		fmt.Fprintf(w, "simulate: %s%6.1fs  reported %d (%.1f/s)  advanced %d (%.1f/s)  fixes %d  errors %d  conflicts %d\n", head, el,
 			st.reported.Load(), float64(st.reported.Load())/el, st.advanced.Load(), float64(st.advanced.Load())/el,
-			st.errors.Load(), st.conflicts.Load())
+			st.fixes.Load(), st.errors.Load(), st.conflicts.Load())
 	}
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
