@@ -128,11 +128,39 @@ func (s *Server) identify(r *http.Request) (*auth.Identity, error) {
 			return nil, &Problem{Type: probUnavailable, Title: "Identity provider unavailable", Status: http.StatusServiceUnavailable,
 				Detail: "the identity provider's keys could not be fetched to check the token; try again", RetryAfter: 5 * time.Second}
 		}
-		return id, err
+		if err != nil {
+			return nil, err
+		}
+		return s.withPerson(r.Context(), id), nil
 	case auth.LooksLikeJWT(cred):
 		return nil, unauthorized(auth.NoOIDC, "this server trusts no OpenID Connect provider: use an API token")
 	}
 	return nil, unauthorized(auth.Malformed, "the bearer credential is neither an API token (gm_…) nor a JWT")
+}
+
+// withPerson sets the person an OIDC identity speaks for: the active
+// person whose oidc_subject is the token's sub. It is looked up on every
+// request, not kept with the cached JWT, so that a person made inactive or
+// given another subject stops matching at once, on every server, without
+// a cache to invalidate (one lookup on a unique index). The cached
+// identity is shared, so the person goes on a copy. When the database
+// cannot answer the identity names no person: what needs none (locate,
+// cached tiles) keeps working, and what needs one needs the database too.
+func (s *Server) withPerson(ctx context.Context, id *auth.Identity) *auth.Identity {
+	if id == nil || id.Subject == "" {
+		return id
+	}
+	pid, err := s.store.PersonBySubject(ctx, id.Subject)
+	if err != nil {
+		s.log.Warn("person of an OIDC subject", "actor", id.Actor, "err", err)
+		return id
+	}
+	if pid == 0 {
+		return id
+	}
+	c := *id
+	c.Person = pid
+	return &c
 }
 
 // unauthorized is a 401 saying why, with the RFC 6750 challenge.

@@ -61,13 +61,15 @@ func (s *Server) callerPerson(r *http.Request) (*data.PersonRow, error) {
 	return p, err
 }
 
-// shownPerson masks the phone for everyone but admins (138****1234).
+// shownPerson masks the phone for everyone but admins (138****1234) and
+// hides the OIDC subject: knowing whose account it is helps no one else.
 func shownPerson(r *http.Request, p *data.PersonRow) *data.PersonRow {
 	if id := identityOf(r); id != nil && id.May(auth.Administer) {
 		return p
 	}
 	c := *p
 	c.Phone = grid.MaskPhone(c.Phone)
+	c.OIDCSubject = ""
 	return &c
 }
 
@@ -79,6 +81,8 @@ type personBody struct {
 	Department *string `json:"department"`
 	UnitCode   *string `json:"unit_code"`
 	Status     string  `json:"status"`
+	// OIDCSubject: absent or null clears it, as PUT replaces the person.
+	OIDCSubject *string `json:"oidc_subject"`
 }
 
 func (b personBody) person() grid.Person {
@@ -89,10 +93,10 @@ func (b personBody) person() grid.Person {
 		return *p
 	}
 	return grid.Person{Name: b.Name, Phone: str(b.Phone), Role: grid.PersonRole(b.Role), Department: str(b.Department),
-		UnitCode: str(b.UnitCode), Status: grid.PersonStatus(b.Status)}
+		UnitCode: str(b.UnitCode), Status: grid.PersonStatus(b.Status), OIDCSubject: str(b.OIDCSubject)}
 }
 
-const personBodyWant = `a JSON object {"name", "role", "phone", "department", "unit_code", "status"}`
+const personBodyWant = `a JSON object {"name", "role", "phone", "department", "unit_code", "status", "oidc_subject"}`
 
 func personIDParam(r *http.Request) (int64, error) {
 	raw := mux.Vars(r)["id"]

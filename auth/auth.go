@@ -164,6 +164,9 @@ type Identity struct {
 	// Person is the person (grid worker, supervisor, handler) the
 	// credential speaks for; 0 when it names none.
 	Person int64
+	// Subject is an OIDC token's sub claim (what a person's oidc_subject
+	// matches); "" for a token.
+	Subject string
 }
 
 // May says whether some grant allows the action somewhere.

@@ -386,7 +386,10 @@ func (o *OIDC) identity(claims map[string]any, exp time.Time) (*Identity, error)
 	if cerr != nil {
 		return nil, cerr
 	}
-	return &Identity{Actor: "oidc:" + user, Kind: "oidc", Grants: grants, Expires: exp}, nil
+	// The user claim may be a name that changes (preferred_username); sub
+	// is the provider's stable key of the account, so a person maps to it.
+	sub, _ := claims["sub"].(string)
+	return &Identity{Actor: "oidc:" + user, Kind: "oidc", Grants: grants, Expires: exp, Subject: sub}, nil
 }
 
 func (o *OIDC) user(claims map[string]any) (string, *CredentialError) {

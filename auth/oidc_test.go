@@ -330,7 +330,8 @@ func TestOIDCVerify(t *testing.T) {
 				if actor == "" {
 					actor = "oidc:alice"
 				}
-				want := &Identity{Actor: actor, Kind: "oidc", Grants: tc.grants, Expires: testNow.Add(time.Hour)}
+				// Subject is always sub, whatever claim names the user.
+				want := &Identity{Actor: actor, Kind: "oidc", Grants: tc.grants, Expires: testNow.Add(time.Hour), Subject: "5f0c2a4e-1d2b-4c3a-9e8f-7a6b5c4d3e2f"}
 				if !reflect.DeepEqual(id, want) {
 					t.Errorf("identity\n got %+v\nwant %+v", id, want)
 				}

@@ -31,12 +31,12 @@ type PersonRow struct {
 	BackupGrids []string `json:"backup_grids,omitempty"`
 }
 
-const personColumns = `id, name, coalesce(phone, ''), role, coalesce(department, ''), unit_code, status, version, created_at, updated_at`
+const personColumns = `id, name, coalesce(phone, ''), role, coalesce(department, ''), unit_code, status, version, created_at, updated_at, coalesce(oidc_subject, '')`
 
 func scanPerson(row pgx.Row) (*PersonRow, error) {
 	var p PersonRow
 	var role, status string
-	if err := row.Scan(&p.ID, &p.Name, &p.Phone, &role, &p.Department, &p.UnitCode, &status, &p.Version, &p.CreatedAt, &p.UpdatedAt); err != nil {
+	if err := row.Scan(&p.ID, &p.Name, &p.Phone, &role, &p.Department, &p.UnitCode, &status, &p.Version, &p.CreatedAt, &p.UpdatedAt, &p.OIDCSubject); err != nil {
 		return nil, err
 	}
 	p.Role, p.Status = grid.PersonRole(role), grid.PersonStatus(status)
@@ -62,6 +62,10 @@ func personErr(err error, p *grid.Person) error {
 		return invalid("department", "unknown department %q (GET /v1/departments lists them)", p.Department)
 	case pe.Code == "23505" && pe.ConstraintName == "people_phone":
 		return invalid("phone", "phone %s is another person's", grid.MaskPhone(p.Phone))
+	case pe.Code == "23505" && pe.ConstraintName == "people_oidc_subject":
+		// A conflict, not a bad member: the subject is fine, but another
+		// person holds it (unmap them first).
+		return &ConflictError{Msg: fmt.Sprintf("oidc_subject %q is another person's: one subject speaks for one person (clear it there first)", p.OIDCSubject)}
 	}
 	return err
 }
@@ -88,13 +92,25 @@ func (s *Store) CreatePerson(ctx context.Context, p grid.Person) (*PersonRow, er
 		return nil, err
 	}
 	row, err := scanPerson(s.Pool.QueryRow(ctx, `
-		INSERT INTO people (name, phone, role, department, unit_code, status)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+personColumns,
-		p.Name, nullText(p.Phone), string(p.Role), nullText(p.Department), p.UnitCode, string(p.Status)))
+		INSERT INTO people (name, phone, role, department, unit_code, status, oidc_subject)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+personColumns,
+		p.Name, nullText(p.Phone), string(p.Role), nullText(p.Department), p.UnitCode, string(p.Status), nullText(p.OIDCSubject)))
 	if err != nil {
 		return nil, personErr(err, &p)
 	}
 	return row, nil
+}
+
+// PersonBySubject is the id of the active person whose OIDC subject is
+// sub; 0 when none is (unmapped, or the person is inactive: a JWT of theirs
+// then speaks for nobody, as a token of an inactive person does).
+func (s *Store) PersonBySubject(ctx context.Context, sub string) (int64, error) {
+	if sub == "" {
+		return 0, nil
+	}
+	var id int64
+	err := s.Pool.QueryRow(ctx, `SELECT coalesce((SELECT id FROM people WHERE oidc_subject = $1 AND status = 'active'), 0)`, sub).Scan(&id)
+	return id, err
 }
 
 // Person returns one person with their grids; ErrNotFound when the id
@@ -167,9 +183,9 @@ func (s *Store) PutPerson(ctx context.Context, id int64, p grid.Person, ifVersio
 		}
 		out, err = scanPerson(tx.QueryRow(ctx, `
 			UPDATE people SET name = $2, phone = $3, role = $4, department = $5, unit_code = $6, status = $7,
-				version = version + 1, updated_at = now()
+				oidc_subject = $8, version = version + 1, updated_at = now()
 			WHERE id = $1 RETURNING `+personColumns,
-			id, p.Name, nullText(p.Phone), string(p.Role), nullText(p.Department), p.UnitCode, string(p.Status)))
+			id, p.Name, nullText(p.Phone), string(p.Role), nullText(p.Department), p.UnitCode, string(p.Status), nullText(p.OIDCSubject)))
 		return personErr(err, &p)
 	})
 	return out, err
@@ -260,7 +276,7 @@ const MaxPeopleImportRows = 20000
 
 // peopleColumns are the columns of a people CSV; name and role are
 // required, the others may be left out of the header.
-var peopleCSVColumns = []string{"name", "phone", "role", "department", "unit_code", "status"}
+var peopleCSVColumns = []string{"name", "phone", "role", "department", "unit_code", "status", "oidc_subject"}
 
 // ImportPeople reads a people CSV (a header naming its columns, then one
 // person a row) and writes every row in one transaction, or nothing: any
@@ -297,6 +313,8 @@ func (s *Store) ImportPeople(ctx context.Context, in io.Reader) (*PeopleImportRe
 	}
 	var people []grid.Person
 	phoneRow := map[string]int{}
+	subjectRow := map[string]int{}
+	_, withSubject := col["oidc_subject"]
 	for row := 2; ; row++ {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -325,7 +343,8 @@ func (s *Store) ImportPeople(ctx context.Context, in io.Reader) (*PeopleImportRe
 			return ""
 		}
 		p := grid.Person{Name: get("name"), Phone: get("phone"), Role: grid.PersonRole(strings.TrimSpace(get("role"))),
-			Department: get("department"), UnitCode: get("unit_code"), Status: grid.PersonStatus(strings.TrimSpace(get("status")))}
+			Department: get("department"), UnitCode: get("unit_code"), Status: grid.PersonStatus(strings.TrimSpace(get("status"))),
+			OIDCSubject: get("oidc_subject")}
 		if err := checkPerson(&p); err != nil {
 			var ie *InvalidError
 			errors.As(err, &ie)
@@ -335,6 +354,13 @@ func (s *Store) ImportPeople(ctx context.Context, in io.Reader) (*PeopleImportRe
 				bad = append(bad, PersonImportError{Row: row, Field: "phone", Msg: fmt.Sprintf("the phone of row %d too: a phone names one person", first)})
 			} else {
 				phoneRow[p.Phone] = row
+			}
+		}
+		if p.OIDCSubject != "" {
+			if first, dup := subjectRow[p.OIDCSubject]; dup {
+				bad = append(bad, PersonImportError{Row: row, Field: "oidc_subject", Msg: fmt.Sprintf("the oidc_subject of row %d too: a subject speaks for one person", first)})
+			} else {
+				subjectRow[p.OIDCSubject] = row
 			}
 		}
 		people = append(people, p)
@@ -391,18 +417,25 @@ func (s *Store) ImportPeople(ctx context.Context, in io.Reader) (*PeopleImportRe
 			err := tx.QueryRow(ctx, `
 				WITH upd AS (
 					UPDATE people SET name = $1, role = $3, department = $4, unit_code = $5, status = $6,
+						oidc_subject = CASE WHEN $8 THEN $7 ELSE oidc_subject END,
 						version = version + 1, updated_at = now()
 					WHERE $2::text IS NOT NULL AND phone = $2 RETURNING id),
 				ins AS (
-					INSERT INTO people (name, phone, role, department, unit_code, status)
-					SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM upd) RETURNING id)
+					INSERT INTO people (name, phone, role, department, unit_code, status, oidc_subject)
+					SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM upd) RETURNING id)
 				SELECT id, false FROM upd UNION ALL SELECT id, true FROM ins`,
-				p.Name, nullText(p.Phone), string(p.Role), nullText(p.Department), p.UnitCode, string(p.Status)).Scan(&id, &inserted)
+				p.Name, nullText(p.Phone), string(p.Role), nullText(p.Department), p.UnitCode, string(p.Status),
+				nullText(p.OIDCSubject), withSubject).Scan(&id, &inserted)
 			if err != nil {
 				if e := personErr(err, &p); e != err {
 					var ie *InvalidError
-					errors.As(e, &ie)
-					return &PeopleImportError{Rows: []PersonImportError{{Row: i + 2, Field: ie.Field, Msg: ie.Msg}}}
+					var ce *ConflictError
+					switch {
+					case errors.As(e, &ie):
+						return &PeopleImportError{Rows: []PersonImportError{{Row: i + 2, Field: ie.Field, Msg: ie.Msg}}}
+					case errors.As(e, &ce):
+						return &PeopleImportError{Rows: []PersonImportError{{Row: i + 2, Field: "oidc_subject", Msg: ce.Msg}}}
+					}
 				}
 				return fmt.Errorf("row %d: %w", i+2, err)
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"gridmap/geo"
@@ -38,7 +39,15 @@ type Person struct {
 	Department string       `json:"department,omitempty"`
 	UnitCode   string       `json:"unit_code,omitempty"`
 	Status     PersonStatus `json:"status"`
+	// OIDCSubject is the sub claim of the person's sign-in at the city's
+	// identity provider: a JWT carrying it speaks for the person. Shown
+	// and set by admins only.
+	OIDCSubject string `json:"oidc_subject,omitempty"`
 }
+
+// MaxOIDCSubject bounds a person's OIDC subject: OpenID Connect Core §2
+// allows a sub of at most 255 ASCII characters.
+const MaxOIDCSubject = 255
 
 var phonePattern = regexp.MustCompile(`^\+?[0-9][0-9-]{4,23}$`)
 
@@ -53,6 +62,7 @@ func (p *Person) Normalize() {
 	p.Phone = strings.TrimSpace(p.Phone)
 	p.Department = strings.TrimSpace(p.Department)
 	p.UnitCode = strings.TrimSpace(p.UnitCode)
+	p.OIDCSubject = strings.TrimSpace(p.OIDCSubject)
 	if p.Status == "" {
 		p.Status = PersonActive
 	}
@@ -70,6 +80,8 @@ func (p *Person) Validate() error {
 		return bad("name", "at most 100 characters")
 	case p.Phone != "" && !phonePattern.MatchString(p.Phone):
 		return bad("phone", "%q is not a phone number (digits and -, optional leading +, 5–24 characters)", geo.Excerpt(p.Phone, geo.MaxExcerpt))
+	case len(p.OIDCSubject) > MaxOIDCSubject || !utf8.ValidString(p.OIDCSubject) || strings.ContainsFunc(p.OIDCSubject, unicode.IsControl):
+		return bad("oidc_subject", "an OpenID Connect subject (the sub claim) is at most %d bytes of text without control characters", MaxOIDCSubject)
 	}
 	switch p.Role {
 	case RoleWorker, RoleSupervisor, RoleHandler:
