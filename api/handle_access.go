@@ -118,10 +118,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if f.Unit != "" && !isDigits(f.Unit) {
 		return &paramError{"unit", fmt.Sprintf("unit=%q is not a unit code", geo.Excerpt(f.Unit, geo.MaxExcerpt))}
 	}
-	if f.From, err = timeParam(q, "from", cfg); err != nil {
-		return err
-	}
-	if f.To, err = timeParam(q, "to", cfg); err != nil {
+	if f.From, f.To, err = periodParams(q, cfg); err != nil {
 		return err
 	}
 	if f.Limit, err = parseIntParam(q, "limit", 100, 1, maxListLimit); err != nil {

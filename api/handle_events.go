@@ -430,14 +430,8 @@ func (s *Server) eventFilter(r *http.Request) (data.EventFilter, error) {
 		}
 		f.Overdue = &b
 	}
-	if f.From, err = timeParam(q, "from", cfg); err != nil {
+	if f.From, f.To, err = periodParams(q, cfg); err != nil {
 		return f, err
-	}
-	if f.To, err = timeParam(q, "to", cfg); err != nil {
-		return f, err
-	}
-	if f.From != nil && f.To != nil && !f.From.Before(*f.To) {
-		return f, &paramError{"to", "to must be after from"}
 	}
 	if f.Limit, err = parseIntParam(q, "limit", 100, 1, 1000); err != nil {
 		return f, err
@@ -495,6 +489,21 @@ func (s *Server) unitParam(r *http.Request, code string) (string, error) {
 
 // timeParam reads an RFC 3339 time, or a date (YYYY-MM-DD, midnight in the
 // calendar's time zone).
+// periodParams reads from and to (timeParam) and refuses a period that does
+// not end after it starts.
+func periodParams(q url.Values, cfg *data.EventConfig) (from, to *time.Time, err error) {
+	if from, err = timeParam(q, "from", cfg); err != nil {
+		return nil, nil, err
+	}
+	if to, err = timeParam(q, "to", cfg); err != nil {
+		return nil, nil, err
+	}
+	if from != nil && to != nil && !from.Before(*to) {
+		return nil, nil, &paramError{"to", "to must be after from"}
+	}
+	return from, to, nil
+}
+
 func timeParam(q url.Values, name string, cfg *data.EventConfig) (*time.Time, error) {
 	v := q.Get(name)
 	if v == "" {

@@ -458,16 +458,9 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	from, err := timeParam(q, "from", cfg)
+	from, to, err := periodParams(q, cfg)
 	if err != nil {
 		return err
-	}
-	to, err := timeParam(q, "to", cfg)
-	if err != nil {
-		return err
-	}
-	if from != nil && to != nil && !from.Before(*to) {
-		return &paramError{"to", "to must be after from"}
 	}
 	format, err := statsFormat(r)
 	if err != nil {

@@ -328,10 +328,7 @@ func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request) error {
 			return &paramError{"person", fmt.Sprintf("person=%q is not a person's id", geo.Excerpt(v, geo.MaxExcerpt))}
 		}
 	}
-	if f.From, err = timeParam(q, "from", cfg); err != nil {
-		return err
-	}
-	if f.To, err = timeParam(q, "to", cfg); err != nil {
+	if f.From, f.To, err = periodParams(q, cfg); err != nil {
 		return err
 	}
 	if f.Limit, err = parseIntParam(q, "limit", 100, 1, maxListLimit); err != nil {
@@ -572,16 +569,9 @@ func (s *Server) getFigures(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	from, err := timeParam(q, "from", cfg)
+	from, to, err := periodParams(q, cfg)
 	if err != nil {
 		return err
-	}
-	to, err := timeParam(q, "to", cfg)
-	if err != nil {
-		return err
-	}
-	if from != nil && to != nil && !to.After(*from) {
-		return &paramError{"to", "to must be after from"}
 	}
 	format, err := statsFormat(r)
 	if err != nil {
