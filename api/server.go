@@ -446,6 +446,9 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) router() *mux.Router {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
+	// Tiles first: gorilla/mux tries routes in order, and tiles are most of
+	// what a wall map asks for (no other route's pattern meets /tiles/).
+	s.tileRoutes(r)
 	s.webRoutes(r) // the wall map at /, /static/…, /districts
 	s.handle(r, "/healthz", s.healthz, http.MethodGet, http.MethodHead)
 	s.handle(r, "/readyz", s.readyz, http.MethodGet, http.MethodHead)
@@ -461,7 +464,6 @@ func (s *Server) router() *mux.Router {
 	s.locateRoutes(r)
 	s.objectRoutes(r)
 	s.eventRoutes(r)
-	s.tileRoutes(r)
 	s.pmtilesRoutes(r)
 	s.fontRoutes(r)
 	s.accessRoutes(r)
