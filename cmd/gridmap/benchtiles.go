@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -41,10 +42,11 @@ func benchTiles(ctx context.Context, args []string) error {
 	timeout := fs.Duration("timeout", 2*time.Minute, "longest a server's random run may take")
 	seed := fs.Uint64("seed", 17, "seed of the random tiles")
 	asOf := fs.String("as-of", "", "also fetch the single tiles as of this instant (RFC 3339), from the first server")
+	urls := fs.String("write-paths", "", "only write the random tiles' paths (/tiles/units/z/x/y.mvt, one a line) to this file, for another load generator (wrk in scripts/tilebench_memory.sh)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *servers == "" {
+	if *servers == "" && *urls == "" {
 		return errors.New("usage: gridmap bench tiles --servers postgis=http://127.0.0.1:18941,memory=http://127.0.0.1:18942 [flags]")
 	}
 	var lo, hi int
@@ -77,6 +79,13 @@ func benchTiles(ctx context.Context, args []string) error {
 	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
 	if len(pool) > *count {
 		pool = pool[:*count]
+	}
+	if *urls != "" {
+		var b strings.Builder
+		for _, t := range pool {
+			b.WriteString("/tiles/units/" + t + ".mvt\n")
+		}
+		return os.WriteFile(*urls, []byte(b.String()), 0o644)
 	}
 	var singles []string
 	for _, t := range strings.Split(*single, ",") {
