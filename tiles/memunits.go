@@ -7,7 +7,6 @@ import (
 
 	"github.com/paulmach/orb"
 
-	"gridmap/geo"
 	"gridmap/grid"
 )
 
@@ -31,7 +30,12 @@ type MemUnits struct {
 
 type memLevel struct {
 	units []*memUnit // by code: search results in index order are in code order
-	tree  *geo.RTree[int32]
+	tree  *unitIndex // positions in units
+	// gen names this level; from is the gen of the level Apply derived it
+	// from, and touched the codes (sorted) whose units differ from that
+	// level's: Changed between the two reads only those.
+	gen, from uint64
+	touched   []string
 }
 
 // memUnit is one unit as tiles draw it.
@@ -88,64 +92,6 @@ func NewMemUnits(units []grid.Unit) *MemUnits {
 	}
 	m.count()
 	return m
-}
-
-// Apply derives a new MemUnits: the units of upsert added (each replacing
-// the unit of its code if held), the units named in remove dropped. Only
-// the levels that changed are indexed and weighed again (a changed unit
-// moves the junctions of its neighbours); m is not modified.
-func (m *MemUnits) Apply(upsert []grid.Unit, remove []grid.UnitKey) *MemUnits {
-	drop := map[string]bool{}
-	changed := map[grid.Level]bool{}
-	for _, k := range remove {
-		if k.Layer == grid.BaseLayer {
-			drop[k.Code] = true
-		}
-	}
-	var add []*memUnit
-	for _, u := range upsert {
-		if u.Layer != grid.BaseLayer {
-			continue
-		}
-		drop[u.Code] = true
-		add = append(add, projectUnit(u))
-		changed[u.Level] = true
-	}
-	out := &MemUnits{levels: map[grid.Level]*memLevel{}}
-	for lv, l := range m.levels {
-		keep := make([]*memUnit, 0, len(l.units))
-		for _, u := range l.units {
-			if drop[u.code] {
-				changed[lv] = true
-				continue
-			}
-			keep = append(keep, u)
-		}
-		if !changed[lv] {
-			out.levels[lv] = l
-			continue
-		}
-		for _, u := range add {
-			if grid.Level(u.level) == lv {
-				keep = append(keep, u)
-			}
-		}
-		out.levels[lv] = buildLevel(keep)
-	}
-	for lv := range changed {
-		if out.levels[lv] != nil {
-			continue
-		}
-		var us []*memUnit
-		for _, u := range add {
-			if grid.Level(u.level) == lv {
-				us = append(us, u)
-			}
-		}
-		out.levels[lv] = buildLevel(us)
-	}
-	out.count()
-	return out
 }
 
 func (m *MemUnits) count() {
@@ -225,24 +171,24 @@ func projectUnit(u grid.Unit) *memUnit {
 func buildLevel(us []*memUnit) *memLevel {
 	sort.Slice(us, func(i, j int) bool { return us[i].code < us[j].code })
 	for i, u := range us {
-		c := *u
-		c.polys = make([]memPoly, len(u.polys))
-		for pi, p := range u.polys {
-			c.polys[pi] = make(memPoly, len(p))
-			for ri, r := range p {
-				c.polys[pi][ri] = memRing{pts: r.pts, bound: r.bound, w: make([]float32, len(r.pts))}
-			}
-		}
-		us[i] = &c
+		us[i] = reweighable(u)
 	}
 	weigh(us)
-	entries := make([]geo.RTreeEntry[int32], 0, len(us))
-	for i, u := range us {
-		if len(u.polys) > 0 {
-			entries = append(entries, geo.RTreeEntry[int32]{Box: u.bound, Item: int32(i)})
+	return &memLevel{units: us, tree: newUnitIndex(us), gen: nextGen()}
+}
+
+// reweighable is a copy of u with weights of its own to set (its points
+// shared: they never change).
+func reweighable(u *memUnit) *memUnit {
+	c := *u
+	c.polys = make([]memPoly, len(u.polys))
+	for pi, p := range u.polys {
+		c.polys[pi] = make(memPoly, len(p))
+		for ri, r := range p {
+			c.polys[pi][ri] = memRing{pts: r.pts, bound: r.bound, w: make([]float32, len(r.pts))}
 		}
 	}
-	return &memLevel{units: us, tree: geo.NewRTree(entries)}
+	return &c
 }
 
 // weigh sets the simplification weight of every vertex of one level, arc
@@ -253,76 +199,97 @@ func buildLevel(us []*memUnit) *memLevel {
 // neighbour), and is weighed once in a canonical direction, so every ring
 // holding it gets the same weights.
 func weigh(us []*memUnit) {
-	type seen struct {
-		a, b     orb.Point
-		junction bool
-	}
-	at := map[orb.Point]*seen{}
-	pair := func(a, b orb.Point) (orb.Point, orb.Point) {
-		if less(b, a) {
-			return b, a
-		}
-		return a, b
+	at := map[orb.Point]*vertexSeen{}
+	for _, u := range us {
+		noteRings(at, u, true)
 	}
 	for _, u := range us {
-		for _, p := range u.polys {
-			for _, r := range p {
-				n := len(r.pts)
-				for i, q := range r.pts {
-					a, b := pair(r.pts[(i+n-1)%n], r.pts[(i+1)%n])
-					s := at[q]
-					if s == nil {
-						at[q] = &seen{a: a, b: b}
-					} else if s.a != a || s.b != b {
-						s.junction = true
+		weighUnit(at, u)
+	}
+}
+
+// vertexSeen is what the rings through one vertex say of it: the pair of
+// its neighbours along the first ring seen (lower point first), and
+// whether another ring gave another pair.
+type vertexSeen struct {
+	a, b           orb.Point
+	seen, junction bool
+}
+
+// noteRings records u's rings at their vertices: at every vertex when all,
+// else only at the vertices at already holds (Apply asks about the
+// vertices of the units it weighs again, and notes every ring near them).
+func noteRings(at map[orb.Point]*vertexSeen, u *memUnit, all bool) {
+	for _, p := range u.polys {
+		for _, r := range p {
+			n := len(r.pts)
+			for i, q := range r.pts {
+				s := at[q]
+				if s == nil {
+					if !all {
+						continue
 					}
+					s = &vertexSeen{}
+					at[q] = s
+				}
+				a, b := r.pts[(i+n-1)%n], r.pts[(i+1)%n]
+				if less(b, a) {
+					a, b = b, a
+				}
+				if !s.seen {
+					s.a, s.b, s.seen = a, b, true
+				} else if s.a != a || s.b != b {
+					s.junction = true
 				}
 			}
 		}
 	}
+}
+
+// weighUnit weighs u's rings given the junctions in at (which holds every
+// vertex of u, noted from every ring through it).
+func weighUnit(at map[orb.Point]*vertexSeen, u *memUnit) {
 	inf := float32(math.Inf(1))
-	for _, u := range us {
-		for _, p := range u.polys {
-			for _, r := range p {
-				n := len(r.pts)
-				var js []int
+	for _, p := range u.polys {
+		for _, r := range p {
+			n := len(r.pts)
+			var js []int
+			for i, q := range r.pts {
+				if at[q].junction {
+					js = append(js, i)
+				}
+			}
+			if len(js) == 0 {
+				// A closed loop shared whole (or not at all): its
+				// lowest point and the point farthest from it stand
+				// in for junctions, found alike from either side.
+				lo := 0
+				for i := range r.pts {
+					if less(r.pts[i], r.pts[lo]) {
+						lo = i
+					}
+				}
+				far, fd := -1, -1.0
 				for i, q := range r.pts {
-					if at[q].junction {
-						js = append(js, i)
+					d := dist2(q, r.pts[lo])
+					if d > fd || (d == fd && less(q, r.pts[far])) {
+						far, fd = i, d
 					}
 				}
-				if len(js) == 0 {
-					// A closed loop shared whole (or not at all): its
-					// lowest point and the point farthest from it stand
-					// in for junctions, found alike from either side.
-					lo := 0
-					for i := range r.pts {
-						if less(r.pts[i], r.pts[lo]) {
-							lo = i
-						}
-					}
-					far, fd := -1, -1.0
-					for i, q := range r.pts {
-						d := dist2(q, r.pts[lo])
-						if d > fd || (d == fd && less(q, r.pts[far])) {
-							far, fd = i, d
-						}
-					}
-					js = []int{lo, far}
-					if far < lo {
-						js = []int{far, lo}
-					}
+				js = []int{lo, far}
+				if far < lo {
+					js = []int{far, lo}
 				}
-				for _, j := range js {
-					r.w[j] = inf
+			}
+			for _, j := range js {
+				r.w[j] = inf
+			}
+			for k, j := range js {
+				end := js[(k+1)%len(js)]
+				if end <= j {
+					end += n
 				}
-				for k, j := range js {
-					end := js[(k+1)%len(js)]
-					if end <= j {
-						end += n
-					}
-					weighArc(r.pts, r.w, j, end)
-				}
+				weighArc(r.pts, r.w, j, end)
 			}
 		}
 	}
@@ -409,6 +376,11 @@ func Changed(old, cur *MemUnits) []UnitChange {
 		var ou []*memUnit
 		if o != nil {
 			ou = o.units
+			if l.from == o.gen {
+				// Derived from o by Apply: only the touched units differ.
+				out = l.changedSince(o, lv, out)
+				continue
+			}
 		}
 		i, j := 0, 0
 		for i < len(ou) || j < len(l.units) {
@@ -420,7 +392,7 @@ func Changed(old, cur *MemUnits) []UnitChange {
 				out = append(out, UnitChange{Geom: l.units[j].wgs84(), Level: lv})
 				j++
 			default:
-				if !sameDrawing(ou[i], l.units[j]) {
+				if ou[i] != l.units[j] && !sameDrawing(ou[i], l.units[j]) {
 					out = append(out, UnitChange{Geom: ou[i].wgs84(), Level: lv}, UnitChange{Geom: l.units[j].wgs84(), Level: lv})
 				}
 				i, j = i+1, j+1
@@ -432,6 +404,27 @@ func Changed(old, cur *MemUnits) []UnitChange {
 			for _, u := range o.units {
 				out = append(out, UnitChange{Geom: u.wgs84(), Level: lv})
 			}
+		}
+	}
+	return out
+}
+
+// changedSince is what Changed finds between o and l, derived from o by
+// Apply, reading only the units Apply touched (in code order, as the
+// walk over both levels would list them).
+func (l *memLevel) changedSince(o *memLevel, lv grid.Level, out []UnitChange) []UnitChange {
+	for _, c := range l.touched {
+		i, had := o.find(c)
+		j, has := l.find(c)
+		switch {
+		case had && has:
+			if o.units[i] != l.units[j] && !sameDrawing(o.units[i], l.units[j]) {
+				out = append(out, UnitChange{Geom: o.units[i].wgs84(), Level: lv}, UnitChange{Geom: l.units[j].wgs84(), Level: lv})
+			}
+		case had:
+			out = append(out, UnitChange{Geom: o.units[i].wgs84(), Level: lv})
+		case has:
+			out = append(out, UnitChange{Geom: l.units[j].wgs84(), Level: lv})
 		}
 	}
 	return out

@@ -1,0 +1,426 @@
+package tiles
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/paulmach/orb"
+
+	"gridmap/geo"
+	"gridmap/grid"
+)
+
+// Apply derives a new MemUnits: the units of upsert added (each replacing
+// the unit of its code if held), the units named in remove dropped; m is
+// not modified and readers of it go on undisturbed. The result is what
+// NewMemUnits gives on the new set of units, in time that follows the edit
+// rather than the level (docs/design-notes.md, "Unit tiles from memory"):
+// only the units whose weights can move are weighed again — those added,
+// and those sharing a vertex with a unit added or removed, whose junctions
+// may move there — and every other unit, weights and all, is shared with
+// m. The level's R-tree is kept, with the units added since it was built
+// in a small tree of their own and those removed since struck out, until
+// the two together pass overlayMax; then the level is indexed afresh.
+// What is left in proportion to the level is copying its slice of unit
+// pointers (8 bytes a unit).
+func (m *MemUnits) Apply(upsert []grid.Unit, remove []grid.UnitKey) *MemUnits {
+	drop := map[string]bool{}
+	for _, k := range remove {
+		if k.Layer == grid.BaseLayer {
+			drop[k.Code] = true
+		}
+	}
+	add := map[grid.Level]map[string]*memUnit{}
+	for _, u := range upsert {
+		if u.Layer != grid.BaseLayer {
+			continue
+		}
+		drop[u.Code] = true
+		if add[u.Level] == nil {
+			add[u.Level] = map[string]*memUnit{}
+		}
+		add[u.Level][u.Code] = projectUnit(u) // the last of a code sent twice
+	}
+	dropped := make([]string, 0, len(drop))
+	for c := range drop {
+		dropped = append(dropped, c)
+	}
+	slices.Sort(dropped)
+	out := &MemUnits{levels: map[grid.Level]*memLevel{}, vertices: m.vertices}
+	levels := map[grid.Level]bool{}
+	for lv := range m.levels {
+		levels[lv] = true
+	}
+	for lv := range add {
+		levels[lv] = true
+	}
+	for lv := range levels {
+		as := make([]*memUnit, 0, len(add[lv]))
+		for _, u := range add[lv] {
+			as = append(as, u)
+			out.vertices += u.vertexCount()
+		}
+		sort.Slice(as, func(i, j int) bool { return as[i].code < as[j].code })
+		old := m.levels[lv]
+		var gone []int // positions in old.units
+		if old != nil {
+			for _, c := range dropped {
+				if i, ok := old.find(c); ok {
+					gone = append(gone, i)
+					out.vertices -= old.units[i].vertexCount()
+				}
+			}
+		}
+		var l *memLevel
+		switch {
+		case old != nil && len(gone) == 0 && len(as) == 0:
+			l = old
+		case old == nil || len(gone)+len(as) > max(64, len(old.units)/8):
+			// Most of the level (or all of it, new): indexed and weighed afresh.
+			l = buildLevel(mergeUnits(old, gone, as))
+		default:
+			l = old.apply(gone, as, drop)
+		}
+		if len(l.units) > 0 {
+			out.levels[lv] = l
+		}
+	}
+	return out
+}
+
+// gens names levels for Changed (memLevel.gen): unique in the process.
+var gens atomic.Uint64
+
+func nextGen() uint64 { return gens.Add(1) }
+
+// find is the position of the unit of code c.
+func (l *memLevel) find(c string) (int, bool) {
+	return slices.BinarySearchFunc(l.units, c, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+}
+
+func (u *memUnit) vertexCount() int {
+	n := 0
+	for _, p := range u.polys {
+		for _, r := range p {
+			n += len(r.pts)
+		}
+	}
+	return n
+}
+
+// mergeUnits is old's units but those at the positions gone (sorted),
+// with as (sorted by code, none of them held by old unless gone) merged
+// in code order.
+func mergeUnits(old *memLevel, gone []int, as []*memUnit) []*memUnit {
+	var ou []*memUnit
+	if old != nil {
+		ou = old.units
+	}
+	out := make([]*memUnit, 0, len(ou)-len(gone)+len(as))
+	g, a := 0, 0
+	for i, u := range ou {
+		if g < len(gone) && gone[g] == i {
+			g++
+			continue
+		}
+		for a < len(as) && as[a].code < u.code {
+			out = append(out, as[a])
+			a++
+		}
+		out = append(out, u)
+	}
+	return append(out, as[a:]...)
+}
+
+// apply is the level with the units at positions gone removed and as
+// added (drop: every code removed or replaced, of any level), weighing
+// again only the units whose junctions may move.
+func (l *memLevel) apply(gone []int, as []*memUnit, drop map[string]bool) *memLevel {
+	units := mergeUnits(l, gone, as)
+	// The vertices of the units removed and added: the only places a
+	// junction may appear or vanish.
+	moved := map[orb.Point]struct{}{}
+	for _, i := range gone {
+		addVertices(moved, l.units[i])
+	}
+	for _, u := range as {
+		addVertices(moved, u)
+	}
+	var asTree *geo.RTree[int32]
+	if len(as) > 16 {
+		es := make([]geo.RTreeEntry[int32], 0, len(as))
+		for i, u := range as {
+			if len(u.polys) > 0 {
+				es = append(es, geo.RTreeEntry[int32]{Box: u.bound, Item: int32(i)})
+			}
+		}
+		asTree = geo.NewRTree(es)
+	}
+	// near calls fn for every unit of the new level whose bound meets b:
+	// those kept from l through its index, and those added.
+	near := func(b orb.Bound, fn func(*memUnit)) {
+		l.tree.Search(b, func(i int32) bool {
+			if u := l.units[i]; !drop[u.code] {
+				fn(u)
+			}
+			return true
+		})
+		if asTree != nil {
+			asTree.Search(b, func(i int32) bool { fn(as[i]); return true })
+			return
+		}
+		for _, u := range as {
+			if len(u.polys) > 0 && u.bound.Intersects(b) {
+				fn(u)
+			}
+		}
+	}
+	// The kept units that share one of those vertices: weighed again, as
+	// copies, in the new slice.
+	checked := map[string]bool{}
+	var redo []*memUnit // added, then the copies of the neighbours
+	for _, u := range as {
+		u.allocWeights()
+		redo = append(redo, u)
+		checked[u.code] = true
+	}
+	touch := func(b orb.Bound) {
+		near(b, func(u *memUnit) {
+			if checked[u.code] {
+				return
+			}
+			checked[u.code] = true
+			if !hasVertex(u, moved) {
+				return
+			}
+			c := reweighable(u)
+			i, _ := slices.BinarySearchFunc(units, c.code, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+			units[i] = c
+			redo = append(redo, c)
+		})
+	}
+	for _, i := range gone {
+		touch(l.units[i].bound)
+	}
+	for _, u := range as {
+		touch(u.bound)
+	}
+	// Junctions at the vertices of the units weighed again, from every
+	// ring through them: those rings' units have bounds that meet.
+	at := map[orb.Point]*vertexSeen{}
+	for _, u := range redo {
+		for _, p := range u.polys {
+			for _, r := range p {
+				for _, q := range r.pts {
+					if at[q] == nil {
+						at[q] = &vertexSeen{}
+					}
+				}
+			}
+		}
+	}
+	noted := map[string]bool{}
+	for _, u := range redo {
+		near(u.bound, func(v *memUnit) {
+			if !noted[v.code] {
+				noted[v.code] = true
+				noteRings(at, v, false)
+			}
+		})
+	}
+	for _, u := range redo {
+		weighUnit(at, u)
+	}
+	touched := make([]string, 0, len(gone)+len(redo))
+	for _, i := range gone {
+		touched = append(touched, l.units[i].code)
+	}
+	for _, u := range redo {
+		touched = append(touched, u.code)
+	}
+	slices.Sort(touched)
+	touched = slices.Compact(touched)
+	return &memLevel{units: units, tree: l.tree.apply(units, l.units, gone, as), gen: nextGen(), from: l.gen, touched: touched}
+}
+
+func (u *memUnit) allocWeights() {
+	for _, p := range u.polys {
+		for ri := range p {
+			p[ri].w = make([]float32, len(p[ri].pts))
+		}
+	}
+}
+
+func addVertices(set map[orb.Point]struct{}, u *memUnit) {
+	for _, p := range u.polys {
+		for _, r := range p {
+			for _, q := range r.pts {
+				set[q] = struct{}{}
+			}
+		}
+	}
+}
+
+func hasVertex(u *memUnit, set map[orb.Point]struct{}) bool {
+	for _, p := range u.polys {
+		for _, r := range p {
+			for _, q := range r.pts {
+				if _, ok := set[q]; ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// unitIndex finds a level's units by bound, as positions in the level's
+// slice (in code order, which renders sort hits by). It is an R-tree built
+// over the level as it was at some snapshot (base, positions in
+// baseUnits), with the positions removed since struck out (dead), the
+// units added since (over, by code) in a small tree of their own, and
+// segs to carry a base position to the current one: the units added and
+// removed before it shift it. Immutable: Apply derives a new one.
+type unitIndex struct {
+	base      *geo.RTree[int32]
+	baseUnits []*memUnit
+	dead      []int32 // sorted
+	over      []overUnit
+	overTree  *geo.RTree[int32]
+	segs      []indexSeg // by from; none: positions are base positions
+}
+
+// overUnit is a unit added since the base tree was built: only its code
+// and bound, so the index holds no unit's weights alive.
+type overUnit struct {
+	code  string
+	bound orb.Bound
+	drawn bool // has polygons: in the overlay tree
+}
+
+// indexSeg: base positions from this one to the next segment's are
+// shifted by off, or struck out when off is deadOff.
+type indexSeg struct{ from, off int32 }
+
+const deadOff = math.MinInt32
+
+// overlayMax is how many units the overlay and the struck-out positions
+// may hold together over a level of n before the level is indexed afresh:
+// each search reads the overlay tree and carries every base hit through
+// segs, and each Apply rebuilds both, while the full build is
+// O(n log n); about √n balances the two (docs/benchmarks.md).
+var overlayMax = func(n int) int { return max(256, int(4*math.Sqrt(float64(n)))) }
+
+func newUnitIndex(units []*memUnit) *unitIndex {
+	es := make([]geo.RTreeEntry[int32], 0, len(units))
+	for i, u := range units {
+		if len(u.polys) > 0 {
+			es = append(es, geo.RTreeEntry[int32]{Box: u.bound, Item: int32(i)})
+		}
+	}
+	return &unitIndex{base: geo.NewRTree(es), baseUnits: units}
+}
+
+// Search calls fn with the position of every unit whose bound meets r, in
+// no particular order, until fn returns false.
+func (x *unitIndex) Search(r orb.Bound, fn func(int32) bool) {
+	more := true
+	if len(x.segs) == 0 {
+		x.base.Search(r, func(i int32) bool { more = fn(i); return more })
+	} else {
+		segs := x.segs
+		x.base.Search(r, func(i int32) bool {
+			lo, hi := 0, len(segs) // the first segment starting after i
+			for lo < hi {
+				h := int(uint(lo+hi) >> 1)
+				if segs[h].from <= i {
+					lo = h + 1
+				} else {
+					hi = h
+				}
+			}
+			if lo > 0 {
+				if s := segs[lo-1]; s.off == deadOff {
+					return true
+				} else {
+					i += s.off
+				}
+			}
+			more = fn(i)
+			return more
+		})
+	}
+	if more && x.overTree != nil {
+		x.overTree.Search(r, fn)
+	}
+}
+
+// apply is the index of units, derived from old's (the level's slice
+// before: prev) with the units at prev positions gone removed and as
+// added.
+func (x *unitIndex) apply(units, prev []*memUnit, gone []int, as []*memUnit) *unitIndex {
+	byCode := func(o overUnit, c string) int { return strings.Compare(o.code, c) }
+	over := slices.Clone(x.over)
+	dead := slices.Clone(x.dead)
+	for _, g := range gone {
+		c := prev[g].code
+		if i, ok := slices.BinarySearchFunc(over, c, byCode); ok {
+			over = slices.Delete(over, i, i+1)
+			continue
+		}
+		p, _ := slices.BinarySearchFunc(x.baseUnits, c, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+		dead = append(dead, int32(p))
+	}
+	slices.Sort(dead)
+	for _, u := range as {
+		i, _ := slices.BinarySearchFunc(over, u.code, byCode)
+		over = slices.Insert(over, i, overUnit{code: u.code, bound: u.bound, drawn: len(u.polys) > 0})
+	}
+	if len(over)+len(dead) > overlayMax(len(units)) {
+		return newUnitIndex(units)
+	}
+	out := &unitIndex{base: x.base, baseUnits: x.baseUnits, dead: dead, over: over}
+	// Where each added unit falls among the base units: it shifts every
+	// base position from there on by one, as a struck-out one shifts
+	// those after it back.
+	ins := make([]int32, len(over))
+	var es []geo.RTreeEntry[int32]
+	for i, o := range over {
+		p, _ := slices.BinarySearchFunc(x.baseUnits, o.code, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+		ins[i] = int32(p)
+		if o.drawn {
+			at, _ := slices.BinarySearchFunc(units, o.code, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+			es = append(es, geo.RTreeEntry[int32]{Box: o.bound, Item: int32(at)})
+		}
+	}
+	if len(es) > 0 {
+		out.overTree = geo.NewRTree(es)
+	}
+	// ins is sorted, as over is by code.
+	cuts := make([]int32, 0, len(ins)+2*len(dead))
+	cuts = append(cuts, ins...)
+	for _, d := range dead {
+		cuts = append(cuts, d, d+1)
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	out.segs = make([]indexSeg, len(cuts))
+	a, d := 0, 0 // ins ≤ cut, dead < cut
+	for k, c := range cuts {
+		for a < len(ins) && ins[a] <= c {
+			a++
+		}
+		for d < len(dead) && dead[d] < c {
+			d++
+		}
+		off := int32(a - d)
+		if d < len(dead) && dead[d] == c {
+			off = deadOff
+		}
+		out.segs[k] = indexSeg{from: c, off: off}
+	}
+	return out
+}
