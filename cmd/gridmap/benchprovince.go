@@ -23,19 +23,20 @@ import (
 	"gridmap/grid"
 )
 
-// benchProvince: gridmap bench province build|locator|objects — the province-scale
+// benchProvince: gridmap bench province build|locator|objects|memunits — the province-scale
 // units case of issue 15 (200,000 grids: the demo city at density 10) in a
 // database of its own. build (re)creates the database and times the demo's
 // generation and import; locator, run as a process of its own so its peak
 // RSS is the locator's alone, times the server's full locator build (load
 // every current unit, then grid.NewLocator), the memory it keeps and the
 // in-memory locate rate; objects loads demo objects into it and measures
-// what they cost per row and what statistics cost over 200,000 grids.
-// scripts/provincebench.sh runs build and locator, the locate benchmarks and
+// what they cost per row and what statistics cost over 200,000 grids;
+// memunits (read only: any database) times how the in-memory unit tiles
+// follow edits (provinceMemUnits). scripts/provincebench.sh runs build and locator, the locate benchmarks and
 // the tile latencies on that database.
 func benchProvince(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "build" && args[0] != "locator" && args[0] != "objects") {
-		return fmt.Errorf("usage: gridmap bench province build|locator|objects [flags]")
+	if len(args) == 0 || (args[0] != "build" && args[0] != "locator" && args[0] != "objects" && args[0] != "memunits") {
+		return fmt.Errorf("usage: gridmap bench province build|locator|objects|memunits [flags]")
 	}
 	fs := flag.NewFlagSet("bench province "+args[0], flag.ContinueOnError)
 	dbName := fs.String("database", "gridmap_province", "the database on DATABASE_URL's server (build drops and creates it; kept afterwards)")
@@ -44,13 +45,15 @@ func benchProvince(ctx context.Context, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "locator: how long the locate rate is measured")
 	cpuprofile := fs.String("cpuprofile", "", "locator: write a CPU profile of the builds to this file")
 	rows := fs.Int64("rows", 2_000_000, "objects: demo objects to load (into an empty objects table)")
+	applies := fs.Int("applies", 50, "memunits: Apply timed this many times per edit")
+	chain := fs.Int("chain", 3000, "memunits: grids renamed one Apply after another")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *dbName == "gridmap" {
+	if *dbName == "gridmap" && args[0] != "memunits" { // memunits only reads
 		return fmt.Errorf("--database gridmap: pick a database of its own, build drops it")
 	}
 	if args[0] == "build" {
@@ -61,6 +64,9 @@ func benchProvince(ctx context.Context, args []string) error {
 		return err
 	}
 	u.Path = "/" + *dbName
+	if args[0] == "memunits" {
+		return provinceMemUnits(ctx, u.String(), *applies, *chain)
+	}
 	if args[0] == "objects" {
 		return provinceObjects(ctx, u.String(), *rows)
 	}

@@ -55,9 +55,10 @@ commands:
   bench memory         peak RSS of a server under oversized imports and idle subscribers
   bench edits          p50/p95 of unit edits through the API and the locator refresh, full vs incremental
   bench export         rows/s and the server's peak RSS exporting 1.6 M objects in each format
-  bench province build|locator|objects
+  bench province build|locator|objects|memunits
                        200,000 grids (the demo at density 10) in gridmap_province: import time; locator build time and memory,
-                       locate rate; objects per row and statistics over the dense grids
+                       locate rate; objects per row and statistics over the dense grids; memunits (read only, any --database):
+                       how the in-memory unit tiles follow an edit (Apply time and memory)
   export pmtiles       write a PMTiles v3 archive of tilesets (see gridmap export pmtiles -h)
   export features      write a collection as GeoJSON, CSV, GeoPackage or FlatGeobuf (see gridmap export features -h)
   events retain --feed-months N

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/clip"
+	"github.com/paulmach/orb/maptile"
+
+	"gridmap/data"
+	"gridmap/grid"
+	"gridmap/tiles"
+)
+
+// provinceMemUnits: gridmap bench province memunits — how the in-memory
+// unit tiles follow edits (issue 17, docs/benchmarks.md "Following
+// edits"), on any database: it only reads (--database gridmap for the
+// demo city, gridmap_province for 200,000 grids). It times
+// tiles.MemUnits.Apply for one grid renamed, a vertex shared by
+// neighbouring grids moved and a community split in two (its eastern
+// grids re-coded), with the heap each new snapshot adds to the old one;
+// then a run of reshapes applied one after another (the overlay filling
+// and the level reindexed when it is full), and what the overlay costs a
+// render of random z14 tiles.
+func provinceMemUnits(ctx context.Context, dbURL string, rounds, chain int) error {
+	s, err := data.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	t := time.Now()
+	_, stored, err := s.CurrentUnitVersions(ctx, nil)
+	if err != nil {
+		return err
+	}
+	units := make([]grid.Unit, 0, len(stored))
+	grids := 0
+	for _, u := range stored {
+		units = append(units, u.Unit)
+		if u.Layer == grid.BaseLayer && u.Level == grid.Grid {
+			grids++
+		}
+	}
+	stored = nil
+	sort.Slice(units, func(i, j int) bool { return units[i].Code < units[j].Code })
+	fmt.Printf("%d units (%d grids) loaded in %.1f s\n", len(units), grids, time.Since(t).Seconds())
+
+	base := heapInUse()
+	t = time.Now()
+	mem := tiles.NewMemUnits(units)
+	built := time.Since(t)
+	held := heapInUse() - base
+	fmt.Printf("NewMemUnits: %.0f ms, %.1f MiB held, %d vertices\n", ms(built), float64(held)/(1<<20), mem.Vertices())
+
+	var g, comm grid.Unit
+	for _, u := range units {
+		if u.Layer == grid.BaseLayer && u.Level == grid.Grid && g.Code == "" {
+			g = u
+		}
+		if u.Layer == grid.BaseLayer && u.Level == grid.Community && comm.Code == "" {
+			comm = u
+		}
+	}
+	renamed := g
+	renamed.Name += " (renamed)"
+	split, gone := splitCommunityEast(units, comm.Code, comm.ParentCode+"999")
+	fmt.Printf("Apply, %d rounds each: p50 / max, the heap the new snapshot adds to the old, and Changed's unit geometries\n", rounds)
+	for _, c := range []struct {
+		name   string
+		upsert []grid.Unit
+		remove []grid.UnitKey
+	}{
+		{"one grid renamed", []grid.Unit{renamed}, nil},
+		{"a shared vertex moved", moveSharedVertex(units, g.Code, 1, orb.Point{1e-5, 1e-5}), nil},
+		{"community " + comm.Code + " split", split, gone},
+	} {
+		var ds []time.Duration
+		for range rounds {
+			t := time.Now()
+			mem.Apply(c.upsert, c.remove)
+			ds = append(ds, time.Since(t))
+		}
+		sortDurations(ds)
+		before := heapInUse()
+		next := mem.Apply(c.upsert, c.remove)
+		added := int64(heapInUse()) - int64(before)
+		t := time.Now()
+		changed := tiles.Changed(mem, next)
+		took := time.Since(t)
+		fmt.Printf("  %-36s %3d units sent: %8.3f / %8.3f ms, %7.1f KiB added; Changed %.3f ms, %d geometries\n",
+			c.name, len(c.upsert)+len(c.remove), ms(ds[len(ds)/2]), ms(ds[len(ds)-1]), float64(added)/1024, ms(took), len(changed))
+		runtime.KeepAlive(next)
+	}
+
+	// A run of edits, each applied to the last snapshot: the overlay fills
+	// and the level is indexed afresh when it is full.
+	rng := rand.New(rand.NewPCG(17, 1))
+	var gs []grid.Unit
+	for _, u := range units {
+		if u.Layer == grid.BaseLayer && u.Level == grid.Grid {
+			gs = append(gs, u)
+		}
+	}
+	cur := mem
+	var ds []time.Duration
+	var total time.Duration
+	for range chain {
+		u := gs[rng.IntN(len(gs))]
+		u.Name += " (renamed)"
+		t := time.Now()
+		cur = cur.Apply([]grid.Unit{u}, nil)
+		d := time.Since(t)
+		ds = append(ds, d)
+		total += d
+	}
+	sortDurations(ds)
+	fmt.Printf("%d grids renamed one Apply after another: mean %.3f ms, p50 %.3f ms, p99 %.3f ms, max %.1f ms (the level indexed afresh)\n",
+		chain, ms(total)/float64(chain), ms(ds[len(ds)/2]), ms(pct(ds, 99)), ms(ds[len(ds)-1]))
+
+	// A render reads the overlay: random z14 grid tiles from the fresh
+	// snapshot and from the last of the run.
+	cat, err := tiles.NewCatalogue(tiles.DefaultZooms)
+	if err != nil {
+		return err
+	}
+	l, _ := cat.Tileset("units")
+	var keys [][3]int
+	for range 20000 {
+		c := gs[rng.IntN(len(gs))].Geometry.Bound().Center()
+		tl := maptile.At(c, 14)
+		keys = append(keys, [3]int{14, int(tl.X), int(tl.Y)})
+	}
+	for _, c := range []struct {
+		name string
+		m    *tiles.MemUnits
+	}{{"fresh", mem}, {"after the run", cur}, {"fresh", mem}, {"after the run", cur}} {
+		t := time.Now()
+		for _, k := range keys {
+			c.m.RenderUnits(l, k[0], k[1], k[2])
+		}
+		fmt.Printf("  %d random z14 tiles rendered from the %-13s snapshot: %.1f µs a tile\n", len(keys), c.name, float64(time.Since(t).Microseconds())/float64(len(keys)))
+	}
+	runtime.KeepAlive(units)
+	return nil
+}
+
+// moveSharedVertex moves the vertex at exterior index k of unit code by d
+// in every unit of its level that has it: the units to send.
+func moveSharedVertex(units []grid.Unit, code string, k int, d orb.Point) []grid.Unit {
+	var at orb.Point
+	var level grid.Level
+	for _, u := range units {
+		if u.Code == code && u.Layer == grid.BaseLayer {
+			r := u.Geometry[0][0]
+			at, level = r[k%(len(r)-1)], u.Level
+		}
+	}
+	var out []grid.Unit
+	for _, u := range units {
+		if u.Layer != grid.BaseLayer || u.Level != level {
+			continue
+		}
+		g := orb.Clone(u.Geometry).(orb.MultiPolygon)
+		hit := false
+		for _, p := range g {
+			for _, r := range p {
+				for i, q := range r {
+					if q == at {
+						r[i], hit = orb.Point{q[0] + d[0], q[1] + d[1]}, true
+					}
+				}
+			}
+		}
+		if hit {
+			u.Geometry = g
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// splitCommunityEast cuts community code in two at the middle of its
+// bound: the west half keeps the code, the east half takes newCode, and
+// its grids whose bound centre lies east are re-coded under it (removed
+// under their old codes, added under new ones), as a split recodes
+// children.
+func splitCommunityEast(units []grid.Unit, code, newCode string) ([]grid.Unit, []grid.UnitKey) {
+	var c grid.Unit
+	for _, u := range units {
+		if u.Code == code && u.Layer == grid.BaseLayer {
+			c = u
+		}
+	}
+	b := c.Geometry.Bound()
+	mid := (b.Min[0] + b.Max[0]) / 2
+	west, east := c, c
+	west.Geometry = clip.MultiPolygon(orb.Bound{Min: b.Min, Max: orb.Point{mid, b.Max[1]}}, orb.Clone(c.Geometry).(orb.MultiPolygon))
+	east.Geometry = clip.MultiPolygon(orb.Bound{Min: orb.Point{mid, b.Min[1]}, Max: b.Max}, orb.Clone(c.Geometry).(orb.MultiPolygon))
+	east.Code, east.Name = newCode, c.Name+" (east)"
+	upsert := []grid.Unit{west, east}
+	var remove []grid.UnitKey
+	for _, u := range units {
+		if u.Layer != grid.BaseLayer || u.ParentCode != code || u.Level != grid.Grid || u.Geometry.Bound().Center()[0] <= mid {
+			continue
+		}
+		remove = append(remove, grid.UnitKey{Layer: u.Layer, Code: u.Code})
+		u.Code, u.ParentCode = fmt.Sprintf("%s%03d", newCode, len(remove)), newCode
+		upsert = append(upsert, u)
+	}
+	return upsert, remove
+}
