@@ -461,3 +461,54 @@ func changedCodes(cs []UnitChange) string {
 	slices.Sort(out)
 	return fmt.Sprint(len(out), out)
 }
+
+// BenchmarkMemUnitsOverlayRender renders random z14 tiles of the full demo
+// city from a fresh snapshot, from one that followed 270 renamed grids one
+// Apply after another (its index an overlay over the old tree), and from
+// the same units indexed afresh: what the overlay costs a render, apart
+// from where the units lie in memory.
+func BenchmarkMemUnitsOverlayRender(b *testing.B) {
+	units := loadUnits(b, pgtest.NewFullDemo(b))
+	fresh := NewMemUnits(units)
+	rng := rand.New(rand.NewPCG(17, 1))
+	var gs []grid.Unit
+	for _, u := range units {
+		if u.Layer == grid.BaseLayer && u.Level == grid.Grid {
+			gs = append(gs, u)
+		}
+	}
+	run := fresh
+	for range 270 { // the overlay all but full: 540 entries of 561 at 19,700 grids
+		u := gs[rng.IntN(len(gs))]
+		u.Name += " (renamed)"
+		run = run.Apply([]grid.Unit{u}, nil)
+	}
+	reindexed := &MemUnits{levels: map[grid.Level]*memLevel{}}
+	for lv, l := range run.levels {
+		c := *l
+		c.tree = newUnitIndex(l.units)
+		reindexed.levels[lv] = &c
+	}
+	cat, err := NewCatalogue(DefaultZooms)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, _ := cat.Tileset("units")
+	var keys [][2]int
+	for range 4096 {
+		c := mercator(gs[rng.IntN(len(gs))].Geometry.Bound().Center())
+		keys = append(keys, [2]int{int(c[0] * (1 << 14)), int(c[1] * (1 << 14))})
+	}
+	b.Logf("overlay after the run: %d units, %d struck out", len(run.levels[grid.Grid].tree.over), len(run.levels[grid.Grid].tree.dead))
+	for _, c := range []struct {
+		name string
+		m    *MemUnits
+	}{{"fresh", fresh}, {"overlay", run}, {"reindexed", reindexed}} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				k := keys[i%len(keys)]
+				c.m.RenderUnits(l, 14, k[0], k[1])
+			}
+		})
+	}
+}
