@@ -169,3 +169,55 @@ func TestMemUnitsApplyMatchesBuild(t *testing.T) {
 		t.Errorf("removal: %d units, %d changes", gone.Len(), len(Changed(cur, gone)))
 	}
 }
+
+// Readers of a snapshot go on undisturbed while Apply derives others from
+// it (run with -race): nothing Apply writes is shared with its input.
+func TestMemUnitsApplyWhileReading(t *testing.T) {
+	l := testTileset(t)
+	us := twoNeighbours()
+	base := NewMemUnits(us)
+	p := mercator(orb.Point{114.05, 22.525})
+	want := map[int]string{}
+	for z := 8; z <= 16; z += 2 {
+		n := float64(uint64(1) << uint(z))
+		want[z] = string(base.RenderUnits(l, z, int(p[0]*n), int(p[1]*n)))
+	}
+	done := make(chan struct{})
+	errs := make(chan string, 1)
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for z, w := range want {
+				n := float64(uint64(1) << uint(z))
+				if got := string(base.RenderUnits(l, z, int(p[0]*n), int(p[1]*n))); got != w {
+					errs <- fmt.Sprintf("z%d: the snapshot's tile changed under Apply", z)
+					return
+				}
+			}
+		}
+	}()
+	cur := base
+	for i := range 200 {
+		u := us[i%3]
+		u.Geometry = orb.Clone(u.Geometry).(orb.MultiPolygon)
+		u.Geometry[0][0][1][0] += 1e-4 * float64(i%7)
+		u.Name = fmt.Sprint("step ", i)
+		var rm []grid.UnitKey
+		if i%5 == 4 {
+			rm = append(rm, grid.UnitKey{Layer: grid.BaseLayer, Code: us[(i+1)%3].Code})
+		}
+		cur = cur.Apply([]grid.Unit{u}, rm)
+		if i%5 == 0 {
+			cur = base.Apply([]grid.Unit{u}, nil)
+		}
+	}
+	close(done)
+	if e, ok := <-errs; ok {
+		t.Fatal(e)
+	}
+}
