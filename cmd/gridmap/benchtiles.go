@@ -171,7 +171,8 @@ func benchTiles(ctx context.Context, args []string) error {
 	fmt.Printf("in-memory units: %d units (%d grids), %d vertices, built in %.0f ms, %.1f MiB held (%.1f MiB per 20,000 grids; the projected copy alone: the loaded WGS-84 units are still held, as the locator's input)\n",
 		mem.Len(), grids, mem.Vertices(), took.Seconds()*1000, held/(1<<20), held/(1<<20)*20000/float64(max(grids, 1)))
 	fmt.Printf("loading every current unit from PostgreSQL (what a snapshot of a past instant also costs): %.0f ms\n", loadTook.Seconds()*1000)
-	// One grid edited: the level is indexed and weighed again.
+	// One grid edited: only the units around it are weighed again
+	// (gridmap bench province memunits times more edits).
 	for _, u := range units {
 		if u.Layer != grid.BaseLayer || u.Level != grid.Grid {
 			continue
@@ -181,7 +182,7 @@ func benchTiles(ctx context.Context, args []string) error {
 		start := time.Now()
 		next := mem.Apply([]grid.Unit{moved}, nil)
 		took := time.Since(start)
-		fmt.Printf("one grid changed: Apply %.0f ms, %d unit geometries to invalidate tiles by\n", took.Seconds()*1000, len(tiles.Changed(mem, next)))
+		fmt.Printf("one grid changed: Apply %.2f ms, %d unit geometries to invalidate tiles by\n", took.Seconds()*1000, len(tiles.Changed(mem, next)))
 		break
 	}
 	runtime.KeepAlive(mem)
