@@ -191,3 +191,28 @@ func gcjLon(lon, lat float64) float64 {
 	x, _ := geo.WGS84ToGCJ02(lon, lat)
 	return x
 }
+
+// TestLocateAsOfInstantNoLongerCurrent: an instant remembered as current
+// (no version after it) stops being so with the next edit; a locate as of
+// it then still answers with the units valid then, not the edited ones.
+func TestLocateAsOfInstantNoLongerCurrent(t *testing.T) {
+	t.Parallel()
+	e := demoEnv(t)
+	expect(t, e.post("/v1/units:import?reason=first+survey", historyCity(113.05)), http.StatusCreated, ctJSON, nil)
+	time.Sleep(5 * time.Millisecond)
+	at := url.QueryEscape(time.Now().UTC().Format(time.RFC3339Nano))
+	path := "/v1/locate?lon=113.045&lat=22.05&as_of=" + at
+	// The instant is remembered once settled: tiles as of it are then
+	// immutable.
+	settledTile(t, e, tilePath("units", orb.Point{113.045, 22.05}, 13)+"?as_of="+at)
+	var loc location
+	expect(t, e.get(path), http.StatusOK, ctJSON, &loc)
+	if loc.codes()[3] != histGridW {
+		t.Fatalf("located in %v before the move", loc.codes())
+	}
+	expect(t, e.post("/v1/units:import?reason=moved+the+line", historyCity(113.04)), http.StatusOK, ctJSON, nil)
+	expect(t, e.get(path), http.StatusOK, ctJSON, &loc)
+	if loc.codes()[3] != histGridW {
+		t.Errorf("as of before the move, located in %v", loc.codes())
+	}
+}
