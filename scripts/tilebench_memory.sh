@@ -14,6 +14,8 @@
 # another build, e.g. the main branch before issue 17 (its PostGIS path gzipped with the standard library):
 #   git archive main | tar -x -C /tmp/base && (cd /tmp/base && go build -o gridmap ./cmd/gridmap)
 #   BASE_BIN=/tmp/base/gridmap scripts/tilebench_memory.sh
+# The single tiles are also fetched as of AS_OF (default: a minute ago) and in GCJ-02 (and both), from every server;
+# an AS_OF before the database's last unit edit has the memory server build a copy of the units then.
 # Only loopback is used; every run is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +44,7 @@ done
 echo "servers: postgis $(ps -o rss= -p "${pids[0]}") KiB RSS, memory $(ps -o rss= -p "${pids[1]}") KiB RSS (after start)"
 
 "$BIN" bench tiles --servers "$servers" --zooms 13-15 --tiles 2000 --requests "${REQUESTS:-20000}" \
-  --clients 16 --single 6/52/27,14/13372/7129 --repeat 20 --as-of "$(date -u -d '1 minute ago' +%Y-%m-%dT%H:%M:%SZ)"
+  --clients 16 --single 6/52/27,14/13372/7129 --repeat 20 --as-of "${AS_OF:-$(date -u -d '1 minute ago' +%Y-%m-%dT%H:%M:%SZ)}" --crs gcj02
 "$BIN" bench tiles --servers "$servers" --zooms 13-15 --tiles 2000 --requests 2000 \
   --clients 16 --single z10 --repeat 10 | sed -n '/single/,/^in-memory/p' | grep -v '^in-memory'
 echo "servers: postgis $(ps -o rss= -p "${pids[0]}") KiB RSS, memory $(ps -o rss= -p "${pids[1]}") KiB RSS (after the runs)"
