@@ -43,9 +43,10 @@ type Options struct {
 	TileCacheBytes int64
 	// TileZooms are the zoom ranges of the unit levels (default tiles.DefaultZooms).
 	TileZooms *tiles.Zooms
-	// TileRenderer draws the current unit tiles: "memory" (the default:
-	// from an in-memory copy of the units that follows the locator) or
-	// "postgis" (ST_AsMVT, as objects and events tiles always are).
+	// TileRenderer draws the unit tiles: "memory" (the default: from an
+	// in-memory copy of the units that follows the locator, its GCJ-02
+	// conversion, and copies of settled past instants; tiles_memory.go)
+	// or "postgis" (ST_AsMVT, as objects and events tiles always are).
 	TileRenderer string
 	// SSEHeartbeat is the comment interval of event streams (default 15 s),
 	// which keeps proxies from closing an idle stream.
