@@ -140,7 +140,7 @@ const settledMemo = 4096
 // two edits shares one locator. The zero value is ready.
 type history struct {
 	mu      sync.Mutex
-	settled map[settledKey]data.UnitsAt
+	settled map[settledKey]settledAt
 	lru     list.List // of *pastLocator, most recent first
 	builds  singleflight.Group
 	build   sync.Mutex // one past locator is built at a time
@@ -151,6 +151,14 @@ type settledKey struct {
 	layer string
 }
 
+// settledAt is a settled instant's fingerprint and the locator state it
+// was read with: its Current (no version after the instant) can turn
+// false with the next edit, which changes the state.
+type settledAt struct {
+	fp data.UnitsAt
+	st *locatorState
+}
+
 type pastLocator struct {
 	key string
 	loc *grid.Locator
@@ -158,30 +166,37 @@ type pastLocator struct {
 
 // unitsAt is the fingerprint of the versions of layer ("" for all) valid
 // at t, and whether t is settled (they can no longer change). Settled
-// instants are remembered: they cost no query the next time.
+// instants are remembered: they cost no query the next time, unless they
+// were current (no version after them) and the units have changed since:
+// then whether they still are is read again.
 func (s *Server) unitsAt(ctx context.Context, t time.Time, layer string) (data.UnitsAt, bool, error) {
 	k := settledKey{t.UnixNano(), layer}
 	h := &s.history
+	st := s.locator.Load()
 	h.mu.Lock()
-	fp, ok := h.settled[k]
+	m, ok := h.settled[k]
 	h.mu.Unlock()
-	if ok {
-		return fp, true, nil
+	if ok && (!m.fp.Current || m.st == st) {
+		return m.fp, true, nil
 	}
 	// Settled first: once it is, the fingerprint read after it is final.
-	settled, err := s.store.InstantSettled(ctx, t)
-	if err != nil {
-		return fp, false, err
+	settled := ok
+	if !settled {
+		var err error
+		if settled, err = s.store.InstantSettled(ctx, t); err != nil {
+			return data.UnitsAt{}, false, err
+		}
 	}
-	if fp, err = s.store.UnitsFingerprintAt(ctx, t, layer); err != nil {
+	fp, err := s.store.UnitsFingerprintAt(ctx, t, layer)
+	if err != nil {
 		return fp, false, err
 	}
 	if settled {
 		h.mu.Lock()
 		if h.settled == nil || len(h.settled) >= settledMemo {
-			h.settled = map[settledKey]data.UnitsAt{}
+			h.settled = map[settledKey]settledAt{}
 		}
-		h.settled[k] = fp
+		h.settled[k] = settledAt{fp, st}
 		h.mu.Unlock()
 	}
 	return fp, settled, nil

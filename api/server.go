@@ -43,9 +43,10 @@ type Options struct {
 	TileCacheBytes int64
 	// TileZooms are the zoom ranges of the unit levels (default tiles.DefaultZooms).
 	TileZooms *tiles.Zooms
-	// TileRenderer draws the current unit tiles: "memory" (the default:
-	// from an in-memory copy of the units that follows the locator) or
-	// "postgis" (ST_AsMVT, as objects and events tiles always are).
+	// TileRenderer draws the unit tiles: "memory" (the default: from an
+	// in-memory copy of the units that follows the locator, its GCJ-02
+	// conversion, and copies of settled past instants; tiles_memory.go)
+	// or "postgis" (ST_AsMVT, as objects and events tiles always are).
 	TileRenderer string
 	// SSEHeartbeat is the comment interval of event streams (default 15 s),
 	// which keeps proxies from closing an idle stream.
@@ -137,8 +138,10 @@ type Server struct {
 	glyphs  *tiles.Glyphs
 	tileMem *tileCache
 	history history // as_of: settled instants, past locators (handle_history.go)
-	reload  sync.Mutex
-	metrics *metrics
+	// memHistory: in-memory units of past instants for tiles (tiles_memory.go)
+	memHistory memHistory
+	reload     sync.Mutex
+	metrics    *metrics
 
 	hub      *live.Hub // the live event feed of this server's streams
 	reporter *data.Reporter
@@ -171,8 +174,10 @@ type locatorState struct {
 	// unit: what a refresh compares the current versions with.
 	ids map[int64]grid.UnitKey
 	// mem is the units as tiles draw them (nil: tiles come from PostGIS),
-	// swapped with the locator so the two never disagree.
+	// swapped with the locator so the two never disagree; gcj the same
+	// units in GCJ-02, built on the first GCJ-02 tile (tiles_memory.go).
 	mem *tiles.MemUnits
+	gcj *lazyMem
 }
 
 // New builds a server and its locator from the store's current units.
@@ -262,6 +267,7 @@ func New(ctx context.Context, store *data.Store, opts Options) (*Server, error) 
 			}
 			return nil // not built yet: PostGIS draws
 		}
+		s.tiles.UnitsIn = s.unitsIn
 	}
 	// The folder is made on the first upload, not here: a server that
 	// never takes one leaves nothing behind.
@@ -359,6 +365,7 @@ func (s *Server) rebuildLocator(ctx context.Context) error {
 	st := &locatorState{Locator: grid.NewLocator(plain), built: time.Now(), ids: byID}
 	if s.opts.TileRenderer == TileRendererMemory {
 		st.mem = tiles.NewMemUnits(plain)
+		st.gcj = &lazyMem{from: st.mem}
 	}
 	first := s.locator.Load() == nil
 	s.locator.Store(st)
@@ -408,10 +415,11 @@ func (s *Server) refreshIncremental(ctx context.Context, cur *locatorState) (boo
 		return false, nil
 	}
 	st := &locatorState{Locator: loc, built: time.Now(), ids: byID}
-	var changed []tiles.Change
+	var changed, gcjChanged []tiles.Change
 	if cur.mem != nil {
 		st.mem = cur.mem.Apply(upsert, remove)
 		changed = unitTileChanges(s.tiles.Catalogue, cur.mem, st.mem)
+		st.gcj, gcjChanged = s.nextGCJ(cur, st.mem, upsert, remove)
 	}
 	s.locator.Store(st)
 	if len(changed) > 0 {
@@ -419,6 +427,7 @@ func (s *Server) refreshIncremental(ctx context.Context, cur *locatorState) (boo
 		// copy, and one still reading the old is not kept.
 		s.dropUnitTiles(changed)
 	}
+	s.dropGCJUnitTiles(gcjChanged)
 	took := time.Since(start)
 	s.metrics.locatorBuilt("incremental", len(ids), took)
 	s.log.Info("locator built", "kind", "incremental", "units", len(ids), "versions_loaded", len(fresh), "versions_ended", len(remove),

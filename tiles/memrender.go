@@ -1,6 +1,7 @@
 package tiles
 
 import (
+	"bytes"
 	"math"
 	"slices"
 	"sync"
@@ -22,16 +23,25 @@ const SimplifyPixels = 1.0
 func (m *MemUnits) RenderUnits(l *Tileset, z, x, y int) []byte {
 	sc := scratches.Get().(*memScratch)
 	defer scratches.Put(sc)
-	var out []byte
-	for _, s := range l.Visible(z) {
-		out = m.renderLevel(sc, out, s.ID, z, x, y)
+	// Drawn into the pooled buffer and copied out once at its size: grown
+	// by appends, a tile's buffer cost twice its bytes in garbage.
+	out := sc.out[:0]
+	for _, s := range l.Sources { // l.Visible(z), without its slice
+		if z >= s.MinZoom && z <= s.MaxZoom {
+			out = m.renderLevel(sc, out, s.ID, z, x, y)
+		}
 	}
-	return out
+	sc.out = out
+	if len(out) == 0 {
+		return nil
+	}
+	return bytes.Clone(out)
 }
 
 // memScratch is what one render reuses from the last: pooled, so a cold
 // tile allocates little more than its bytes.
 type memScratch struct {
+	out  []byte
 	e    mvtEncoder
 	buf  ringBuf
 	hits []int32

@@ -246,9 +246,26 @@ type Renderer struct {
 	Now func() time.Time
 	// Units, when set, is the current in-memory copy of the units: the
 	// units tileset's current WGS-84 tiles are drawn from it instead of
-	// PostGIS (memunits.go). Tiles as of an instant and in GCJ-02 still
-	// come from PostGIS (docs/design-notes.md, unit tiles from memory).
+	// PostGIS (memunits.go).
 	Units func() *MemUnits
+	// UnitsIn, when set, is the in-memory copy of the units to draw the
+	// units tileset's tile in crs as of asOf from (nil asOf: now), in
+	// place of Units: nil when PostGIS must draw it (an instant whose
+	// versions may still change; docs/design-notes.md, unit tiles from
+	// memory). The api keeps the copies of past instants and GCJ-02.
+	UnitsIn func(ctx context.Context, asOf *time.Time, crs geo.CRS) (*MemUnits, error)
+}
+
+// memUnits is the in-memory copy to draw a units tile from, nil for
+// PostGIS.
+func (r *Renderer) memUnits(ctx context.Context, asOf *time.Time, crs geo.CRS) (*MemUnits, error) {
+	switch {
+	case r.UnitsIn != nil:
+		return r.UnitsIn(ctx, asOf, crs)
+	case r.Units != nil && asOf == nil && crs == geo.WGS84:
+		return r.Units(), nil
+	}
+	return nil, nil
 }
 
 func (r *Renderer) objectCap() int {
@@ -329,15 +346,19 @@ func (r *Renderer) RenderTileIn(ctx context.Context, layer string, z, x, y int, 
 	if err := CheckTile(z, x, y); err != nil {
 		return out, err
 	}
-	if r.Units != nil && asOf == nil && crs == geo.WGS84 && l.singlesFrom == 0 && l.HasHistory() {
-		if mu := r.Units(); mu != nil {
-			out.MVT = mu.RenderUnits(l, z, x, y)
-			return out, nil
-		}
-	}
 	m, err := tileSQLOf(crs)
 	if err != nil {
 		return out, err
+	}
+	if l.singlesFrom == 0 && l.HasHistory() {
+		mu, err := r.memUnits(ctx, asOf, crs)
+		if err != nil {
+			return out, fmt.Errorf("render %s/%d/%d/%d: %w", layer, z, x, y, err)
+		}
+		if mu != nil {
+			out.MVT = mu.RenderUnits(l, z, x, y)
+			return out, nil
+		}
 	}
 	// The first parameters: z/x/y, or in GCJ-02 the WGS-84 box to select.
 	var base []any

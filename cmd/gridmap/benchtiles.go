@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/maptile"
 
+	"gridmap/geo"
 	"gridmap/grid"
 	"gridmap/tiles"
 )
@@ -41,7 +43,8 @@ func benchTiles(ctx context.Context, args []string) error {
 	repeat := fs.Int("repeat", 20, "fetches of each single tile")
 	timeout := fs.Duration("timeout", 2*time.Minute, "longest a server's random run may take")
 	seed := fs.Uint64("seed", 17, "seed of the random tiles")
-	asOf := fs.String("as-of", "", "also fetch the single tiles as of this instant (RFC 3339), from the first server")
+	asOf := fs.String("as-of", "", "also fetch the single tiles as of this instant (RFC 3339), from every server")
+	crs := fs.String("crs", "", "also fetch the single tiles in this coordinate system (gcj02), and as of --as-of in it, from every server")
 	urls := fs.String("write-paths", "", "only write the random tiles' paths (/tiles/units/z/x/y.mvt, one a line) to this file, for another load generator (wrk in scripts/tilebench_memory.sh)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -142,13 +145,37 @@ func benchTiles(ctx context.Context, args []string) error {
 		}
 	}
 
-	if *asOf != "" && len(singles) <= 4 {
-		for _, t := range singles {
-			r, err := loadTilesQuery(ctx, client, srvs[0].base, []string{t}, "?as_of="+*asOf, *repeat+1, 1, *timeout)
-			if err != nil {
-				return fmt.Errorf("%s as of %s: %w", srvs[0].name, *asOf, err)
+	// As of an instant, and in another coordinate system: the first fetch
+	// of each server apart (the memory renderer builds its copy of the
+	// units then: of the instant, or converted), then the repeats.
+	var variants []string
+	if *asOf != "" {
+		variants = append(variants, "as_of="+url.QueryEscape(*asOf))
+	}
+	if *crs != "" {
+		variants = append(variants, "crs="+url.QueryEscape(*crs))
+		if *asOf != "" {
+			variants = append(variants, "crs="+url.QueryEscape(*crs)+"&as_of="+url.QueryEscape(*asOf))
+		}
+	}
+	if len(variants) > 0 && len(singles) <= 4 {
+		fmt.Printf("single tiles with a query, one client, first fetch apart, then %d fetches each:\n", *repeat)
+		for _, v := range variants {
+			for _, sv := range srvs {
+				for _, t := range singles {
+					first, err := loadTilesQuery(ctx, client, sv.base, []string{t}, "?"+v, 1, 1, *timeout)
+					if err != nil {
+						return fmt.Errorf("%s ?%s: %w", sv.name, v, err)
+					}
+					r, err := loadTilesQuery(ctx, client, sv.base, []string{t}, "?"+v, *repeat+1, 1, *timeout)
+					if err != nil {
+						return fmt.Errorf("%s ?%s: %w", sv.name, v, err)
+					}
+					q, _ := url.QueryUnescape(v)
+					fmt.Printf("  %-8s %-14s %s: first %7.2f ms, then mean %7.2f ms  p50 %7.2f ms  max %7.2f ms  %.0f B\n",
+						sv.name, t, q, first.mean, r.mean, r.p50, r.max, r.bytes)
+				}
 			}
-			fmt.Printf("  %-8s %-14s as_of: mean %7.2f ms  p50 %7.2f ms  max %7.2f ms  %.0f B (PostGIS draws every as_of tile)\n", srvs[0].name, t, r.mean, r.p50, r.max, r.bytes)
 		}
 	}
 
@@ -183,6 +210,24 @@ func benchTiles(ctx context.Context, args []string) error {
 		next := mem.Apply([]grid.Unit{moved}, nil)
 		took := time.Since(start)
 		fmt.Printf("one grid changed: Apply %.2f ms, %d unit geometries to invalidate tiles by\n", took.Seconds()*1000, len(tiles.Changed(mem, next)))
+		if *crs == string(geo.GCJ02) {
+			// The GCJ-02 copy: built from the WGS-84 one on the first
+			// GCJ-02 tile, then derived by Apply on every change as well.
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			gcj := mem.GCJ02()
+			took := time.Since(start)
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			fmt.Printf("gcj02 copy: %d vertices, built from the WGS-84 copy in %.0f ms, %.1f MiB more held\n",
+				gcj.Vertices(), took.Seconds()*1000, (float64(after.HeapAlloc)-float64(before.HeapAlloc))/(1<<20))
+			start = time.Now()
+			gnext := gcj.Apply(tiles.GCJ02Units([]grid.Unit{moved}), nil)
+			took = time.Since(start)
+			fmt.Printf("one grid changed: gcj02 Apply %.2f ms, %d unit geometries to invalidate GCJ-02 tiles by\n", took.Seconds()*1000, len(tiles.Changed(gcj, gnext)))
+			runtime.KeepAlive(gcj)
+		}
 		break
 	}
 	runtime.KeepAlive(mem)

@@ -29,7 +29,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	maxPoints := fs.Int("max-locate-points", envInt("GRIDMAP_MAX_LOCATE_POINTS", api.DefaultMaxLocatePoints), "most points in one batch locate (GRIDMAP_MAX_LOCATE_POINTS)")
 	tileZooms := fs.String("tile-zooms", os.Getenv("GRIDMAP_TILE_ZOOMS"), "zoom ranges of the unit levels in tiles, e.g. district=0-10,street=9-12,community=11-14,grid=13-22 (GRIDMAP_TILE_ZOOMS)")
 	tileCache := fs.Int64("tile-cache-bytes", envInt("GRIDMAP_TILE_CACHE_BYTES", int64(api.DefaultTileCacheBytes)), "bytes of gzipped tiles kept in memory; 0 keeps none (GRIDMAP_TILE_CACHE_BYTES)")
-	tileRenderer := fs.String("tile-renderer", envOr("GRIDMAP_TILE_RENDERER", api.TileRendererMemory), "what draws current unit tiles: memory (from the in-memory units) or postgis (ST_AsMVT) (GRIDMAP_TILE_RENDERER)")
+	tileRenderer := fs.String("tile-renderer", envOr("GRIDMAP_TILE_RENDERER", api.TileRendererMemory), "what draws unit tiles (current, as of a settled instant, GCJ-02): memory (from in-memory copies of the units) or postgis (ST_AsMVT) (GRIDMAP_TILE_RENDERER)")
 	pmtilesDir := fs.String("pmtiles-dir", envOr("GRIDMAP_PMTILES_DIR", ""), "directory of PMTiles archives served on /pmtiles/ (GRIDMAP_PMTILES_DIR; default "+defaultPMTilesDir+" when it exists)")
 	heartbeat := fs.Duration("sse-heartbeat", envDuration("GRIDMAP_SSE_HEARTBEAT", api.DefaultSSEHeartbeat), "comment interval of event streams (GRIDMAP_SSE_HEARTBEAT)")
 	retention := fs.Duration("event-feed-retention", envDuration("GRIDMAP_EVENT_FEED_RETENTION", api.DefaultEventFeedRetain), "how far back an event stream can resume with Last-Event-ID (GRIDMAP_EVENT_FEED_RETENTION)")
