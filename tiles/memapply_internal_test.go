@@ -237,7 +237,8 @@ func everyLevelEverywhere(t *testing.T) *Tileset {
 
 // Apply follows random sequences of edits on the full demo city — shared
 // vertices moved, grids and communities split, neighbours merged, units
-// removed and added, renamed, several at once — and gives after each
+// removed and added, renamed (alone, and beside a unit added on its
+// vertices), several at once — and gives after each
 // exactly what NewMemUnits gives on the same units: every level's units,
 // weights and index, and byte for byte the tiles over the edits and over
 // random places; Changed lists the same units as a walk over both
@@ -311,7 +312,7 @@ func randomEdits(t *testing.T, tl *Tileset, all []grid.Unit, steps int) {
 			remove = append(remove, grid.UnitKey{Layer: grid.BaseLayer, Code: code})
 		}
 		for n := 1 + rng.IntN(3)*rng.IntN(2); n > 0; n-- { // mostly one edit, sometimes two or three at once
-			kind := []string{"reshape", "reshape", "split grid", "split community", "merge", "remove", "add", "rename"}[rng.IntN(8)]
+			kind := []string{"reshape", "reshape", "split grid", "split community", "merge", "remove", "add", "rename", "rename beside"}[rng.IntN(9)]
 			kinds[kind]++
 			switch kind {
 			case "reshape":
@@ -384,6 +385,20 @@ func randomEdits(t *testing.T, tl *Tileset, all []grid.Unit, steps int) {
 				u := pick("")
 				u.Name += " (renamed)"
 				up(u)
+			case "rename beside":
+				// renamed, its points the same, while a unit added on
+				// its vertices moves its junctions
+				u := pick(levels[rng.IntN(len(levels))])
+				r := u.Geometry[0][0]
+				if len(r) < 4 {
+					continue
+				}
+				v := u
+				v.Code, v.Name = newCode(u.ParentCode), "added"
+				v.Geometry = orb.MultiPolygon{{{r[1], r[2], r[3], r[1]}}}
+				u.Name += " (renamed)"
+				up(u)
+				up(v)
 			}
 		}
 		// As the server sends them: a unit written twice counts once, as

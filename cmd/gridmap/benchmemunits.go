@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -27,7 +29,7 @@ import (
 // then a run of reshapes applied one after another (the overlay filling
 // and the level reindexed when it is full), and what the overlay costs a
 // render of random z14 tiles.
-func provinceMemUnits(ctx context.Context, dbURL string, rounds, chain int) error {
+func provinceMemUnits(ctx context.Context, dbURL string, rounds, chain int, cpuprofile string) error {
 	s, err := data.Open(ctx, dbURL)
 	if err != nil {
 		return err
@@ -134,6 +136,17 @@ func provinceMemUnits(ctx context.Context, dbURL string, rounds, chain int) erro
 		c := gs[rng.IntN(len(gs))].Geometry.Bound().Center()
 		tl := maptile.At(c, 14)
 		keys = append(keys, [3]int{14, int(tl.X), int(tl.Y)})
+	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for _, c := range []struct {
 		name string

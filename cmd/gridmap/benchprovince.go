@@ -43,7 +43,7 @@ func benchProvince(ctx context.Context, args []string) error {
 	density := fs.Int("density", 10, "build: grids per community × density (10: 197,000 grids)")
 	rounds := fs.Int("rounds", 5, "locator: full builds timed")
 	duration := fs.Duration("duration", 10*time.Second, "locator: how long the locate rate is measured")
-	cpuprofile := fs.String("cpuprofile", "", "locator: write a CPU profile of the builds to this file")
+	cpuprofile := fs.String("cpuprofile", "", "locator: write a CPU profile of the builds to this file; memunits: of the renders")
 	rows := fs.Int64("rows", 2_000_000, "objects: demo objects to load (into an empty objects table)")
 	applies := fs.Int("applies", 50, "memunits: Apply timed this many times per edit")
 	chain := fs.Int("chain", 3000, "memunits: grids renamed one Apply after another")
@@ -65,7 +65,7 @@ func benchProvince(ctx context.Context, args []string) error {
 	}
 	u.Path = "/" + *dbName
 	if args[0] == "memunits" {
-		return provinceMemUnits(ctx, u.String(), *applies, *chain)
+		return provinceMemUnits(ctx, u.String(), *applies, *chain, *cpuprofile)
 	}
 	if args[0] == "objects" {
 		return provinceObjects(ctx, u.String(), *rows)
