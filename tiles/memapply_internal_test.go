@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -478,24 +480,37 @@ func changedCodes(cs []UnitChange) string {
 }
 
 // BenchmarkMemUnitsOverlayRender renders random z14 tiles of the full demo
-// city from a fresh snapshot, from one that followed 270 renamed grids one
-// Apply after another (its index an overlay over the old tree), and from
-// the same units indexed afresh: what the overlay costs a render, apart
-// from where the units lie in memory.
+// city after grids reshaped one Apply after another (a corner pulled out:
+// the overlay takes the grid), from the snapshot the run ends with (its
+// index an overlay over the old tree), from the same units indexed
+// afresh, and from the same units built afresh: what the overlay costs a
+// render, apart from where the units lie in memory.
 func BenchmarkMemUnitsOverlayRender(b *testing.B) {
+	overlayRun := 270
+	if v := os.Getenv("OVERLAY_RUN"); v != "" {
+		overlayRun, _ = strconv.Atoi(v)
+	}
 	units := loadUnits(b, pgtest.NewFullDemo(b))
-	fresh := NewMemUnits(units)
 	rng := rand.New(rand.NewPCG(17, 1))
 	var gs []grid.Unit
+	var rest []grid.Unit
 	for _, u := range units {
 		if u.Layer == grid.BaseLayer && u.Level == grid.Grid {
 			gs = append(gs, u)
+		} else {
+			rest = append(rest, u)
 		}
 	}
-	run := fresh
-	for range 270 { // the overlay all but full: 540 entries of 561 at 19,700 grids
-		u := gs[rng.IntN(len(gs))]
-		u.Name += " (renamed)"
+	run := NewMemUnits(units)
+	for range overlayRun {
+		i := rng.IntN(len(gs))
+		u := cloneGeom(gs[i])
+		r := u.Geometry[0][0]
+		c := u.Geometry.Bound().Center()
+		for _, k := range []int{0, len(r) - 1} {
+			r[k] = orb.Point{r[k][0] + (r[k][0]-c[0])*0.01, r[k][1] + (r[k][1]-c[1])*0.01}
+		}
+		gs[i] = u
 		run = run.Apply([]grid.Unit{u}, nil)
 	}
 	reindexed := &MemUnits{levels: map[grid.Level]*memLevel{}}
@@ -504,6 +519,7 @@ func BenchmarkMemUnitsOverlayRender(b *testing.B) {
 		c.tree = newUnitIndex(l.units)
 		reindexed.levels[lv] = &c
 	}
+	afresh := NewMemUnits(append(rest, gs...))
 	cat, err := NewCatalogue(DefaultZooms)
 	if err != nil {
 		b.Fatal(err)
@@ -518,7 +534,7 @@ func BenchmarkMemUnitsOverlayRender(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		m    *MemUnits
-	}{{"fresh", fresh}, {"overlay", run}, {"reindexed", reindexed}} {
+	}{{"afresh", afresh}, {"overlay", run}, {"reindexed", reindexed}} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				k := keys[i%len(keys)]
