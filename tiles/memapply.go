@@ -21,9 +21,11 @@ import (
 // only the units whose weights can move are weighed again — those added,
 // and those sharing a vertex with a unit added or removed, whose junctions
 // may move there — and every other unit, weights and all, is shared with
-// m. The level's R-tree is kept, with the units added since it was built
-// in a small tree of their own and those removed since struck out, until
-// the two together pass overlayMax; then the level is indexed afresh.
+// m; a unit sent again with the same points keeps its weights. The
+// level's R-tree is kept, with the units added since it was built in a
+// small tree of their own and those removed since struck out, until the
+// two together pass overlayMax; then the level is laid out again and
+// indexed afresh.
 // What is left in proportion to the level is copying its slice of unit
 // pointers (8 bytes a unit).
 func (m *MemUnits) Apply(upsert []grid.Unit, remove []grid.UnitKey) *MemUnits {

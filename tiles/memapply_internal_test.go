@@ -484,7 +484,8 @@ func changedCodes(cs []UnitChange) string {
 // the overlay takes the grid), from the snapshot the run ends with (its
 // index an overlay over the old tree), from the same units indexed
 // afresh, and from the same units built afresh: what the overlay costs a
-// render, apart from where the units lie in memory.
+// render, apart from where the units lie in memory. OVERLAY_RUN sets the
+// number of grids reshaped (default 270: the overlay nearly full).
 func BenchmarkMemUnitsOverlayRender(b *testing.B) {
 	overlayRun := 270
 	if v := os.Getenv("OVERLAY_RUN"); v != "" {
