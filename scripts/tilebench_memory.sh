@@ -65,8 +65,14 @@ paths=$(mktemp)
 echo
 echo "random tiles with wrk: the same 2000 z13–15 tiles, 16 connections, one wrk thread, gzip, ${WRK_SECONDS:-10} s a run:"
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system clock ticks
-# PostgreSQL's: every postgres process on the machine (the servers' pooled backends live through a run).
-pgcpu() { local t=0 p; for p in $(pgrep -x postgres); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+# PostgreSQL's: the backends serving the benchmark's database (the servers' pooled connections live
+# through a run; other databases' backends, which come and go, are not counted).
+db=$(psql "$DATABASE_URL" -Atc 'SELECT current_database()')
+pgcpu() {
+  local t=0 p
+  for p in $(pgrep -f "^postgres: [^ ]+ $db "); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo $t
+}
 for run in 1 2 3; do
   for i in 0 1; do
     name=(postgis memory); addr=($PG $MEM)
