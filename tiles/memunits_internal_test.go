@@ -173,6 +173,9 @@ func TestMemUnitsApplyMatchesBuild(t *testing.T) {
 // Readers of a snapshot go on undisturbed while Apply derives others from
 // it (run with -race): nothing Apply writes is shared with its input.
 func TestMemUnitsApplyWhileReading(t *testing.T) {
+	// A tiny overlay: the level is laid out again and reindexed often.
+	defer func(f func(int) int) { overlayMax = f }(overlayMax)
+	overlayMax = func(int) int { return 3 }
 	l := testTileset(t)
 	us := twoNeighbours()
 	base := NewMemUnits(us)
