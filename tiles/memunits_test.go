@@ -155,8 +155,6 @@ func features(t *testing.T, b []byte) map[string][]drawn {
 // (2,492 of 19,700 grids); and a sliver in the buffer may snap to nothing
 // on one side. The test logs how many features differ and by how much.
 func TestMemoryUnitTilesMatchPostGIS(t *testing.T) {
-	// A feature drawn by one side only is at most this large (px²).
-	const oneSidedMax = 8
 	t.Parallel()
 	store := pgtest.NewFullDemo(t)
 	units := currentUnits(t, store)
@@ -179,84 +177,91 @@ func TestMemoryUnitTilesMatchPostGIS(t *testing.T) {
 		mr := &tiles.Renderer{Pool: store.Pool, Catalogue: cat, Units: func() *tiles.MemUnits { return mem }}
 		l, _ := cat.Tileset("units")
 		for _, z := range c.at {
-			keys := unitTiles(l, units, z)
-			var worst, worstRel, sum float64
-			var n, over, oneSided int
-			var pgOnly, memOnly float64 // the largest visible area of a feature drawn by one side only
-			for _, k := range keys {
-				a, err := pg.Render(ctx, "units", k.Z, k.X, k.Y)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, err := mr.Render(ctx, "units", k.Z, k.X, k.Y)
-				if err != nil {
-					t.Fatal(err)
-				}
-				fa, fb := features(t, a), features(t, b)
-				var la, lb []string
-				for name := range fa {
-					la = append(la, name)
-				}
-				for name := range fb {
-					lb = append(lb, name)
-				}
-				sort.Strings(la)
-				sort.Strings(lb)
-				if fmt.Sprint(la) != fmt.Sprint(lb) {
-					t.Errorf("%v: layers %v (PostGIS) vs %v (memory)", k, la, lb)
-					continue
-				}
-				if fmt.Sprint(layerOrder(t, a)) != fmt.Sprint(layerOrder(t, b)) {
-					t.Errorf("%v: layer order %v (PostGIS) vs %v (memory)", k, layerOrder(t, a), layerOrder(t, b))
-				}
-				for _, name := range la {
-					pa, pb := fa[name], fb[name]
-					i, j := 0, 0
-					for i < len(pa) || j < len(pb) {
-						switch {
-						case j == len(pb) || (i < len(pa) && pa[i].code < pb[j].code):
-							oneSided++
-							pgOnly = math.Max(pgOnly, pa[i].area)
-							if pa[i].area > oneSidedMax {
-								t.Errorf("%v %s: %s drawn by PostGIS only, %.1f px² visible", k, name, pa[i].code, pa[i].area)
-							}
-							i++
-							continue
-						case i == len(pa) || pb[j].code < pa[i].code:
-							oneSided++
-							memOnly = math.Max(memOnly, pb[j].area)
-							if pb[j].area > oneSidedMax {
-								t.Errorf("%v %s: %s drawn from memory only, %.1f px² visible", k, name, pb[j].code, pb[j].area)
-							}
-							j++
-							continue
-						}
-						x, y := pa[i], pb[j]
-						i, j = i+1, j+1
-						if x.props != y.props || fmt.Sprint(x.id) != fmt.Sprint(y.id) {
-							t.Errorf("%v %s: %s id %v vs %s id %v", k, name, x.props, x.id, y.props, y.id)
-							continue
-						}
-						d := math.Abs(x.area - y.area)
-						n++
-						sum += d
-						worst = math.Max(worst, d)
-						if d > 1 {
-							over++
-						}
-						allowed := 1 + math.Max(x.perimeter, y.perimeter)
-						worstRel = math.Max(worstRel, d/allowed)
-						if d > allowed {
-							t.Errorf("%v %s %s: visible area %.1f px² (PostGIS) vs %.1f px² (memory), perimeter %.0f px",
-								k, name, x.code, x.area, y.area, x.perimeter)
-						}
-					}
-				}
-			}
-			t.Logf("%s, z%d: %d tiles, %d features; area difference mean %.2f px², max %.1f px² (%.2f of the bound), %d over 1 px²; %d drawn by one side only (largest %.1f px² by PostGIS only, %.1f px² from memory only)",
-				c.name, z, len(keys), n, sum/float64(max(n, 1)), worst, worstRel, over, oneSided, pgOnly, memOnly)
+			compareUnitTiles(t, fmt.Sprintf("%s, z%d", c.name, z), unitTiles(l, units, z),
+				func(k tiles.Key) ([]byte, error) { return pg.Render(ctx, "units", k.Z, k.X, k.Y) },
+				func(k tiles.Key) ([]byte, error) { return mr.Render(ctx, "units", k.Z, k.X, k.Y) })
 		}
 	}
+}
+
+// compareUnitTiles draws keys both ways (pg: PostGIS, mem: from memory)
+// and compares them: the same layers in the same
+// order, the same features (codes, ids, attributes) in the same order,
+// visible areas within 1 px² plus the visible perimeter × 1 px, and a
+// feature drawn by one side only no larger than oneSidedMax px². It logs
+// the differences.
+func compareUnitTiles(t *testing.T, label string, keys []tiles.Key, pg, mem func(tiles.Key) ([]byte, error)) {
+	t.Helper()
+	const oneSidedMax = 8
+	var worst, worstRel, sum float64
+	var n, over, oneSided, drawnTiles int
+	var pgOnly, memOnly float64 // the largest visible area of a feature drawn by one side only
+	for _, k := range keys {
+		a, err := pg(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := mem(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) > 0 {
+			drawnTiles++
+		}
+		fa, fb := features(t, a), features(t, b)
+		if la, lb := layerOrder(t, a), layerOrder(t, b); fmt.Sprint(la) != fmt.Sprint(lb) {
+			t.Errorf("%s %v: layers %v (PostGIS) vs %v (memory)", label, k, la, lb)
+			continue
+		}
+		for name, pa := range fa {
+			pb := fb[name]
+			i, j := 0, 0
+			for i < len(pa) || j < len(pb) {
+				switch {
+				case j == len(pb) || (i < len(pa) && pa[i].code < pb[j].code):
+					oneSided++
+					pgOnly = math.Max(pgOnly, pa[i].area)
+					if pa[i].area > oneSidedMax {
+						t.Errorf("%s %v %s: %s drawn by PostGIS only, %.1f px² visible", label, k, name, pa[i].code, pa[i].area)
+					}
+					i++
+					continue
+				case i == len(pa) || pb[j].code < pa[i].code:
+					oneSided++
+					memOnly = math.Max(memOnly, pb[j].area)
+					if pb[j].area > oneSidedMax {
+						t.Errorf("%s %v %s: %s drawn from memory only, %.1f px² visible", label, k, name, pb[j].code, pb[j].area)
+					}
+					j++
+					continue
+				}
+				x, y := pa[i], pb[j]
+				i, j = i+1, j+1
+				if x.props != y.props || fmt.Sprint(x.id) != fmt.Sprint(y.id) {
+					t.Errorf("%s %v %s: %s id %v vs %s id %v", label, k, name, x.props, x.id, y.props, y.id)
+					continue
+				}
+				d := math.Abs(x.area - y.area)
+				n++
+				sum += d
+				worst = math.Max(worst, d)
+				if d > 1 {
+					over++
+				}
+				allowed := 1 + math.Max(x.perimeter, y.perimeter)
+				worstRel = math.Max(worstRel, d/allowed)
+				if d > allowed {
+					t.Errorf("%s %v %s %s: visible area %.1f px² (PostGIS) vs %.1f px² (memory), perimeter %.0f px",
+						label, k, name, x.code, x.area, y.area, x.perimeter)
+				}
+			}
+		}
+	}
+	if drawnTiles == 0 {
+		t.Errorf("%s: none of %d tiles drew anything", label, len(keys))
+	}
+	t.Logf("%s: %d tiles, %d features; area difference mean %.2f px², max %.1f px² (%.2f of the bound), %d over 1 px²; %d drawn by one side only (largest %.1f px² by PostGIS only, %.1f px² from memory only)",
+		label, len(keys), n, sum/float64(max(n, 1)), worst, worstRel, over, oneSided, pgOnly, memOnly)
 }
 
 func layerOrder(t *testing.T, b []byte) []string {
