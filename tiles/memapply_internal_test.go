@@ -16,6 +16,7 @@ import (
 	"gridmap/data"
 	"gridmap/data/pgtest"
 	"gridmap/grid"
+	"gridmap/grid/gridtest"
 )
 
 // Edits of the kinds a boundary edit sends to Apply, drawn on a copy of
@@ -42,81 +43,6 @@ func cloneGeom(u grid.Unit) grid.Unit {
 	return u
 }
 
-// moveVertex moves the vertex at exterior index k of unit code by d
-// (degrees) in every unit of its level that has it (a reshape of a shared
-// boundary): the units to upsert.
-func moveVertex(units []grid.Unit, code string, k int, d orb.Point) []grid.Unit {
-	var at orb.Point
-	var level grid.Level
-	for _, u := range units {
-		if u.Code == code && u.Layer == grid.BaseLayer {
-			r := u.Geometry[0][0]
-			at, level = r[k%(len(r)-1)], u.Level
-		}
-	}
-	var out []grid.Unit
-	for _, u := range units {
-		if u.Layer != grid.BaseLayer || u.Level != level {
-			continue
-		}
-		hit := false
-		for _, p := range u.Geometry {
-			for _, r := range p {
-				for _, q := range r {
-					hit = hit || q == at
-				}
-			}
-		}
-		if !hit {
-			continue
-		}
-		u = cloneGeom(u)
-		for _, p := range u.Geometry {
-			for _, r := range p {
-				for i, q := range r {
-					if q == at {
-						r[i] = orb.Point{q[0] + d[0], q[1] + d[1]}
-					}
-				}
-			}
-		}
-		out = append(out, u)
-	}
-	return out
-}
-
-// splitCommunity cuts community code in two at the middle of its bound:
-// the west half keeps the code, the east half takes newCode, and the
-// grids whose bound centre lies east are re-coded under it (removed under
-// their old codes, added under new ones), as a split recodes children.
-func splitCommunity(units []grid.Unit, code, newCode string) ([]grid.Unit, []grid.UnitKey) {
-	var c grid.Unit
-	for _, u := range units {
-		if u.Code == code && u.Layer == grid.BaseLayer {
-			c = u
-		}
-	}
-	b := c.Geometry.Bound()
-	mid := (b.Min[0] + b.Max[0]) / 2
-	west, east := c, c
-	west.Geometry = clip.MultiPolygon(orb.Bound{Min: b.Min, Max: orb.Point{mid, b.Max[1]}}, orb.Clone(c.Geometry).(orb.MultiPolygon))
-	east.Geometry = clip.MultiPolygon(orb.Bound{Min: orb.Point{mid, b.Min[1]}, Max: b.Max}, orb.Clone(c.Geometry).(orb.MultiPolygon))
-	east.Code, east.Name = newCode, c.Name+" (east)"
-	upsert := []grid.Unit{west, east}
-	var remove []grid.UnitKey
-	n := 0
-	for _, u := range units {
-		if u.Layer != grid.BaseLayer || u.ParentCode != code || u.Level != grid.Grid || u.Geometry.Bound().Center()[0] <= mid {
-			continue
-		}
-		remove = append(remove, grid.UnitKey{Layer: u.Layer, Code: u.Code})
-		n++
-		u.Code, u.ParentCode = fmt.Sprintf("%s%03d", newCode, n), newCode
-		upsert = append(upsert, u)
-	}
-	return upsert, remove
-}
-
 // BenchmarkMemUnitsApply times Apply on the full demo city (19,700 grids)
 // for the edits a boundary edit sends (docs/benchmarks.md, "Following
 // edits"): one grid renamed, a vertex shared by neighbouring grids moved,
@@ -136,14 +62,14 @@ func BenchmarkMemUnitsApply(b *testing.B) {
 	}
 	renamed := g
 	renamed.Name += " (renamed)"
-	split, gone := splitCommunity(units, comm.Code, comm.ParentCode+"999")
+	split, gone := gridtest.SplitCommunity(units, comm.Code, comm.ParentCode+"999")
 	for _, c := range []struct {
 		name   string
 		upsert []grid.Unit
 		remove []grid.UnitKey
 	}{
 		{"grid-renamed", []grid.Unit{renamed}, nil},
-		{"grid-reshaped", moveVertex(units, g.Code, 1, orb.Point{1e-5, 1e-5}), nil},
+		{"grid-reshaped", gridtest.MoveSharedVertex(units, g.Code, 1, orb.Point{1e-5, 1e-5}), nil},
 		{"community-split", split, gone},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -320,7 +246,7 @@ func randomEdits(t *testing.T, tl *Tileset, all []grid.Unit, steps int) {
 			case "reshape":
 				u := pick(levels[rng.IntN(len(levels))])
 				d := orb.Point{(rng.Float64() - 0.5) * 2e-4, (rng.Float64() - 0.5) * 2e-4}
-				for _, v := range moveVertex(list(), u.Code, rng.IntN(len(u.Geometry[0][0])), d) {
+				for _, v := range gridtest.MoveSharedVertex(list(), u.Code, rng.IntN(len(u.Geometry[0][0])), d) {
 					up(v)
 				}
 			case "split grid":
@@ -338,7 +264,7 @@ func randomEdits(t *testing.T, tl *Tileset, all []grid.Unit, steps int) {
 				up(e)
 			case "split community":
 				u := pick(grid.Community)
-				ups, rems := splitCommunity(list(), u.Code, newCode(u.ParentCode))
+				ups, rems := gridtest.SplitCommunity(list(), u.Code, newCode(u.ParentCode))
 				for _, k := range rems {
 					rm(k.Code)
 				}

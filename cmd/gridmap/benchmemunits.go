@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/clip"
 	"github.com/paulmach/orb/maptile"
 
 	"gridmap/data"
 	"gridmap/grid"
+	"gridmap/grid/gridtest"
 	"gridmap/tiles"
 )
 
@@ -70,7 +70,7 @@ func provinceMemUnits(ctx context.Context, dbURL string, rounds, chain int, cpup
 	}
 	renamed := g
 	renamed.Name += " (renamed)"
-	split, gone := splitCommunityEast(units, comm.Code, comm.ParentCode+"999")
+	split, gone := gridtest.SplitCommunity(units, comm.Code, comm.ParentCode+"999")
 	fmt.Printf("Apply, %d rounds each: p50 / max, the heap the new snapshot adds to the old, and Changed's unit geometries\n", rounds)
 	for _, c := range []struct {
 		name   string
@@ -78,7 +78,7 @@ func provinceMemUnits(ctx context.Context, dbURL string, rounds, chain int, cpup
 		remove []grid.UnitKey
 	}{
 		{"one grid renamed", []grid.Unit{renamed}, nil},
-		{"a shared vertex moved", moveSharedVertex(units, g.Code, 1, orb.Point{1e-5, 1e-5}), nil},
+		{"a shared vertex moved", gridtest.MoveSharedVertex(units, g.Code, 1, orb.Point{1e-5, 1e-5}), nil},
 		{"community " + comm.Code + " split", split, gone},
 	} {
 		var ds []time.Duration
@@ -176,70 +176,4 @@ func provinceMemUnits(ctx context.Context, dbURL string, rounds, chain int, cpup
 	}
 	runtime.KeepAlive(units)
 	return nil
-}
-
-// moveSharedVertex moves the vertex at exterior index k of unit code by d
-// in every unit of its level that has it: the units to send.
-func moveSharedVertex(units []grid.Unit, code string, k int, d orb.Point) []grid.Unit {
-	var at orb.Point
-	var level grid.Level
-	for _, u := range units {
-		if u.Code == code && u.Layer == grid.BaseLayer {
-			r := u.Geometry[0][0]
-			at, level = r[k%(len(r)-1)], u.Level
-		}
-	}
-	var out []grid.Unit
-	for _, u := range units {
-		if u.Layer != grid.BaseLayer || u.Level != level {
-			continue
-		}
-		g := orb.Clone(u.Geometry).(orb.MultiPolygon)
-		hit := false
-		for _, p := range g {
-			for _, r := range p {
-				for i, q := range r {
-					if q == at {
-						r[i], hit = orb.Point{q[0] + d[0], q[1] + d[1]}, true
-					}
-				}
-			}
-		}
-		if hit {
-			u.Geometry = g
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-// splitCommunityEast cuts community code in two at the middle of its
-// bound: the west half keeps the code, the east half takes newCode, and
-// its grids whose bound centre lies east are re-coded under it (removed
-// under their old codes, added under new ones), as a split recodes
-// children.
-func splitCommunityEast(units []grid.Unit, code, newCode string) ([]grid.Unit, []grid.UnitKey) {
-	var c grid.Unit
-	for _, u := range units {
-		if u.Code == code && u.Layer == grid.BaseLayer {
-			c = u
-		}
-	}
-	b := c.Geometry.Bound()
-	mid := (b.Min[0] + b.Max[0]) / 2
-	west, east := c, c
-	west.Geometry = clip.MultiPolygon(orb.Bound{Min: b.Min, Max: orb.Point{mid, b.Max[1]}}, orb.Clone(c.Geometry).(orb.MultiPolygon))
-	east.Geometry = clip.MultiPolygon(orb.Bound{Min: orb.Point{mid, b.Min[1]}, Max: b.Max}, orb.Clone(c.Geometry).(orb.MultiPolygon))
-	east.Code, east.Name = newCode, c.Name+" (east)"
-	upsert := []grid.Unit{west, east}
-	var remove []grid.UnitKey
-	for _, u := range units {
-		if u.Layer != grid.BaseLayer || u.ParentCode != code || u.Level != grid.Grid || u.Geometry.Bound().Center()[0] <= mid {
-			continue
-		}
-		remove = append(remove, grid.UnitKey{Layer: u.Layer, Code: u.Code})
-		u.Code, u.ParentCode = fmt.Sprintf("%s%03d", newCode, len(remove)), newCode
-		upsert = append(upsert, u)
-	}
-	return upsert, remove
 }
