@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -51,33 +52,15 @@ func cloneGeom(u grid.Unit) grid.Unit {
 func BenchmarkMemUnitsApply(b *testing.B) {
 	units := loadUnits(b, pgtest.NewFullDemo(b))
 	mem := NewMemUnits(units)
-	var g, comm grid.Unit
-	for _, u := range units {
-		if u.Layer == grid.BaseLayer && u.Level == grid.Grid && g.Code == "" {
-			g = u
-		}
-		if u.Layer == grid.BaseLayer && u.Level == grid.Community && comm.Code == "" {
-			comm = u
-		}
-	}
-	renamed := g
-	renamed.Name += " (renamed)"
-	split, gone := gridtest.SplitCommunity(units, comm.Code, comm.ParentCode+"999")
-	for _, c := range []struct {
-		name   string
-		upsert []grid.Unit
-		remove []grid.UnitKey
-	}{
-		{"grid-renamed", []grid.Unit{renamed}, nil},
-		{"grid-reshaped", gridtest.MoveSharedVertex(units, g.Code, 1, orb.Point{1e-5, 1e-5}), nil},
-		{"community-split", split, gone},
-	} {
-		b.Run(c.name, func(b *testing.B) {
+	for _, c := range gridtest.TypicalEdits(units) {
+		// "one grid renamed" → "one-grid-renamed" (no spaces in benchmark names)
+		c.Name = strings.ReplaceAll(c.Name, " ", "-")
+		b.Run(c.Name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				mem.Apply(c.upsert, c.remove)
+				mem.Apply(c.Upsert, c.Remove)
 			}
-			b.ReportMetric(float64(len(c.upsert)+len(c.remove)), "units")
+			b.ReportMetric(float64(len(c.Upsert)+len(c.Remove)), "units")
 		})
 	}
 }

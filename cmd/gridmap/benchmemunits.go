@@ -59,43 +59,23 @@ func provinceMemUnits(ctx context.Context, dbURL string, rounds, chain int, cpup
 	held := heapInUse() - base
 	fmt.Printf("NewMemUnits: %.0f ms, %.1f MiB held, %d vertices\n", ms(built), float64(held)/(1<<20), mem.Vertices())
 
-	var g, comm grid.Unit
-	for _, u := range units {
-		if u.Layer == grid.BaseLayer && u.Level == grid.Grid && g.Code == "" {
-			g = u
-		}
-		if u.Layer == grid.BaseLayer && u.Level == grid.Community && comm.Code == "" {
-			comm = u
-		}
-	}
-	renamed := g
-	renamed.Name += " (renamed)"
-	split, gone := gridtest.SplitCommunity(units, comm.Code, comm.ParentCode+"999")
 	fmt.Printf("Apply, %d rounds each: p50 / max, the heap the new snapshot adds to the old, and Changed's unit geometries\n", rounds)
-	for _, c := range []struct {
-		name   string
-		upsert []grid.Unit
-		remove []grid.UnitKey
-	}{
-		{"one grid renamed", []grid.Unit{renamed}, nil},
-		{"a shared vertex moved", gridtest.MoveSharedVertex(units, g.Code, 1, orb.Point{1e-5, 1e-5}), nil},
-		{"community " + comm.Code + " split", split, gone},
-	} {
+	for _, c := range gridtest.TypicalEdits(units) {
 		var ds []time.Duration
 		for range rounds {
 			t := time.Now()
-			mem.Apply(c.upsert, c.remove)
+			mem.Apply(c.Upsert, c.Remove)
 			ds = append(ds, time.Since(t))
 		}
 		sortDurations(ds)
 		before := heapInUse()
-		next := mem.Apply(c.upsert, c.remove)
+		next := mem.Apply(c.Upsert, c.Remove)
 		added := int64(heapInUse()) - int64(before)
 		t := time.Now()
 		changed := tiles.Changed(mem, next)
 		took := time.Since(t)
 		fmt.Printf("  %-36s %3d units sent: %8.3f / %8.3f ms, %7.1f KiB added; Changed %.3f ms, %d geometries\n",
-			c.name, len(c.upsert)+len(c.remove), ms(ds[len(ds)/2]), ms(ds[len(ds)-1]), float64(added)/1024, ms(took), len(changed))
+			c.Name, len(c.Upsert)+len(c.Remove), ms(ds[len(ds)/2]), ms(ds[len(ds)-1]), float64(added)/1024, ms(took), len(changed))
 		runtime.KeepAlive(next)
 	}
 

@@ -79,3 +79,35 @@ func SplitCommunity(units []grid.Unit, code, newCode string) ([]grid.Unit, []gri
 	}
 	return upsert, remove
 }
+
+// Edit is one edit of a unit set: what an editor's save sends to the
+// units' followers.
+type Edit struct {
+	Name   string // what it does, e.g. "one grid renamed"
+	Upsert []grid.Unit
+	Remove []grid.UnitKey
+}
+
+// TypicalEdits are three edits of the first grid and the first community
+// among units: the grid renamed, a vertex it shares with its neighbours
+// moved by 1e-5°, and the community split (SplitCommunity; the east half
+// coded under its parent with "999").
+func TypicalEdits(units []grid.Unit) []Edit {
+	var g, comm grid.Unit
+	for _, u := range units {
+		if u.Layer == grid.BaseLayer && u.Level == grid.Grid && g.Code == "" {
+			g = u
+		}
+		if u.Layer == grid.BaseLayer && u.Level == grid.Community && comm.Code == "" {
+			comm = u
+		}
+	}
+	renamed := g
+	renamed.Name += " (renamed)"
+	split, gone := SplitCommunity(units, comm.Code, comm.ParentCode+"999")
+	return []Edit{
+		{"one grid renamed", []grid.Unit{renamed}, nil},
+		{"a shared vertex moved", MoveSharedVertex(units, g.Code, 1, orb.Point{1e-5, 1e-5}), nil},
+		{"community " + comm.Code + " split", split, gone},
+	}
+}
