@@ -157,9 +157,7 @@ func everyLevelEverywhere(t *testing.T) *Tileset {
 // default overlay and with a tiny one (the level reindexed every few
 // edits), so both the overlay and its rebuild are exercised.
 func TestMemUnitsApplyRandomEdits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("full demo city")
-	}
+	t.Parallel()
 	all := loadUnits(t, pgtest.NewFullDemo(t))
 	tl := everyLevelEverywhere(t)
 	for _, c := range []struct {
