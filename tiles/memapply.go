@@ -98,9 +98,13 @@ var gens atomic.Uint64
 
 func nextGen() uint64 { return gens.Add(1) }
 
+// byUnitCode orders a level's units (sorted by code) against a code, for
+// binary searches.
+func byUnitCode(u *memUnit, c string) int { return strings.Compare(u.code, c) }
+
 // find is the position of the unit of code c.
 func (l *memLevel) find(c string) (int, bool) {
-	return slices.BinarySearchFunc(l.units, c, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+	return slices.BinarySearchFunc(l.units, c, byUnitCode)
 }
 
 func (u *memUnit) vertexCount() int {
@@ -126,7 +130,7 @@ func mergeUnits(old *memLevel, gone []int, as []*memUnit) []*memUnit {
 	// write barrier a pointer): the copy is most of an Apply's time.
 	from, g := 0, 0
 	for _, u := range as {
-		at, _ := slices.BinarySearchFunc(ou, u.code, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+		at, _ := slices.BinarySearchFunc(ou, u.code, byUnitCode)
 		for ; g < len(gone) && gone[g] < at; g++ {
 			out = append(out, ou[from:gone[g]]...)
 			from = gone[g] + 1
@@ -232,7 +236,7 @@ func (l *memLevel) apply(gone []int, as []*memUnit, drop map[string]bool) *memLe
 				return
 			}
 			c := reweighable(u)
-			i, _ := slices.BinarySearchFunc(units, c.code, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+			i, _ := slices.BinarySearchFunc(units, c.code, byUnitCode)
 			units[i] = c
 			redo = append(redo, c)
 		})
@@ -350,7 +354,7 @@ func compactUnits(units []*memUnit) []*memUnit {
 
 // findUnit is the unit of code c among us (sorted by code), or nil.
 func findUnit(us []*memUnit, c string) *memUnit {
-	if i, ok := slices.BinarySearchFunc(us, c, func(u *memUnit, c string) int { return strings.Compare(u.code, c) }); ok {
+	if i, ok := slices.BinarySearchFunc(us, c, byUnitCode); ok {
 		return us[i]
 	}
 	return nil
@@ -502,7 +506,7 @@ func (x *unitIndex) apply(units, prev []*memUnit, gone []int, as []*memUnit) *un
 			over = slices.Delete(over, i, i+1)
 			continue
 		}
-		p, _ := slices.BinarySearchFunc(x.baseUnits, c, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+		p, _ := slices.BinarySearchFunc(x.baseUnits, c, byUnitCode)
 		dead = append(dead, int32(p))
 	}
 	slices.Sort(dead)
@@ -520,10 +524,10 @@ func (x *unitIndex) apply(units, prev []*memUnit, gone []int, as []*memUnit) *un
 	ins := make([]int32, len(over))
 	var es []geo.RTreeEntry[int32]
 	for i, o := range over {
-		p, _ := slices.BinarySearchFunc(x.baseUnits, o.code, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+		p, _ := slices.BinarySearchFunc(x.baseUnits, o.code, byUnitCode)
 		ins[i] = int32(p)
 		if o.drawn {
-			at, _ := slices.BinarySearchFunc(units, o.code, func(u *memUnit, c string) int { return strings.Compare(u.code, c) })
+			at, _ := slices.BinarySearchFunc(units, o.code, byUnitCode)
 			es = append(es, geo.RTreeEntry[int32]{Box: o.bound, Item: int32(at)})
 		}
 	}
