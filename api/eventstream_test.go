@@ -540,6 +540,12 @@ func TestEventStreamReset(t *testing.T) {
 	grids := evGridPoints(t, store)
 	// The demo city's import is in the feed already (a unit change).
 	before := len(feedAfter(t, store, 0))
+	// A live stream on A: once it has delivered the reports, A's hub has
+	// read them into its ring, before they are pruned below. (Pruned before
+	// A read them, A would drop every stream instead, rightly, so that
+	// each resumes and is told of the gap: on a loaded machine the test
+	// saw that EOF rather than the replay it checks.)
+	live := openSSE(t, a.url, "/v1/events/stream")
 	for i := range 5 {
 		a.reportEvent(evReport("0102", grids[i].lon, grids[i].lat))
 	}
@@ -547,6 +553,8 @@ func TestEventStreamReset(t *testing.T) {
 	if len(entries) != 5 {
 		t.Fatalf("%d feed entries", len(entries))
 	}
+	live.expectEntries("server A, live", entries, 10*time.Second)
+	live.close()
 	if n, _, err := store.PruneEvents(context.Background(), 0, time.Hour); err != nil || n != int64(before+5) {
 		t.Fatalf("PruneEvents: %d %v, want %d", n, err, before+5)
 	}
