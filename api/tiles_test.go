@@ -554,7 +554,14 @@ func TestTileInvalidationAcrossProcesses(t *testing.T) {
 	}
 	for _, path := range []string{unitsFar, objFar, unitsNear} { // an object edit leaves the units tiles alone
 		r := b.getTile(path)
-		expectCache(t, r, "hit")
+		// B drops the rename's unit tiles twice, after its in-memory units
+		// take the new grid and when it reads the rename's tile_changes row
+		// (two listeners, in either order): the second drop may come after
+		// the new tile was drawn, and then unitsNear is drawn again here,
+		// the same. The far tiles were never dropped.
+		if path != unitsNear {
+			expectCache(t, r, "hit")
+		}
 		if etagOf(t, r) != etags[path] {
 			t.Errorf("B: %s changed after the object moved", path)
 		}
