@@ -30,6 +30,15 @@ const (
 	occurredAtFutureOK = 5 * time.Minute // clock skew of a reporter's device
 )
 
+// checkTextLength refuses a note or reason of an event's workflow longer
+// than a report's description may be, naming the member.
+func checkTextLength(member, text string) error {
+	if utf8.RuneCountInString(text) > maxDescription {
+		return invalidMember(member, fmt.Sprintf("%s has more than %d characters", member, maxDescription))
+	}
+	return nil
+}
+
 func (s *Server) eventRoutes(r *mux.Router) {
 	s.handleWrite(r, "/v1/events", auth.Report, s.reportEvent, http.MethodPost)
 	s.handle(r, "/v1/events", s.listEvents, http.MethodGet)
@@ -339,8 +348,8 @@ func (s *Server) transitionEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return invalidMember("to", err.Error())
 	}
-	if utf8.RuneCountInString(b.Note) > maxDescription {
-		return invalidMember("note", fmt.Sprintf("note has more than %d characters", maxDescription))
+	if err := checkTextLength("note", b.Note); err != nil {
+		return err
 	}
 	ifVersion, err := versionPrecondition(r, "event "+code)
 	if err != nil {

@@ -407,8 +407,8 @@ func (s *Server) workEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return invalidMember("to", err.Error())
 	}
-	if utf8.RuneCountInString(b.Note) > maxDescription {
-		return invalidMember("note", fmt.Sprintf("note has more than %d characters", maxDescription))
+	if err := checkTextLength("note", b.Note); err != nil {
+		return err
 	}
 	ifVersion, err := versionPrecondition(r, "event "+code)
 	if err != nil {
@@ -466,8 +466,8 @@ func (s *Server) requestExtension(w http.ResponseWriter, r *http.Request) error 
 	if err := readStrict(w, r, &b, `a JSON object {"amount", "unit", "reason"}`); err != nil {
 		return err
 	}
-	if utf8.RuneCountInString(b.Reason) > maxDescription {
-		return invalidMember("reason", fmt.Sprintf("reason has more than %d characters", maxDescription))
+	if err := checkTextLength("reason", b.Reason); err != nil {
+		return err
 	}
 	if u := grid.LimitUnit(b.Unit); u != grid.WorkingHours && u != grid.WorkingDays {
 		return invalidMember("unit", fmt.Sprintf("unit %q: working_hours or working_days", geo.Excerpt(b.Unit, geo.MaxExcerpt)))
@@ -529,8 +529,8 @@ func (s *Server) decideExtension(w http.ResponseWriter, r *http.Request) error {
 	if b.Decision != "approve" && b.Decision != "refuse" {
 		return invalidMember("decision", fmt.Sprintf("decision %q: approve or refuse", geo.Excerpt(b.Decision, geo.MaxExcerpt)))
 	}
-	if utf8.RuneCountInString(b.Note) > maxDescription {
-		return invalidMember("note", fmt.Sprintf("note has more than %d characters", maxDescription))
+	if err := checkTextLength("note", b.Note); err != nil {
+		return err
 	}
 	ifVersion, err := versionPrecondition(r, "event "+code)
 	if err != nil {
