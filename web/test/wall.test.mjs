@@ -259,8 +259,11 @@ test('wall map in headless Chromium at 3840×2160', { timeout: 600_000 }, async 
     t.diagnostic(`event ${code} reached the page in ${Date.now() - started} ms`);
     const drawn = (status) => page.waitForFunction(([c, s]) => window.gridmap.map.queryRenderedFeatures({ layers: ['gm-live'] })
       .some((f) => f.properties.code === c && f.properties.status === s), [code, status], { timeout: 30_000, polling: 200 });
-    await drawn('reported');
+    // The ring is put on as the event arrives and lasts 10 s: looked for
+    // before waiting for the map to draw it (on a loaded machine that wait
+    // outlasted the ring).
     assert.ok(await page.$(`.pulse.fresh[data-code="${code}"]`), 'no ring on the new event');
+    await drawn('reported');
     await page.waitForSelector(`#ticker li[data-code="${code}"][data-status="reported"]`, { timeout: 30_000 });
     assert.ok((await page.textContent(`#ticker li[data-code="${code}"]`)).includes(created.properties.class_name));
     await shot('wall-6-event-new');
